@@ -1,0 +1,60 @@
+"""cacheplug: a caching layer for Django and Flask applications.
+
+The public API is re-exported here; every other module is private. ``RedisStore`` is
+imported on first use, so ``import cacheplug`` needs neither ``redis`` nor any framework.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cacheplug._cache import Cache
+from cacheplug._clock import Clock, SystemClock
+from cacheplug._config import CacheOptions
+from cacheplug._decorators import AsyncCachedFunction, CachedFunction, CacheDecorator
+from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._metrics import CacheStats
+from cacheplug._resilience import CircuitBreaker
+from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
+from cacheplug._types import DEFAULT, MISSING
+from cacheplug.stores import store_from_url
+from cacheplug.stores.base import Store
+from cacheplug.stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from cacheplug.stores.redis import RedisStore
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "DEFAULT",
+    "MISSING",
+    "AsyncCachedFunction",
+    "Cache",
+    "CacheDecorator",
+    "CacheError",
+    "CacheOptions",
+    "CacheStats",
+    "CacheUnavailable",
+    "CachedFunction",
+    "CircuitBreaker",
+    "Clock",
+    "ConfigurationError",
+    "JsonSerializer",
+    "MemoryStore",
+    "NotACounter",
+    "PickleSerializer",
+    "RedisStore",
+    "Serializer",
+    "Store",
+    "SystemClock",
+    "store_from_url",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisStore":
+        from cacheplug import stores
+
+        return stores.RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

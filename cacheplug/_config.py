@@ -1,0 +1,81 @@
+"""Turning the options given to ``Cache`` into the objects it runs with."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, TypeAlias, TypedDict
+
+from cacheplug._clock import Clock
+from cacheplug._exceptions import ConfigurationError
+from cacheplug._resilience import CircuitBreaker
+from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
+from cacheplug._signing import Signer
+from cacheplug._types import DEFAULT, DefaultType
+from cacheplug.stores.base import Store
+
+SerializerName: TypeAlias = Literal["auto", "pickle", "json", "unsafe-pickle"]
+
+
+class CacheOptions(TypedDict, total=False):
+    """The keyword options of :class:`~cacheplug.Cache` (for ``Cache.from_url``)."""
+
+    namespace: str
+    default_ttl: float | None
+    secret: str | bytes | None
+    secret_fallbacks: Sequence[str | bytes]
+    serializer: SerializerName | Serializer
+    compress_min_bytes: int | None
+    max_value_bytes: int
+    strict: bool
+    breaker: CircuitBreaker | None
+    clock: Clock | None
+
+
+def choose_serializer(
+    choice: SerializerName | Serializer, store: Store, signer: Signer | None
+) -> Serializer:
+    """The serializer for ``choice``, refusing unsigned pickle from a shared store.
+
+    ``auto``: pickle when entries are signed or the store is in-process, JSON otherwise.
+    """
+    if not isinstance(choice, str):
+        return choice
+    if choice == "auto":
+        return PickleSerializer() if signer is not None or not store.shared else JsonSerializer()
+    if choice == "json":
+        return JsonSerializer()
+    if choice == "pickle":
+        if signer is None and store.shared:
+            raise ConfigurationError(
+                "serializer='pickle' on a shared store needs a signing secret: pass "
+                "secret=... so that only entries this application wrote are ever unpickled "
+                "(serializer='unsafe-pickle' skips that protection)"
+            )
+        return PickleSerializer()
+    if choice == "unsafe-pickle":
+        return PickleSerializer()
+    raise ConfigurationError(
+        f"unknown serializer {choice!r}: use 'auto', 'pickle', 'json', 'unsafe-pickle' "
+        "or a Serializer object"
+    )
+
+
+def ttl_seconds(ttl: float | None | DefaultType, default: float | None) -> float | None:
+    """Validate a TTL; ``DEFAULT`` gives ``default``, ``None`` or +inf means no expiry."""
+    if ttl is DEFAULT:
+        return default
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise TypeError(f"ttl must be seconds (int or float) or None, not {type(ttl).__name__}")
+    if math.isinf(ttl) and ttl > 0:
+        return None
+    if not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds or None, not {ttl!r}")
+    return float(ttl)
+
+
+def ttl_ms(seconds: float | None) -> int | None:
+    """Whole milliseconds for the store, rounded up so that a TTL is never shortened to 0."""
+    return None if seconds is None else max(1, math.ceil(seconds * 1000))

@@ -1,0 +1,113 @@
+"""Turning user keys into store keys.
+
+A store key is ``<namespace>:<namespace version>:<purpose>:{<user key>}``. The parts make
+keys of different namespaces and purposes (data, lease, tag, lock) impossible to confuse,
+and the braces are a Redis Cluster hash tag: an entry and its lease always share a slot.
+
+User keys that are longer than ``MAX_USER_KEY_BYTES``, contain anything but printable ASCII
+without spaces, or would give an empty hash tag are hashed with BLAKE2b; a sanitized prefix is
+kept so that the key still reads well in ``redis-cli``. Hashed keys carry a ``#`` after the
+purpose, so a user key can never collide with another key's hashed form. Every produced key is
+printable ASCII without whitespace and at most 250 bytes: valid for Redis and memcached alike.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from typing import Final
+
+from cacheplug._exceptions import ConfigurationError
+
+MAX_USER_KEY_BYTES: Final = 200
+MAX_NAMESPACE_CHARS: Final = 24
+MAX_NAMESPACE_VERSION: Final = 10**12 - 1
+_READABLE_PREFIX_CHARS: Final = 64
+_DIGEST_BYTES: Final = 20
+
+_NAMESPACE_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,%d}\Z" % MAX_NAMESPACE_CHARS)
+_UNREADABLE_RE: Final = re.compile(r"[^\x21-\x7a\x7c\x7e]")  # not printable ASCII, or { }
+
+
+class Purpose(enum.Enum):
+    """What a store key holds; the value is the marker written into the key."""
+
+    DATA = "d"
+    LEASE = "l"
+    TAG = "t"
+    LOCK = "k"
+
+
+def check_key(key: object) -> str:
+    """Return ``key`` if it is a string, else raise a ``TypeError`` that says what to do."""
+    if isinstance(key, str):
+        return key
+    raise TypeError(
+        f"cache keys must be str, not {type(key).__name__} ({key!r:.60}); "
+        "format the key yourself, e.g. f'user:{user_id}'"
+    )
+
+
+def is_plain(key: str) -> bool:
+    """True when ``key`` can be used as it is (no hashing needed)."""
+    return (
+        0 < len(key) <= MAX_USER_KEY_BYTES
+        and key.isascii()
+        and key.isprintable()
+        and " " not in key
+        and key[0] != "}"
+    )
+
+
+def hashed_form(key: str) -> str:
+    """The ``readable-prefix~digest`` form of a key that cannot be used as it is."""
+    readable = _UNREADABLE_RE.sub("_", key[:_READABLE_PREFIX_CHARS])
+    digest = hashlib.blake2b(
+        key.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_BYTES
+    ).hexdigest()
+    return f"{readable}~{digest}"
+
+
+class KeyBuilder:
+    """Builds the store keys of one namespace at one namespace version (immutable)."""
+
+    __slots__ = ("_hashed_prefixes", "_plain_prefixes", "namespace", "version")
+
+    def __init__(self, namespace: str, version: int = 0) -> None:
+        if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+            raise ConfigurationError(
+                f"namespace {namespace!r} is not valid: use 1 to {MAX_NAMESPACE_CHARS} "
+                "characters from A-Z a-z 0-9 _ . -"
+            )
+        if not 0 <= version <= MAX_NAMESPACE_VERSION:
+            raise ConfigurationError(f"namespace version {version} is out of range")
+        self.namespace = namespace
+        self.version = version
+        self._plain_prefixes = {p: f"{namespace}:{version}:{p.value}:{{" for p in Purpose}
+        self._hashed_prefixes = {p: f"{namespace}:{version}:{p.value}#:{{" for p in Purpose}
+
+    def build(self, purpose: Purpose, key: str) -> str:
+        """The store key for ``key`` with the given purpose."""
+        if not isinstance(key, str):
+            check_key(key)
+        if is_plain(key):
+            return self._plain_prefixes[purpose] + key + "}"
+        return self._hashed_prefixes[purpose] + hashed_form(key) + "}"
+
+    def data(self, key: str) -> str:
+        """The store key of a cached value (the hot path, kept short)."""
+        if (
+            type(key) is str
+            and 0 < len(key) <= MAX_USER_KEY_BYTES
+            and key.isascii()
+            and key.isprintable()
+            and " " not in key
+            and key[0] != "}"
+        ):
+            return self._plain_prefixes[Purpose.DATA] + key + "}"
+        return self.build(Purpose.DATA, key)
+
+    def with_version(self, version: int) -> KeyBuilder:
+        """The same namespace at another version."""
+        return KeyBuilder(self.namespace, version)

@@ -1,0 +1,66 @@
+"""Counters kept by a cache, and the snapshot ``Cache.stats()`` returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters since the cache was created (or last ``reset_stats()``).
+
+    ``hits``/``misses``: lookups answered from the cache or not. ``loads``: loader calls.
+    ``errors``: failed store calls. ``discarded``: entries thrown away because they failed the
+    signature check, had an unknown format, or could not be decoded. ``oversize``: values not
+    cached because they exceeded ``max_value_bytes``. ``bytes_read``/``bytes_written``: bytes
+    moved to and from the store, as stored.
+    """
+
+    hits: int = 0
+    misses: int = 0
+    loads: int = 0
+    errors: int = 0
+    discarded: int = 0
+    oversize: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        """``hits / (hits + misses)``, 0.0 before the first lookup."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters and ``hit_ratio`` as a plain dict (for JSON output)."""
+        return {**asdict(self), "hit_ratio": self.hit_ratio}
+
+
+class Counters:
+    """The live, mutable counters.
+
+    Increments are plain attribute updates: under heavy threading a rare increment may be
+    lost, which is the usual trade for keeping locks off the hit path.
+    """
+
+    __slots__ = (
+        "bytes_read",
+        "bytes_written",
+        "discarded",
+        "errors",
+        "hits",
+        "loads",
+        "misses",
+        "oversize",
+    )
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.hits = self.misses = self.loads = self.errors = 0
+        self.discarded = self.oversize = self.bytes_read = self.bytes_written = 0
+
+    def snapshot(self) -> CacheStats:
+        return CacheStats(**{name: getattr(self, name) for name in self.__slots__})

@@ -1,0 +1,40 @@
+"""Named sentinels and small shared types.
+
+A cached ``None`` is a legitimate value, so "nothing there" and "use the configured default"
+get sentinels of their own instead of overloading ``None``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal, TypeAlias
+
+
+class _Missing(enum.Enum):
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class _Default(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+MISSING: Final = _Missing.MISSING
+"""Returned by low-level lookups when there is no usable entry."""
+
+DEFAULT: Final = _Default.DEFAULT
+"""Stands for "the value configured on the cache" (for example ``default_ttl``)."""
+
+MissingType: TypeAlias = Literal[_Missing.MISSING]
+DefaultType: TypeAlias = Literal[_Default.DEFAULT]
+
+Ttl: TypeAlias = "float | None | DefaultType"
+"""Seconds until expiry; ``None`` means no expiry; ``DEFAULT`` means the cache's default."""

@@ -1,0 +1,116 @@
+"""The store protocol: bytes in, bytes out, no policy.
+
+A store declares a handful of primitives; the composites (``get_many``, ``set_many``,
+``delete_many``) and the async twins have default implementations built on them, so an
+in-process store only writes the sync primitives. Network stores override the composites
+(one round trip) and the async methods (non-blocking I/O).
+
+Every backend failure is raised as :class:`~cacheplug.CacheUnavailable`; the cache decides
+what to do with it (fail open, count, trip the breaker). TTLs are whole milliseconds,
+``None`` for no expiry.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+
+class Store(abc.ABC):
+    """Byte-level key/value storage with a few atomic primitives."""
+
+    shared: bool = True
+    """True when other processes can read and write the same data (entries must be signed)."""
+
+    # -- primitives --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The bytes stored under ``key``, or ``None``."""
+
+    @abc.abstractmethod
+    def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+
+    @abc.abstractmethod
+    def add(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        """Store ``value`` only if ``key`` holds nothing; True when stored."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; True when something was removed."""
+
+    @abc.abstractmethod
+    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        """Add ``delta`` to the integer under ``key`` (a missing key counts as 0, and is
+        created with ``ttl_ms``; an existing key keeps its TTL). Raise
+        :class:`~cacheplug.NotACounter` if the key holds something else."""
+
+    @abc.abstractmethod
+    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        """Replace the value under ``key`` with ``new`` only if it is exactly ``expected``
+        (keeping its TTL); True when replaced."""
+
+    @abc.abstractmethod
+    def ttl_ms(self, key: str) -> int | None:
+        """Milliseconds until ``key`` expires; ``None`` if it has no expiry; -1 if absent."""
+
+    def close(self) -> None:  # noqa: B027 - stores without resources need not override
+        """Release connections and other resources."""
+
+    # -- composites --------------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys``, in order, ``None`` where absent."""
+        return [self.get(key) for key in keys]
+
+    def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        """Store each ``(key, value)`` pair."""
+        for key, value in items:
+            self.set(key, value, ttl_ms)
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        """Remove ``keys``; the number removed."""
+        return sum(self.delete(key) for key in keys)
+
+    # -- async twins (in-process stores never block, so these just call the sync ones) -------
+
+    async def aget(self, key: str) -> bytes | None:
+        """Async :meth:`get`."""
+        return self.get(key)
+
+    async def aset(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        """Async :meth:`set`."""
+        self.set(key, value, ttl_ms)
+
+    async def aadd(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        """Async :meth:`add`."""
+        return self.add(key, value, ttl_ms)
+
+    async def adelete(self, key: str) -> bool:
+        """Async :meth:`delete`."""
+        return self.delete(key)
+
+    async def aincr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        """Async :meth:`incr`."""
+        return self.incr(key, delta, ttl_ms)
+
+    async def acompare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        """Async :meth:`compare_and_swap`."""
+        return self.compare_and_swap(key, expected, new)
+
+    async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Async :meth:`get_many`."""
+        return self.get_many(keys)
+
+    async def aset_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        """Async :meth:`set_many`."""
+        self.set_many(items, ttl_ms)
+
+    async def adelete_many(self, keys: Sequence[str]) -> int:
+        """Async :meth:`delete_many`."""
+        return self.delete_many(keys)
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        self.close()

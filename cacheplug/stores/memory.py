@@ -1,0 +1,187 @@
+"""The embedded default: an in-process, thread-safe store with LRU eviction and TTLs."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlsplit
+
+from cacheplug._exceptions import ConfigurationError, NotACounter
+from cacheplug.stores.base import Store
+
+_NEVER = math.inf
+
+
+def parse_counter(raw: bytes) -> int | None:
+    """The integer a counter record holds, or ``None`` if ``raw`` is not one."""
+    if raw[:1].isdigit() or raw[:1] == b"-":
+        try:
+            return int(raw)
+        except ValueError:
+            return None
+    return None
+
+
+class MemoryStore(Store):
+    """A bounded in-process store.
+
+    Bounded by entry count (``max_entries``) and by the bytes of keys and values
+    (``max_bytes``); the least recently used entries are evicted first. Expired entries are
+    dropped when touched, and swept every ``sweep_interval`` seconds on writes.
+    Nothing is shared with other processes, so values need no signing.
+    """
+
+    shared = False
+
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        *,
+        sweep_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ConfigurationError("max_entries and max_bytes must be positive")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.sweep_interval = sweep_interval
+        self._clock = clock
+        self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._next_sweep = clock() + sweep_interval
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        """``memory://`` with optional ``?max_entries=...&max_bytes=...``."""
+        parts = urlsplit(url)
+        if parts.scheme != "memory":
+            raise ConfigurationError(f"not a memory:// URL: {url!r}")
+        options = dict(parse_qsl(parts.query))
+        unknown = set(options) - {"max_entries", "max_bytes"}
+        if unknown:
+            raise ConfigurationError(f"unknown memory:// option(s): {', '.join(sorted(unknown))}")
+        try:
+            sizes = {name: int(value) for name, value in options.items()}
+        except ValueError as exc:
+            raise ConfigurationError(f"memory:// options must be integers: {url!r}") from exc
+        return cls(**sizes)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+    @property
+    def used_bytes(self) -> int:
+        """Bytes of keys and values currently held."""
+        return self._bytes
+
+    def _expiry(self, ttl_ms: int | None) -> float:
+        return _NEVER if ttl_ms is None else self._clock() + ttl_ms / 1000.0
+
+    def _live(self, key: str) -> tuple[bytes, float] | None:
+        # Caller holds the lock.
+        item = self._data.get(key)
+        if item is not None and item[1] <= self._clock():
+            self._drop(key, item)
+            return None
+        return item
+
+    def _drop(self, key: str, item: tuple[bytes, float]) -> None:
+        del self._data[key]
+        self._bytes -= len(key) + len(item[0])
+
+    def _put(self, key: str, value: bytes, expires_at: float) -> None:
+        # Caller holds the lock.
+        old = self._data.pop(key, None)
+        if old is not None:
+            self._bytes -= len(key) + len(old[0])
+        size = len(key) + len(value)
+        if size > self.max_bytes:
+            return
+        self._data[key] = (value, expires_at)
+        self._bytes += size
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+            oldest, item = self._data.popitem(last=False)
+            self._bytes -= len(oldest) + len(item[0])
+
+    def _sweep(self, now: float) -> None:
+        expired = [k for k, (_, expires_at) in self._data.items() if expires_at <= now]
+        for key in expired:
+            self._drop(key, self._data[key])
+        self._next_sweep = now + self.sweep_interval
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            if item[1] <= self._clock():
+                self._drop(key, item)
+                return None
+            self._data.move_to_end(key)
+            return item[0]
+
+    def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        expires_at = self._expiry(ttl_ms)
+        with self._lock:
+            self._put(key, value, expires_at)
+
+    def add(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        expires_at = self._expiry(ttl_ms)
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._put(key, value, expires_at)
+            return key in self._data
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            item = self._live(key)
+            if item is None:
+                return False
+            self._drop(key, item)
+            return True
+
+    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        with self._lock:
+            item = self._live(key)
+            if item is None:
+                value, expires_at = delta, self._expiry(ttl_ms)
+            else:
+                current = parse_counter(item[0])
+                if current is None:
+                    raise NotACounter(f"the value under {key!r} is not an integer counter")
+                value, expires_at = current + delta, item[1]
+            self._put(key, str(value).encode("ascii"), expires_at)
+            return value
+
+    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        with self._lock:
+            item = self._live(key)
+            if item is None or item[0] != expected:
+                return False
+            self._put(key, new, item[1])
+            return True
+
+    def ttl_ms(self, key: str) -> int | None:
+        with self._lock:
+            item = self._live(key)
+            if item is None:
+                return -1
+            if item[1] == _NEVER:
+                return None
+            return max(0, round((item[1] - self._clock()) * 1000))
+
+    def clear(self) -> None:
+        """Remove everything (the store is this process's own, so this is always safe)."""
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0

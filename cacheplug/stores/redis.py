@@ -1,0 +1,278 @@
+"""The Redis store, over redis-py (standalone server, TCP, TLS or a unix socket).
+
+Retries are set explicitly rather than left to redis-py's defaults: idempotent commands
+(GET, SET, MGET, DEL, PTTL) go through a client that retries once on a connection error;
+commands whose effect or reply would change if repeated (the counter and compare-and-swap
+scripts, SET NX) go through a twin client that never retries, so a lost reply can never make
+a counter count twice. Lua scripts are registered once and called by SHA (EVALSHA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, NamedTuple
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.commands.core import AsyncScript, Script
+from redis.retry import Retry
+
+from cacheplug._exceptions import CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug.stores.base import Store
+
+_ERRORS = (redis.RedisError, OSError)
+_NOT_A_COUNTER = "CACHEPLUG_NOT_A_COUNTER"
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _lua(name: str) -> str:
+    return resources.files("cacheplug.stores").joinpath(f"lua/{name}.lua").read_text("utf-8")
+
+
+_INCR_LUA = _lua("incr")
+_CAS_LUA = _lua("compare_and_swap")
+
+
+def _unavailable(command: str, exc: BaseException) -> CacheUnavailable:
+    if isinstance(exc, redis.ResponseError) and _NOT_A_COUNTER in str(exc):
+        return NotACounter("the value under this key is not an integer counter")
+    return CacheUnavailable(f"redis {command} failed: {type(exc).__name__}: {exc}")
+
+
+class _AsyncClients(NamedTuple):
+    retrying: redis.asyncio.Redis
+    once: redis.asyncio.Redis
+    incr: AsyncScript
+    cas: AsyncScript
+
+
+class RedisStore(Store):
+    """A store on one Redis server.
+
+    ``url`` is a redis-py URL: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://``
+    for TLS, ``unix:///path/to/redis.sock[?db=0]``; query parameters of the URL (for example
+    ``?socket_timeout=0.2``) override the keyword arguments. Timeouts are short by default
+    because a cache that waits is worse than a miss.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        socket_timeout: float = 0.5,
+        socket_connect_timeout: float = 0.5,
+        max_connections: int | None = None,
+        retries: int = 1,
+        health_check_interval: int = 30,
+    ) -> None:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in _SCHEMES:
+            raise ConfigurationError(
+                f"RedisStore needs a redis://, rediss:// or unix:// URL, not {url!r}"
+            )
+        self.url = url
+        self._options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            "health_check_interval": health_check_interval,
+            "decode_responses": False,
+        }
+        if max_connections is not None:
+            self._options["max_connections"] = max_connections
+        self._retries = retries
+        self._client: redis.Redis = redis.Redis.from_url(
+            url, retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), retries), **self._options
+        )
+        self._once_client: redis.Redis = redis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), **self._options
+        )
+        self._incr: Script = self._once_client.register_script(_INCR_LUA)
+        self._cas: Script = self._once_client.register_script(_CAS_LUA)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncClients] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """The store for ``url`` with default options (see the class docstring)."""
+        return cls(url)
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._client.connection_pool!r})"
+
+    @property
+    def client(self) -> redis.Redis:
+        """The underlying redis-py client (retrying once on connection errors)."""
+        return self._client
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._client.get(key)  # type: ignore[return-value]
+        except _ERRORS as exc:
+            raise _unavailable("GET", exc) from exc
+
+    def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        try:
+            self._client.set(key, value, px=ttl_ms)
+        except _ERRORS as exc:
+            raise _unavailable("SET", exc) from exc
+
+    def add(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        try:
+            return bool(self._once_client.set(key, value, px=ttl_ms, nx=True))
+        except _ERRORS as exc:
+            raise _unavailable("SET NX", exc) from exc
+
+    def delete(self, key: str) -> bool:
+        try:
+            return bool(self._client.delete(key))
+        except _ERRORS as exc:
+            raise _unavailable("DEL", exc) from exc
+
+    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        try:
+            return int(self._incr(keys=[key], args=[delta, ttl_ms or 0]))  # type: ignore[arg-type]
+        except _ERRORS as exc:
+            raise _unavailable("incr script", exc) from exc
+
+    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        try:
+            return bool(self._cas(keys=[key], args=[expected, new]))
+        except _ERRORS as exc:
+            raise _unavailable("compare-and-swap script", exc) from exc
+
+    def ttl_ms(self, key: str) -> int | None:
+        try:
+            remaining = int(self._client.pttl(key))  # type: ignore[arg-type]
+        except _ERRORS as exc:
+            raise _unavailable("PTTL", exc) from exc
+        return {-2: -1, -1: None}.get(remaining, remaining)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        try:
+            return self._client.mget(keys)  # type: ignore[return-value]
+        except _ERRORS as exc:
+            raise _unavailable("MGET", exc) from exc
+
+    def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        if not items:
+            return
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for key, value in items:
+                    pipe.set(key, value, px=ttl_ms)
+                pipe.execute()
+        except _ERRORS as exc:
+            raise _unavailable("SET (pipeline)", exc) from exc
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        try:
+            return int(self._client.delete(*keys))  # type: ignore[arg-type]
+        except _ERRORS as exc:
+            raise _unavailable("DEL", exc) from exc
+
+    def close(self) -> None:
+        self._client.close()
+        self._once_client.close()
+
+    # -- async (one client pair per event loop: redis.asyncio connections belong to a loop) --
+
+    def _aclients(self) -> _AsyncClients:
+        loop = asyncio.get_running_loop()
+        clients = self._async.get(loop)
+        if clients is None:
+            retrying = redis.asyncio.Redis.from_url(
+                self.url,
+                retry=AsyncRetry(ExponentialBackoff(cap=0.05, base=0.005), self._retries),
+                **self._options,
+            )
+            once = redis.asyncio.Redis.from_url(
+                self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
+            )
+            clients = _AsyncClients(
+                retrying, once, once.register_script(_INCR_LUA), once.register_script(_CAS_LUA)
+            )
+            self._async[loop] = clients
+        return clients
+
+    async def aget(self, key: str) -> bytes | None:
+        try:
+            return await self._aclients().retrying.get(key)  # type: ignore[no-any-return]
+        except _ERRORS as exc:
+            raise _unavailable("GET", exc) from exc
+
+    async def aset(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        try:
+            await self._aclients().retrying.set(key, value, px=ttl_ms)
+        except _ERRORS as exc:
+            raise _unavailable("SET", exc) from exc
+
+    async def aadd(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        try:
+            return bool(await self._aclients().once.set(key, value, px=ttl_ms, nx=True))
+        except _ERRORS as exc:
+            raise _unavailable("SET NX", exc) from exc
+
+    async def adelete(self, key: str) -> bool:
+        try:
+            return bool(await self._aclients().retrying.delete(key))
+        except _ERRORS as exc:
+            raise _unavailable("DEL", exc) from exc
+
+    async def aincr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        try:
+            return int(await self._aclients().incr(keys=[key], args=[delta, ttl_ms or 0]))
+        except _ERRORS as exc:
+            raise _unavailable("incr script", exc) from exc
+
+    async def acompare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        try:
+            return bool(await self._aclients().cas(keys=[key], args=[expected, new]))
+        except _ERRORS as exc:
+            raise _unavailable("compare-and-swap script", exc) from exc
+
+    async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        try:
+            return await self._aclients().retrying.mget(keys)  # type: ignore[no-any-return]
+        except _ERRORS as exc:
+            raise _unavailable("MGET", exc) from exc
+
+    async def aset_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        if not items:
+            return
+        try:
+            async with self._aclients().retrying.pipeline(transaction=False) as pipe:
+                for key, value in items:
+                    pipe.set(key, value, px=ttl_ms)
+                await pipe.execute()
+        except _ERRORS as exc:
+            raise _unavailable("SET (pipeline)", exc) from exc
+
+    async def adelete_many(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        try:
+            return int(await self._aclients().retrying.delete(*keys))
+        except _ERRORS as exc:
+            raise _unavailable("DEL", exc) from exc
+
+    async def aclose(self) -> None:
+        clients = self._async.pop(asyncio.get_running_loop(), None)
+        if clients is not None:
+            await clients.retrying.aclose()
+            await clients.once.aclose()
