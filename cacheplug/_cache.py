@@ -12,7 +12,7 @@ from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._clock import SYSTEM_CLOCK, Clock
-from cacheplug._codec import Entry, EntryCodec
+from cacheplug._codec import EntryCodec
 from cacheplug._config import (
     CacheOptions,
     SerializerName,
@@ -101,6 +101,7 @@ class Cache:
         self._counters = Counters()
         self._error_log = BurstLogger(clock=self._clock.monotonic)
         self._oversize_log = BurstLogger(clock=self._clock.monotonic)
+        self._now = time.time if clock is None else clock.time
 
     @classmethod
     def from_url(cls, url: str, /, **options: Unpack[CacheOptions]) -> Cache:
@@ -143,7 +144,7 @@ class Cache:
         return ttl_seconds(ttl, self.default_ttl)
 
     def _encode(self, skey: str, value: Any, ttl: float | None, compute_time: float) -> bytes | None:
-        now = self._clock.time()
+        now = self._now()
         record = self._codec.encode(
             skey,
             value,
@@ -161,28 +162,27 @@ class Cache:
             self._counters.bytes_written += len(record)
         return record
 
-    def _decode(self, skey: str, raw: bytes) -> Entry | None:
-        self._counters.bytes_read += len(raw)
-        entry = self._codec.decode(skey, raw)
-        if entry is None:
-            self._counters.discarded += 1
-            self._error_log.warning(
-                f"cacheplug: discarded the entry under {skey!r}: bad signature, unknown "
-                "format or undecodable payload"
-            )
-            return None
-        if entry.fresh_until < self._clock.time():
-            return None
-        return entry
-
     def _hit(self, skey: str, raw: bytes | None) -> Any:
+        """The value in ``raw`` if it is a usable, fresh entry (counted), else ``MISSING``."""
+        counters = self._counters
         if raw is not None:
-            entry = self._decode(skey, raw)
-            if entry is not None:
-                self._counters.hits += 1
-                return entry.value
-        self._counters.misses += 1
+            counters.bytes_read += len(raw)
+            entry = self._codec.decode(skey, raw)
+            if entry is None:
+                self._discarded(skey)
+            elif entry[2] >= self._now():  # fresh_until
+                counters.hits += 1
+                return entry[0]
+        counters.misses += 1
         return MISSING
+
+    def _discarded(self, skey: str) -> None:
+        self._counters.discarded += 1
+        self._error_log.warning(
+            f"cacheplug: discarded the entry under {skey!r}: bad signature, unknown format "
+            "or undecodable payload (if the secret was rotated, list the old one in "
+            "secret_fallbacks)"
+        )
 
     def _refused(self, operation: str, strict: bool) -> Any:
         if strict:
@@ -206,18 +206,27 @@ class Cache:
     # -- sync I/O ----------------------------------------------------------------------------
 
     def _call(self, operation: str, strict: bool, fn: Callable[..., T], *args: Any) -> T:
-        if not self._breaker.allow():
+        breaker = self._breaker
+        if breaker.tripped and not breaker.allow():
             return self._refused(operation, strict)  # type: ignore[no-any-return]
         try:
             result = fn(*args)
         except CacheUnavailable as exc:
             return self._failed(exc, operation, strict)  # type: ignore[no-any-return]
-        self._breaker.record_success()
+        if breaker.tripped:
+            breaker.record_success()
         return result
 
     def _read(self, skey: str, strict: bool) -> bytes | None:
-        raw = self._call("get", strict, self._store.get, skey)
-        return None if raw is _FAILED else raw
+        # The hot path: while the breaker has seen no failure, one flag check and the GET.
+        if self._breaker.tripped:
+            raw = self._call("get", strict, self._store.get, skey)
+            return None if raw is _FAILED else raw
+        try:
+            return self._store.get(skey)
+        except CacheUnavailable as exc:
+            self._failed(exc, "get", strict)
+            return None
 
     def _load(self, skey: str, loader: Callable[[], T], ttl: _Ttl) -> T:
         ttl_s = self._ttl(ttl)
@@ -279,7 +288,7 @@ class Cache:
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values of ``keys`` that are present, as ``{key: value}``."""
         keys = list(keys)
-        skeys = [self._keys.data(k) for k in keys]
+        skeys = self._keys.data_many(keys)
         raws = self._call("get_many", self.strict, self._store.get_many, skeys)
         if raws is _FAILED:
             raws = [None] * len(keys)
@@ -343,12 +352,16 @@ class Cache:
 
     # -- helpers shared by sync and async ----------------------------------------------------
 
-    def _collect(self, keys: list[str], skeys: list[str], raws: list[bytes | None]) -> dict[str, Any]:
-        found = {}
-        for key, skey, raw in zip(keys, skeys, raws, strict=True):
-            value = self._hit(skey, raw)
-            if value is not MISSING:
-                found[key] = value
+    def _collect(
+        self, keys: list[str], skeys: list[str], raws: list[bytes | None]
+    ) -> dict[str, Any]:
+        found, discarded, size = self._codec.decode_many(keys, skeys, raws, self._now())
+        for skey in discarded:
+            self._discarded(skey)
+        counters = self._counters
+        counters.bytes_read += size
+        counters.hits += len(found)
+        counters.misses += len(keys) - len(found)
         return found
 
     def _encode_many(
@@ -386,18 +399,26 @@ class Cache:
     async def _acall(
         self, operation: str, strict: bool, fn: Callable[..., Awaitable[T]], *args: Any
     ) -> T:
-        if not self._breaker.allow():
+        breaker = self._breaker
+        if breaker.tripped and not breaker.allow():
             return self._refused(operation, strict)  # type: ignore[no-any-return]
         try:
             result = await fn(*args)
         except CacheUnavailable as exc:
             return self._failed(exc, operation, strict)  # type: ignore[no-any-return]
-        self._breaker.record_success()
+        if breaker.tripped:
+            breaker.record_success()
         return result
 
     async def _aread(self, skey: str, strict: bool) -> bytes | None:
-        raw = await self._acall("get", strict, self._store.aget, skey)
-        return None if raw is _FAILED else raw
+        if self._breaker.tripped:
+            raw = await self._acall("get", strict, self._store.aget, skey)
+            return None if raw is _FAILED else raw
+        try:
+            return await self._store.aget(skey)
+        except CacheUnavailable as exc:
+            self._failed(exc, "get", strict)
+            return None
 
     async def _aload(
         self, skey: str, loader: Callable[[], Awaitable[T]] | Callable[[], T], ttl: _Ttl
@@ -464,7 +485,7 @@ class Cache:
     async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Async :meth:`get_many`."""
         keys = list(keys)
-        skeys = [self._keys.data(k) for k in keys]
+        skeys = self._keys.data_many(keys)
         raws = await self._acall("get_many", self.strict, self._store.aget_many, skeys)
         if raws is _FAILED:
             raws = [None] * len(keys)

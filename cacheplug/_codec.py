@@ -12,11 +12,14 @@ import zlib
 from typing import Any, Final, NamedTuple
 
 from cacheplug import _envelope
-from cacheplug._serializers import Serializer
-from cacheplug._signing import BODY_OFFSET, SIGNED_MARKER, Signer
+from cacheplug._serializers import PICKLE_ID, Serializer
+from cacheplug._signing import SIGNATURE_SIZE, Signer
 from cacheplug.stores.memory import parse_counter
 
-_COUNTER_FIRST_BYTES: Final = frozenset(b"-0123456789")
+_COUNTER_LAST_BYTES: Final = frozenset(b"0123456789")
+_TRAILER: Final = _envelope.TRAILER
+_TRAILER_SIZE: Final = _envelope.TRAILER_SIZE
+_FORMAT_VERSION: Final = _envelope.FORMAT_VERSION
 
 
 class Entry(NamedTuple):
@@ -29,10 +32,54 @@ class Entry(NamedTuple):
     tags: tuple[tuple[str, int], ...]
 
 
+_new_entry = tuple.__new__  # builds an Entry without NamedTuple's keyword-handling __new__
+
+
+class _KnownRecords(dict[str, tuple[bytes, float, float, float]]):
+    """Signed records this process verified and parsed: store key -> (record, created_at,
+    fresh_until, compute_time).
+
+    A hot entry read again is byte-for-byte the record verified last time, and comparing bytes
+    is far cheaper than hashing them again. Only a record identical to one that passed every
+    check is answered from here, so this can spare work but never admit a bad record.
+    Bounded by entry count and bytes; cleared wholesale when full (it refills as keys are read).
+    """
+
+    MAX_ENTRIES: Final = 4096
+    MAX_BYTES: Final = 8 * 1024 * 1024
+    MAX_RECORD_BYTES: Final = 64 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def remember(
+        self, store_key: str, record: bytes, created_at: float, fresh_until: float,
+        compute_time: float,
+    ) -> None:
+        size = len(record)
+        if size > self.MAX_RECORD_BYTES:
+            return
+        if self.bytes + size > self.MAX_BYTES or len(self) >= self.MAX_ENTRIES:
+            self.clear()
+            self.bytes = 0
+        self[store_key] = (record, created_at, fresh_until, compute_time)
+        self.bytes += size
+
+
 class EntryCodec:
     """Encodes and decodes entries for one cache configuration."""
 
-    __slots__ = ("_compress_min", "_serializer", "_serializer_id", "_signer", "max_value_bytes")
+    __slots__ = (
+        "_compress_min",
+        "_known",
+        "_loads",
+        "_pickled",
+        "_serializer",
+        "_serializer_id",
+        "_signer",
+        "max_value_bytes",
+    )
 
     def __init__(
         self,
@@ -44,7 +91,11 @@ class EntryCodec:
     ) -> None:
         self._serializer = serializer
         self._serializer_id = serializer.id
+        # pickle ignores what follows the pickle, so its payload needs no slicing out.
+        self._pickled = serializer.id == PICKLE_ID
+        self._loads = serializer.loads
         self._signer = signer
+        self._known = _KnownRecords()
         self._compress_min = compress_min_bytes
         self.max_value_bytes = max_value_bytes
 
@@ -78,7 +129,7 @@ class EntryCodec:
             tags=tags,
         )
         if self._signer is not None:
-            record = self._signer.sign(store_key.encode("ascii"), record)
+            record = self._signer.sign(store_key, record)
         if len(record) > self.max_value_bytes:
             return None
         return record
@@ -86,25 +137,81 @@ class EntryCodec:
     def decode(self, store_key: str, record: bytes) -> Entry | None:
         """The entry in ``record``, or ``None`` if it must be discarded (bad signature,
         unknown format, foreign codec, undecodable payload)."""
+        known = self._known.get(store_key)
+        if known is not None and known[0] == record:
+            try:
+                value = self._loads(record)
+            except Exception:
+                return None
+            return _new_entry(Entry, (value, known[1], known[2], known[3], ()))
         if not record:
             return None
-        first = record[0]
-        if first in _COUNTER_FIRST_BYTES:
+        if record[-1] in _COUNTER_LAST_BYTES:
             counter = parse_counter(record)
             return None if counter is None else Entry(counter, 0.0, _envelope.NEVER, 0.0, ())
-        offset = 0
+        end = len(record)
         if self._signer is not None:
-            if first != SIGNED_MARKER or not self._signer.verify(store_key.encode("ascii"), record):
+            if not self._signer.verify(store_key, record):
                 return None
-            offset = BODY_OFFSET
-        header = _envelope.unpack_header(record, offset)
-        if header is None or header.serializer_id != self._serializer_id:
+            end -= SIGNATURE_SIZE
+        start = end - _TRAILER_SIZE
+        if start < 0 or record[end - 1] != _FORMAT_VERSION:
             return None
-        payload = record[header.payload_offset :]
+        created_at, fresh_until, compute_time, tags_length, flags, serializer_id, _, _ = (
+            _TRAILER.unpack_from(record, start)
+        )
+        payload_end = start - tags_length
+        if serializer_id != self._serializer_id or payload_end < 0:
+            return None
+        tags: tuple[tuple[str, int], ...] = ()
+        if tags_length:
+            tags = _envelope.unpack_tags(record, payload_end, start)
+            if not tags:
+                return None
         try:
-            if header.flags & _envelope.FLAG_COMPRESSED:
-                payload = zlib.decompress(payload)
-            value = self._serializer.loads(payload)
+            if flags & _envelope.FLAG_COMPRESSED:
+                value = self._loads(zlib.decompress(record[:payload_end]))
+            elif self._pickled:
+                value = self._loads(record)
+            else:
+                value = self._loads(record[:payload_end])
         except Exception:
             return None
-        return Entry(value, header.created_at, header.fresh_until, header.compute_time, header.tags)
+        if self._signer is not None and self._pickled and not (flags or tags):
+            self._known.remember(store_key, record, created_at, fresh_until, compute_time)
+        return _new_entry(Entry, (value, created_at, fresh_until, compute_time, tags))
+
+    def decode_many(
+        self, keys: list[str], store_keys: list[str], records: list[bytes | None], now: float
+    ) -> tuple[dict[str, Any], list[str], int]:
+        """:meth:`decode` for a batch: ``({key: value} of the fresh entries, store keys of the
+        discarded ones, bytes read)``.
+
+        Records verified before by this process take a fast path written out inline (this
+        loop runs once per key of a ``get_many``); everything else goes through
+        :meth:`decode`.
+        """
+        known_records = self._known
+        loads = self._loads
+        decode = self.decode
+        found: dict[str, Any] = {}
+        discarded: list[str] = []
+        size = 0
+        for key, store_key, record in zip(keys, store_keys, records, strict=True):
+            if record is None:
+                continue
+            size += len(record)
+            known = known_records.get(store_key)
+            if known is not None and known[0] == record:
+                if known[2] >= now:
+                    try:
+                        found[key] = loads(record)
+                    except Exception:
+                        discarded.append(store_key)
+                continue
+            entry = decode(store_key, record)
+            if entry is None:
+                discarded.append(store_key)
+            elif entry[2] >= now:
+                found[key] = entry[0]
+        return found, discarded, size

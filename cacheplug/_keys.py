@@ -25,6 +25,7 @@ MAX_NAMESPACE_CHARS: Final = 24
 MAX_NAMESPACE_VERSION: Final = 10**12 - 1
 _READABLE_PREFIX_CHARS: Final = 64
 _DIGEST_BYTES: Final = 20
+_MEMO_ENTRIES: Final = 4096
 
 _NAMESPACE_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,%d}\Z" % MAX_NAMESPACE_CHARS)
 _UNREADABLE_RE: Final = re.compile(r"[^\x21-\x7a\x7c\x7e]")  # not printable ASCII, or { }
@@ -72,7 +73,7 @@ def hashed_form(key: str) -> str:
 class KeyBuilder:
     """Builds the store keys of one namespace at one namespace version (immutable)."""
 
-    __slots__ = ("_hashed_prefixes", "_plain_prefixes", "namespace", "version")
+    __slots__ = ("_data_keys", "_hashed_prefixes", "_plain_prefixes", "namespace", "version")
 
     def __init__(self, namespace: str, version: int = 0) -> None:
         if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
@@ -86,6 +87,8 @@ class KeyBuilder:
         self.version = version
         self._plain_prefixes = {p: f"{namespace}:{version}:{p.value}:{{" for p in Purpose}
         self._hashed_prefixes = {p: f"{namespace}:{version}:{p.value}#:{{" for p in Purpose}
+        # Hot keys repeat: remembering recent data keys saves the checks and the hashing.
+        self._data_keys: dict[str, str] = {}
 
     def build(self, purpose: Purpose, key: str) -> str:
         """The store key for ``key`` with the given purpose."""
@@ -97,16 +100,22 @@ class KeyBuilder:
 
     def data(self, key: str) -> str:
         """The store key of a cached value (the hot path, kept short)."""
-        if (
-            type(key) is str
-            and 0 < len(key) <= MAX_USER_KEY_BYTES
-            and key.isascii()
-            and key.isprintable()
-            and " " not in key
-            and key[0] != "}"
-        ):
-            return self._plain_prefixes[Purpose.DATA] + key + "}"
-        return self.build(Purpose.DATA, key)
+        try:
+            return self._data_keys[key]
+        except (KeyError, TypeError):
+            pass
+        built = self.build(Purpose.DATA, key)
+        if type(key) is str:
+            if len(self._data_keys) >= _MEMO_ENTRIES:
+                self._data_keys.clear()
+            self._data_keys[key] = built
+        return built
+
+    def data_many(self, keys: list[str]) -> list[str]:
+        """:meth:`data` for each of ``keys``."""
+        memo = self._data_keys
+        data = self.data
+        return [memo.get(key) or data(key) for key in keys]
 
     def with_version(self, version: int) -> KeyBuilder:
         """The same namespace at another version."""

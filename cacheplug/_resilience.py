@@ -25,6 +25,7 @@ class CircuitBreaker:
         "_probing",
         "failure_threshold",
         "reset_timeout",
+        "tripped",
     )
 
     def __init__(
@@ -44,6 +45,9 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._probing = False
         self._lock = threading.Lock()
+        self.tripped = False
+        """False while no failure is outstanding: callers may skip ``allow``/``record_success``
+        (one attribute read on the hot path instead of two calls)."""
 
     @property
     def is_open(self) -> bool:
@@ -64,15 +68,17 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """The call went through: close the breaker."""
-        if self._failures or self._open_until:
+        if self.tripped:
             with self._lock:
                 self._failures = 0
                 self._open_until = 0.0
                 self._probing = False
+                self.tripped = False
 
     def record_failure(self) -> None:
         """The call failed: count it, and open the breaker past the threshold."""
         with self._lock:
+            self.tripped = True
             self._failures += 1
             if self._probing or self._failures >= self.failure_threshold:
                 self._open_until = self._clock() + self.reset_timeout
