@@ -22,10 +22,10 @@ from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import redis  # noqa: E402
+import redis
 
-from cacheplug import Cache, MemoryStore  # noqa: E402
-from cacheplug.testing import RedisServer  # noqa: E402
+from cacheplug import Cache, MemoryStore
+from cacheplug.testing import RedisServer
 
 VALUE = {
     "id": 42,
@@ -39,7 +39,9 @@ VALUE = {
 SECRET = "benchmark-secret-key"
 
 
-def measure(contenders: dict[str, Callable[[], object]], rounds: int, ops: int) -> dict[str, list[float]]:
+def measure(
+    contenders: dict[str, Callable[[], object]], rounds: int, ops: int
+) -> dict[str, list[float]]:
     """Per-call seconds of each contender, one figure per round, interleaved."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for fn in contenders.values():  # warm up connections, caches, code paths
@@ -57,7 +59,9 @@ def measure(contenders: dict[str, Callable[[], object]], rounds: int, ops: int) 
     return times
 
 
-def report(title: str, times: dict[str, list[float]], baseline: str, targets: dict[str, float]) -> None:
+def report(
+    title: str, times: dict[str, list[float]], baseline: str, targets: dict[str, float]
+) -> None:
     print(f"\n{title}")
     base = times[baseline]
     print(f"  {baseline:<44} {statistics.median(base) * 1e6:9.2f} us/op   1.00x (baseline)")
@@ -88,7 +92,9 @@ def redis_hits(url: str, rounds: int, ops: int) -> None:
         "same raw client again (noise floor)": lambda: pickle.loads(raw.get("raw:product:42")),  # type: ignore[arg-type]
         "cacheplug get_or_load (signed pickle)": lambda: signed.get_or_load("product:42", loader),
         "cacheplug get (signed pickle)": lambda: signed.get("product:42"),
-        "cacheplug get_or_load (json, unsigned)": lambda: unsigned_json.get_or_load("product:42", loader),
+        "cacheplug get_or_load (json, unsigned)": lambda: unsigned_json.get_or_load(
+            "product:42", loader
+        ),
     }
     contenders.update(_peers(url))
     times = measure(contenders, rounds, ops)
@@ -152,7 +158,9 @@ def memory_hits(rounds: int, ops: int) -> None:
     times = measure(
         {
             "cachetools.TTLCache.get": lambda: ttl_cache.get("product:42"),
-            "cacheplug get_or_load (MemoryStore)": lambda: embedded.get_or_load("product:42", loader),
+            "cacheplug get_or_load (MemoryStore)": lambda: embedded.get_or_load(
+                "product:42", loader
+            ),
             "cacheplug get (MemoryStore)": lambda: embedded.get("product:42"),
             "Django LocMemCache.get": lambda: locmem.get("product:42"),
         },
@@ -201,8 +209,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--ops", type=int, default=500)
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, redis-py {redis.__version__}, "
-          f"hiredis {'yes' if redis.utils.HIREDIS_AVAILABLE else 'no'}")
+    print(
+        f"python {sys.version.split()[0]}, redis-py {redis.__version__}, "
+        f"hiredis {'yes' if redis.utils.HIREDIS_AVAILABLE else 'no'}"
+    )
     if args.redis_url:
         redis_hits(args.redis_url, args.rounds, args.ops)
         many_hits(args.redis_url, args.rounds, args.ops)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cacheplug._cache import Cache
 from cacheplug._clock import Clock, SystemClock
 from cacheplug._config import CacheOptions
-from cacheplug._decorators import AsyncCachedFunction, CachedFunction, CacheDecorator
+from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
 from cacheplug._metrics import CacheStats
 from cacheplug._resilience import CircuitBreaker

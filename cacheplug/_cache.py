@@ -27,7 +27,7 @@ from cacheplug._metrics import CacheStats, Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
 from cacheplug._serializers import Serializer
 from cacheplug._signing import Signer
-from cacheplug._types import DEFAULT, MISSING, DefaultType, MissingType
+from cacheplug._types import DEFAULT, MISSING, Ttl
 from cacheplug.stores import store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from cacheplug._decorators import CacheDecorator, KeySpec
 
 T = TypeVar("T")
-_Ttl = float | None | DefaultType
 
 _FAILED: Any = object()  # a store call that failed or was refused by the breaker
 _COUNTER_RETRIES = 3
@@ -140,10 +139,12 @@ class Cache:
 
     # -- shared policy -----------------------------------------------------------------------
 
-    def _ttl(self, ttl: _Ttl) -> float | None:
+    def _ttl(self, ttl: Ttl) -> float | None:
         return ttl_seconds(ttl, self.default_ttl)
 
-    def _encode(self, skey: str, value: Any, ttl: float | None, compute_time: float) -> bytes | None:
+    def _encode(
+        self, skey: str, value: Any, ttl: float | None, compute_time: float
+    ) -> bytes | None:
         now = self._now()
         record = self._codec.encode(
             skey,
@@ -205,14 +206,16 @@ class Cache:
 
     # -- sync I/O ----------------------------------------------------------------------------
 
-    def _call(self, operation: str, strict: bool, fn: Callable[..., T], *args: Any) -> T:
+    def _call(self, operation: str, strict: bool, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` under the failure policy: ``_FAILED`` (or a raise, if ``strict``)
+        when the breaker refuses or the store fails."""
         breaker = self._breaker
         if breaker.tripped and not breaker.allow():
-            return self._refused(operation, strict)  # type: ignore[no-any-return]
+            return self._refused(operation, strict)
         try:
             result = fn(*args)
         except CacheUnavailable as exc:
-            return self._failed(exc, operation, strict)  # type: ignore[no-any-return]
+            return self._failed(exc, operation, strict)
         if breaker.tripped:
             breaker.record_success()
         return result
@@ -228,7 +231,7 @@ class Cache:
             self._failed(exc, "get", strict)
             return None
 
-    def _load(self, skey: str, loader: Callable[[], T], ttl: _Ttl) -> T:
+    def _load(self, skey: str, loader: Callable[[], T], ttl: Ttl) -> T:
         ttl_s = self._ttl(ttl)
         started = time.perf_counter()
         value = loader()
@@ -244,7 +247,7 @@ class Cache:
         value = self._hit(skey, self._read(skey, self.strict))
         return default if value is MISSING else value
 
-    def get_or_load(self, key: str, loader: Callable[[], T], ttl: _Ttl = DEFAULT) -> T:
+    def get_or_load(self, key: str, loader: Callable[[], T], ttl: Ttl = DEFAULT) -> T:
         """The cached value of ``key``; on a miss, ``loader()``'s result, cached for ``ttl``.
 
         Never raises because of the store: when it is down, ``loader()`` is called.
@@ -256,7 +259,7 @@ class Cache:
             return self._load(skey, loader, ttl)
         return value  # type: ignore[no-any-return]
 
-    def set(self, key: str, value: Any, ttl: _Ttl = DEFAULT) -> bool:
+    def set(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
         """Cache ``value`` under ``key``; True when stored.
 
         A value over ``max_value_bytes`` is not stored and any older value is removed.
@@ -270,7 +273,7 @@ class Cache:
         result = self._call("set", self.strict, self._store.set, skey, record, ttl_ms(ttl_s))
         return result is not _FAILED
 
-    def add(self, key: str, value: Any, ttl: _Ttl = DEFAULT) -> bool:
+    def add(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
         """Cache ``value`` only if ``key`` has no value yet; True when stored."""
         skey = self._keys.data(key)
         ttl_s = self._ttl(ttl)
@@ -294,16 +297,25 @@ class Cache:
             raws = [None] * len(keys)
         return self._collect(keys, skeys, raws)
 
-    def set_many(self, mapping: Mapping[str, Any], ttl: _Ttl = DEFAULT) -> list[str]:
+    def set_many(self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT) -> list[str]:
         """Cache every value of ``mapping``; the keys that could not be stored."""
         items, too_large, ttl_s = self._encode_many(mapping, ttl)
         failed = list(too_large)
         if too_large:
-            self._call("delete_many", self.strict, self._store.delete_many,
-                       [self._keys.data(k) for k in too_large])
+            self._call(
+                "delete_many",
+                self.strict,
+                self._store.delete_many,
+                [self._keys.data(k) for k in too_large],
+            )
         if items:
-            result = self._call("set_many", self.strict, self._store.set_many,
-                                [(s, r) for _, s, r in items], ttl_ms(ttl_s))
+            result = self._call(
+                "set_many",
+                self.strict,
+                self._store.set_many,
+                [(s, r) for _, s, r in items],
+                ttl_ms(ttl_s),
+            )
             if result is _FAILED:
                 failed += [k for k, _, _ in items]
         return failed
@@ -327,7 +339,7 @@ class Cache:
         self._check_delta(delta)
         for _ in range(_COUNTER_RETRIES):
             try:
-                return self._call("incr", True, self._store.incr, skey, delta, ms)
+                return int(self._call("incr", True, self._store.incr, skey, delta, ms))
             except NotACounter:
                 raw = self._call("get", True, self._store.get, skey)
                 converted = self._as_counter(key, skey, raw)
@@ -365,7 +377,7 @@ class Cache:
         return found
 
     def _encode_many(
-        self, mapping: Mapping[str, Any], ttl: _Ttl
+        self, mapping: Mapping[str, Any], ttl: Ttl
     ) -> tuple[list[tuple[str, str, bytes]], list[str], float | None]:
         ttl_s = self._ttl(ttl)
         items: list[tuple[str, str, bytes]] = []
@@ -397,15 +409,15 @@ class Cache:
     # -- async I/O ---------------------------------------------------------------------------
 
     async def _acall(
-        self, operation: str, strict: bool, fn: Callable[..., Awaitable[T]], *args: Any
-    ) -> T:
+        self, operation: str, strict: bool, fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Any:
         breaker = self._breaker
         if breaker.tripped and not breaker.allow():
-            return self._refused(operation, strict)  # type: ignore[no-any-return]
+            return self._refused(operation, strict)
         try:
             result = await fn(*args)
         except CacheUnavailable as exc:
-            return self._failed(exc, operation, strict)  # type: ignore[no-any-return]
+            return self._failed(exc, operation, strict)
         if breaker.tripped:
             breaker.record_success()
         return result
@@ -421,7 +433,7 @@ class Cache:
             return None
 
     async def _aload(
-        self, skey: str, loader: Callable[[], Awaitable[T]] | Callable[[], T], ttl: _Ttl
+        self, skey: str, loader: Callable[[], Awaitable[T]] | Callable[[], T], ttl: Ttl
     ) -> T:
         ttl_s = self._ttl(ttl)
         started = time.perf_counter()
@@ -432,7 +444,7 @@ class Cache:
         record = self._encode(skey, value, ttl_s, time.perf_counter() - started)
         if record is not None:
             await self._acall("set", False, self._store.aset, skey, record, ttl_ms(ttl_s))
-        return value  # type: ignore[return-value]
+        return value
 
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`get`."""
@@ -441,7 +453,7 @@ class Cache:
         return default if value is MISSING else value
 
     async def aget_or_load(
-        self, key: str, loader: Callable[[], Awaitable[T]] | Callable[[], T], ttl: _Ttl = DEFAULT
+        self, key: str, loader: Callable[[], Awaitable[T]] | Callable[[], T], ttl: Ttl = DEFAULT
     ) -> T:
         """Async :meth:`get_or_load`; ``loader`` may be a coroutine function."""
         skey = self._keys.data(key)
@@ -450,7 +462,7 @@ class Cache:
             return await self._aload(skey, loader, ttl)
         return value  # type: ignore[no-any-return]
 
-    async def aset(self, key: str, value: Any, ttl: _Ttl = DEFAULT) -> bool:
+    async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
         """Async :meth:`set`."""
         skey = self._keys.data(key)
         ttl_s = self._ttl(ttl)
@@ -463,7 +475,7 @@ class Cache:
         )
         return result is not _FAILED
 
-    async def aadd(self, key: str, value: Any, ttl: _Ttl = DEFAULT) -> bool:
+    async def aadd(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
         """Async :meth:`add`."""
         skey = self._keys.data(key)
         ttl_s = self._ttl(ttl)
@@ -477,9 +489,7 @@ class Cache:
 
     async def adelete(self, key: str) -> bool:
         """Async :meth:`delete`."""
-        result = await self._acall(
-            "delete", self.strict, self._store.adelete, self._keys.data(key)
-        )
+        result = await self._acall("delete", self.strict, self._store.adelete, self._keys.data(key))
         return result is True
 
     async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
@@ -491,16 +501,25 @@ class Cache:
             raws = [None] * len(keys)
         return self._collect(keys, skeys, raws)
 
-    async def aset_many(self, mapping: Mapping[str, Any], ttl: _Ttl = DEFAULT) -> list[str]:
+    async def aset_many(self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT) -> list[str]:
         """Async :meth:`set_many`."""
         items, too_large, ttl_s = self._encode_many(mapping, ttl)
         failed = list(too_large)
         if too_large:
-            await self._acall("delete_many", self.strict, self._store.adelete_many,
-                              [self._keys.data(k) for k in too_large])
+            await self._acall(
+                "delete_many",
+                self.strict,
+                self._store.adelete_many,
+                [self._keys.data(k) for k in too_large],
+            )
         if items:
-            result = await self._acall("set_many", self.strict, self._store.aset_many,
-                                       [(s, r) for _, s, r in items], ttl_ms(ttl_s))
+            result = await self._acall(
+                "set_many",
+                self.strict,
+                self._store.aset_many,
+                [(s, r) for _, s, r in items],
+                ttl_ms(ttl_s),
+            )
             if result is _FAILED:
                 failed += [k for k, _, _ in items]
         return failed
@@ -518,7 +537,7 @@ class Cache:
         self._check_delta(delta)
         for _ in range(_COUNTER_RETRIES):
             try:
-                return await self._acall("incr", True, self._store.aincr, skey, delta, ms)
+                return int(await self._acall("incr", True, self._store.aincr, skey, delta, ms))
             except NotACounter:
                 raw = await self._acall("get", True, self._store.aget, skey)
                 converted = self._as_counter(key, skey, raw)
@@ -540,7 +559,7 @@ class Cache:
 
     # -- decorator ---------------------------------------------------------------------------
 
-    def cached(self, ttl: _Ttl = DEFAULT, *, key: KeySpec | None = None) -> CacheDecorator:
+    def cached(self, ttl: Ttl = DEFAULT, *, key: KeySpec | None = None) -> CacheDecorator:
         """Cache a function's results (sync or async) under keys built from its arguments.
 
         ``key`` is a format string over the parameters (``"product:{product_id}"``), a

@@ -54,7 +54,11 @@ class _KnownRecords(dict[str, tuple[bytes, float, float, float]]):
         self.bytes = 0
 
     def remember(
-        self, store_key: str, record: bytes, created_at: float, fresh_until: float,
+        self,
+        store_key: str,
+        record: bytes,
+        created_at: float,
+        fresh_until: float,
         compute_time: float,
     ) -> None:
         size = len(record)

@@ -61,7 +61,7 @@ def choose_serializer(
     )
 
 
-def ttl_seconds(ttl: float | None | DefaultType, default: float | None) -> float | None:
+def ttl_seconds(ttl: float | DefaultType | None, default: float | None) -> float | None:
     """Validate a TTL; ``DEFAULT`` gives ``default``, ``None`` or +inf means no expiry."""
     if ttl is DEFAULT:
         return default

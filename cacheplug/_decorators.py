@@ -7,13 +7,14 @@ default of ``x=1`` share one entry.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import string
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
-from cacheplug._types import DefaultType
+from cacheplug._types import Ttl
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache
@@ -34,8 +35,9 @@ def _encode_argument(name: str, value: Any) -> str:
     if isinstance(value, frozenset | set):
         return "{" + ",".join(sorted(_encode_argument(name, v) for v in value)) + "}"
     if isinstance(value, dict):
-        pairs = sorted(f"{_encode_argument(name, k)}:{_encode_argument(name, v)}"
-                       for k, v in value.items())
+        pairs = sorted(
+            f"{_encode_argument(name, k)}:{_encode_argument(name, v)}" for k, v in value.items()
+        )
         return "{" + ",".join(pairs) + "}"
     raise TypeError(
         f"cannot build a default cache key from argument {name!r} of type "
@@ -92,8 +94,9 @@ class _BoundMethod:
 
     __slots__ = ("_instance", "_wrapped")
 
-    def __init__(self, wrapped: CachedFunction[Any, Any] | AsyncCachedFunction[Any, Any],
-                 instance: object) -> None:
+    def __init__(
+        self, wrapped: CachedFunction[Any, Any] | AsyncCachedFunction[Any, Any], instance: object
+    ) -> None:
         self._wrapped = wrapped
         self._instance = instance
 
@@ -110,8 +113,7 @@ class _BoundMethod:
 class CachedFunction(Generic[P, R]):
     """A sync function whose results are cached; call it as the original."""
 
-    def __init__(self, cache: Cache, fn: Callable[P, R], ttl: float | None | DefaultType,
-                 key: KeySpec | None) -> None:
+    def __init__(self, cache: Cache, fn: Callable[P, R], ttl: Ttl, key: KeySpec | None) -> None:
         self._cache = cache
         self._fn = fn
         self._ttl = ttl
@@ -137,14 +139,19 @@ class CachedFunction(Generic[P, R]):
 class AsyncCachedFunction(Generic[P, R]):
     """A coroutine function whose results are cached; await it as the original."""
 
-    def __init__(self, cache: Cache, fn: Callable[P, Coroutine[Any, Any, R]],
-                 ttl: float | None | DefaultType, key: KeySpec | None) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        fn: Callable[P, Coroutine[Any, Any, R]],
+        ttl: Ttl,
+        key: KeySpec | None,
+    ) -> None:
         self._cache = cache
         self._fn = fn
         self._ttl = ttl
         self._make_key = _KeyMaker(fn, key)
         functools.update_wrapper(self, fn)
-        inspect.markcoroutinefunction(self)
+        _mark_coroutine_function(self)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         key = self._make_key(args, kwargs)
@@ -171,7 +178,7 @@ class CacheDecorator:
 
     __slots__ = ("_cache", "_key", "_ttl")
 
-    def __init__(self, cache: Cache, ttl: float | None | DefaultType, key: KeySpec | None):
+    def __init__(self, cache: Cache, ttl: Ttl, key: KeySpec | None):
         cache._ttl(ttl)  # validate now, not on the first call
         self._cache = cache
         self._ttl = ttl
@@ -185,7 +192,18 @@ class CacheDecorator:
     @overload
     def __call__(self, fn: Callable[P, R]) -> CachedFunction[P, R]: ...
 
-    def __call__(self, fn: Callable[P, Any]) -> CachedFunction[P, Any] | AsyncCachedFunction[P, Any]:
+    def __call__(
+        self, fn: Callable[P, Any]
+    ) -> CachedFunction[P, Any] | AsyncCachedFunction[P, Any]:
         if inspect.iscoroutinefunction(fn):
             return AsyncCachedFunction(self._cache, fn, self._ttl, self._key)
         return CachedFunction(self._cache, fn, self._ttl, self._key)
+
+
+def _mark_coroutine_function(obj: object) -> None:
+    """Mark ``obj`` as a coroutine function, as frameworks check to spot async views."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:  # Python 3.12+
+        mark(obj)
+    else:  # Python 3.11: the marker asyncio.iscoroutinefunction (and asgiref) look for
+        obj._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]

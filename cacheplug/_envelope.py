@@ -49,7 +49,7 @@ def pack(
     """Build an envelope around an already serialized payload."""
     block = b""
     if tags:
-        parts = []
+        parts: list[bytes] = []
         for tag, version in tags:
             raw = tag.encode("utf-8")
             if len(raw) > _MAX_TAG_BYTES:
@@ -57,7 +57,13 @@ def pack(
             parts += (bytes((len(raw),)), raw, _TAG_VERSION.pack(version))
         block = b"".join(parts)
     trailer = TRAILER.pack(
-        created_at, fresh_until, compute_time, len(block), flags, serializer_id, 0,
+        created_at,
+        fresh_until,
+        compute_time,
+        len(block),
+        flags,
+        serializer_id,
+        0,
         FORMAT_VERSION,
     )
     return payload + block + trailer

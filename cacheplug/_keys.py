@@ -27,7 +27,7 @@ _READABLE_PREFIX_CHARS: Final = 64
 _DIGEST_BYTES: Final = 20
 _MEMO_ENTRIES: Final = 4096
 
-_NAMESPACE_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,%d}\Z" % MAX_NAMESPACE_CHARS)
+_NAMESPACE_RE: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_NAMESPACE_CHARS}}}\Z")
 _UNREADABLE_RE: Final = re.compile(r"[^\x21-\x7a\x7c\x7e]")  # not printable ASCII, or { }
 
 
@@ -92,8 +92,7 @@ class KeyBuilder:
 
     def build(self, purpose: Purpose, key: str) -> str:
         """The store key for ``key`` with the given purpose."""
-        if not isinstance(key, str):
-            check_key(key)
+        check_key(key)
         if is_plain(key):
             return self._plain_prefixes[purpose] + key + "}"
         return self._hashed_prefixes[purpose] + hashed_form(key) + "}"

@@ -36,5 +36,5 @@ DEFAULT: Final = _Default.DEFAULT
 MissingType: TypeAlias = Literal[_Missing.MISSING]
 DefaultType: TypeAlias = Literal[_Default.DEFAULT]
 
-Ttl: TypeAlias = "float | None | DefaultType"
+Ttl: TypeAlias = "float | DefaultType | None"
 """Seconds until expiry; ``None`` means no expiry; ``DEFAULT`` means the cache's default."""

@@ -69,7 +69,10 @@ class MemoryStore(Store):
             sizes = {name: int(value) for name, value in options.items()}
         except ValueError as exc:
             raise ConfigurationError(f"memory:// options must be integers: {url!r}") from exc
-        return cls(**sizes)
+        return cls(
+            max_entries=sizes.get("max_entries", 10_000),
+            max_bytes=sizes.get("max_bytes", 64 * 1024 * 1024),
+        )
 
     def __len__(self) -> int:
         with self._lock:

@@ -19,7 +19,7 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import redis
 import redis.asyncio
@@ -28,7 +28,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
-from cacheplug._exceptions import CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
 from cacheplug.stores.base import Store
 
 _ERRORS = (redis.RedisError, OSError)
@@ -45,7 +45,7 @@ _INCR_LUA = _lua("incr")
 _CAS_LUA = _lua("compare_and_swap")
 
 
-def _unavailable(command: str, exc: BaseException) -> CacheUnavailable:
+def _unavailable(command: str, exc: BaseException) -> CacheError:
     if isinstance(exc, redis.ResponseError) and _NOT_A_COUNTER in str(exc):
         return NotACounter("the value under this key is not an integer counter")
     return CacheUnavailable(f"redis {command} failed: {type(exc).__name__}: {exc}")
@@ -128,7 +128,7 @@ class RedisStore(Store):
         pool = self._pool
         attempt = 0
         while True:
-            connection = pool.get_connection()
+            connection: Any = pool.get_connection()
             try:
                 connection.send_command(*command)
                 return connection.read_response()
@@ -166,7 +166,7 @@ class RedisStore(Store):
 
     def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
         try:
-            return int(self._incr(keys=[key], args=[delta, ttl_ms or 0]))  # type: ignore[arg-type]
+            return int(self._incr(keys=[key], args=[delta, ttl_ms or 0]))
         except _ERRORS as exc:
             raise _unavailable("incr script", exc) from exc
 
@@ -178,7 +178,7 @@ class RedisStore(Store):
 
     def ttl_ms(self, key: str) -> int | None:
         try:
-            remaining = int(self._client.pttl(key))  # type: ignore[arg-type]
+            remaining = int(self._client.pttl(key))
         except _ERRORS as exc:
             raise _unavailable("PTTL", exc) from exc
         return {-2: -1, -1: None}.get(remaining, remaining)
@@ -206,7 +206,7 @@ class RedisStore(Store):
         if not keys:
             return 0
         try:
-            return int(self._client.delete(*keys))  # type: ignore[arg-type]
+            return int(self._client.delete(*keys))
         except _ERRORS as exc:
             raise _unavailable("DEL", exc) from exc
 
@@ -236,7 +236,7 @@ class RedisStore(Store):
 
     async def aget(self, key: str) -> bytes | None:
         try:
-            return await self._aclients().retrying.get(key)  # type: ignore[no-any-return]
+            return cast("bytes | None", await self._aclients().retrying.get(key))
         except _ERRORS as exc:
             raise _unavailable("GET", exc) from exc
 
@@ -274,7 +274,7 @@ class RedisStore(Store):
         if not keys:
             return []
         try:
-            return await self._aclients().retrying.mget(keys)  # type: ignore[no-any-return]
+            return cast("list[bytes | None]", await self._aclients().retrying.mget(keys))
         except _ERRORS as exc:
             raise _unavailable("MGET", exc) from exc
 
