@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "DEFAULT",
-    "MISSING",
     "AsyncCachedFunction",
     "Cache",
     "CacheDecorator",
@@ -40,7 +38,9 @@ __all__ = [
     "CircuitBreaker",
     "Clock",
     "ConfigurationError",
+    "DEFAULT",
     "JsonSerializer",
+    "MISSING",
     "MemoryStore",
     "NotACounter",
     "PickleSerializer",

@@ -1,0 +1,219 @@
+"""A test suite every store must pass (pytest).
+
+Subclass it in your tests and provide a ``store`` fixture::
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        def store(self) -> Iterator[Store]:
+            store = MyStore(...)
+            yield store
+            store.close()
+
+The suite treats the store as a black box through the :class:`~cacheplug.Store` protocol,
+sync and async. Expiry is checked with real (short) sleeps, because a network store keeps
+its own time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from cacheplug._exceptions import NotACounter
+from cacheplug.stores.base import Store
+
+_SHORT_TTL_MS = 40
+_PAST_SHORT_TTL = 0.12
+
+
+class StoreConformance:
+    """The behaviour the cache relies on, for every store."""
+
+    # -- get / set / delete ------------------------------------------------------------------
+
+    def test_missing_key_is_none(self, store: Store) -> None:
+        assert store.get("conf:absent") is None
+
+    def test_set_then_get_returns_the_same_bytes(self, store: Store) -> None:
+        store.set("conf:a", b"value", None)
+        assert store.get("conf:a") == b"value"
+
+    def test_values_are_binary_safe(self, store: Store) -> None:
+        every_byte = bytes(range(256)) * 4
+        store.set("conf:bin", every_byte, None)
+        store.set("conf:empty", b"", None)
+        assert store.get("conf:bin") == every_byte
+        assert store.get("conf:empty") == b""
+
+    def test_large_values_round_trip(self, store: Store) -> None:
+        big = bytes(range(256)) * 4096  # 1 MiB
+        store.set("conf:big", big, None)
+        assert store.get("conf:big") == big
+
+    def test_set_replaces_the_value_and_its_ttl(self, store: Store) -> None:
+        store.set("conf:r", b"one", 60_000)
+        store.set("conf:r", b"two", None)
+        assert store.get("conf:r") == b"two"
+        assert store.ttl_ms("conf:r") is None
+
+    def test_delete_reports_whether_something_was_removed(self, store: Store) -> None:
+        store.set("conf:d", b"x", None)
+        assert store.delete("conf:d") is True
+        assert store.delete("conf:d") is False
+        assert store.get("conf:d") is None
+
+    # -- expiry ------------------------------------------------------------------------------
+
+    def test_ttl_ms_reports_absent_unbounded_and_remaining(self, store: Store) -> None:
+        store.set("conf:forever", b"x", None)
+        store.set("conf:minute", b"x", 60_000)
+        assert store.ttl_ms("conf:absent") == -1
+        assert store.ttl_ms("conf:forever") is None
+        remaining = store.ttl_ms("conf:minute")
+        assert remaining is not None
+        assert 0 < remaining <= 60_000
+
+    def test_entries_expire(self, store: Store) -> None:
+        store.set("conf:short", b"x", _SHORT_TTL_MS)
+        store.set("conf:long", b"y", 60_000)
+        time.sleep(_PAST_SHORT_TTL)
+        assert store.get("conf:short") is None
+        assert store.get("conf:long") == b"y"
+
+    # -- add ---------------------------------------------------------------------------------
+
+    def test_add_stores_only_when_absent(self, store: Store) -> None:
+        assert store.add("conf:add", b"first", None) is True
+        assert store.add("conf:add", b"second", None) is False
+        assert store.get("conf:add") == b"first"
+
+    def test_add_treats_an_expired_entry_as_absent(self, store: Store) -> None:
+        store.set("conf:add-exp", b"old", _SHORT_TTL_MS)
+        time.sleep(_PAST_SHORT_TTL)
+        assert store.add("conf:add-exp", b"new", None) is True
+        assert store.get("conf:add-exp") == b"new"
+
+    def test_add_applies_the_ttl(self, store: Store) -> None:
+        store.add("conf:add-ttl", b"x", 60_000)
+        remaining = store.ttl_ms("conf:add-ttl")
+        assert remaining is not None
+        assert 0 < remaining <= 60_000
+
+    def test_add_is_atomic_under_contention(self, store: Store) -> None:
+        winners: list[int] = []
+        barrier = threading.Barrier(8)
+
+        def contend(worker: int) -> None:
+            barrier.wait()
+            if store.add("conf:race", str(worker).encode(), None):
+                winners.append(worker)
+
+        threads = [threading.Thread(target=contend, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(winners) == 1
+        assert store.get("conf:race") == str(winners[0]).encode()
+
+    # -- counters ----------------------------------------------------------------------------
+
+    def test_incr_creates_a_missing_counter_at_delta(self, store: Store) -> None:
+        assert store.incr("conf:n", 5, None) == 5
+        assert store.incr("conf:n", -2, None) == 3
+        assert store.get("conf:n") == b"3"
+
+    def test_incr_gives_a_new_counter_the_ttl_and_keeps_it_after(self, store: Store) -> None:
+        store.incr("conf:nt", 1, 60_000)
+        store.incr("conf:nt", 1, None)
+        remaining = store.ttl_ms("conf:nt")
+        assert remaining is not None
+        assert 0 < remaining <= 60_000
+        assert store.incr("conf:forever-n", 1, None) == 1
+        assert store.ttl_ms("conf:forever-n") is None
+
+    def test_incr_refuses_a_value_that_is_not_a_counter(self, store: Store) -> None:
+        store.set("conf:text", b"\x80not a number", None)
+        with pytest.raises(NotACounter):
+            store.incr("conf:text", 1, None)
+        assert store.get("conf:text") == b"\x80not a number"
+
+    def test_incr_is_atomic_under_contention(self, store: Store) -> None:
+        def bump() -> None:
+            for _ in range(50):
+                store.incr("conf:hits", 1, None)
+
+        threads = [threading.Thread(target=bump) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.get("conf:hits") == b"400"
+
+    # -- compare and swap --------------------------------------------------------------------
+
+    def test_compare_and_swap_replaces_only_the_expected_value(self, store: Store) -> None:
+        store.set("conf:cas", b"v1", 60_000)
+        assert store.compare_and_swap("conf:cas", b"other", b"v2") is False
+        assert store.get("conf:cas") == b"v1"
+        assert store.compare_and_swap("conf:cas", b"v1", b"v2") is True
+        assert store.get("conf:cas") == b"v2"
+        remaining = store.ttl_ms("conf:cas")
+        assert remaining is not None
+        assert 0 < remaining <= 60_000
+
+    def test_compare_and_swap_on_a_missing_key_fails(self, store: Store) -> None:
+        assert store.compare_and_swap("conf:cas-absent", b"", b"v") is False
+        assert store.get("conf:cas-absent") is None
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def test_get_many_keeps_order_and_reports_absent_keys(self, store: Store) -> None:
+        store.set("conf:m1", b"1", None)
+        store.set("conf:m3", b"3", None)
+        assert store.get_many(["conf:m3", "conf:m2", "conf:m1", "conf:m3"]) == [
+            b"3",
+            None,
+            b"1",
+            b"3",
+        ]
+        assert store.get_many([]) == []
+
+    def test_set_many_and_delete_many(self, store: Store) -> None:
+        store.set_many([("conf:s1", b"a"), ("conf:s2", b"b")], 60_000)
+        assert store.get_many(["conf:s1", "conf:s2"]) == [b"a", b"b"]
+        remaining = store.ttl_ms("conf:s2")
+        assert remaining is not None
+        assert 0 < remaining <= 60_000
+        assert store.delete_many(["conf:s1", "conf:s2", "conf:s-absent"]) == 2
+        assert store.get_many(["conf:s1", "conf:s2"]) == [None, None]
+        store.set_many([], None)
+        assert store.delete_many([]) == 0
+
+    # -- async twins -------------------------------------------------------------------------
+
+    def test_async_methods_match_the_sync_ones(self, store: Store) -> None:
+        async def scenario() -> None:
+            assert await store.aget("conf:async") is None
+            await store.aset("conf:async", b"v", 60_000)
+            assert await store.aget("conf:async") == b"v"
+            assert await store.aadd("conf:async", b"w", None) is False
+            assert await store.aadd("conf:async-2", b"w", None) is True
+            assert await store.aincr("conf:async-n", 2, None) == 2
+            assert await store.acompare_and_swap("conf:async", b"v", b"v2") is True
+            await store.aset_many([("conf:async-a", b"a"), ("conf:async-b", b"b")], None)
+            assert await store.aget_many(["conf:async-a", "conf:async-x", "conf:async-b"]) == [
+                b"a",
+                None,
+                b"b",
+            ]
+            assert await store.adelete("conf:async") is True
+            assert await store.adelete_many(["conf:async-a", "conf:async-b"]) == 2
+            await store.aclose()
+
+        asyncio.run(scenario())
+        # The sync side still works after the event loop's connections were closed.
+        assert store.get("conf:async-2") == b"w"

@@ -1,0 +1,53 @@
+"""The public surface: what is exported, and what importing costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cacheplug
+import cacheplug_django
+import cacheplug_flask
+
+
+def test_all_is_sorted_and_lists_every_public_name() -> None:
+    public = {
+        name
+        for name in vars(cacheplug)
+        if not name.startswith("_")
+        and name not in {"annotations", "TYPE_CHECKING", "Any"}
+        and not isinstance(vars(cacheplug)[name], type(sys))
+    }
+    public.add("RedisStore")  # imported lazily, on first use
+    assert sorted(cacheplug.__all__) == cacheplug.__all__
+    assert set(cacheplug.__all__) == public
+    for name in cacheplug.__all__:
+        assert getattr(cacheplug, name) is not None
+
+
+def test_adapters_export_nothing_yet() -> None:
+    assert cacheplug_django.__all__ == []
+    assert cacheplug_flask.__all__ == []
+
+
+def test_import_needs_neither_framework_nor_redis() -> None:
+    code = (
+        "import sys, cacheplug; "
+        "c = cacheplug.Cache(); c.set('k', 1); assert c.get('k') == 1; "
+        "print(sorted(m for m in ('django', 'flask', 'redis', 'sqlalchemy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_redis_is_imported_only_when_a_redis_store_is_chosen() -> None:
+    code = (
+        "import sys, cacheplug; assert 'redis' not in sys.modules; "
+        "cacheplug.RedisStore; print('redis' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "True"

@@ -1,0 +1,33 @@
+"""The README's first command runs this example: it must keep working as printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_quickstart(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "example_project" / "quickstart.py"), "--delay", "0.01", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout
+
+
+def test_quickstart_on_the_embedded_store() -> None:
+    output = run_quickstart()
+    assert "cacheplug quickstart on MemoryStore" in output
+    assert "Database queries: 3   cache hits: 5   misses: 5" in output
+    assert "price='199.90'" in output  # the invalidated product was reloaded
+
+
+def test_quickstart_on_redis(redis_url: str) -> None:
+    output = run_quickstart("--redis", redis_url)
+    assert "cacheplug quickstart on RedisStore" in output
+    assert "Database queries: 3   cache hits: 5   misses: 5" in output
