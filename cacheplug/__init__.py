@@ -13,9 +13,11 @@ from cacheplug._clock import Clock, SystemClock
 from cacheplug._config import CacheOptions
 from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._locks import Lock, LockError
 from cacheplug._metrics import CacheStats
 from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
+from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING
 from cacheplug.stores import store_from_url
 from cacheplug.stores.base import Store
@@ -40,6 +42,8 @@ __all__ = [
     "ConfigurationError",
     "DEFAULT",
     "JsonSerializer",
+    "Lock",
+    "LockError",
     "MISSING",
     "MemoryStore",
     "NotACounter",
@@ -48,6 +52,7 @@ __all__ = [
     "Serializer",
     "Store",
     "SystemClock",
+    "XFetch",
     "store_from_url",
 ]
 

@@ -103,6 +103,11 @@ class EntryCodec:
         self._compress_min = compress_min_bytes
         self.max_value_bytes = max_value_bytes
 
+    @property
+    def signed(self) -> bool:
+        """True when entries carry a signature."""
+        return self._signer is not None
+
     def encode(
         self,
         store_key: str,
@@ -150,7 +155,9 @@ class EntryCodec:
             return _new_entry(Entry, (value, known[1], known[2], known[3], ()))
         if not record:
             return None
-        if record[-1] in _COUNTER_LAST_BYTES:
+        if self._signer is None and record[-1] in _COUNTER_LAST_BYTES:
+            # Bare digits are a counter; a signed cache keeps counters signed, so it never
+            # accepts bare digits (anyone able to write to the store could forge them).
             counter = parse_counter(record)
             return None if counter is None else Entry(counter, 0.0, _envelope.NEVER, 0.0, ())
         end = len(record)

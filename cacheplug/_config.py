@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
 from cacheplug._clock import Clock
 from cacheplug._exceptions import ConfigurationError
@@ -12,6 +12,9 @@ from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._signing import Signer
 from cacheplug._types import DEFAULT, DefaultType
+
+if TYPE_CHECKING:
+    from cacheplug._stampede import XFetch
 from cacheplug.stores.base import Store
 
 SerializerName: TypeAlias = Literal["auto", "pickle", "json", "unsafe-pickle"]
@@ -22,6 +25,12 @@ class CacheOptions(TypedDict, total=False):
 
     namespace: str
     default_ttl: float | None
+    stale_ttl: float
+    early: XFetch | None
+    refresh_ahead: float | None
+    lock_timeout: float
+    wait_timeout: float | None
+    background_workers: int
     secret: str | bytes | None
     secret_fallbacks: Sequence[str | bytes]
     serializer: SerializerName | Serializer

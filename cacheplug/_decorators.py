@@ -12,18 +12,27 @@ import functools
 import inspect
 import string
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar, overload
 
-from cacheplug._types import Ttl
+from cacheplug._types import DefaultType, Ttl
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache
+    from cacheplug._stampede import XFetch
 
 P = ParamSpec("P")
 R = TypeVar("R")
 KeySpec: TypeAlias = "str | Callable[..., str]"
 
 _SIMPLE_TYPES = (str, int, float, bool, type(None), bytes)
+
+
+class ReadOptions(NamedTuple):
+    """The ``get_or_load`` options a decorated function reads with."""
+
+    stale_ttl: float | DefaultType
+    early: XFetch | DefaultType | None
+    refresh_ahead: float | DefaultType | None
 
 
 def _encode_argument(name: str, value: Any) -> str:
@@ -113,16 +122,27 @@ class _BoundMethod:
 class CachedFunction(Generic[P, R]):
     """A sync function whose results are cached; call it as the original."""
 
-    def __init__(self, cache: Cache, fn: Callable[P, R], ttl: Ttl, key: KeySpec | None) -> None:
+    def __init__(
+        self, cache: Cache, fn: Callable[P, R], ttl: Ttl, key: KeySpec | None, options: ReadOptions
+    ) -> None:
         self._cache = cache
         self._fn = fn
         self._ttl = ttl
+        self._options = options
         self._make_key = _KeyMaker(fn, key)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         key = self._make_key(args, kwargs)
-        return self._cache.get_or_load(key, lambda: self._fn(*args, **kwargs), self._ttl)
+        stale_ttl, early, refresh_ahead = self._options
+        return self._cache.get_or_load(
+            key,
+            lambda: self._fn(*args, **kwargs),
+            self._ttl,
+            stale_ttl=stale_ttl,
+            early=early,
+            refresh_ahead=refresh_ahead,
+        )
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         return self if instance is None else _BoundMethod(self, instance)
@@ -145,17 +165,27 @@ class AsyncCachedFunction(Generic[P, R]):
         fn: Callable[P, Coroutine[Any, Any, R]],
         ttl: Ttl,
         key: KeySpec | None,
+        options: ReadOptions,
     ) -> None:
         self._cache = cache
         self._fn = fn
         self._ttl = ttl
+        self._options = options
         self._make_key = _KeyMaker(fn, key)
         functools.update_wrapper(self, fn)
         _mark_coroutine_function(self)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         key = self._make_key(args, kwargs)
-        return await self._cache.aget_or_load(key, lambda: self._fn(*args, **kwargs), self._ttl)
+        stale_ttl, early, refresh_ahead = self._options
+        return await self._cache.aget_or_load(
+            key,
+            lambda: self._fn(*args, **kwargs),
+            self._ttl,
+            stale_ttl=stale_ttl,
+            early=early,
+            refresh_ahead=refresh_ahead,
+        )
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         return self if instance is None else _BoundMethod(self, instance)
@@ -176,13 +206,13 @@ class AsyncCachedFunction(Generic[P, R]):
 class CacheDecorator:
     """What ``cache.cached(...)`` returns: applied to a function, it wraps it."""
 
-    __slots__ = ("_cache", "_key", "_ttl")
+    __slots__ = ("_cache", "_key", "_options", "_ttl")
 
-    def __init__(self, cache: Cache, ttl: Ttl, key: KeySpec | None):
-        cache._ttl(ttl)  # validate now, not on the first call
+    def __init__(self, cache: Cache, ttl: Ttl, key: KeySpec | None, options: ReadOptions):
         self._cache = cache
         self._ttl = ttl
         self._key = key
+        self._options = options
 
     @overload
     def __call__(  # type: ignore[overload-overlap]
@@ -196,8 +226,8 @@ class CacheDecorator:
         self, fn: Callable[P, Any]
     ) -> CachedFunction[P, Any] | AsyncCachedFunction[P, Any]:
         if inspect.iscoroutinefunction(fn):
-            return AsyncCachedFunction(self._cache, fn, self._ttl, self._key)
-        return CachedFunction(self._cache, fn, self._ttl, self._key)
+            return AsyncCachedFunction(self._cache, fn, self._ttl, self._key, self._options)
+        return CachedFunction(self._cache, fn, self._ttl, self._key, self._options)
 
 
 def _mark_coroutine_function(obj: object) -> None:

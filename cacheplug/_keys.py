@@ -114,7 +114,10 @@ class KeyBuilder:
         """:meth:`data` for each of ``keys``."""
         memo = self._data_keys
         data = self.data
-        return [memo.get(key) or data(key) for key in keys]
+        try:
+            return [memo.get(key) or data(key) for key in keys]
+        except TypeError:  # an unhashable key: data() gives the helpful error
+            return [data(key) for key in keys]
 
     def with_version(self, version: int) -> KeyBuilder:
         """The same namespace at another version."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -10,7 +10,10 @@ from typing import Any
 class CacheStats:
     """Counters since the cache was created (or last ``reset_stats()``).
 
-    ``hits``/``misses``: lookups answered from the cache or not. ``loads``: loader calls.
+    ``hits``/``misses``: lookups answered from the cache or not (``stale_hits``: hits served
+    stale while a refresh runs). ``loads``: loader calls. ``coalesced``: callers that got the
+    result of somebody else's load instead of loading (stampedes averted). ``refreshes``:
+    background refreshes that ran a loader.
     ``errors``: failed store calls. ``discarded``: entries thrown away because they failed the
     signature check, had an unknown format, or could not be decoded. ``oversize``: values not
     cached because they exceeded ``max_value_bytes``. ``bytes_read``/``bytes_written``: bytes
@@ -19,7 +22,10 @@ class CacheStats:
 
     hits: int = 0
     misses: int = 0
+    stale_hits: int = 0
     loads: int = 0
+    coalesced: int = 0
+    refreshes: int = 0
     errors: int = 0
     discarded: int = 0
     oversize: int = 0
@@ -31,6 +37,10 @@ class CacheStats:
         """``hits / (hits + misses)``, 0.0 before the first lookup."""
         lookups = self.hits + self.misses
         return self.hits / lookups if lookups else 0.0
+
+    def with_coalesced(self, coalesced: int) -> CacheStats:
+        """A copy with another ``coalesced`` count."""
+        return replace(self, coalesced=coalesced)
 
     def as_dict(self) -> dict[str, Any]:
         """The counters and ``hit_ratio`` as a plain dict (for JSON output)."""
@@ -47,19 +57,23 @@ class Counters:
     __slots__ = (
         "bytes_read",
         "bytes_written",
+        "coalesced",
         "discarded",
         "errors",
         "hits",
         "loads",
         "misses",
         "oversize",
+        "refreshes",
+        "stale_hits",
     )
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self.hits = self.misses = self.loads = self.errors = 0
+        self.hits = self.misses = self.stale_hits = self.loads = self.errors = 0
+        self.coalesced = self.refreshes = 0
         self.discarded = self.oversize = self.bytes_read = self.bytes_written = 0
 
     def snapshot(self) -> CacheStats:

@@ -50,6 +50,7 @@ class PickleSerializer:
 
 
 _TAG: Final = "__cp__"
+_BIG_INT_BITS: Final = 4000 * 3  # comfortably below the 4300-digit str() limit
 
 
 class JsonSerializer:
@@ -64,9 +65,8 @@ class JsonSerializer:
     __slots__ = ()
 
     def dumps(self, value: Any) -> bytes:
-        return json.dumps(
-            _to_json(value), ensure_ascii=False, separators=(",", ":"), allow_nan=True
-        ).encode("utf-8")
+        # ensure_ascii: lone surrogates (valid in a str) survive as \u escapes.
+        return json.dumps(_to_json(value), separators=(",", ":"), allow_nan=True).encode("ascii")
 
     def loads(self, payload: bytes) -> Any:
         return json.loads(payload, object_hook=_from_json)
@@ -78,6 +78,8 @@ def _tagged(tag: str, value: Any) -> dict[str, Any]:
 
 def _to_json(value: Any) -> Any:
     kind = type(value)
+    if kind is int and value.bit_length() > _BIG_INT_BITS:
+        return _tagged("int", hex(value))  # str(int) is capped at 4300 digits; hex is not
     if value is None or kind in (str, int, float, bool):
         return value
     if kind is list:
@@ -123,6 +125,7 @@ _DECODERS: Final[dict[str, Any]] = {
     "time": datetime.time.fromisoformat,
     "timedelta": lambda v: datetime.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
     "decimal": decimal.Decimal,
+    "int": lambda v: int(v, 16),
     "uuid": uuid.UUID,
 }
 

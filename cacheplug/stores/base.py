@@ -15,6 +15,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from cacheplug.stores.fills import FillListener
+
 
 class Store(abc.ABC):
     """Byte-level key/value storage with a few atomic primitives."""
@@ -55,8 +57,42 @@ class Store(abc.ABC):
     def ttl_ms(self, key: str) -> int | None:
         """Milliseconds until ``key`` expires; ``None`` if it has no expiry; -1 if absent."""
 
-    def close(self) -> None:  # noqa: B027 - stores without resources need not override
-        """Release connections and other resources."""
+    # -- leases (stampede protection and locks) ----------------------------------------------
+
+    @abc.abstractmethod
+    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        """Take the lease ``lease_key`` for ``token`` if nobody holds it (one round trip).
+
+        Returns 0 when taken; otherwise the milliseconds (at least 1) until the current
+        holder's lease expires.
+        """
+
+    @abc.abstractmethod
+    def fill_with_lease(
+        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+    ) -> bool:
+        """If ``lease_key`` still holds ``token``: store ``value`` under ``key``, drop the
+        lease and announce ``key`` (atomically). False, storing nothing, otherwise."""
+
+    @abc.abstractmethod
+    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        """Drop the lease if it holds ``token`` and announce ``key``; True if dropped."""
+
+    @abc.abstractmethod
+    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        """Give the lease ``ttl_ms`` more from now if it still holds ``token``."""
+
+    @property
+    def fills(self) -> FillListener:
+        """Where announcements of fills and released leases arrive."""
+        listener: FillListener | None = self.__dict__.get("_fill_listener")
+        if listener is None:
+            listener = self.__dict__["_fill_listener"] = FillListener()
+        return listener
+
+    def close(self) -> None:
+        """Release connections and other resources (and wake anybody still waiting)."""
+        self.fills.stop()
 
     # -- composites --------------------------------------------------------------------------
 
@@ -98,6 +134,24 @@ class Store(abc.ABC):
     async def acompare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
         """Async :meth:`compare_and_swap`."""
         return self.compare_and_swap(key, expected, new)
+
+    async def aacquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        """Async :meth:`acquire_lease`."""
+        return self.acquire_lease(lease_key, token, ttl_ms)
+
+    async def afill_with_lease(
+        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+    ) -> bool:
+        """Async :meth:`fill_with_lease`."""
+        return self.fill_with_lease(key, value, ttl_ms, lease_key, token)
+
+    async def arelease_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        """Async :meth:`release_lease`."""
+        return self.release_lease(key, lease_key, token)
+
+    async def aextend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        """Async :meth:`extend_lease`."""
+        return self.extend_lease(lease_key, token, ttl_ms)
 
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Async :meth:`get_many`."""

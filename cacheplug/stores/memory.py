@@ -183,6 +183,43 @@ class MemoryStore(Store):
                 return None
             return max(0, round((item[1] - self._clock()) * 1000))
 
+    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        with self._lock:
+            item = self._live(lease_key)
+            if item is None:
+                self._put(lease_key, token, self._expiry(ttl_ms))
+                return 0
+            return max(1, round((item[1] - self._clock()) * 1000))
+
+    def fill_with_lease(
+        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+    ) -> bool:
+        with self._lock:
+            lease = self._live(lease_key)
+            if lease is None or lease[0] != token:
+                return False
+            self._drop(lease_key, lease)
+            self._put(key, value, self._expiry(ttl_ms))
+        self.fills.announce(key)
+        return True
+
+    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        with self._lock:
+            lease = self._live(lease_key)
+            if lease is None or lease[0] != token:
+                return False
+            self._drop(lease_key, lease)
+        self.fills.announce(key)
+        return True
+
+    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        with self._lock:
+            lease = self._live(lease_key)
+            if lease is None or lease[0] != token:
+                return False
+            self._data[lease_key] = (token, self._expiry(ttl_ms))
+            return True
+
     def clear(self) -> None:
         """Remove everything (the store is this process's own, so this is always safe)."""
         with self._lock:

@@ -29,6 +29,7 @@ from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug.stores._redis_fills import RedisFillListener
 from cacheplug.stores.base import Store
 
 _ERRORS = (redis.RedisError, OSError)
@@ -43,6 +44,10 @@ def _lua(name: str) -> str:
 
 _INCR_LUA = _lua("incr")
 _CAS_LUA = _lua("compare_and_swap")
+_ACQUIRE_LUA = _lua("acquire_lease")
+_FILL_LUA = _lua("fill_with_lease")
+_RELEASE_LUA = _lua("release_lease")
+_EXTEND_LUA = _lua("extend_lease")
 
 
 def _unavailable(command: str, exc: BaseException) -> CacheError:
@@ -56,6 +61,10 @@ class _AsyncClients(NamedTuple):
     once: redis.asyncio.Redis
     incr: AsyncScript
     cas: AsyncScript
+    acquire: AsyncScript
+    fill: AsyncScript
+    release: AsyncScript
+    extend: AsyncScript
 
 
 class RedisStore(Store):
@@ -77,7 +86,7 @@ class RedisStore(Store):
         socket_connect_timeout: float = 0.5,
         max_connections: int | None = None,
         retries: int = 1,
-        health_check_interval: int = 30,
+        health_check_interval: int = 0,
     ) -> None:
         scheme = url.split("://", 1)[0] if "://" in url else ""
         if scheme not in _SCHEMES:
@@ -103,6 +112,13 @@ class RedisStore(Store):
         self._pool = self._client.connection_pool
         self._incr: Script = self._once_client.register_script(_INCR_LUA)
         self._cas: Script = self._once_client.register_script(_CAS_LUA)
+        self._acquire: Script = self._once_client.register_script(_ACQUIRE_LUA)
+        self._fill: Script = self._once_client.register_script(_FILL_LUA)
+        self._release: Script = self._once_client.register_script(_RELEASE_LUA)
+        self._extend: Script = self._once_client.register_script(_EXTEND_LUA)
+        db = self._client.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"cacheplug:fills:{db}"
+        self._fills = RedisFillListener(self._client, self.channel)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncClients] = (
             weakref.WeakKeyDictionary()
         )
@@ -114,6 +130,10 @@ class RedisStore(Store):
 
     def __repr__(self) -> str:
         return f"RedisStore({self._client.connection_pool!r})"
+
+    @property
+    def fills(self) -> RedisFillListener:
+        return self._fills
 
     @property
     def client(self) -> redis.Redis:
@@ -176,6 +196,33 @@ class RedisStore(Store):
         except _ERRORS as exc:
             raise _unavailable("compare-and-swap script", exc) from exc
 
+    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        try:
+            return int(self._acquire(keys=[lease_key], args=[token, ttl_ms]))
+        except _ERRORS as exc:
+            raise _unavailable("lease script", exc) from exc
+
+    def fill_with_lease(
+        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+    ) -> bool:
+        try:
+            args: list[bytes | str | int] = [token, value, ttl_ms or 0, self.channel]
+            return bool(self._fill(keys=[key, lease_key], args=args))
+        except _ERRORS as exc:
+            raise _unavailable("fill script", exc) from exc
+
+    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        try:
+            return bool(self._release(keys=[key, lease_key], args=[token, self.channel]))
+        except _ERRORS as exc:
+            raise _unavailable("release script", exc) from exc
+
+    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        try:
+            return bool(self._extend(keys=[lease_key], args=[token, ttl_ms]))
+        except _ERRORS as exc:
+            raise _unavailable("extend script", exc) from exc
+
     def ttl_ms(self, key: str) -> int | None:
         try:
             remaining = int(self._client.pttl(key))
@@ -211,6 +258,7 @@ class RedisStore(Store):
             raise _unavailable("DEL", exc) from exc
 
     def close(self) -> None:
+        self._fills.stop()
         self._client.close()
         self._once_client.close()
 
@@ -229,7 +277,19 @@ class RedisStore(Store):
                 self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
             )
             clients = _AsyncClients(
-                retrying, once, once.register_script(_INCR_LUA), once.register_script(_CAS_LUA)
+                retrying,
+                once,
+                *(
+                    once.register_script(source)
+                    for source in (
+                        _INCR_LUA,
+                        _CAS_LUA,
+                        _ACQUIRE_LUA,
+                        _FILL_LUA,
+                        _RELEASE_LUA,
+                        _EXTEND_LUA,
+                    )
+                ),
             )
             self._async[loop] = clients
         return clients
@@ -269,6 +329,34 @@ class RedisStore(Store):
             return bool(await self._aclients().cas(keys=[key], args=[expected, new]))
         except _ERRORS as exc:
             raise _unavailable("compare-and-swap script", exc) from exc
+
+    async def aacquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        try:
+            return int(await self._aclients().acquire(keys=[lease_key], args=[token, ttl_ms]))
+        except _ERRORS as exc:
+            raise _unavailable("lease script", exc) from exc
+
+    async def afill_with_lease(
+        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+    ) -> bool:
+        try:
+            args: list[bytes | str | int] = [token, value, ttl_ms or 0, self.channel]
+            return bool(await self._aclients().fill(keys=[key, lease_key], args=args))
+        except _ERRORS as exc:
+            raise _unavailable("fill script", exc) from exc
+
+    async def arelease_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        try:
+            args: list[bytes | str] = [token, self.channel]
+            return bool(await self._aclients().release(keys=[key, lease_key], args=args))
+        except _ERRORS as exc:
+            raise _unavailable("release script", exc) from exc
+
+    async def aextend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        try:
+            return bool(await self._aclients().extend(keys=[lease_key], args=[token, ttl_ms]))
+        except _ERRORS as exc:
+            raise _unavailable("extend script", exc) from exc
 
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

@@ -1,0 +1,493 @@
+"""What the sync and async APIs of ``Cache`` share: configuration, the policies, and the two
+drivers that carry out plans.
+
+``CacheCore`` owns the state of one configured cache and every decision that does not depend
+on how I/O is done: keys, TTLs, encoding and decoding, freshness, the failure policy, stats.
+``_run`` and ``_arun`` perform the steps of a plan (see ``_stampede``) with blocking calls or
+with ``await``; nothing else differs between the two APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from inspect import isawaitable
+from typing import Any, Final
+
+from cacheplug._clock import SYSTEM_CLOCK, Clock
+from cacheplug._codec import Entry, EntryCodec
+from cacheplug._config import SerializerName, choose_serializer, ttl_ms, ttl_seconds
+from cacheplug._envelope import NEVER
+from cacheplug._exceptions import CacheUnavailable, ConfigurationError
+from cacheplug._keys import KeyBuilder, Purpose
+from cacheplug._metrics import CacheStats, Counters
+from cacheplug._resilience import BurstLogger, CircuitBreaker
+from cacheplug._serializers import Serializer
+from cacheplug._signing import Signer
+from cacheplug._singleflight import AsyncSingleFlight, SingleFlight
+from cacheplug._stampede import (
+    LOAD,
+    SLEEP,
+    STORE,
+    WAIT,
+    Plan,
+    ReadPolicy,
+    Usable,
+    XFetch,
+    fill_plan,
+    refresh_plan,
+)
+from cacheplug._types import DEFAULT, MISSING, DefaultType, Ttl
+from cacheplug.stores import store_from_url
+from cacheplug.stores.base import Store
+from cacheplug.stores.memory import MemoryStore
+
+logger = logging.getLogger("cacheplug")
+
+FAILED: Final[Any] = object()  # a store call that failed or was refused by the breaker
+_MAX_PENDING_REFRESHES: Final = 1000
+
+
+class CacheCore:
+    """State and policies of a cache; see :class:`~cacheplug.Cache` for the options."""
+
+    def __init__(
+        self,
+        store: Store | str | None = None,
+        *,
+        namespace: str = "default",
+        default_ttl: float | None = 300.0,
+        stale_ttl: float = 0.0,
+        early: XFetch | None = None,
+        refresh_ahead: float | None = None,
+        lock_timeout: float = 10.0,
+        wait_timeout: float | None = None,
+        secret: str | bytes | None = None,
+        secret_fallbacks: Sequence[str | bytes] = (),
+        serializer: SerializerName | Serializer = "auto",
+        compress_min_bytes: int | None = None,
+        max_value_bytes: int = 1024 * 1024,
+        strict: bool = False,
+        background_workers: int = 4,
+        breaker: CircuitBreaker | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if store is None:
+            store = MemoryStore()
+        elif isinstance(store, str):
+            store = store_from_url(store)
+        elif not isinstance(store, Store):
+            raise TypeError(f"store must be a Store or a URL string, not {type(store).__name__}")
+        self._store = store
+        self._keys = KeyBuilder(namespace)
+        self._clock = clock or SYSTEM_CLOCK
+        self._now = time.time if clock is None else clock.time
+        self.default_ttl = ttl_seconds(default_ttl, None)
+        self.stale_ttl = _non_negative("stale_ttl", stale_ttl)
+        self.early = early
+        self.refresh_ahead = _fraction_or_none(refresh_ahead)
+        self.lock_timeout = _positive("lock_timeout", lock_timeout)
+        self.wait_timeout = (
+            self.lock_timeout
+            if wait_timeout is None
+            else _non_negative("wait_timeout", wait_timeout)
+        )
+        self.strict = strict
+        signer = Signer(secret, secret_fallbacks) if secret is not None else None
+        self._codec = EntryCodec(
+            choose_serializer(serializer, store, signer),
+            signer,
+            compress_min_bytes=compress_min_bytes,
+            max_value_bytes=max_value_bytes,
+        )
+        self._breaker = breaker or CircuitBreaker(clock=self._clock.monotonic)
+        self._counters = Counters()
+        self._error_log = BurstLogger(clock=self._clock.monotonic)
+        self._oversize_log = BurstLogger(clock=self._clock.monotonic)
+        self._flights = SingleFlight()
+        self._aflights = AsyncSingleFlight()
+        self._background_workers = max(1, background_workers)
+        self._executor: ThreadPoolExecutor | None = None
+        self._refreshing: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        # Fresh hits skip every refresh check unless a refresh policy is configured.
+        self._plain_hits = early is None and self.refresh_ahead is None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} namespace={self.namespace!r} store={self._store!r}>"
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this cache's keys live in."""
+        return self._keys.namespace
+
+    @property
+    def store(self) -> Store:
+        """The store underneath (for inspection; policies do not apply to direct use)."""
+        return self._store
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker guarding the store."""
+        return self._breaker
+
+    def store_key(self, key: str) -> str:
+        """The key under which ``key``'s value is kept in the store."""
+        return self._keys.data(key)
+
+    def stats(self) -> CacheStats:
+        """A snapshot of this cache's counters."""
+        snapshot = self._counters.snapshot()
+        joined = self._flights.joined + self._aflights.joined
+        return snapshot.with_coalesced(snapshot.coalesced + joined)
+
+    def reset_stats(self) -> None:
+        """Set every counter back to zero."""
+        self._counters.reset()
+        self._flights.joined = self._aflights.joined = 0
+
+    # -- policies ----------------------------------------------------------------------------
+
+    def _ttl(self, ttl: Ttl) -> float | None:
+        return ttl_seconds(ttl, self.default_ttl)
+
+    def _read_policy(
+        self,
+        ttl: Ttl,
+        stale_ttl: float | DefaultType,
+        early: XFetch | DefaultType | None,
+        refresh_ahead: float | DefaultType | None,
+    ) -> ReadPolicy:
+        return ReadPolicy(
+            ttl=self._ttl(ttl),
+            stale_ttl=self.stale_ttl
+            if stale_ttl is DEFAULT
+            else _non_negative("stale_ttl", stale_ttl),
+            early=self.early if early is DEFAULT else early,
+            refresh_ahead=self.refresh_ahead
+            if refresh_ahead is DEFAULT
+            else _fraction_or_none(refresh_ahead),
+        )
+
+    def _encode(
+        self,
+        skey: str,
+        value: Any,
+        ttl: float | None,
+        compute_time: float,
+        fresh_until: float | None = None,
+    ) -> bytes | None:
+        now = self._now()
+        if fresh_until is None:
+            fresh_until = NEVER if ttl is None else now + ttl
+        record = self._codec.encode(
+            skey, value, created_at=now, fresh_until=fresh_until, compute_time=compute_time
+        )
+        if record is None:
+            self._counters.oversize += 1
+            self._oversize_log.warning(
+                f"cacheplug: a {type(value).__name__} value for {skey!r} is larger than "
+                f"max_value_bytes={self._codec.max_value_bytes} and was not cached"
+            )
+        else:
+            self._counters.bytes_written += len(record)
+        return record
+
+    def _entry(self, skey: str, raw: bytes) -> Entry | None:
+        """The decoded entry (fresh or not); None, counted and logged, if discarded."""
+        self._counters.bytes_read += len(raw)
+        entry = self._codec.decode(skey, raw)
+        if entry is None:
+            self._discarded(skey)
+        return entry
+
+    def _hit(self, skey: str, raw: bytes | None) -> Any:
+        """The value in ``raw`` if it is a usable, fresh entry (counted), else ``MISSING``."""
+        counters = self._counters
+        if raw is not None:
+            entry = self._entry(skey, raw)
+            if entry is not None and entry[2] >= self._now():  # fresh_until
+                counters.hits += 1
+                return entry[0]
+        counters.misses += 1
+        return MISSING
+
+    def _serve(self, skey: str, entry: Entry, policy: ReadPolicy) -> tuple[Any, bool]:
+        """``(value or MISSING, refresh it in the background?)`` for a stored entry."""
+        now = self._now()
+        value, created_at, fresh_until, compute_time, _ = entry
+        if fresh_until >= now:
+            self._counters.hits += 1
+            return value, policy.wants_refresh(now, created_at, fresh_until, compute_time)
+        if policy.stale_ttl and now - fresh_until <= policy.stale_ttl:
+            self._counters.hits += 1
+            self._counters.stale_hits += 1
+            return value, True
+        return MISSING, False
+
+    def _usable(self, skey: str, stale_ttl: float) -> Usable:
+        """What a waiter may take from the store: a fresh value, or one stale by at most
+        ``stale_ttl`` seconds."""
+
+        def decide(raw: bytes | None) -> Any:
+            if raw is None:
+                return MISSING
+            entry = self._entry(skey, raw)
+            if entry is None:
+                return MISSING
+            if entry[2] >= self._now() - stale_ttl:
+                self._counters.coalesced += 1
+                return entry[0]
+            return MISSING
+
+        return Usable(decide)
+
+    def _fill_plan(self, skey: str, policy: ReadPolicy, *, check_first: bool) -> Plan:
+        return fill_plan(
+            key=skey,
+            lease_key=self._keys.build(Purpose.LEASE, skey),
+            usable=self._usable(skey, policy.stale_ttl),
+            encode=lambda value, elapsed: self._encode(skey, value, policy.ttl, elapsed),
+            store_ttl_ms=ttl_ms(policy.store_ttl),
+            lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
+            wait_timeout=self.wait_timeout,
+            expect=self._store.fills.expect,
+            fills_live=lambda: self._store.fills.live,
+            missing=MISSING,
+            failed=FAILED,
+            check_first=check_first,
+            monotonic=self._clock.monotonic,
+        )
+
+    def _refresh_plan(self, skey: str, policy: ReadPolicy) -> Plan:
+        return refresh_plan(
+            key=skey,
+            lease_key=self._keys.build(Purpose.LEASE, skey),
+            encode=lambda value, elapsed: self._encode(skey, value, policy.ttl, elapsed),
+            store_ttl_ms=ttl_ms(policy.store_ttl),
+            lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
+        )
+
+    def _discarded(self, skey: str) -> None:
+        self._counters.discarded += 1
+        self._error_log.warning(
+            f"cacheplug: discarded the entry under {skey!r}: bad signature, unknown format "
+            "or undecodable payload (if the secret was rotated, list the old one in "
+            "secret_fallbacks)"
+        )
+
+    def _refused(self, operation: str, strict: bool) -> Any:
+        if strict:
+            raise CacheUnavailable(
+                f"{operation} not attempted: the circuit breaker is open after repeated "
+                "store failures; it lets a probe through after "
+                f"{self._breaker.reset_timeout} s"
+            )
+        return FAILED
+
+    def _failed(self, exc: CacheUnavailable, operation: str, strict: bool) -> Any:
+        self._counters.errors += 1
+        self._breaker.record_failure()
+        self._error_log.warning(
+            f"cacheplug: {operation} failed on {self._store!r}; falling through", exc
+        )
+        if strict:
+            raise exc
+        return FAILED
+
+    # -- sync I/O ----------------------------------------------------------------------------
+
+    def _call(self, operation: str, strict: bool, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` under the failure policy: ``FAILED`` (or a raise, if ``strict``)
+        when the breaker refuses or the store fails."""
+        breaker = self._breaker
+        if breaker.tripped and not breaker.allow():
+            return self._refused(operation, strict)
+        try:
+            result = fn(*args)
+        except CacheUnavailable as exc:
+            return self._failed(exc, operation, strict)
+        if breaker.tripped:
+            breaker.record_success()
+        return result
+
+    def _read(self, skey: str, strict: bool) -> bytes | None:
+        # The hot path: while the breaker has seen no failure, one flag check and the GET.
+        if self._breaker.tripped:
+            raw = self._call("get", strict, self._store.get, skey)
+            return None if raw is FAILED else raw
+        try:
+            return self._store.get(skey)
+        except CacheUnavailable as exc:
+            self._failed(exc, "get", strict)
+            return None
+
+    def _run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
+        """Carry out ``plan`` with blocking calls; its return value."""
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as done:
+                return done.value
+            result, error = None, None
+            try:
+                kind = step[0]
+                if kind is STORE:
+                    _, method, strict, args = step
+                    result = self._call(method, strict, getattr(self._store, method), *args)
+                elif kind is LOAD:
+                    assert loader is not None, "a plan that loads needs a loader"
+                    started = time.perf_counter()
+                    value = loader()
+                    self._counters.loads += 1
+                    result = (value, time.perf_counter() - started)
+                elif kind is WAIT:
+                    result = step[1].wait(step[2])
+                elif kind is SLEEP:
+                    time.sleep(step[1])
+            except BaseException as exc:
+                error = exc
+
+    def _refresh_soon(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+        """Refresh ``skey`` on the background executor, once per key in this process."""
+        if self._closed or skey in self._refreshing:
+            return
+        if len(self._refreshing) >= _MAX_PENDING_REFRESHES:
+            return  # overloaded: readers keep the current value, a later read retries
+        self._refreshing.add(skey)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._background_workers, thread_name_prefix="cacheplug-refresh"
+            )
+        try:
+            self._executor.submit(self._refresh, skey, loader, policy)
+        except RuntimeError:  # shut down meanwhile
+            self._refreshing.discard(skey)
+
+    def _refresh(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+        try:
+            if self._run(self._refresh_plan(skey, policy), loader) is not None:
+                self._counters.refreshes += 1
+        except Exception as exc:
+            self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
+        finally:
+            self._refreshing.discard(skey)
+
+    def _shutdown_background(self) -> None:
+        self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    # -- async I/O ---------------------------------------------------------------------------
+
+    async def _acall(
+        self, operation: str, strict: bool, fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Any:
+        breaker = self._breaker
+        if breaker.tripped and not breaker.allow():
+            return self._refused(operation, strict)
+        try:
+            result = await fn(*args)
+        except CacheUnavailable as exc:
+            return self._failed(exc, operation, strict)
+        if breaker.tripped:
+            breaker.record_success()
+        return result
+
+    async def _aread(self, skey: str, strict: bool) -> bytes | None:
+        if self._breaker.tripped:
+            raw = await self._acall("get", strict, self._store.aget, skey)
+            return None if raw is FAILED else raw
+        try:
+            return await self._store.aget(skey)
+        except CacheUnavailable as exc:
+            self._failed(exc, "get", strict)
+            return None
+
+    async def _arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
+        """Carry out ``plan`` with ``await``; its return value."""
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as done:
+                return done.value
+            result, error = None, None
+            try:
+                kind = step[0]
+                if kind is STORE:
+                    _, method, strict, args = step
+                    fn = getattr(self._store, "a" + method)
+                    result = await self._acall(method, strict, fn, *args)
+                elif kind is LOAD:
+                    assert loader is not None, "a plan that loads needs a loader"
+                    started = time.perf_counter()
+                    value = loader()
+                    if isawaitable(value):
+                        value = await value
+                    self._counters.loads += 1
+                    result = (value, time.perf_counter() - started)
+                elif kind is WAIT:
+                    result = await step[1].wait_async(step[2])
+                elif kind is SLEEP:
+                    await asyncio.sleep(step[1])
+            except BaseException as exc:
+                error = exc
+
+    def _arefresh_soon(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+        """Refresh ``skey`` in a task of the running loop, once per key in this process."""
+        if self._closed or skey in self._refreshing:
+            return
+        if len(self._refreshing) >= _MAX_PENDING_REFRESHES:
+            return
+        self._refreshing.add(skey)
+        task = asyncio.get_running_loop().create_task(self._arefresh(skey, loader, policy))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _arefresh(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+        try:
+            if await self._arun(self._refresh_plan(skey, policy), loader) is not None:
+                self._counters.refreshes += 1
+        except Exception as exc:
+            self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
+        finally:
+            self._refreshing.discard(skey)
+
+    async def _ashutdown_background(self) -> None:
+        self._closed = True
+        tasks = [t for t in self._tasks if t.get_loop() is asyncio.get_running_loop()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _non_negative(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigurationError(f"{name} must be a number of seconds >= 0, not {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+def _fraction_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ConfigurationError(
+            f"refresh_ahead must be a fraction of the ttl between 0 and 1, not {value!r}"
+        )
+    return float(value)

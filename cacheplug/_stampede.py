@@ -1,0 +1,231 @@
+"""Stampede protection: what a miss, a stale hit or an early refresh does, step by step.
+
+The steps are written once, as *plans*: generators that yield the I/O they need (a store
+call, running the loader, waiting for an announcement) and receive its result. A sync and
+an async driver (in the cache) perform the steps, so the thread and asyncio paths share every
+decision. A plan never touches the store itself.
+
+The protocol (ARCHITECTURE §2): on a miss, take the key's lease (set-if-absent with a
+timeout); the holder runs the loader and stores the result only if its token is still the
+lease. Others wait for the announcement that the value landed — or the stale value, or,
+past ``wait_timeout``, load themselves without storing. A crashed holder's lease expires.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cacheplug.stores.fills import Waiter
+
+STORE: Final = "store"  # (STORE, method name, strict, args) -> result or FAILED
+LOAD: Final = "load"  # (LOAD,) -> (value, seconds it took); loader errors are thrown in
+WAIT: Final = "wait"  # (WAIT, waiter, seconds) -> True if woken
+SLEEP: Final = "sleep"  # (SLEEP, seconds) -> None
+
+Step = tuple[Any, ...]
+Plan = Generator[Step, Any, Any]
+
+_FIRST_BACKOFF: Final = 0.02
+_MAX_BACKOFF: Final = 0.25
+_AFTER_EXPIRY: Final = 0.005  # re-check just after a lease expires
+
+
+def new_token() -> bytes:
+    """A lease token: 128 random bits, hex (printable, so it reads well in redis-cli)."""
+    return os.urandom(16).hex().encode("ascii")
+
+
+def _uniform_open_closed() -> float:
+    return 1.0 - random.random()  # random() is in [0, 1): this is in (0, 1], never 0
+
+
+@dataclass(frozen=True)
+class XFetch:
+    """Probabilistic early recomputation (Vattani, Chierichetti, Lowenstein, VLDB 2015).
+
+    A reader recomputes early when ``now - delta * beta * ln(u) >= expiry``, where ``delta``
+    is how long the last load took (stored with the value) and ``u`` is uniform on (0, 1].
+    The chance grows as expiry nears, and more so for slow loaders: with ``beta=1`` and one
+    loader-time left, about 37% of readers (``exp(-1)``) would trigger a refresh — only the one
+    holding the lease runs it. ``beta > 1`` favours earlier refreshes. ``rand`` returns draws in
+    (0, 1]; inject one for reproducible tests.
+    """
+
+    beta: float = 1.0
+    rand: Callable[[], float] = field(default=_uniform_open_closed, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.beta > 0:
+            raise ValueError(f"XFetch beta must be positive, not {self.beta!r}")
+
+    def should_recompute(self, now: float, fresh_until: float, delta: float) -> bool:
+        """True when this reader should refresh an entry that is still fresh."""
+        draw = self.rand()
+        if not 0.0 < draw <= 1.0:
+            raise ValueError(f"XFetch draws must be in (0, 1], got {draw!r}")
+        return now - delta * self.beta * math.log(draw) >= fresh_until
+
+
+@dataclass(frozen=True)
+class ReadPolicy:
+    """How a read treats ageing entries (resolved from the call and the cache's defaults)."""
+
+    ttl: float | None
+    stale_ttl: float
+    early: XFetch | None
+    refresh_ahead: float | None
+
+    @property
+    def store_ttl(self) -> float | None:
+        """How long the store keeps an entry: fresh time plus the stale window."""
+        return None if self.ttl is None else self.ttl + self.stale_ttl
+
+    def wants_refresh(
+        self, now: float, created_at: float, fresh_until: float, compute_time: float
+    ) -> bool:
+        """Should a fresh hit trigger a background refresh?"""
+        if (
+            self.refresh_ahead is not None
+            and math.isfinite(fresh_until)
+            and now >= created_at + self.refresh_ahead * (fresh_until - created_at)
+        ):
+            return True
+        return self.early is not None and self.early.should_recompute(
+            now, fresh_until, compute_time
+        )
+
+
+class Usable:
+    """What a plan may accept from the store: ``decide(raw)`` gives a value or ``MISSING``."""
+
+    __slots__ = ("decide",)
+
+    def __init__(self, decide: Callable[[bytes | None], Any]) -> None:
+        self.decide = decide
+
+
+def fill_plan(
+    *,
+    key: str,
+    lease_key: str,
+    usable: Usable,
+    encode: Callable[[Any, float], bytes | None],
+    store_ttl_ms: int | None,
+    lock_timeout_ms: int,
+    wait_timeout: float,
+    expect: Callable[[str], Waiter],
+    fills_live: Callable[[], bool],
+    missing: Any,
+    failed: Any,
+    check_first: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Plan:
+    """Fill a missing key: take the lease and load, or wait for whoever holds it."""
+    token = new_token()
+    deadline = monotonic() + wait_timeout
+    backoff = _FIRST_BACKOFF
+    check = check_first
+    while True:
+        if check:
+            value = usable.decide((yield (STORE, "get", False, (key,))))
+            if value is not missing:
+                return value
+        check = True
+        remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
+        if remaining is failed:  # the store is unavailable: fail open, store nothing
+            value, _ = yield (LOAD,)
+            return value
+        if remaining == 0:
+            return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
+        waiter = expect(key)
+        try:
+            value = usable.decide((yield (STORE, "get", False, (key,))))
+            if value is not missing:
+                return value
+            now = monotonic()
+            if now >= deadline:
+                value, _ = yield (LOAD,)  # waited long enough: load, but only the holder writes
+                return value
+            lease_left = remaining / 1000.0 + _AFTER_EXPIRY
+            timeout = min(lease_left, deadline - now)
+            if not fills_live():
+                timeout = min(timeout, backoff * random.uniform(0.5, 1.0))
+                backoff = min(_MAX_BACKOFF, backoff * 2)
+            yield (WAIT, waiter, timeout)
+        finally:
+            waiter.close()
+
+
+def refresh_plan(
+    *,
+    key: str,
+    lease_key: str,
+    encode: Callable[[Any, float], bytes | None],
+    store_ttl_ms: int | None,
+    lock_timeout_ms: int,
+) -> Plan:
+    """Refresh a key in the background if nobody else is: lease, load, store."""
+    token = new_token()
+    remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
+    if remaining != 0:  # somebody else refreshes it (or the store is unavailable)
+        return None
+    return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
+
+
+def _load_and_fill(
+    key: str,
+    lease_key: str,
+    token: bytes,
+    encode: Callable[[Any, float], bytes | None],
+    store_ttl_ms: int | None,
+) -> Plan:
+    try:
+        value, elapsed = yield (LOAD,)
+    except BaseException:
+        yield (STORE, "release_lease", False, (key, lease_key, token))
+        raise
+    record = encode(value, elapsed)
+    if record is None:  # too large to cache: let waiters go and load themselves
+        yield (STORE, "release_lease", False, (key, lease_key, token))
+    else:
+        yield (STORE, "fill_with_lease", False, (key, record, store_ttl_ms, lease_key, token))
+    return value
+
+
+def lock_plan(
+    *,
+    lock_key: str,
+    token: bytes,
+    ttl_ms: int,
+    blocking: bool,
+    wait_timeout: float | None,
+    expect: Callable[[str], Waiter],
+    fills_live: Callable[[], bool],
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Plan:
+    """Acquire a lock (a lease on ``lock_key``): True when acquired."""
+    deadline = math.inf if wait_timeout is None else monotonic() + wait_timeout
+    backoff = _FIRST_BACKOFF
+    while True:
+        waiter = expect(lock_key) if blocking else None
+        try:
+            remaining = yield (STORE, "acquire_lease", True, (lock_key, token, ttl_ms))
+            if remaining == 0:
+                return True
+            now = monotonic()
+            if waiter is None or now >= deadline:
+                return False
+            timeout = min(remaining / 1000.0 + _AFTER_EXPIRY, deadline - now)
+            if not fills_live():
+                timeout = min(timeout, backoff * random.uniform(0.5, 1.0))
+                backoff = min(_MAX_BACKOFF, backoff * 2)
+            yield (WAIT, waiter, timeout)
+        finally:
+            if waiter is not None:
+                waiter.close()

@@ -1,0 +1,88 @@
+"""Announcements of fills over Redis pub/sub, fed into a :class:`FillListener`.
+
+One daemon thread per store holds a subscription to the store's announce channel and wakes
+local waiters when a key is announced. If the subscription drops, every waiter is woken (an
+announcement may have been missed; they re-check the store) and the thread resubscribes with
+backoff. While it is down, ``live`` is False and callers wait in short slices instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import redis
+
+from cacheplug.stores.fills import FillListener
+
+logger = logging.getLogger("cacheplug")
+
+_SUBSCRIBE_WAIT = 1.0
+_POLL_SECONDS = 0.5
+_MAX_BACKOFF = 2.0
+
+
+class RedisFillListener(FillListener):
+    """Subscribes to ``channel`` on ``client``'s server from a background thread."""
+
+    def __init__(self, client: redis.Redis, channel: str) -> None:
+        super().__init__()
+        self._client = client
+        self.channel = channel
+        self._subscribed = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    @property
+    def live(self) -> bool:
+        return self._subscribed.is_set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="cacheplug-fills", daemon=True
+                    )
+                    self._thread.start()
+        # The first waiter must not miss an announcement made before the subscription is up.
+        self._subscribed.wait(_SUBSCRIBE_WAIT)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2 * _POLL_SECONDS + 1)
+        super().stop()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stopping.is_set():
+            pubsub: Any = self._client.pubsub()  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self.channel)
+                while not self._stopping.is_set():
+                    message = pubsub.get_message(timeout=_POLL_SECONDS)
+                    if message is None:
+                        continue
+                    if message["type"] == "message":
+                        data = message["data"]
+                        self.announce(data.decode() if isinstance(data, bytes) else str(data))
+                    elif message["type"] == "subscribe":
+                        # Only the server's confirmation guarantees later announcements reach us.
+                        self._subscribed.set()
+                        backoff = 0.05
+            except (redis.RedisError, OSError) as exc:
+                if self._subscribed.is_set():
+                    logger.warning("cacheplug: lost the fill subscription (%s); resubscribing", exc)
+                self._subscribed.clear()
+                self.wake_all()
+                self._stopping.wait(backoff)
+                backoff = min(_MAX_BACKOFF, backoff * 2)
+            finally:
+                with contextlib.suppress(redis.RedisError, OSError):
+                    pubsub.close()
+        self._subscribed.clear()
