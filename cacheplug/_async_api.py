@@ -58,7 +58,7 @@ class AsyncCacheAPI(CacheCore):
                 policy = self._read_policy(ttl, stale_ttl, early, refresh_ahead)
                 value, refresh = self._serve(skey, entry, policy)
                 if refresh:
-                    self._arefresh_soon(skey, loader, policy)
+                    self._arefresh_soon(skey, loader, policy, entry[1])
                 if value is not MISSING:
                     return value  # type: ignore[no-any-return]
         self._counters.misses += 1
@@ -78,7 +78,7 @@ class AsyncCacheAPI(CacheCore):
             await self._acall("delete", self.strict, self._store.adelete, skey)
             return False
         result = await self._acall(
-            "set", self.strict, self._store.aset, skey, record, ttl_ms(ttl_s)
+            "set", self.strict, self._store.aset, skey, record, self._store_ttl_ms(ttl_s)
         )
         return result is not FAILED
 
@@ -90,7 +90,7 @@ class AsyncCacheAPI(CacheCore):
         if record is None:
             return False
         result = await self._acall(
-            "add", self.strict, self._store.aadd, skey, record, ttl_ms(ttl_s)
+            "add", self.strict, self._store.aadd, skey, record, self._store_ttl_ms(ttl_s)
         )
         return result is True
 
@@ -119,7 +119,7 @@ class AsyncCacheAPI(CacheCore):
         if items:
             pairs = [(skey, record) for _, skey, record in items]
             result = await self._acall(
-                "set_many", self.strict, self._store.aset_many, pairs, ttl_ms(ttl_s)
+                "set_many", self.strict, self._store.aset_many, pairs, self._store_ttl_ms(ttl_s)
             )
             if result is FAILED:
                 failed += [key for key, _, _ in items]

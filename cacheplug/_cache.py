@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
-from cacheplug._config import CacheOptions, ttl_ms
+from cacheplug._config import CacheOptions
 from cacheplug._core import FAILED
 from cacheplug._locks import Lock
 from cacheplug._stampede import XFetch
@@ -100,7 +100,7 @@ class Cache(AsyncCacheAPI):
                 policy = self._read_policy(ttl, stale_ttl, early, refresh_ahead)
                 value, refresh = self._serve(skey, entry, policy)
                 if refresh:
-                    self._refresh_soon(skey, loader, policy)
+                    self._refresh_soon(skey, loader, policy, entry[1])
                 if value is not MISSING:
                     return value  # type: ignore[no-any-return]
         self._counters.misses += 1
@@ -121,7 +121,9 @@ class Cache(AsyncCacheAPI):
         if record is None:
             self._call("delete", self.strict, self._store.delete, skey)
             return False
-        result = self._call("set", self.strict, self._store.set, skey, record, ttl_ms(ttl_s))
+        result = self._call(
+            "set", self.strict, self._store.set, skey, record, self._store_ttl_ms(ttl_s)
+        )
         return result is not FAILED
 
     def add(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
@@ -131,7 +133,9 @@ class Cache(AsyncCacheAPI):
         record = self._encode(skey, value, ttl_s, 0.0)
         if record is None:
             return False
-        result = self._call("add", self.strict, self._store.add, skey, record, ttl_ms(ttl_s))
+        result = self._call(
+            "add", self.strict, self._store.add, skey, record, self._store_ttl_ms(ttl_s)
+        )
         return result is True
 
     def delete(self, key: str) -> bool:
@@ -157,7 +161,9 @@ class Cache(AsyncCacheAPI):
             self._call("delete_many", self.strict, self._store.delete_many, skeys)
         if items:
             pairs = [(skey, record) for _, skey, record in items]
-            result = self._call("set_many", self.strict, self._store.set_many, pairs, ttl_ms(ttl_s))
+            result = self._call(
+                "set_many", self.strict, self._store.set_many, pairs, self._store_ttl_ms(ttl_s)
+            )
             if result is FAILED:
                 failed += [key for key, _, _ in items]
         return failed

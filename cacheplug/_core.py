@@ -155,6 +155,10 @@ class CacheCore:
     def _ttl(self, ttl: Ttl) -> float | None:
         return ttl_seconds(ttl, self.default_ttl)
 
+    def _store_ttl_ms(self, ttl: float | None) -> int | None:
+        """How long the store keeps an entry written with ``ttl``: its stale window too."""
+        return None if ttl is None else ttl_ms(ttl + self.stale_ttl)
+
     def _read_policy(
         self,
         ttl: Ttl,
@@ -263,10 +267,15 @@ class CacheCore:
             monotonic=self._clock.monotonic,
         )
 
-    def _refresh_plan(self, skey: str, policy: ReadPolicy) -> Plan:
+    def _refresh_plan(self, skey: str, policy: ReadPolicy, seen_created_at: float) -> Plan:
+        def refreshed_meanwhile(raw: bytes | None) -> bool:
+            entry = None if raw is None else self._codec.decode(skey, raw)
+            return entry is not None and entry[1] > seen_created_at
+
         return refresh_plan(
             key=skey,
             lease_key=self._keys.build(Purpose.LEASE, skey),
+            refreshed_meanwhile=refreshed_meanwhile,
             encode=lambda value, elapsed: self._encode(skey, value, policy.ttl, elapsed),
             store_ttl_ms=ttl_ms(policy.store_ttl),
             lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
@@ -343,10 +352,10 @@ class CacheCore:
                     result = self._call(method, strict, getattr(self._store, method), *args)
                 elif kind is LOAD:
                     assert loader is not None, "a plan that loads needs a loader"
-                    started = time.perf_counter()
+                    started = self._clock.monotonic()
                     value = loader()
                     self._counters.loads += 1
-                    result = (value, time.perf_counter() - started)
+                    result = (value, self._clock.monotonic() - started)
                 elif kind is WAIT:
                     result = step[1].wait(step[2])
                 elif kind is SLEEP:
@@ -354,7 +363,9 @@ class CacheCore:
             except BaseException as exc:
                 error = exc
 
-    def _refresh_soon(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+    def _refresh_soon(
+        self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
+    ) -> None:
         """Refresh ``skey`` on the background executor, once per key in this process."""
         if self._closed or skey in self._refreshing:
             return
@@ -366,13 +377,16 @@ class CacheCore:
                 self._background_workers, thread_name_prefix="cacheplug-refresh"
             )
         try:
-            self._executor.submit(self._refresh, skey, loader, policy)
+            self._executor.submit(self._refresh, skey, loader, policy, seen_created_at)
         except RuntimeError:  # shut down meanwhile
             self._refreshing.discard(skey)
 
-    def _refresh(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+    def _refresh(
+        self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
+    ) -> None:
         try:
-            if self._run(self._refresh_plan(skey, policy), loader) is not None:
+            plan = self._refresh_plan(skey, policy, seen_created_at)
+            if self._run(plan, loader) is not None:
                 self._counters.refreshes += 1
         except Exception as exc:
             self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
@@ -429,12 +443,12 @@ class CacheCore:
                     result = await self._acall(method, strict, fn, *args)
                 elif kind is LOAD:
                     assert loader is not None, "a plan that loads needs a loader"
-                    started = time.perf_counter()
+                    started = self._clock.monotonic()
                     value = loader()
                     if isawaitable(value):
                         value = await value
                     self._counters.loads += 1
-                    result = (value, time.perf_counter() - started)
+                    result = (value, self._clock.monotonic() - started)
                 elif kind is WAIT:
                     result = await step[1].wait_async(step[2])
                 elif kind is SLEEP:
@@ -442,20 +456,27 @@ class CacheCore:
             except BaseException as exc:
                 error = exc
 
-    def _arefresh_soon(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+    def _arefresh_soon(
+        self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
+    ) -> None:
         """Refresh ``skey`` in a task of the running loop, once per key in this process."""
         if self._closed or skey in self._refreshing:
             return
         if len(self._refreshing) >= _MAX_PENDING_REFRESHES:
             return
         self._refreshing.add(skey)
-        task = asyncio.get_running_loop().create_task(self._arefresh(skey, loader, policy))
+        task = asyncio.get_running_loop().create_task(
+            self._arefresh(skey, loader, policy, seen_created_at)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _arefresh(self, skey: str, loader: Callable[[], Any], policy: ReadPolicy) -> None:
+    async def _arefresh(
+        self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
+    ) -> None:
         try:
-            if await self._arun(self._refresh_plan(skey, policy), loader) is not None:
+            plan = self._refresh_plan(skey, policy, seen_created_at)
+            if await self._arun(plan, loader) is not None:
                 self._counters.refreshes += 1
         except Exception as exc:
             self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)

@@ -166,14 +166,22 @@ def refresh_plan(
     *,
     key: str,
     lease_key: str,
+    refreshed_meanwhile: Callable[[bytes | None], bool],
     encode: Callable[[Any, float], bytes | None],
     store_ttl_ms: int | None,
     lock_timeout_ms: int,
 ) -> Plan:
-    """Refresh a key in the background if nobody else is: lease, load, store."""
+    """Refresh a key in the background if nobody else is: lease, load, store.
+
+    A reader that saw the old entry may get here just after another refresh stored a new
+    one and let the lease go; the check after taking the lease stops it loading again.
+    """
     token = new_token()
     remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
     if remaining != 0:  # somebody else refreshes it (or the store is unavailable)
+        return None
+    if refreshed_meanwhile((yield (STORE, "get", False, (key,)))):
+        yield (STORE, "release_lease", False, (key, lease_key, token))
         return None
     return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
 
