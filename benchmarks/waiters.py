@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import redis  # noqa: E402
+import redis
 
-from cacheplug.testing import RedisServer  # noqa: E402
+from cacheplug.testing import RedisServer
 
 SECRET = "benchmark-secret-key"
 
@@ -129,14 +129,15 @@ def main() -> None:
 
     def run(url: str) -> None:
         print(
-            f"{args.rounds} rounds (+1 warm-up), {args.processes} processes x {args.threads} threads on "
-            f"one cold key, loader {args.loader_ms:.0f} ms"
+            f"{args.rounds} rounds (+1 warm-up), {args.processes} processes x "
+            f"{args.threads} threads on one cold key, loader {args.loader_ms:.0f} ms"
         )
         for kind in kinds:
             waiters, loads = measure(kind, url, args)
             p50, p99 = statistics.median(waiters), percentile(waiters, 0.99)
+            per_round = loads / (args.rounds + 1)
             line = (
-                f"  {kind:<10} loader calls {loads:4d} ({loads / (args.rounds + 1):.2f} per round)   "
+                f"  {kind:<10} loader calls {loads:4d} ({per_round:.2f} per round)   "
                 f"waiters p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms  "
                 f"max {waiters[-1] * 1000:6.1f} ms"
             )
