@@ -315,3 +315,26 @@ def test_every_store_implements_the_lease_primitives(store: StoreBase) -> None:
     assert store.acquire_lease("lease", b"t3", 10_000) == 0
     assert store.release_lease("data", "lease", b"t3") is True
     assert store.acquire_lease("lease", b"t4", 10_000) == 0
+
+
+def test_without_announcements_waiters_fall_back_to_backoff(redis_url: str) -> None:
+    holder = Cache(redis_url, namespace="quiet", secret=SECRET)
+    waiting_store = CountingRedisStore(redis_url)
+    waiting_store.fills.stop()  # as if the subscription were down
+    assert not waiting_store.fills.live
+    waiter = Cache(waiting_store, namespace="quiet", secret=SECRET)
+    loading = threading.Event()
+
+    def slow_loader() -> str:
+        loading.set()
+        time.sleep(0.3)
+        return "landed"
+
+    thread = threading.Thread(target=holder.get_or_load, args=("k", slow_loader))
+    thread.start()
+    loading.wait(5)
+    assert waiter.get_or_load("k", lambda: "not me") == "landed"
+    thread.join()
+    assert waiting_store.gets > 3  # it had to look again and again, in bounded slices
+    holder.close()
+    waiter.close()
