@@ -41,13 +41,13 @@ class RedisFillListener(FillListener):
         return self._subscribed.is_set()
 
     def start(self) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None and not self._stopping.is_set():
-                    self._thread = threading.Thread(
-                        target=self._run, name="cacheplug-fills", daemon=True
-                    )
-                    self._thread.start()
+        if self._thread is not None:
+            return  # running, or reconnecting: callers wait in short slices meanwhile
+        with self._start_lock:
+            if self._thread is not None or self._stopping.is_set():
+                return
+            self._thread = threading.Thread(target=self._run, name="cacheplug-fills", daemon=True)
+            self._thread.start()
         # The first waiter must not miss an announcement made before the subscription is up.
         self._subscribed.wait(_SUBSCRIBE_WAIT)
 

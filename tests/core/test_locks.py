@@ -47,9 +47,11 @@ def test_non_blocking_and_timed_acquire(cache: Cache) -> None:
     other = cache.lock("exclusive", timeout=30)
     assert other.acquire(blocking=False) is False
     assert other.acquire(timeout=0.05) is False
-    with pytest.raises(LockError, match="could not acquire"):
-        with cache.lock("exclusive", blocking_timeout=0.05):
-            pass
+    with (
+        pytest.raises(LockError, match="could not acquire"),
+        cache.lock("exclusive", blocking_timeout=0.05),
+    ):
+        pass
     holder.release()
     assert other.acquire(blocking=False) is True
     other.release()
