@@ -86,25 +86,11 @@ class Cache(AsyncCacheAPI):
         """
         skey = self._keys.data(key)
         raw = self._read(skey, False)
-        if raw is not None:
-            entry = self._entry(skey, raw)
-            if entry is not None:
-                if (
-                    self._plain_hits
-                    and early is DEFAULT
-                    and refresh_ahead is DEFAULT
-                    and entry[2] >= self._now()
-                ):
-                    self._counters.hits += 1
-                    return entry[0]  # type: ignore[no-any-return]
-                policy = self._read_policy(ttl, stale_ttl, early, refresh_ahead)
-                value, refresh = self._serve(skey, entry, policy)
-                if refresh:
-                    self._refresh_soon(skey, loader, policy, entry[1])
-                if value is not MISSING:
-                    return value  # type: ignore[no-any-return]
-        self._counters.misses += 1
-        policy = self._read_policy(ttl, stale_ttl, early, refresh_ahead)
+        options = (ttl, stale_ttl, early, refresh_ahead)
+        value = self._answer(skey, raw, loader, options, self._refresh_soon)
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        policy = self._read_policy(*options)
         plan = self._fill_plan
         return self._flights.run(  # type: ignore[no-any-return]
             skey, lambda: self._run(plan(skey, policy, check_first=False), loader)

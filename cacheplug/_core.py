@@ -220,6 +220,37 @@ class CacheCore:
         counters.misses += 1
         return MISSING
 
+    def _answer(
+        self,
+        skey: str,
+        raw: bytes | None,
+        loader: Callable[[], Any],
+        options: tuple[Ttl, Any, Any, Any],
+        refresh_soon: Callable[[str, Callable[[], Any], ReadPolicy, float], None],
+    ) -> Any:
+        """What ``get_or_load`` returns without loading (a hit, maybe stale, maybe scheduling
+        a refresh), or ``MISSING`` for a miss (counted)."""
+        if raw is not None:
+            entry = self._entry(skey, raw)
+            if entry is not None:
+                _, _, early, refresh_ahead = options
+                if (
+                    self._plain_hits
+                    and early is DEFAULT
+                    and refresh_ahead is DEFAULT
+                    and entry[2] >= self._now()
+                ):
+                    self._counters.hits += 1
+                    return entry[0]
+                policy = self._read_policy(*options)
+                value, refresh = self._serve(skey, entry, policy)
+                if refresh:
+                    refresh_soon(skey, loader, policy, entry[1])
+                if value is not MISSING:
+                    return value
+        self._counters.misses += 1
+        return MISSING
+
     def _serve(self, skey: str, entry: Entry, policy: ReadPolicy) -> tuple[Any, bool]:
         """``(value or MISSING, refresh it in the background?)`` for a stored entry."""
         now = self._now()

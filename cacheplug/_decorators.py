@@ -103,9 +103,7 @@ class _BoundMethod:
 
     __slots__ = ("_instance", "_wrapped")
 
-    def __init__(
-        self, wrapped: CachedFunction[Any, Any] | AsyncCachedFunction[Any, Any], instance: object
-    ) -> None:
+    def __init__(self, wrapped: _Cached[Any, Any], instance: object) -> None:
         self._wrapped = wrapped
         self._instance = instance
 
@@ -119,50 +117,13 @@ class _BoundMethod:
         return attribute
 
 
-class CachedFunction(Generic[P, R]):
-    """A sync function whose results are cached; call it as the original."""
-
-    def __init__(
-        self, cache: Cache, fn: Callable[P, R], ttl: Ttl, key: KeySpec | None, options: ReadOptions
-    ) -> None:
-        self._cache = cache
-        self._fn = fn
-        self._ttl = ttl
-        self._options = options
-        self._make_key = _KeyMaker(fn, key)
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        key = self._make_key(args, kwargs)
-        stale_ttl, early, refresh_ahead = self._options
-        return self._cache.get_or_load(
-            key,
-            lambda: self._fn(*args, **kwargs),
-            self._ttl,
-            stale_ttl=stale_ttl,
-            early=early,
-            refresh_ahead=refresh_ahead,
-        )
-
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        return self if instance is None else _BoundMethod(self, instance)
-
-    def key_for(self, *args: P.args, **kwargs: P.kwargs) -> str:
-        """The cache key a call with these arguments uses."""
-        return self._make_key(args, kwargs)
-
-    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
-        """Drop the cached result for these arguments; True if there was one."""
-        return self._cache.delete(self._make_key(args, kwargs))
-
-
-class AsyncCachedFunction(Generic[P, R]):
-    """A coroutine function whose results are cached; await it as the original."""
+class _Cached(Generic[P, R]):
+    """What the sync and async wrappers share: the key, invalidation, method binding."""
 
     def __init__(
         self,
         cache: Cache,
-        fn: Callable[P, Coroutine[Any, Any, R]],
+        fn: Callable[P, Any],
         ttl: Ttl,
         key: KeySpec | None,
         options: ReadOptions,
@@ -173,19 +134,9 @@ class AsyncCachedFunction(Generic[P, R]):
         self._options = options
         self._make_key = _KeyMaker(fn, key)
         functools.update_wrapper(self, fn)
-        _mark_coroutine_function(self)
 
-    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        key = self._make_key(args, kwargs)
-        stale_ttl, early, refresh_ahead = self._options
-        return await self._cache.aget_or_load(
-            key,
-            lambda: self._fn(*args, **kwargs),
-            self._ttl,
-            stale_ttl=stale_ttl,
-            early=early,
-            refresh_ahead=refresh_ahead,
-        )
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        raise NotImplementedError  # pragma: no cover - the subclasses call the function
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         return self if instance is None else _BoundMethod(self, instance)
@@ -194,13 +145,54 @@ class AsyncCachedFunction(Generic[P, R]):
         """The cache key a call with these arguments uses."""
         return self._make_key(args, kwargs)
 
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Drop the cached result for these arguments; True if there was one."""
+        return self._cache.delete(self._make_key(args, kwargs))
+
+
+class CachedFunction(_Cached[P, R]):
+    """A sync function whose results are cached; call it as the original."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        stale_ttl, early, refresh_ahead = self._options
+        return self._cache.get_or_load(  # type: ignore[no-any-return]
+            self._make_key(args, kwargs),
+            lambda: self._fn(*args, **kwargs),
+            self._ttl,
+            stale_ttl=stale_ttl,
+            early=early,
+            refresh_ahead=refresh_ahead,
+        )
+
+
+class AsyncCachedFunction(_Cached[P, R]):
+    """A coroutine function whose results are cached; await it as the original."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        fn: Callable[P, Coroutine[Any, Any, R]],
+        ttl: Ttl,
+        key: KeySpec | None,
+        options: ReadOptions,
+    ) -> None:
+        super().__init__(cache, fn, ttl, key, options)
+        _mark_coroutine_function(self)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        stale_ttl, early, refresh_ahead = self._options
+        return await self._cache.aget_or_load(
+            self._make_key(args, kwargs),
+            lambda: self._fn(*args, **kwargs),
+            self._ttl,
+            stale_ttl=stale_ttl,
+            early=early,
+            refresh_ahead=refresh_ahead,
+        )
+
     async def ainvalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Drop the cached result for these arguments; True if there was one."""
         return await self._cache.adelete(self._make_key(args, kwargs))
-
-    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
-        """Sync :meth:`ainvalidate`, for code outside the event loop."""
-        return self._cache.delete(self._make_key(args, kwargs))
 
 
 class CacheDecorator:
