@@ -142,6 +142,12 @@ def fill_plan(
             value, _ = yield (LOAD,)
             return value
         if remaining == 0:
+            # A caller whose read missed just before another's fill landed (and the lease was
+            # let go) must not load again: look once more now that the lease is ours.
+            value = usable.decide((yield (STORE, "get", False, (key,))))
+            if value is not missing:
+                yield (STORE, "release_lease", False, (key, lease_key, token))
+                return value
             return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
         waiter = expect(key)
         try:

@@ -10,6 +10,7 @@ A pretend database answers slowly; the cache answers it once and then from memor
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from dataclasses import dataclass
 
@@ -90,10 +91,25 @@ def main() -> None:
     cache.incr("visits")
     timed("cache.incr('visits') (the second time)", lambda: cache.incr("visits"))
 
+    print("\n5. A stampede: 50 threads ask for the same cold key at the same moment")
+    before = db.queries
+    start_line = threading.Barrier(50)
+
+    def request() -> None:
+        start_line.wait()
+        load_product(7)
+
+    threads = [threading.Thread(target=request) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"  database queries for 50 concurrent requests: {db.queries - before}")
+
     stats = cache.stats()
     print(
-        f"\nDatabase queries: {db.queries}   cache hits: {stats.hits}   misses: {stats.misses}   "
-        f"hit ratio: {stats.hit_ratio:.0%}"
+        f"\nDatabase queries: {db.queries}   cache hits: {stats.hits}   "
+        f"callers served by another's load: {stats.coalesced}"
     )
     cache.close()
 

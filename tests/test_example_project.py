@@ -23,11 +23,13 @@ def run_quickstart(*args: str) -> str:
 def test_quickstart_on_the_embedded_store() -> None:
     output = run_quickstart()
     assert "cacheplug quickstart on MemoryStore" in output
-    assert "Database queries: 3   cache hits: 5   misses: 5" in output
+    assert "database queries for 50 concurrent requests: 1" in output
+    assert "Database queries: 4   cache hits:" in output
     assert "price='199.90'" in output  # the invalidated product was reloaded
 
 
 def test_quickstart_on_redis(redis_url: str) -> None:
     output = run_quickstart("--redis", redis_url)
     assert "cacheplug quickstart on RedisStore" in output
-    assert "Database queries: 3   cache hits: 5   misses: 5" in output
+    assert "database queries for 50 concurrent requests: 1" in output
+    assert "Database queries: 4   cache hits:" in output

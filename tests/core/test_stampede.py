@@ -338,3 +338,31 @@ def test_without_announcements_waiters_fall_back_to_backoff(redis_url: str) -> N
     assert waiting_store.gets > 3  # it had to look again and again, in bounded slices
     holder.close()
     waiter.close()
+
+
+class FirstReadRacesStore(RedisStore):
+    """A real RedisStore whose first GET answers as if it ran just before another caller's
+    fill landed (the race every busy key sees); later GETs are untouched."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.raced = False
+
+    def get(self, key: str) -> bytes | None:
+        if not self.raced:
+            self.raced = True
+            return None
+        return super().get(key)
+
+
+def test_a_read_that_raced_a_fill_does_not_load_again(redis_url: str) -> None:
+    first = Cache(redis_url, namespace="race", secret=SECRET)
+    assert first.get_or_load("k", lambda: "loaded once") == "loaded once"  # lease let go
+    late = Cache(FirstReadRacesStore(redis_url), namespace="race", secret=SECRET)
+
+    def must_not_load() -> str:
+        raise AssertionError("the value was already there once the lease was taken")
+
+    assert late.get_or_load("k", must_not_load) == "loaded once"
+    first.close()
+    late.close()
