@@ -19,9 +19,17 @@ from typing import Any, Final
 
 from cacheplug._clock import SYSTEM_CLOCK, Clock
 from cacheplug._codec import Entry, EntryCodec
-from cacheplug._config import SerializerName, choose_serializer, ttl_ms, ttl_seconds
+from cacheplug._config import (
+    SerializerName,
+    choose_serializer,
+    fraction_or_none,
+    non_negative,
+    positive,
+    ttl_ms,
+    ttl_seconds,
+)
 from cacheplug._envelope import NEVER
-from cacheplug._exceptions import CacheUnavailable, ConfigurationError
+from cacheplug._exceptions import CacheUnavailable
 from cacheplug._keys import KeyBuilder, Purpose
 from cacheplug._metrics import CacheStats, Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
@@ -35,7 +43,6 @@ from cacheplug._stampede import (
     WAIT,
     Plan,
     ReadPolicy,
-    Usable,
     XFetch,
     fill_plan,
     refresh_plan,
@@ -86,14 +93,14 @@ class CacheCore:
         self._clock = clock or SYSTEM_CLOCK
         self._now = time.time if clock is None else clock.time
         self.default_ttl = ttl_seconds(default_ttl, None)
-        self.stale_ttl = _non_negative("stale_ttl", stale_ttl)
+        self.stale_ttl = non_negative("stale_ttl", stale_ttl)
         self.early = early
-        self.refresh_ahead = _fraction_or_none(refresh_ahead)
-        self.lock_timeout = _positive("lock_timeout", lock_timeout)
+        self.refresh_ahead = fraction_or_none(refresh_ahead)
+        self.lock_timeout = positive("lock_timeout", lock_timeout)
         self.wait_timeout = (
             self.lock_timeout
             if wait_timeout is None
-            else _non_negative("wait_timeout", wait_timeout)
+            else non_negative("wait_timeout", wait_timeout)
         )
         self.strict = strict
         signer = Signer(secret, secret_fallbacks) if secret is not None else None
@@ -170,11 +177,11 @@ class CacheCore:
             ttl=self._ttl(ttl),
             stale_ttl=self.stale_ttl
             if stale_ttl is DEFAULT
-            else _non_negative("stale_ttl", stale_ttl),
+            else non_negative("stale_ttl", stale_ttl),
             early=self.early if early is DEFAULT else early,
             refresh_ahead=self.refresh_ahead
             if refresh_ahead is DEFAULT
-            else _fraction_or_none(refresh_ahead),
+            else fraction_or_none(refresh_ahead),
         )
 
     def _encode(
@@ -264,7 +271,7 @@ class CacheCore:
             return value, True
         return MISSING, False
 
-    def _usable(self, skey: str, stale_ttl: float) -> Usable:
+    def _usable(self, skey: str, stale_ttl: float) -> Callable[[bytes | None], Any]:
         """What a waiter may take from the store: a fresh value, or one stale by at most
         ``stale_ttl`` seconds."""
 
@@ -279,7 +286,7 @@ class CacheCore:
                 return entry[0]
             return MISSING
 
-        return Usable(decide)
+        return decide
 
     def _fill_plan(self, skey: str, policy: ReadPolicy, *, check_first: bool) -> Plan:
         return fill_plan(
@@ -521,25 +528,3 @@ class CacheCore:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _non_negative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigurationError(f"{name} must be a number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
-    return float(value)
-
-
-def _fraction_or_none(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ConfigurationError(
-            f"refresh_ahead must be a fraction of the ttl between 0 and 1, not {value!r}"
-        )
-    return float(value)

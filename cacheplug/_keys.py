@@ -118,7 +118,3 @@ class KeyBuilder:
             return [memo.get(key) or data(key) for key in keys]
         except TypeError:  # an unhashable key: data() gives the helpful error
             return [data(key) for key in keys]
-
-    def with_version(self, version: int) -> KeyBuilder:
-        """The same namespace at another version."""
-        return KeyBuilder(self.namespace, version)

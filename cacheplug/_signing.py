@@ -39,7 +39,7 @@ def _to_bytes(secret: str | bytes) -> bytes:
 class Signer:
     """Signs with the first secret; verifies with it or any fallback."""
 
-    __slots__ = ("_key_id", "_signing_mac", "_suffix", "_verifiers")
+    __slots__ = ("_signing_mac", "_suffix", "_verifiers")
 
     def __init__(self, secret: str | bytes, fallbacks: Sequence[str | bytes] = ()) -> None:
         keys = [self._derive(_to_bytes(s)) for s in (secret, *fallbacks)]
@@ -47,8 +47,7 @@ class Signer:
             raise ConfigurationError("the signing secret is empty")
         # Keyed hash objects are prepared once and copied per use: cheaper than re-keying.
         self._signing_mac = self._mac(keys[0])
-        self._key_id = self._id_of(keys[0])
-        self._suffix = self._key_id + bytes((SIGNED_MARKER,))
+        self._suffix = self._id_of(keys[0]) + bytes((SIGNED_MARKER,))
         self._verifiers = {self._id_of(k): self._mac(k) for k in reversed(keys)}
 
     @staticmethod

@@ -101,20 +101,11 @@ class ReadPolicy:
         )
 
 
-class Usable:
-    """What a plan may accept from the store: ``decide(raw)`` gives a value or ``MISSING``."""
-
-    __slots__ = ("decide",)
-
-    def __init__(self, decide: Callable[[bytes | None], Any]) -> None:
-        self.decide = decide
-
-
 def fill_plan(
     *,
     key: str,
     lease_key: str,
-    usable: Usable,
+    usable: Callable[[bytes | None], Any],
     encode: Callable[[Any, float], bytes | None],
     store_ttl_ms: int | None,
     lock_timeout_ms: int,
@@ -126,14 +117,18 @@ def fill_plan(
     check_first: bool = False,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Plan:
-    """Fill a missing key: take the lease and load, or wait for whoever holds it."""
+    """Fill a missing key: take the lease and load, or wait for whoever holds it.
+
+    ``usable(raw)`` gives the value a waiter may take from what the store holds, or
+    ``missing``.
+    """
     token = new_token()
     deadline = monotonic() + wait_timeout
     backoff = _FIRST_BACKOFF
     check = check_first
     while True:
         if check:
-            value = usable.decide((yield (STORE, "get", False, (key,))))
+            value = usable((yield (STORE, "get", False, (key,))))
             if value is not missing:
                 return value
         check = True
@@ -144,14 +139,14 @@ def fill_plan(
         if remaining == 0:
             # A caller whose read missed just before another's fill landed (and the lease was
             # let go) must not load again: look once more now that the lease is ours.
-            value = usable.decide((yield (STORE, "get", False, (key,))))
+            value = usable((yield (STORE, "get", False, (key,))))
             if value is not missing:
                 yield (STORE, "release_lease", False, (key, lease_key, token))
                 return value
             return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
         waiter = expect(key)
         try:
-            value = usable.decide((yield (STORE, "get", False, (key,))))
+            value = usable((yield (STORE, "get", False, (key,))))
             if value is not missing:
                 return value
             now = monotonic()

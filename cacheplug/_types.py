@@ -33,7 +33,6 @@ MISSING: Final = _Missing.MISSING
 DEFAULT: Final = _Default.DEFAULT
 """Stands for "the value configured on the cache" (for example ``default_ttl``)."""
 
-MissingType: TypeAlias = Literal[_Missing.MISSING]
 DefaultType: TypeAlias = Literal[_Default.DEFAULT]
 
 Ttl: TypeAlias = "float | DefaultType | None"

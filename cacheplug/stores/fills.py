@@ -28,11 +28,6 @@ class Waiter:
         self._event = threading.Event()
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
-    @property
-    def woken(self) -> bool:
-        """True once the key was announced."""
-        return self._event.is_set()
-
     def wake(self) -> None:
         self._event.set()
         for loop, future in self._futures:
@@ -131,8 +126,3 @@ class FillListener:
                 group.discard(waiter)
                 if not group:
                     del self._waiters[key]
-
-    def waiting(self) -> int:
-        """How many waiters are registered (for tests and stats)."""
-        with self._lock:
-            return sum(len(group) for group in self._waiters.values())
