@@ -129,8 +129,8 @@ class AsyncCacheAPI(CacheCore):
     async def aclose(self) -> None:
         """Async :meth:`~cacheplug.Cache.close`: also cancels this loop's background refreshes
         and releases its connections."""
-        await self._ashutdown_background()
-        self._shutdown_background()
+        await self._background.ashutdown()
+        self._background.shutdown()
         await self._store.aclose()
         self._store.close()
 

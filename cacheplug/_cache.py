@@ -194,7 +194,7 @@ class Cache(AsyncCacheAPI):
 
     def close(self) -> None:
         """Finish background refreshes and release the store's connections."""
-        self._shutdown_background()
+        self._background.shutdown()
         self._store.close()
 
     def __enter__(self) -> Cache:

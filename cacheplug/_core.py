@@ -13,10 +13,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from inspect import isawaitable
 from typing import Any, Final
 
+from cacheplug._background import Background
 from cacheplug._clock import SYSTEM_CLOCK, Clock
 from cacheplug._codec import Entry, EntryCodec
 from cacheplug._config import (
@@ -55,7 +55,6 @@ from cacheplug.stores.memory import MemoryStore
 logger = logging.getLogger("cacheplug")
 
 FAILED: Final[Any] = object()  # a store call that failed or was refused by the breaker
-_MAX_PENDING_REFRESHES: Final = 1000
 
 
 class CacheCore:
@@ -116,11 +115,7 @@ class CacheCore:
         self._oversize_log = BurstLogger(clock=self._clock.monotonic)
         self._flights = SingleFlight()
         self._aflights = AsyncSingleFlight()
-        self._background_workers = max(1, background_workers)
-        self._executor: ThreadPoolExecutor | None = None
-        self._refreshing: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
+        self._background = Background(background_workers, self._refresh_failed)
         # Fresh hits skip every refresh check unless a refresh policy is configured.
         self._plain_hits = early is None and self.refresh_ahead is None
 
@@ -404,38 +399,16 @@ class CacheCore:
     def _refresh_soon(
         self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
     ) -> None:
-        """Refresh ``skey`` on the background executor, once per key in this process."""
-        if self._closed or skey in self._refreshing:
-            return
-        if len(self._refreshing) >= _MAX_PENDING_REFRESHES:
-            return  # overloaded: readers keep the current value, a later read retries
-        self._refreshing.add(skey)
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                self._background_workers, thread_name_prefix="cacheplug-refresh"
-            )
-        try:
-            self._executor.submit(self._refresh, skey, loader, policy, seen_created_at)
-        except RuntimeError:  # shut down meanwhile
-            self._refreshing.discard(skey)
+        """Refresh ``skey`` on the background thread pool."""
+        plan = self._refresh_plan(skey, policy, seen_created_at)
+        self._background.submit(skey, lambda: self._count_refresh(self._run(plan, loader)))
 
-    def _refresh(
-        self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
-    ) -> None:
-        try:
-            plan = self._refresh_plan(skey, policy, seen_created_at)
-            if self._run(plan, loader) is not None:
-                self._counters.refreshes += 1
-        except Exception as exc:
-            self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
-        finally:
-            self._refreshing.discard(skey)
+    def _count_refresh(self, loaded: Any) -> None:
+        if loaded is not None:
+            self._counters.refreshes += 1
 
-    def _shutdown_background(self) -> None:
-        self._closed = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+    def _refresh_failed(self, skey: str, exc: BaseException) -> None:
+        self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
 
     # -- async I/O ---------------------------------------------------------------------------
 
@@ -497,34 +470,10 @@ class CacheCore:
     def _arefresh_soon(
         self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
     ) -> None:
-        """Refresh ``skey`` in a task of the running loop, once per key in this process."""
-        if self._closed or skey in self._refreshing:
-            return
-        if len(self._refreshing) >= _MAX_PENDING_REFRESHES:
-            return
-        self._refreshing.add(skey)
-        task = asyncio.get_running_loop().create_task(
-            self._arefresh(skey, loader, policy, seen_created_at)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Refresh ``skey`` in a task of the running loop."""
+        plan = self._refresh_plan(skey, policy, seen_created_at)
 
-    async def _arefresh(
-        self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
-    ) -> None:
-        try:
-            plan = self._refresh_plan(skey, policy, seen_created_at)
-            if await self._arun(plan, loader) is not None:
-                self._counters.refreshes += 1
-        except Exception as exc:
-            self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
-        finally:
-            self._refreshing.discard(skey)
+        async def refresh() -> None:
+            self._count_refresh(await self._arun(plan, loader))
 
-    async def _ashutdown_background(self) -> None:
-        self._closed = True
-        tasks = [t for t in self._tasks if t.get_loop() is asyncio.get_running_loop()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        self._background.spawn(skey, refresh)
