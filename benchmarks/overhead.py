@@ -23,20 +23,10 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
+from _common import SECRET, VALUE
 
 from cacheplug import Cache, MemoryStore
 from cacheplug.testing import RedisServer
-
-VALUE = {
-    "id": 42,
-    "name": "Espresso machine, stainless steel",
-    "price": "249.90",
-    "tags": ["kitchen", "coffee", "steel"],
-    "stock": 17,
-    "rating": 4.6,
-    "description": "A compact machine with a 15 bar pump and a steam wand. " * 2,
-}
-SECRET = "benchmark-secret-key"
 
 
 def measure(

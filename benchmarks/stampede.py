@@ -49,20 +49,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import multiprocessing as mp
 
 import redis
+from _common import SECRET, VALUE
 
 KEY = "hot:product:42"
 COUNTER_KEY = "stampede:loader-calls"
-SECRET = "benchmark-secret-key"
 EXPIRY_WINDOW = 0.2  # seconds after each nominal expiry that count as "right after expiry"
-VALUE = {
-    "id": 42,
-    "name": "Espresso machine, stainless steel",
-    "price": "249.90",
-    "tags": ["kitchen", "coffee", "steel"],
-    "stock": 17,
-    "rating": 4.6,
-    "description": "A compact machine with a 15 bar pump and a steam wand. " * 2,
-}
 
 # name -> description; the order is the order of the runs.
 CONTENDERS: dict[str, str] = {

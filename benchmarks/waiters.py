@@ -28,10 +28,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
+from _common import SECRET
 
 from cacheplug.testing import RedisServer
-
-SECRET = "benchmark-secret-key"
 
 
 def _getter(kind: str, url: str) -> Callable[[str, Callable[[], Any]], Any]:
