@@ -9,6 +9,7 @@ waits for running jobs and drops queued ones, ``ashutdown`` cancels the loop's t
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
@@ -26,8 +27,12 @@ class Background:
         self._keys: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._pid = os.getpid()
 
     def _claim(self, key: str) -> bool:
+        if self._pid != os.getpid():  # forked: the pool's threads stayed in the parent
+            self._executor, self._keys, self._tasks = None, set(), set()
+            self._pid = os.getpid()
         # Overloaded: readers keep the current value and a later read tries again.
         if self._closed or key in self._keys or len(self._keys) >= MAX_PENDING:
             return False

@@ -5,12 +5,14 @@ the same result, or the same exception. Nothing is kept once the call is over, w
 outcome, so a failed call is retried by the next caller.
 
 Threads and asyncio tasks have separate tables (a thread cannot await a task's future); the
-store lease coordinates between them and across processes.
+store lease coordinates between them and across processes. A forked child starts with an
+empty table: the calls it would inherit run in threads that did not survive the fork.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -34,6 +36,7 @@ class SingleFlight:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight[Any]] = {}
+        self._pid = os.getpid()
         self.joined = 0
         """Callers that got another caller's result."""
 
@@ -42,6 +45,8 @@ class SingleFlight:
 
     def run(self, key: str, fn: Callable[[], T]) -> T:
         """``fn()``, or the result of the call for ``key`` already under way."""
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._lock:
             flight = self._flights.get(key)
             leader = flight is None
@@ -64,6 +69,11 @@ class SingleFlight:
             with self._lock:
                 del self._flights[key]
             flight.done.set()
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._flights = {}
+        self._pid = os.getpid()
 
 
 class AsyncSingleFlight:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -35,12 +36,15 @@ class RedisFillListener(FillListener):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._pid = os.getpid()
 
     @property
     def live(self) -> bool:
-        return self._subscribed.is_set()
+        return self._pid == os.getpid() and self._subscribed.is_set()
 
     def start(self) -> None:
+        if self._pid != os.getpid():
+            self._after_fork()
         if self._thread is not None:
             return  # running, or reconnecting: callers wait in short slices meanwhile
         with self._start_lock:
@@ -50,6 +54,17 @@ class RedisFillListener(FillListener):
             self._thread.start()
         # The first waiter must not miss an announcement made before the subscription is up.
         self._subscribed.wait(_SUBSCRIBE_WAIT)
+
+    def _after_fork(self) -> None:
+        # The subscriber thread stayed in the parent: start afresh (waiters registered in the
+        # parent are not ours to wake).
+        self._lock = threading.Lock()
+        self._waiters = {}
+        self._start_lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+        self._pid = os.getpid()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -1,0 +1,90 @@
+"""A forked worker (gunicorn --preload, multiprocessing) inherits a working cache."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+
+import pytest
+
+from cacheplug import Cache, MemoryStore, RedisStore
+
+SECRET = "fork-test-secret"
+fork = multiprocessing.get_context("fork")
+
+
+class CountingRedisStore(RedisStore):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gets = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return super().get(key)
+
+
+def _child_waits_for_a_fill(cache: Cache, store: CountingRedisStore, url: str) -> None:
+    inherited_live = store.fills.live  # the parent's subscriber thread is not in this process
+    store.gets = 0
+    holder = Cache(url, namespace="fork", secret=SECRET)
+    loading = threading.Event()
+
+    def slow() -> str:
+        loading.set()
+        time.sleep(0.3)
+        return "from the child's holder"
+
+    thread = threading.Thread(target=holder.get_or_load, args=("k", slow))
+    thread.start()
+    loading.wait(5)
+    value = cache.get_or_load("k", lambda: "waiter loaded")
+    thread.join()
+    ok = value == "from the child's holder" and store.gets <= 3
+    os._exit(0 if ok and not inherited_live and store.fills.live else 1)
+
+
+def test_a_forked_child_gets_its_own_fill_subscription(redis_url: str) -> None:
+    store = CountingRedisStore(redis_url)
+    cache = Cache(store, namespace="fork", secret=SECRET)
+    store.fills.start()
+    assert store.fills.live
+    child = fork.Process(target=_child_waits_for_a_fill, args=(cache, store, redis_url))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0  # woken by an announcement received in the child
+    cache.close()
+
+
+def _child_reads_the_key(cache: Cache) -> None:
+    value = cache.get_or_load("k", lambda: "loaded in the child")
+    os._exit(0 if value == "loaded in the child" else 1)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis"])
+def test_a_load_under_way_at_fork_time_does_not_hang_the_child(
+    store_kind: str, redis_url: str
+) -> None:
+    store = MemoryStore() if store_kind == "memory" else RedisStore(redis_url)
+    secret = SECRET if store.shared else None
+    cache = Cache(store, namespace="fork2", secret=secret, lock_timeout=0.5)
+    loading, finish = threading.Event(), threading.Event()
+
+    def parent_load() -> str:
+        loading.set()
+        finish.wait(10)
+        return "loaded in the parent"
+
+    thread = threading.Thread(target=cache.get_or_load, args=("k", parent_load))
+    thread.start()
+    loading.wait(5)
+    child = fork.Process(target=_child_reads_the_key, args=(cache,))
+    child.start()
+    child.join(20)
+    finish.set()
+    thread.join()
+    # The child did not wait for a flight whose thread stayed in the parent; it waited for
+    # the parent's lease to expire (0.5 s) and loaded itself.
+    assert child.exitcode == 0
+    cache.close()
