@@ -271,7 +271,7 @@ class CacheCore:
         ``stale_ttl`` seconds."""
 
         def decide(raw: bytes | None) -> Any:
-            if raw is None:
+            if not isinstance(raw, bytes):  # absent, or the read failed
                 return MISSING
             entry = self._entry(skey, raw)
             if entry is None:
@@ -302,7 +302,7 @@ class CacheCore:
 
     def _refresh_plan(self, skey: str, policy: ReadPolicy, seen_created_at: float) -> Plan:
         def refreshed_meanwhile(raw: bytes | None) -> bool:
-            entry = None if raw is None else self._codec.decode(skey, raw)
+            entry = self._codec.decode(skey, raw) if isinstance(raw, bytes) else None
             return entry is not None and entry[1] > seen_created_at
 
         return refresh_plan(

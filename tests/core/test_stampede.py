@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from cacheplug import Cache, MemoryStore, RedisStore, Store
+from cacheplug import Cache, CacheUnavailable, MemoryStore, RedisStore, Store
 from cacheplug.stores.base import Store as StoreBase
 
 SECRET = "stampede-test-secret"
@@ -366,3 +366,35 @@ def test_a_read_that_raced_a_fill_does_not_load_again(redis_url: str) -> None:
     assert late.get_or_load("k", must_not_load) == "loaded once"
     first.close()
     late.close()
+
+
+class FailingAfterLeaseStore(RedisStore):
+    """A real RedisStore that goes down right after the lease is taken."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.down = False
+
+    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        remaining = super().acquire_lease(lease_key, token, ttl_ms)
+        self.down = True
+        return remaining
+
+    def get(self, key: str) -> bytes | None:
+        if self.down:
+            raise CacheUnavailable("redis went away")
+        return super().get(key)
+
+    def fill_with_lease(
+        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+    ) -> bool:
+        raise CacheUnavailable("redis went away")
+
+
+def test_an_outage_in_the_middle_of_a_miss_still_returns_the_loaders_value(
+    redis_url: str,
+) -> None:
+    cache = Cache(FailingAfterLeaseStore(redis_url), namespace="outage", secret=SECRET)
+    assert cache.get_or_load("k", lambda: "from the database") == "from the database"
+    assert cache.stats().errors >= 2
+    cache.close()
