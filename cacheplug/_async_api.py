@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from cacheplug._config import ttl_ms, ttl_seconds
-from cacheplug._core import FAILED, CacheCore
+from cacheplug._core import CacheCore
 from cacheplug._incr import raw_counter_plan, signed_counter_plan
+from cacheplug._io import FAILED
 from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING, DefaultType, Ttl
 

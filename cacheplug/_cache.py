@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
 from cacheplug._config import CacheOptions
-from cacheplug._core import FAILED
+from cacheplug._io import FAILED
 from cacheplug._locks import Lock
 from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING, DefaultType, Ttl

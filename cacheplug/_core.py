@@ -1,20 +1,17 @@
-"""What the sync and async APIs of ``Cache`` share: configuration, the policies, and the two
-drivers that carry out plans.
+"""What the sync and async APIs of ``Cache`` share: configuration and the policies.
 
 ``CacheCore`` owns the state of one configured cache and every decision that does not depend
-on how I/O is done: keys, TTLs, encoding and decoding, freshness, the failure policy, stats.
-``_run`` and ``_arun`` perform the steps of a plan (see ``_stampede``) with blocking calls or
-with ``await``; nothing else differs between the two APIs.
+on how I/O is done: keys, TTLs, encoding and decoding, freshness, which plan a read needs,
+stats. Store calls under the failure policy and the sync/async plan drivers are in ``_io``;
+background refreshes run on ``_background``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from inspect import isawaitable
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cacheplug._background import Background
 from cacheplug._clock import SYSTEM_CLOCK, Clock
@@ -29,7 +26,7 @@ from cacheplug._config import (
     ttl_seconds,
 )
 from cacheplug._envelope import NEVER
-from cacheplug._exceptions import CacheUnavailable
+from cacheplug._io import FAILED, StoreIO
 from cacheplug._keys import KeyBuilder, Purpose
 from cacheplug._metrics import CacheStats, Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
@@ -37,10 +34,6 @@ from cacheplug._serializers import Serializer
 from cacheplug._signing import Signer
 from cacheplug._singleflight import AsyncSingleFlight, SingleFlight
 from cacheplug._stampede import (
-    LOAD,
-    SLEEP,
-    STORE,
-    WAIT,
     Plan,
     ReadPolicy,
     XFetch,
@@ -54,10 +47,8 @@ from cacheplug.stores.memory import MemoryStore
 
 logger = logging.getLogger("cacheplug")
 
-FAILED: Final[Any] = object()  # a store call that failed or was refused by the breaker
 
-
-class CacheCore:
+class CacheCore(StoreIO):
     """State and policies of a cache; see :class:`~cacheplug.Cache` for the options."""
 
     def __init__(
@@ -322,79 +313,7 @@ class CacheCore:
             "secret_fallbacks)"
         )
 
-    def _refused(self, operation: str, strict: bool) -> Any:
-        if strict:
-            raise CacheUnavailable(
-                f"{operation} not attempted: the circuit breaker is open after repeated "
-                "store failures; it lets a probe through after "
-                f"{self._breaker.reset_timeout} s"
-            )
-        return FAILED
-
-    def _failed(self, exc: CacheUnavailable, operation: str, strict: bool) -> Any:
-        self._counters.errors += 1
-        self._breaker.record_failure()
-        self._error_log.warning(
-            f"cacheplug: {operation} failed on {self._store!r}; falling through", exc
-        )
-        if strict:
-            raise exc
-        return FAILED
-
-    # -- sync I/O ----------------------------------------------------------------------------
-
-    def _call(self, operation: str, strict: bool, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` under the failure policy: ``FAILED`` (or a raise, if ``strict``)
-        when the breaker refuses or the store fails."""
-        breaker = self._breaker
-        if breaker.tripped and not breaker.allow():
-            return self._refused(operation, strict)
-        try:
-            result = fn(*args)
-        except CacheUnavailable as exc:
-            return self._failed(exc, operation, strict)
-        if breaker.tripped:
-            breaker.record_success()
-        return result
-
-    def _read(self, skey: str, strict: bool) -> bytes | None:
-        # The hot path: while the breaker has seen no failure, one flag check and the GET.
-        if self._breaker.tripped:
-            raw = self._call("get", strict, self._store.get, skey)
-            return None if raw is FAILED else raw
-        try:
-            return self._store.get(skey)
-        except CacheUnavailable as exc:
-            self._failed(exc, "get", strict)
-            return None
-
-    def _run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
-        """Carry out ``plan`` with blocking calls; its return value."""
-        result: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = plan.throw(error) if error is not None else plan.send(result)
-            except StopIteration as done:
-                return done.value
-            result, error = None, None
-            try:
-                kind = step[0]
-                if kind is STORE:
-                    _, method, strict, args = step
-                    result = self._call(method, strict, getattr(self._store, method), *args)
-                elif kind is LOAD:
-                    assert loader is not None, "a plan that loads needs a loader"
-                    started = self._clock.monotonic()
-                    value = loader()
-                    self._counters.loads += 1
-                    result = (value, self._clock.monotonic() - started)
-                elif kind is WAIT:
-                    result = step[1].wait(step[2])
-                elif kind is SLEEP:
-                    time.sleep(step[1])
-            except BaseException as exc:
-                error = exc
+    # -- background refreshes ----------------------------------------------------------------
 
     def _refresh_soon(
         self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
@@ -409,63 +328,6 @@ class CacheCore:
 
     def _refresh_failed(self, skey: str, exc: BaseException) -> None:
         self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)
-
-    # -- async I/O ---------------------------------------------------------------------------
-
-    async def _acall(
-        self, operation: str, strict: bool, fn: Callable[..., Awaitable[Any]], *args: Any
-    ) -> Any:
-        breaker = self._breaker
-        if breaker.tripped and not breaker.allow():
-            return self._refused(operation, strict)
-        try:
-            result = await fn(*args)
-        except CacheUnavailable as exc:
-            return self._failed(exc, operation, strict)
-        if breaker.tripped:
-            breaker.record_success()
-        return result
-
-    async def _aread(self, skey: str, strict: bool) -> bytes | None:
-        if self._breaker.tripped:
-            raw = await self._acall("get", strict, self._store.aget, skey)
-            return None if raw is FAILED else raw
-        try:
-            return await self._store.aget(skey)
-        except CacheUnavailable as exc:
-            self._failed(exc, "get", strict)
-            return None
-
-    async def _arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
-        """Carry out ``plan`` with ``await``; its return value."""
-        result: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = plan.throw(error) if error is not None else plan.send(result)
-            except StopIteration as done:
-                return done.value
-            result, error = None, None
-            try:
-                kind = step[0]
-                if kind is STORE:
-                    _, method, strict, args = step
-                    fn = getattr(self._store, "a" + method)
-                    result = await self._acall(method, strict, fn, *args)
-                elif kind is LOAD:
-                    assert loader is not None, "a plan that loads needs a loader"
-                    started = self._clock.monotonic()
-                    value = loader()
-                    if isawaitable(value):
-                        value = await value
-                    self._counters.loads += 1
-                    result = (value, self._clock.monotonic() - started)
-                elif kind is WAIT:
-                    result = await step[1].wait_async(step[2])
-                elif kind is SLEEP:
-                    await asyncio.sleep(step[1])
-            except BaseException as exc:
-                error = exc
 
     def _arefresh_soon(
         self, skey: str, loader: Callable[[], Any], policy: ReadPolicy, seen_created_at: float
