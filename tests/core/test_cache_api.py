@@ -190,3 +190,22 @@ def test_stats_reset(cache: Cache) -> None:
 def test_store_argument_is_checked() -> None:
     with pytest.raises(TypeError, match="Store or a URL"):
         Cache(42)  # type: ignore[arg-type]
+
+
+def test_large_payloads_are_compressed_when_asked(store: object) -> None:
+    from cacheplug import Store
+
+    assert isinstance(store, Store)
+    secret = "s" if store.shared else None
+    plain = Cache(store, namespace="plain", secret=secret)
+    packed = Cache(store, namespace="packed", secret=secret, compress_min_bytes=1024)
+    text = "the same sentence again and again. " * 2000
+    plain.set("doc", text)
+    packed.set("doc", text)
+    plain_size = len(store.get(plain.store_key("doc")) or b"")
+    packed_size = len(store.get(packed.store_key("doc")) or b"")
+    assert packed_size < plain_size / 10
+    assert packed.get("doc") == text
+    assert packed.get_many(["doc"]) == {"doc": text}
+    packed.set("small", "tiny")  # under the threshold: stored as it is
+    assert packed.get("small") == "tiny"
