@@ -83,9 +83,9 @@ class AsyncCacheAPI(CacheCore):
 
     async def adelete(self, key: str) -> bool:
         """Async :meth:`~cacheplug.Cache.delete`."""
-        skey = self._keys.data(key)
-        result = await self._acall("delete", self.strict, self._store.adelete, skey)
-        return result is True
+        entries = self._invalidation([key])
+        result = await self._acall("delete", self.strict, self._store.ainvalidate, entries)
+        return result is not FAILED and result > 0
 
     async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Async :meth:`~cacheplug.Cache.get_many`."""
@@ -114,8 +114,8 @@ class AsyncCacheAPI(CacheCore):
 
     async def adelete_many(self, keys: Iterable[str]) -> int:
         """Async :meth:`~cacheplug.Cache.delete_many`."""
-        skeys = self._keys.data_many(list(keys))
-        result = await self._acall("delete_many", self.strict, self._store.adelete_many, skeys)
+        entries = self._invalidation(list(keys))
+        result = await self._acall("delete_many", self.strict, self._store.ainvalidate, entries)
         return 0 if result is FAILED else int(result)
 
     async def aincr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:

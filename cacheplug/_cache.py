@@ -125,9 +125,14 @@ class Cache(AsyncCacheAPI):
         return result is True
 
     def delete(self, key: str) -> bool:
-        """Remove ``key``'s value; True when there was one."""
-        result = self._call("delete", self.strict, self._store.delete, self._keys.data(key))
-        return result is True
+        """Remove ``key``'s value; True when there was one.
+
+        Its lease goes too, so a load that started before cannot store its (older) result,
+        and callers arriving from now on never share a load that started before.
+        """
+        entries = self._invalidation([key])
+        result = self._call("delete", self.strict, self._store.invalidate, entries)
+        return result is not FAILED and result > 0
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values of ``keys`` that are present, as ``{key: value}``."""
@@ -155,9 +160,10 @@ class Cache(AsyncCacheAPI):
         return failed
 
     def delete_many(self, keys: Iterable[str]) -> int:
-        """Remove the values of ``keys``; how many there were."""
-        skeys = self._keys.data_many(list(keys))
-        result = self._call("delete_many", self.strict, self._store.delete_many, skeys)
+        """Remove the values of ``keys`` (and their leases, as :meth:`delete`); how many
+        there were."""
+        entries = self._invalidation(list(keys))
+        result = self._call("delete_many", self.strict, self._store.invalidate, entries)
         return 0 if result is FAILED else int(result)
 
     def incr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:

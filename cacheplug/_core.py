@@ -27,7 +27,7 @@ from cacheplug._config import (
 )
 from cacheplug._envelope import NEVER
 from cacheplug._io import FAILED, StoreIO
-from cacheplug._keys import KeyBuilder, Purpose
+from cacheplug._keys import KeyBuilder
 from cacheplug._metrics import CacheStats, Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
 from cacheplug._serializers import Serializer
@@ -277,7 +277,7 @@ class CacheCore(StoreIO):
     def _fill_plan(self, skey: str, policy: ReadPolicy, *, check_first: bool) -> Plan:
         return fill_plan(
             key=skey,
-            lease_key=self._keys.build(Purpose.LEASE, skey),
+            lease_key=self._keys.lease_of(skey),
             usable=self._usable(skey, policy.stale_ttl),
             encode=lambda value, elapsed: self._encode(skey, value, policy.ttl, elapsed),
             store_ttl_ms=ttl_ms(policy.store_ttl),
@@ -298,12 +298,21 @@ class CacheCore(StoreIO):
 
         return refresh_plan(
             key=skey,
-            lease_key=self._keys.build(Purpose.LEASE, skey),
+            lease_key=self._keys.lease_of(skey),
             refreshed_meanwhile=refreshed_meanwhile,
             encode=lambda value, elapsed: self._encode(skey, value, policy.ttl, elapsed),
             store_ttl_ms=ttl_ms(policy.store_ttl),
             lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
         )
+
+    def _invalidation(self, keys: list[str]) -> list[tuple[str, str]]:
+        """The (entry, lease) store keys of ``keys``; detaches their in-process loads."""
+        entries = []
+        for skey in self._keys.data_many(keys):
+            self._flights.detach(skey)
+            self._aflights.detach(skey)
+            entries.append((skey, self._keys.lease_of(skey)))
+        return entries
 
     def _discarded(self, skey: str) -> None:
         self._counters.discarded += 1

@@ -110,6 +110,14 @@ class KeyBuilder:
             self._data_keys[key] = built
         return built
 
+    def lease_of(self, data_key: str) -> str:
+        """The lease key of a data key built here: same user key (so the same hash slot),
+        another purpose."""
+        marker = self._plain_prefixes[Purpose.DATA][:-2]  # "<namespace>:<version>:d"
+        if not data_key.startswith(marker):
+            raise ValueError(f"{data_key!r} is not a data key of namespace {self.namespace!r}")
+        return marker[:-1] + Purpose.LEASE.value + data_key[len(marker) :]
+
     def data_many(self, keys: list[str]) -> list[str]:
         """:meth:`data` for each of ``keys``."""
         memo = self._data_keys

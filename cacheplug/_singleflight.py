@@ -67,8 +67,15 @@ class SingleFlight:
             raise
         finally:
             with self._lock:
-                del self._flights[key]
+                if self._flights.get(key) is flight:  # not detached and replaced meanwhile
+                    del self._flights[key]
             flight.done.set()
+
+    def detach(self, key: str) -> None:
+        """Let callers arriving from now on start a new call for ``key`` (its value was just
+        invalidated); the call under way still answers those already waiting for it."""
+        with self._lock:
+            self._flights.pop(key, None)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -120,4 +127,10 @@ class AsyncSingleFlight:
             future.set_result(result)
             return result
         finally:
-            del table[key]
+            if table.get(key) is future:  # not detached and replaced meanwhile
+                del table[key]
+
+    def detach(self, key: str) -> None:
+        """:meth:`SingleFlight.detach`, in every event loop's table."""
+        for table in list(self._tables.values()):
+            table.pop(key, None)

@@ -82,6 +82,17 @@ class Store(abc.ABC):
     def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
         """Give the lease ``ttl_ms`` more from now if it still holds ``token``."""
 
+    def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        """Remove each ``(key, lease_key)`` pair — the entry and its lease — and announce the
+        key; the number of entries that existed. With the lease gone, a load that started
+        before cannot store its result. Network stores must do this atomically."""
+        removed = 0
+        for key, lease_key in entries:
+            removed += self.delete(key)
+            self.delete(lease_key)
+            self.fills.announce(key)
+        return removed
+
     @property
     def fills(self) -> FillListener:
         """Where announcements of fills and released leases arrive."""
@@ -152,6 +163,10 @@ class Store(abc.ABC):
     async def aextend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
         """Async :meth:`extend_lease`."""
         return self.extend_lease(lease_key, token, ttl_ms)
+
+    async def ainvalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        """Async :meth:`invalidate`."""
+        return self.invalidate(entries)
 
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Async :meth:`get_many`."""

@@ -48,6 +48,7 @@ _ACQUIRE_LUA = _lua("acquire_lease")
 _FILL_LUA = _lua("fill_with_lease")
 _RELEASE_LUA = _lua("release_lease")
 _EXTEND_LUA = _lua("extend_lease")
+_INVALIDATE_LUA = _lua("invalidate")
 
 
 def _unavailable(command: str, exc: BaseException) -> CacheError:
@@ -65,6 +66,7 @@ class _AsyncClients(NamedTuple):
     fill: AsyncScript
     release: AsyncScript
     extend: AsyncScript
+    invalidate: AsyncScript
 
 
 class RedisStore(Store):
@@ -116,6 +118,8 @@ class RedisStore(Store):
         self._fill: Script = self._once_client.register_script(_FILL_LUA)
         self._release: Script = self._once_client.register_script(_RELEASE_LUA)
         self._extend: Script = self._once_client.register_script(_EXTEND_LUA)
+        # Idempotent: runs on the retrying client.
+        self._invalidate: Script = self._client.register_script(_INVALIDATE_LUA)
         db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"cacheplug:fills:{db}"
         self._fills = RedisFillListener(self._client, self.channel)
@@ -223,6 +227,15 @@ class RedisStore(Store):
         except _ERRORS as exc:
             raise _unavailable("extend script", exc) from exc
 
+    def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        if not entries:
+            return 0
+        keys = [name for pair in entries for name in pair]
+        try:
+            return int(self._invalidate(keys=keys, args=[self.channel]))
+        except _ERRORS as exc:
+            raise _unavailable("invalidate script", exc) from exc
+
     def ttl_ms(self, key: str) -> int | None:
         try:
             remaining = int(self._client.pttl(key))
@@ -276,20 +289,17 @@ class RedisStore(Store):
             once = redis.asyncio.Redis.from_url(
                 self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
             )
+            script = once.register_script
             clients = _AsyncClients(
-                retrying,
-                once,
-                *(
-                    once.register_script(source)
-                    for source in (
-                        _INCR_LUA,
-                        _CAS_LUA,
-                        _ACQUIRE_LUA,
-                        _FILL_LUA,
-                        _RELEASE_LUA,
-                        _EXTEND_LUA,
-                    )
-                ),
+                retrying=retrying,
+                once=once,
+                incr=script(_INCR_LUA),
+                cas=script(_CAS_LUA),
+                acquire=script(_ACQUIRE_LUA),
+                fill=script(_FILL_LUA),
+                release=script(_RELEASE_LUA),
+                extend=script(_EXTEND_LUA),
+                invalidate=retrying.register_script(_INVALIDATE_LUA),  # idempotent: retried
             )
             self._async[loop] = clients
         return clients
@@ -357,6 +367,15 @@ class RedisStore(Store):
             return bool(await self._aclients().extend(keys=[lease_key], args=[token, ttl_ms]))
         except _ERRORS as exc:
             raise _unavailable("extend script", exc) from exc
+
+    async def ainvalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        if not entries:
+            return 0
+        keys = [name for pair in entries for name in pair]
+        try:
+            return int(await self._aclients().invalidate(keys=keys, args=[self.channel]))
+        except _ERRORS as exc:
+            raise _unavailable("invalidate script", exc) from exc
 
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

@@ -182,20 +182,43 @@ def test_waiters_are_woken_by_the_fill_not_by_polling(redis_url: str) -> None:
 
 def test_a_failing_loader_releases_the_lease_and_caches_nothing(cache: Cache) -> None:
     attempts: list[int] = []
+    lease_key = cache.store_key("fragile").replace(":d:", ":l:", 1)
+    lease_seen: list[bytes | None] = []
 
     def broken() -> str:
         attempts.append(1)
+        lease_seen.append(cache.store.get(lease_key))  # held while loading
         time.sleep(0.1)
         raise ConnectionRefusedError("database down")
 
     with pytest.raises(ConnectionRefusedError):
         hammer(cache, "fragile", 8, broken)
     assert len(attempts) == 1  # the waiters shared the failure instead of retrying at once
-    lease_key = cache.store_key("fragile").replace(":d:", ":l:", 1)
+    assert lease_seen[0] is not None
     assert cache.store.get(lease_key) is None
     assert cache.get("fragile", default="nothing") == "nothing"
     # The next caller retries straight away: no lease left behind to wait for.
     assert cache.get_or_load("fragile", lambda: "recovered") == "recovered"
+
+
+def test_an_entry_and_its_lease_share_a_cluster_slot(redis_url: str) -> None:
+    from redis.crc import key_slot
+
+    cache = Cache(redis_url, namespace="slots", secret=SECRET)
+    for key in ["user:42", "a b c", "x" * 300, "}odd", "{braces}"]:
+        seen: list[bytes] = []
+        data_key = cache.store_key(key)
+
+        def loader(data_key: str = data_key, seen: list[bytes] = seen) -> str:
+            held = [k for k in cache.store.client.keys("slots:*") if k != data_key.encode()]
+            seen.extend(held)
+            return "v"
+
+        cache.get_or_load(key, loader)
+        assert len(seen) == 1  # exactly the lease was held during the load
+        assert key_slot(seen[0]) == key_slot(data_key.encode())
+        cache.delete(key)
+    cache.close()
 
 
 def test_a_waiter_in_another_cache_loads_itself_after_the_holder_fails(redis_url: str) -> None:
