@@ -169,6 +169,48 @@ class StoreConformance:
         assert store.compare_and_swap("conf:cas-absent", b"", b"v") is False
         assert store.get("conf:cas-absent") is None
 
+    # -- leases ------------------------------------------------------------------------------
+
+    def test_a_lease_is_taken_once_and_only_its_holder_fills(self, store: Store) -> None:
+        assert store.acquire_lease("conf:lease", b"t1", 10_000) == 0
+        remaining = store.acquire_lease("conf:lease", b"t2", 10_000)
+        assert 0 < remaining <= 10_000
+        assert store.fill_with_lease("conf:data", b"v", None, "conf:lease", b"t2") is False
+        assert store.get("conf:data") is None
+        assert store.extend_lease("conf:lease", b"t2", 5_000) is False
+        assert store.extend_lease("conf:lease", b"t1", 20_000) is True
+        assert store.fill_with_lease("conf:data", b"v", 60_000, "conf:lease", b"t1") is True
+        assert store.get("conf:data") == b"v"
+        assert store.get("conf:lease") is None  # filling lets the lease go
+
+    def test_release_is_token_checked(self, store: Store) -> None:
+        assert store.acquire_lease("conf:lease2", b"mine", 10_000) == 0
+        assert store.release_lease("conf:data2", "conf:lease2", b"theirs") is False
+        assert store.release_lease("conf:data2", "conf:lease2", b"mine") is True
+        assert store.acquire_lease("conf:lease2", b"next", 10_000) == 0
+
+    def test_fills_and_releases_are_announced(self, store: Store) -> None:
+        with store.fills.expect("conf:data3") as waiter:
+            store.acquire_lease("conf:lease3", b"t", 10_000)
+            store.fill_with_lease("conf:data3", b"v", None, "conf:lease3", b"t")
+            assert waiter.wait(5)
+        with store.fills.expect("conf:data3") as waiter:
+            store.acquire_lease("conf:lease3", b"u", 10_000)
+            store.release_lease("conf:data3", "conf:lease3", b"u")
+            assert waiter.wait(5)
+
+    def test_invalidate_removes_entries_with_their_leases(self, store: Store) -> None:
+        store.set("conf:e1", b"1", None)
+        store.set("conf:e2", b"2", None)
+        store.acquire_lease("conf:l1", b"loader", 10_000)
+        with store.fills.expect("conf:e1") as waiter:
+            removed = store.invalidate([("conf:e1", "conf:l1"), ("conf:e2", "conf:l2")])
+            assert waiter.wait(5)
+        assert removed == 2
+        assert store.get_many(["conf:e1", "conf:e2", "conf:l1"]) == [None, None, None]
+        assert store.fill_with_lease("conf:e1", b"old", None, "conf:l1", b"loader") is False
+        assert store.invalidate([]) == 0
+
     # -- batches -----------------------------------------------------------------------------
 
     def test_get_many_keeps_order_and_reports_absent_keys(self, store: Store) -> None:

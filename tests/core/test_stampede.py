@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from cacheplug import Cache, CacheUnavailable, MemoryStore, RedisStore, Store
-from cacheplug.stores.base import Store as StoreBase
 
 SECRET = "stampede-test-secret"
 
@@ -321,23 +320,6 @@ def test_store_outage_during_a_miss_falls_back_to_the_loader() -> None:
     cache = Cache(f"redis://127.0.0.1:{free_port()}/0", secret=SECRET)
     assert hammer(cache, "k", 8, lambda: "direct") == ["direct"] * 8
     cache.close()
-
-
-def test_every_store_implements_the_lease_primitives(store: StoreBase) -> None:
-    assert store.acquire_lease("lease", b"t1", 10_000) == 0
-    remaining = store.acquire_lease("lease", b"t2", 10_000)
-    assert 0 < remaining <= 10_000
-    assert store.fill_with_lease("data", b"v", None, "lease", b"t2") is False
-    assert store.get("data") is None
-    assert store.extend_lease("lease", b"t2", 5_000) is False
-    assert store.extend_lease("lease", b"t1", 20_000) is True
-    assert store.fill_with_lease("data", b"v", 60_000, "lease", b"t1") is True
-    assert store.get("data") == b"v"
-    assert store.get("lease") is None
-    assert store.release_lease("data", "lease", b"t1") is False
-    assert store.acquire_lease("lease", b"t3", 10_000) == 0
-    assert store.release_lease("data", "lease", b"t3") is True
-    assert store.acquire_lease("lease", b"t4", 10_000) == 0
 
 
 def test_without_announcements_waiters_fall_back_to_backoff(redis_url: str) -> None:
