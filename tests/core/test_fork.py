@@ -8,21 +8,12 @@ import threading
 import time
 
 import pytest
+from _instrumented import CountingRedisStore
 
 from cacheplug import Cache, MemoryStore, RedisStore
 
 SECRET = "fork-test-secret"
 fork = multiprocessing.get_context("fork")
-
-
-class CountingRedisStore(RedisStore):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.gets = 0
-
-    def get(self, key: str) -> bytes | None:
-        self.gets += 1
-        return super().get(key)
 
 
 def _child_waits_for_a_fill(cache: Cache, store: CountingRedisStore, url: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from _instrumented import CountingRedisStore
 
 from cacheplug import Cache, CacheUnavailable, MemoryStore, RedisStore, Store
 
@@ -137,18 +138,6 @@ def test_4_processes_of_16_threads_share_one_load(
         assert process.exitcode == 0
     assert redis_client.get("loader-calls") == b"1"
     assert results == [["computed once"] * 16] * 4
-
-
-class CountingRedisStore(RedisStore):
-    """A real RedisStore that counts the GETs it sends."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.gets = 0
-
-    def get(self, key: str) -> bytes | None:
-        self.gets += 1
-        return super().get(key)
 
 
 def test_waiters_are_woken_by_the_fill_not_by_polling(redis_url: str) -> None:
