@@ -168,26 +168,20 @@ class AsyncCacheAPI(CacheCore):
         _check_delta(delta)
         skey = self._keys.data(key)
         ttl_s = ttl_seconds(ttl, None)
+        common: dict[str, Any] = {
+            "key": key,
+            "store_key": skey,
+            "delta": delta,
+            "ttl_ms": ttl_ms(ttl_s),
+            "decode": self._codec.decode,
+        }
         if not self._codec.signed:
-            return raw_counter_plan(
-                key=key,
-                store_key=skey,
-                delta=delta,
-                ttl_ms=ttl_ms(ttl_s),
-                decode=self._codec.decode,
-            )
+            return raw_counter_plan(**common)
 
         def encode(value: int, fresh_until: float | None) -> bytes | None:
             return self._encode(skey, value, ttl_s, 0.0, fresh_until)
 
-        return signed_counter_plan(
-            key=key,
-            store_key=skey,
-            delta=delta,
-            ttl_ms=ttl_ms(ttl_s),
-            decode=self._codec.decode,
-            encode=encode,
-        )
+        return signed_counter_plan(**common, encode=encode)
 
 
 def _check_delta(delta: int) -> None:
