@@ -6,15 +6,20 @@ These methods mirror the sync ones in ``_cache`` line for line; all decisions ar
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from inspect import isawaitable
 from typing import Any, TypeVar
 
-from cacheplug._config import ttl_ms, ttl_seconds
-from cacheplug._core import CacheCore
+from cacheplug._codec import Entry
+from cacheplug._config import non_negative, ttl_ms, ttl_seconds
+from cacheplug._core import CacheCore, Unread
 from cacheplug._incr import raw_counter_plan, signed_counter_plan
 from cacheplug._io import FAILED
 from cacheplug._stampede import XFetch
-from cacheplug._types import DEFAULT, MISSING, DefaultType, Ttl
+from cacheplug._tags import Versions, checks, current, parse_versions, tag_names
+from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
+from cacheplug.stores.base import VersionCheck
 
 T = TypeVar("T")
 
@@ -25,8 +30,15 @@ class AsyncCacheAPI(CacheCore):
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`~cacheplug.Cache.get`."""
         skey = self._keys.data(key)
-        value = self._hit(skey, await self._aread(skey, self.strict))
-        return default if value is MISSING else value
+        version_keys = self._get_keys(skey)
+        if self._bypass(skey, version_keys):
+            return default
+        values = await self._aread([skey, *version_keys], self.strict)
+        value = self._hit(skey, values, version_keys)
+        if isinstance(value, Unread):  # it records version keys not read yet
+            values += await self._aread(value.keys, self.strict)
+            value = self._hit(skey, values, [*version_keys, *value.keys])
+        return default if value is MISSING or isinstance(value, Unread) else value
 
     async def aget_or_load(
         self,
@@ -34,9 +46,12 @@ class AsyncCacheAPI(CacheCore):
         loader: Callable[[], Awaitable[T]] | Callable[[], T],
         ttl: Ttl = DEFAULT,
         *,
+        tags: Tags = None,
         stale_ttl: float | DefaultType = DEFAULT,
         early: XFetch | DefaultType | None = DEFAULT,
         refresh_ahead: float | DefaultType | None = DEFAULT,
+        max_staleness: float | None = None,
+        negative_ttl: float | DefaultType | None = DEFAULT,
     ) -> T:
         """Async :meth:`~cacheplug.Cache.get_or_load`; ``loader`` may be a coroutine function.
 
@@ -44,79 +59,178 @@ class AsyncCacheAPI(CacheCore):
         processes are coordinated by the store lease.
         """
         skey = self._keys.data(key)
-        raw = await self._aread(skey, False)
-        options = (ttl, stale_ttl, early, refresh_ahead)
-        value = self._answer(skey, raw, loader, options, self._arefresh_soon)
+        version_keys = self._versions.for_entry(tag_names(tags)) if tags else self._implicit
+        if max_staleness == 0 or self._bypass(skey, version_keys):
+            if max_staleness == 0:
+                self._counters.bypassed += 1
+            value = loader()
+            return await value if isawaitable(value) else value
+        values = await self._aread([skey, *version_keys], False)
+        options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
+        value = self._answer(skey, values, version_keys, loader, options, self._arefresh_soon)
         if value is not MISSING:
             return value  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
+        self._listen_to_bus()
 
-        async def fill() -> T:
-            return await self._arun(self._fill_plan(skey, policy, check_first=False), loader)  # type: ignore[no-any-return]
+        async def fill() -> tuple[T, bool]:
+            plan = self._fill_plan(skey, version_keys, policy, check_first=False)
+            return await self._arun(plan, loader)  # type: ignore[no-any-return]
 
-        return await self._aflights.run(skey, fill)
+        return await self._aflights.run(skey, fill, version_keys)
 
-    async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
+    async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.set`."""
         skey = self._keys.data(key)
+        version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
-        record = self._encode(skey, value, ttl_s, 0.0)
-        if record is None:
-            await self._acall("delete", self.strict, self._store.adelete, skey)
+        read = await self._acall("set", self.strict, self._store.aget_many, list(version_keys))
+        read = await self._aexisting_versions(version_keys, read)
+        written = self._write_args(skey, value, ttl_s, version_keys, read)
+        if written is None:
+            if read is not FAILED:
+                await self.adelete(key)
             return False
+        record, conditions = written
         result = await self._acall(
-            "set", self.strict, self._store.aset, skey, record, self._store_ttl_ms(ttl_s)
+            "set",
+            self.strict,
+            self._store.aput,
+            skey,
+            record,
+            self._store_ttl_ms(ttl_s),
+            self._keys.lease_of(skey),
+            conditions,
         )
-        return result is not FAILED
+        return result is True
 
-    async def aadd(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
+    async def aadd(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.add`."""
         skey = self._keys.data(key)
+        version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
-        record = self._encode(skey, value, ttl_s, 0.0)
-        if record is None:
+        values = await self._aread([skey, *version_keys], self.strict)
+        found = self._hit(skey, values, version_keys)
+        if isinstance(found, Unread):  # it records version keys not read yet
+            values += await self._aread(found.keys, self.strict)
+            found = self._hit(skey, values, [*version_keys, *found.keys])
+        if found is not MISSING and not isinstance(found, Unread):
             return False
+        read = await self._aexisting_versions(version_keys, values[1:])
+        written = self._write_args(skey, value, ttl_s, version_keys, read)
+        if written is None:
+            return False
+        record, conditions = written
+        if values[0] is not None:
+            await self.adelete(key)
         result = await self._acall(
-            "add", self.strict, self._store.aadd, skey, record, self._store_ttl_ms(ttl_s)
+            "add",
+            self.strict,
+            self._store.aput,
+            skey,
+            record,
+            self._store_ttl_ms(ttl_s),
+            self._keys.lease_of(skey),
+            conditions,
+            True,
         )
         return result is True
 
     async def adelete(self, key: str) -> bool:
         """Async :meth:`~cacheplug.Cache.delete`."""
-        entries = self._invalidation([key])
-        result = await self._acall("delete", self.strict, self._store.ainvalidate, entries)
-        return result is not FAILED and result > 0
+        entries = self._key_invalidation([key])
+        result = await self._acall("delete", False, self._store.ainvalidate, entries)
+        if result is FAILED:
+            self._queue("delete", entries)
+            return False
+        return bool(result > 0)
+
+    async def ainvalidate(self, *keys: str, again_after: float | None = None) -> None:
+        """Async :meth:`~cacheplug.Cache.invalidate`."""
+        entries = self._key_invalidation(keys)
+        if await self._acall("invalidate", False, self._store.ainvalidate, entries) is FAILED:
+            self._queue("invalidate", entries)
+        if again_after is not None:
+            self._again(again_after, lambda: self._invalidate_now(keys))
+
+    async def ainvalidate_tags(self, *tags: str, again_after: float | None = None) -> None:
+        """Async :meth:`~cacheplug.Cache.invalidate_tags`."""
+        version_keys, fresh = self._version_invalidation(self._versions.of_tags(tag_names(tags)))
+        bump = self._store.abump_versions
+        keep_ms = self._version_keep_ms()
+        if (
+            await self._acall("invalidate_tags", False, bump, version_keys, fresh, keep_ms)
+            is FAILED
+        ):
+            self._queue("invalidate_tags", (), [(key, "tag") for key in version_keys])
+        if again_after is not None:
+            self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
+
+    async def abump(self) -> None:
+        """Async :meth:`~cacheplug.Cache.bump`."""
+        await self._abump_now([self._versions.implicit[-1]], "namespace")
 
     async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Async :meth:`~cacheplug.Cache.get_many`."""
         keys = list(keys)
         skeys = self._keys.data_many(keys)
-        raws = await self._acall("get_many", self.strict, self._store.aget_many, skeys)
-        if raws is FAILED:
-            raws = [None] * len(keys)
-        return self._collect(keys, skeys, raws)
+        version_keys = self._many_keys(skeys)
+        everything = skeys + version_keys
+        values = await self._acall("get_many", self.strict, self._store.aget_many, everything)
+        if values is FAILED:
+            values = [None] * len(everything)
+        found, undecided, versions = self._collect(keys, skeys, values, version_keys)
+        if undecided:
+            more = sorted({k for _, _, e in undecided for k, _ in e[4] if k not in versions})
+            read = await self._acall("get_many", self.strict, self._store.aget_many, more)
+            versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
+            found.update(self._settle(undecided, versions))
+        return found
 
-    async def aset_many(self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT) -> list[str]:
+    async def aset_many(
+        self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT, *, tags: Tags = None
+    ) -> list[str]:
         """Async :meth:`~cacheplug.Cache.set_many`."""
-        items, too_large, ttl_s = self._encode_many(mapping, ttl)
+        version_keys = self._version_keys(tag_names(tags))
+        read = await self._acall("set_many", self.strict, self._store.aget_many, list(version_keys))
+        if read is FAILED:
+            return list(mapping)
+        items, too_large, ttl_s, conditions = self._encode_many(mapping, ttl, version_keys, read)
         failed = list(too_large)
         if too_large:
-            skeys = self._keys.data_many(too_large)
-            await self._acall("delete_many", self.strict, self._store.adelete_many, skeys)
+            await self.adelete_many(too_large)
         if items:
-            pairs = [(skey, record) for _, skey, record in items]
             result = await self._acall(
-                "set_many", self.strict, self._store.aset_many, pairs, self._store_ttl_ms(ttl_s)
+                "set_many",
+                self.strict,
+                self._store.aput_many,
+                [(skey, record, self._keys.lease_of(skey)) for _, skey, record in items],
+                self._store_ttl_ms(ttl_s),
+                conditions,
             )
-            if result is FAILED:
-                failed += [key for key, _, _ in items]
+            stored = [False] * len(items) if result is FAILED else result
+            failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
         return failed
 
     async def adelete_many(self, keys: Iterable[str]) -> int:
         """Async :meth:`~cacheplug.Cache.delete_many`."""
-        entries = self._invalidation(list(keys))
-        result = await self._acall("delete_many", self.strict, self._store.ainvalidate, entries)
-        return 0 if result is FAILED else int(result)
+        entries = self._key_invalidation(keys)
+        result = await self._acall("delete_many", False, self._store.ainvalidate, entries)
+        if result is FAILED:
+            self._queue("delete_many", entries)
+            return 0
+        return int(result)
+
+    async def _aexisting_versions(self, version_keys: Sequence[str], read: Any) -> Any:
+        """Async ``Cache._existing_versions``."""
+        if not isinstance(read, list):
+            return FAILED
+        needed = self._absent_versions(version_keys, read)
+        if needed is None:
+            return read
+        positions, args = needed
+        created = await self._acall("set", self.strict, self._store.aensure_versions, *args)
+        return self._merge_versions(read, positions, created)
 
     async def aincr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Async :meth:`~cacheplug.Cache.incr`."""
@@ -131,38 +245,118 @@ class AsyncCacheAPI(CacheCore):
         """Async :meth:`~cacheplug.Cache.close`: also cancels this loop's background refreshes
         and releases its connections."""
         await self._background.ashutdown()
-        self._background.shutdown()
+        self._shutdown(5.0)
         await self._store.aclose()
         self._store.close()
 
     # -- shared by both APIs -----------------------------------------------------------------
 
+    def _many_keys(self, skeys: list[str]) -> list[str]:
+        """The version keys ``get_many`` reads with ``skeys``."""
+        memo = self._recorded_keys
+        if not memo:
+            return list(self._implicit)
+        keys = dict.fromkeys(self._implicit)
+        for skey in skeys:
+            recorded = memo.get(skey)
+            if recorded:
+                keys.update(dict.fromkeys(recorded))
+        return list(keys)
+
     def _collect(
-        self, keys: list[str], skeys: list[str], raws: list[bytes | None]
-    ) -> dict[str, Any]:
-        found, discarded, size = self._codec.decode_many(keys, skeys, raws, self._now())
+        self, keys: list[str], skeys: list[str], values: list[Any], version_keys: list[str]
+    ) -> tuple[dict[str, Any], list[tuple[str, str, Entry]], Versions]:
+        """``(found, entries recording version keys not read, versions read)``."""
+        count = len(skeys)
+        versions = parse_versions(version_keys, values[count:])
+        found, discarded, size, undecided = self._codec.decode_many(
+            keys, skeys, values[:count], self._now(), versions
+        )
         for skey in discarded:
             self._discarded(skey)
+        for _, skey, entry in undecided:
+            self._remember_recorded(skey, entry[4])
+        if self._pending.active:
+            found = self._not_pending(keys, skeys, found)
         counters = self._counters
         counters.bytes_read += size
         counters.hits += len(found)
-        counters.misses += len(keys) - len(found)
+        counters.misses += count - len(found) - len(undecided)
+        return found, undecided, versions
+
+    def _settle(
+        self, undecided: list[tuple[str, str, Entry]], versions: Versions
+    ) -> dict[str, Any]:
+        """The values of ``undecided`` entries that are current given ``versions``."""
+        found = {key: entry[0] for key, _, entry in undecided if current(entry[4], versions)}
+        if self._pending.active:
+            keys = [key for key, _, _ in undecided]
+            skeys = [skey for _, skey, _ in undecided]
+            found = self._not_pending(keys, skeys, found)
+        self._counters.hits += len(found)
+        self._counters.misses += len(undecided) - len(found)
+        return found
+
+    def _not_pending(
+        self, keys: list[str], skeys: list[str], found: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``found`` without the keys whose invalidation (or tags') is still pending."""
+        for key, skey in zip(keys, skeys, strict=True):
+            if key in found:
+                raw_keys = self._recorded_keys.get(skey, ())
+                if self._pending.affects(skey, raw_keys):
+                    del found[key]
+                    self._counters.bypassed += 1
         return found
 
     def _encode_many(
-        self, mapping: Mapping[str, Any], ttl: Ttl
-    ) -> tuple[list[tuple[str, str, bytes]], list[str], float | None]:
+        self, mapping: Mapping[str, Any], ttl: Ttl, version_keys: Sequence[str], read: list[Any]
+    ) -> tuple[list[tuple[str, str, bytes]], list[str], float | None, list[VersionCheck]]:
         ttl_s = self._ttl(ttl)
         items: list[tuple[str, str, bytes]] = []
         too_large: list[str] = []
+        made = checks(version_keys, parse_versions(version_keys, read))
+        if made is None:  # the versions are unknown: nothing can be written
+            return items, list(mapping), ttl_s, []
+        recorded, conditions = made
         for key, value in mapping.items():
             skey = self._keys.data(key)
-            record = self._encode(skey, value, ttl_s, 0.0)
+            record = self._encode(skey, value, ttl_s, 0.0, recorded=recorded)
             if record is None:
                 too_large.append(key)
             else:
                 items.append((key, skey, record))
-        return items, too_large, ttl_s
+        return items, too_large, ttl_s, conditions
+
+    def _again(self, delay: float, invalidate: Callable[[], None]) -> None:
+        """Run ``invalidate`` once more after ``delay`` seconds (a delayed double delete)."""
+        timer = threading.Timer(non_negative("again_after", delay), invalidate)
+        timer.daemon = True
+        timer.start()
+
+    def _invalidate_now(self, keys: Iterable[str]) -> None:
+        entries = self._key_invalidation(keys)
+        if self._call("invalidate", False, self._store.invalidate, entries) is FAILED:
+            self._queue("invalidate", entries)
+
+    def _bump_now(self, version_keys: Sequence[str], kind: str) -> None:
+        keys, fresh = self._version_invalidation(version_keys)
+        bump = self._store.bump_versions
+        if self._call(kind, False, bump, keys, fresh, self._version_keep_ms()) is FAILED:
+            self._queue(kind, (), [(key, kind) for key in keys])
+
+    async def _abump_now(self, version_keys: Sequence[str], kind: str) -> None:
+        keys, fresh = self._version_invalidation(version_keys)
+        bump = self._store.abump_versions
+        if await self._acall(kind, False, bump, keys, fresh, self._version_keep_ms()) is FAILED:
+            self._queue(kind, (), [(key, kind) for key in keys])
+
+    def _shutdown(self, flush_timeout: float) -> None:
+        self._pending.flush(flush_timeout)
+        self._pending.stop()
+        self._background.shutdown()
+        while self._bus:
+            self._bus.pop()()
 
     def _counter_plan(self, key: str, delta: int, ttl: float | None) -> Any:
         _check_delta(delta)

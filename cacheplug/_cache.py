@@ -6,15 +6,17 @@ The sync methods live here, the async twins in ``_async_api``; both leave every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
 from cacheplug._config import CacheOptions
+from cacheplug._core import Unread
 from cacheplug._io import FAILED
 from cacheplug._locks import Lock
 from cacheplug._stampede import XFetch
-from cacheplug._types import DEFAULT, MISSING, DefaultType, Ttl
+from cacheplug._tags import parse_versions, tag_names
+from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
 from cacheplug.stores import store_from_url
 
 if TYPE_CHECKING:
@@ -49,7 +51,12 @@ class Cache(AsyncCacheAPI):
     - ``compress_min_bytes=None``: zlib-compress payloads at least this large.
     - ``max_value_bytes=1048576``: larger entries are not cached (and never half-written).
     - ``strict=False``: explicit ``get``/``set``/... raise :class:`CacheUnavailable` instead of
-      failing open. ``get_or_load`` and ``cached`` always fail open.
+      failing open. ``get_or_load`` and ``cached`` always fail open. (Invalidations that
+      fail are queued and retried either way; strict ones raise too.)
+    - ``negative_ttl=None``: seconds to cache a ``None`` returned by a loader; ``None`` =
+      like any value, ``0`` = never.
+    - ``max_pending_invalidations=10000``: invalidations kept while the store is unreachable;
+      past that, the whole namespace is bumped when it is back.
     - ``background_workers=4``: threads for background refreshes.
     - ``breaker=None``: a :class:`CircuitBreaker` (default: 3 failures, 2 s open).
     - ``clock=None``: a :class:`~cacheplug.testing.FakeClock` in tests.
@@ -63,8 +70,15 @@ class Cache(AsyncCacheAPI):
     def get(self, key: str, default: Any = None) -> Any:
         """The cached value of ``key``, or ``default``. A cached ``None`` is a hit."""
         skey = self._keys.data(key)
-        value = self._hit(skey, self._read(skey, self.strict))
-        return default if value is MISSING else value
+        version_keys = self._get_keys(skey)
+        if self._bypass(skey, version_keys):
+            return default
+        values = self._read([skey, *version_keys], self.strict)
+        value = self._hit(skey, values, version_keys)
+        if isinstance(value, Unread):  # it records version keys not read yet
+            values += self._read(value.keys, self.strict)
+            value = self._hit(skey, values, [*version_keys, *value.keys])
+        return default if value is MISSING or isinstance(value, Unread) else value
 
     def get_or_load(
         self,
@@ -72,9 +86,12 @@ class Cache(AsyncCacheAPI):
         loader: Callable[[], T],
         ttl: Ttl = DEFAULT,
         *,
+        tags: Tags = None,
         stale_ttl: float | DefaultType = DEFAULT,
         early: XFetch | DefaultType | None = DEFAULT,
         refresh_ahead: float | DefaultType | None = DEFAULT,
+        max_staleness: float | None = None,
+        negative_ttl: float | DefaultType | None = DEFAULT,
     ) -> T:
         """The cached value of ``key``; on a miss, ``loader()``'s result, cached for ``ttl``.
 
@@ -83,44 +100,86 @@ class Cache(AsyncCacheAPI):
         wait for its result. ``stale_ttl``, ``early`` and ``refresh_ahead`` override the
         cache's defaults for this call. Never raises because of the store: when it is down,
         ``loader()`` is called. Exceptions from ``loader`` propagate and nothing is cached.
+
+        ``tags``: names (``"product:42"``) that :meth:`invalidate_tags` can invalidate this
+        entry by; pass the same tags wherever the key is read. ``max_staleness``: seconds; an
+        entry written longer ago is a miss (``0`` bypasses the cache: ``loader()`` is called
+        and nothing is read or stored). ``negative_ttl``: seconds to cache a ``None`` result
+        (``0``: never cache it; default: the cache's ``negative_ttl``, else ``ttl``).
         """
         skey = self._keys.data(key)
-        raw = self._read(skey, False)
-        options = (ttl, stale_ttl, early, refresh_ahead)
-        value = self._answer(skey, raw, loader, options, self._refresh_soon)
+        version_keys = self._versions.for_entry(tag_names(tags)) if tags else self._implicit
+        if max_staleness == 0 or self._bypass(skey, version_keys):
+            if max_staleness == 0:
+                self._counters.bypassed += 1
+            return loader()
+        values = self._read([skey, *version_keys], False)
+        options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
+        value = self._answer(skey, values, version_keys, loader, options, self._refresh_soon)
         if value is not MISSING:
             return value  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
+        self._listen_to_bus()
         plan = self._fill_plan
         return self._flights.run(  # type: ignore[no-any-return]
-            skey, lambda: self._run(plan(skey, policy, check_first=False), loader)
+            skey,
+            lambda: self._run(plan(skey, version_keys, policy, check_first=False), loader),
+            version_keys,
         )
 
-    def set(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
-        """Cache ``value`` under ``key``; True when stored.
+    def set(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
+        """Cache ``value`` under ``key`` (carrying ``tags``); True when stored.
 
-        A value over ``max_value_bytes`` is not stored and any older value is removed.
+        A load of ``key`` under way can no longer store its result over this one. A value
+        over ``max_value_bytes`` is not stored and any older value is removed.
         """
         skey = self._keys.data(key)
+        version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
-        record = self._encode(skey, value, ttl_s, 0.0)
-        if record is None:
-            self._call("delete", self.strict, self._store.delete, skey)
+        read = self._call("set", self.strict, self._store.get_many, list(version_keys))
+        read = self._existing_versions(version_keys, read)
+        written = self._write_args(skey, value, ttl_s, version_keys, read)
+        if written is None:
+            if read is not FAILED:  # too large: the older value must not stay
+                self.delete(key)
             return False
-        result = self._call(
-            "set", self.strict, self._store.set, skey, record, self._store_ttl_ms(ttl_s)
+        record, conditions = written
+        lease_key = self._keys.lease_of(skey)
+        ttl_ms = self._store_ttl_ms(ttl_s)
+        put = self._store.put
+        return (
+            self._call("set", self.strict, put, skey, record, ttl_ms, lease_key, conditions) is True
         )
-        return result is not FAILED
 
-    def add(self, key: str, value: Any, ttl: Ttl = DEFAULT) -> bool:
-        """Cache ``value`` only if ``key`` has no value yet; True when stored."""
+    def add(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
+        """Cache ``value`` only if ``key`` has no (valid, fresh) value yet; True when stored."""
         skey = self._keys.data(key)
+        version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
-        record = self._encode(skey, value, ttl_s, 0.0)
-        if record is None:
+        values = self._read([skey, *version_keys], self.strict)
+        found = self._hit(skey, values, version_keys)
+        if isinstance(found, Unread):  # it records version keys not read yet
+            values += self._read(found.keys, self.strict)
+            found = self._hit(skey, values, [*version_keys, *found.keys])
+        if found is not MISSING and not isinstance(found, Unread):
             return False
+        read = self._existing_versions(version_keys, values[1:])
+        written = self._write_args(skey, value, ttl_s, version_keys, read)
+        if written is None:
+            return False
+        record, conditions = written
+        if values[0] is not None:  # an outdated entry is in the way
+            self.delete(key)
         result = self._call(
-            "add", self.strict, self._store.add, skey, record, self._store_ttl_ms(ttl_s)
+            "add",
+            self.strict,
+            self._store.put,
+            skey,
+            record,
+            self._store_ttl_ms(ttl_s),
+            self._keys.lease_of(skey),
+            conditions,
+            True,
         )
         return result is True
 
@@ -128,43 +187,111 @@ class Cache(AsyncCacheAPI):
         """Remove ``key``'s value; True when there was one.
 
         Its lease goes too, so a load that started before cannot store its (older) result,
-        and callers arriving from now on never share a load that started before.
+        and callers arriving from now on never share a load that started before. If the store
+        cannot be reached, the deletion is queued and retried (see :meth:`invalidate`).
         """
-        entries = self._invalidation([key])
-        result = self._call("delete", self.strict, self._store.invalidate, entries)
-        return result is not FAILED and result > 0
+        entries = self._key_invalidation([key])
+        result = self._call("delete", False, self._store.invalidate, entries)
+        if result is FAILED:
+            self._queue("delete", entries)
+            return False
+        return bool(result > 0)
+
+    def invalidate(self, *keys: str, again_after: float | None = None) -> None:
+        """Invalidate ``keys``: remove their values and leases, so that no reader gets the
+        old value after this returns (call it after the write is committed).
+
+        If the store cannot be reached, the invalidation is queued and retried with backoff;
+        until it succeeds, this process reads these keys around the cache.
+        ``again_after``: seconds after which to invalidate once more (a delayed double
+        delete, for readers of replicas that lag behind the primary).
+        """
+        entries = self._key_invalidation(keys)
+        if self._call("invalidate", False, self._store.invalidate, entries) is FAILED:
+            self._queue("invalidate", entries)
+        if again_after is not None:
+            self._again(again_after, lambda: self._invalidate_now(keys))
+
+    def invalidate_tags(self, *tags: str, again_after: float | None = None) -> None:
+        """Invalidate every entry carrying any of ``tags`` (O(1) per tag, whatever the
+        number of entries), including loads under way: they cannot store their result.
+
+        Failures are queued and retried like :meth:`invalidate`'s.
+        """
+        version_keys = self._versions.of_tags(tag_names(tags))
+        self._bump_now(version_keys, "tag")
+        if again_after is not None:
+            self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
+
+    def bump(self) -> None:
+        """Orphan every entry of this cache's namespace at once (O(1): its version counter
+        moves on; old entries age out by TTL). A logical flush, safe for a shared store."""
+        self._bump_now([self._versions.implicit[-1]], "namespace")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values of ``keys`` that are present, as ``{key: value}``."""
         keys = list(keys)
         skeys = self._keys.data_many(keys)
-        raws = self._call("get_many", self.strict, self._store.get_many, skeys)
-        if raws is FAILED:
-            raws = [None] * len(keys)
-        return self._collect(keys, skeys, raws)
+        version_keys = self._many_keys(skeys)
+        values = self._call("get_many", self.strict, self._store.get_many, skeys + version_keys)
+        if values is FAILED:
+            values = [None] * (len(skeys) + len(version_keys))
+        found, undecided, versions = self._collect(keys, skeys, values, version_keys)
+        if undecided:
+            more = sorted({k for _, _, e in undecided for k, _ in e[4] if k not in versions})
+            read = self._call("get_many", self.strict, self._store.get_many, more)
+            versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
+            found.update(self._settle(undecided, versions))
+        return found
 
-    def set_many(self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT) -> list[str]:
-        """Cache every value of ``mapping``; the keys that could not be stored."""
-        items, too_large, ttl_s = self._encode_many(mapping, ttl)
+    def set_many(
+        self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT, *, tags: Tags = None
+    ) -> list[str]:
+        """Cache every value of ``mapping`` (each carrying ``tags``); the keys that could not
+        be stored."""
+        version_keys = self._version_keys(tag_names(tags))
+        read = self._call("set_many", self.strict, self._store.get_many, list(version_keys))
+        read = self._existing_versions(version_keys, read)
+        if read is FAILED:
+            return list(mapping)
+        items, too_large, ttl_s, conditions = self._encode_many(mapping, ttl, version_keys, read)
         failed = list(too_large)
         if too_large:
-            skeys = self._keys.data_many(too_large)
-            self._call("delete_many", self.strict, self._store.delete_many, skeys)
+            self.delete_many(too_large)
         if items:
-            pairs = [(skey, record) for _, skey, record in items]
             result = self._call(
-                "set_many", self.strict, self._store.set_many, pairs, self._store_ttl_ms(ttl_s)
+                "set_many",
+                self.strict,
+                self._store.put_many,
+                [(skey, record, self._keys.lease_of(skey)) for _, skey, record in items],
+                self._store_ttl_ms(ttl_s),
+                conditions,
             )
-            if result is FAILED:
-                failed += [key for key, _, _ in items]
+            stored = [False] * len(items) if result is FAILED else result
+            failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
         return failed
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove the values of ``keys`` (and their leases, as :meth:`delete`); how many
         there were."""
-        entries = self._invalidation(list(keys))
-        result = self._call("delete_many", self.strict, self._store.invalidate, entries)
-        return 0 if result is FAILED else int(result)
+        entries = self._key_invalidation(keys)
+        result = self._call("delete_many", False, self._store.invalidate, entries)
+        if result is FAILED:
+            self._queue("delete_many", entries)
+            return 0
+        return int(result)
+
+    def _existing_versions(self, version_keys: Sequence[str], read: Any) -> Any:
+        """``read`` (versions of ``version_keys``) with absent ones created; FAILED if the
+        store could not say."""
+        if not isinstance(read, list):
+            return FAILED
+        needed = self._absent_versions(version_keys, read)
+        if needed is None:
+            return read
+        positions, args = needed
+        created = self._call("set", self.strict, self._store.ensure_versions, *args)
+        return self._merge_versions(read, positions, created)
 
     def incr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Atomically add ``delta`` to the integer under ``key`` and return the new value.
@@ -198,9 +325,10 @@ class Cache(AsyncCacheAPI):
         """
         return Lock(self, name, timeout, blocking=blocking, blocking_timeout=blocking_timeout)
 
-    def close(self) -> None:
-        """Finish background refreshes and release the store's connections."""
-        self._background.shutdown()
+    def close(self, flush_timeout: float = 5.0) -> None:
+        """Apply pending invalidations (trying for up to ``flush_timeout`` seconds), finish
+        background refreshes and release the store's connections."""
+        self._shutdown(flush_timeout)
         self._store.close()
 
     def __enter__(self) -> Cache:

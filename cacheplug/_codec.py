@@ -35,9 +35,12 @@ class Entry(NamedTuple):
 _new_entry = tuple.__new__  # builds an Entry without NamedTuple's keyword-handling __new__
 
 
-class _KnownRecords(dict[str, tuple[bytes, float, float, float]]):
+_Known = tuple[bytes, float, float, float, tuple[tuple[str, int], ...]]
+
+
+class _KnownRecords(dict[str, _Known]):
     """Signed records this process verified and parsed: store key -> (record, created_at,
-    fresh_until, compute_time).
+    fresh_until, compute_time, tags).
 
     A hot entry read again is byte-for-byte the record verified last time, and comparing bytes
     is far cheaper than hashing them again. Only a record identical to one that passed every
@@ -60,6 +63,7 @@ class _KnownRecords(dict[str, tuple[bytes, float, float, float]]):
         created_at: float,
         fresh_until: float,
         compute_time: float,
+        tags: tuple[tuple[str, int], ...],
     ) -> None:
         size = len(record)
         if size > self.MAX_RECORD_BYTES:
@@ -67,7 +71,7 @@ class _KnownRecords(dict[str, tuple[bytes, float, float, float]]):
         if self.bytes + size > self.MAX_BYTES or len(self) >= self.MAX_ENTRIES:
             self.clear()
             self.bytes = 0
-        self[store_key] = (record, created_at, fresh_until, compute_time)
+        self[store_key] = (record, created_at, fresh_until, compute_time, tags)
         self.bytes += size
 
 
@@ -152,7 +156,7 @@ class EntryCodec:
                 value = self._loads(record)
             except Exception:
                 return None
-            return _new_entry(Entry, (value, known[1], known[2], known[3], ()))
+            return _new_entry(Entry, (value, known[1], known[2], known[3], known[4]))
         if not record:
             return None
         if self._signer is None and record[-1] in _COUNTER_LAST_BYTES:
@@ -188,15 +192,21 @@ class EntryCodec:
                 value = self._loads(record[:payload_end])
         except Exception:
             return None
-        if self._signer is not None and self._pickled and not (flags or tags):
-            self._known.remember(store_key, record, created_at, fresh_until, compute_time)
+        if self._signer is not None and self._pickled and not flags:
+            self._known.remember(store_key, record, created_at, fresh_until, compute_time, tags)
         return _new_entry(Entry, (value, created_at, fresh_until, compute_time, tags))
 
     def decode_many(
-        self, keys: list[str], store_keys: list[str], records: list[bytes | None], now: float
-    ) -> tuple[dict[str, Any], list[str], int]:
-        """:meth:`decode` for a batch: ``({key: value} of the fresh entries, store keys of the
-        discarded ones, bytes read)``.
+        self,
+        keys: list[str],
+        store_keys: list[str],
+        records: list[bytes | None],
+        now: float,
+        versions: dict[str, int | None],
+    ) -> tuple[dict[str, Any], list[str], int, list[tuple[str, str, Entry]]]:
+        """:meth:`decode` for a batch: ``({key: value} of the fresh entries whose recorded
+        versions are all current, store keys of the discarded ones, bytes read, fresh entries
+        recording versions not in ``versions`` as (key, store key, entry))``.
 
         Records verified before by this process take a fast path written out inline (this
         loop runs once per key of a ``get_many``); everything else goes through
@@ -207,6 +217,7 @@ class EntryCodec:
         decode = self.decode
         found: dict[str, Any] = {}
         discarded: list[str] = []
+        undecided: list[tuple[str, str, Entry]] = []
         size = 0
         for key, store_key, record in zip(keys, store_keys, records, strict=True):
             if record is None:
@@ -214,15 +225,24 @@ class EntryCodec:
             size += len(record)
             known = known_records.get(store_key)
             if known is not None and known[0] == record:
-                if known[2] >= now:
+                if known[2] < now:
+                    continue
+                tags = known[4]
+                if all(versions.get(tag, -1) == version for tag, version in tags):
                     try:
                         found[key] = loads(record)
                     except Exception:
                         discarded.append(store_key)
-                continue
-            entry = decode(store_key, record)
+                    continue
+                entry = decode(store_key, record)
+            else:
+                entry = decode(store_key, record)
             if entry is None:
                 discarded.append(store_key)
             elif entry[2] >= now:
-                found[key] = entry[0]
-        return found, discarded, size
+                tags = entry[4]
+                if all(versions.get(tag, -1) == version for tag, version in tags):
+                    found[key] = entry[0]
+                elif any(tag not in versions for tag, _ in tags):
+                    undecided.append((key, store_key, entry))
+        return found, discarded, size, undecided

@@ -37,6 +37,8 @@ class CacheOptions(TypedDict, total=False):
     compress_min_bytes: int | None
     max_value_bytes: int
     strict: bool
+    negative_ttl: float | None
+    max_pending_invalidations: int
     breaker: CircuitBreaker | None
     clock: Clock | None
 

@@ -68,16 +68,18 @@ class StoreIO:
             breaker.record_success()
         return result
 
-    def _read(self, skey: str, strict: bool) -> bytes | None:
-        # The hot path: while the breaker has seen no failure, one flag check and the GET.
+    def _read(self, keys: list[str], strict: bool) -> list[Any]:
+        """The values of ``keys`` (an entry and its version keys), ``None`` for each when the
+        read fails (or a raise, if ``strict``)."""
+        # The hot path: while the breaker has seen no failure, one flag check and the MGET.
         if self._breaker.tripped:
-            raw = self._call("get", strict, self._store.get, skey)
-            return None if raw is FAILED else raw
+            values = self._call("get", strict, self._store.get_many, keys)
+            return [None] * len(keys) if values is FAILED else values
         try:
-            return self._store.get(skey)
+            return self._store.get_many(keys)
         except CacheUnavailable as exc:
             self._failed(exc, "get", strict)
-            return None
+            return [None] * len(keys)
 
     def _run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with blocking calls; its return value."""
@@ -123,15 +125,15 @@ class StoreIO:
             breaker.record_success()
         return result
 
-    async def _aread(self, skey: str, strict: bool) -> bytes | None:
+    async def _aread(self, keys: list[str], strict: bool) -> list[Any]:
         if self._breaker.tripped:
-            raw = await self._acall("get", strict, self._store.aget, skey)
-            return None if raw is FAILED else raw
+            values = await self._acall("get", strict, self._store.aget_many, keys)
+            return [None] * len(keys) if values is FAILED else values
         try:
-            return await self._store.aget(skey)
+            return await self._store.aget_many(keys)
         except CacheUnavailable as exc:
             self._failed(exc, "get", strict)
-            return None
+            return [None] * len(keys)
 
     async def _arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with ``await``; its return value."""

@@ -1,8 +1,10 @@
 """Turning user keys into store keys.
 
-A store key is ``<namespace>:<namespace version>:<purpose>:{<user key>}``. The parts make
-keys of different namespaces and purposes (data, lease, tag, lock) impossible to confuse,
-and the braces are a Redis Cluster hash tag: an entry and its lease always share a slot.
+A store key is ``<namespace>:<key format version>:<purpose>:{<user key>}``. The parts make
+keys of different namespaces and purposes (data, lease, tag, lock, namespace version)
+impossible to confuse, and the braces are a Redis Cluster hash tag: an entry and its lease
+always share a slot. (A namespace's *version* is not part of its keys: it is a counter,
+checked on every read like a tag; see ``_tags``.)
 
 User keys that are longer than ``MAX_USER_KEY_BYTES``, contain anything but printable ASCII
 without spaces, or would give an empty hash tag are hashed with BLAKE2b; a sanitized prefix is
@@ -21,7 +23,7 @@ from typing import Final
 from cacheplug._exceptions import ConfigurationError
 
 MAX_USER_KEY_BYTES: Final = 200
-MAX_NAMESPACE_CHARS: Final = 24
+MAX_NAMESPACE_CHARS: Final = 31
 MAX_NAMESPACE_VERSION: Final = 10**12 - 1
 _READABLE_PREFIX_CHARS: Final = 64
 _DIGEST_BYTES: Final = 20
@@ -38,6 +40,7 @@ class Purpose(enum.Enum):
     LEASE = "l"
     TAG = "t"
     LOCK = "k"
+    NAMESPACE = "n"
 
 
 def check_key(key: object) -> str:
@@ -117,6 +120,14 @@ class KeyBuilder:
         if not data_key.startswith(marker):
             raise ValueError(f"{data_key!r} is not a data key of namespace {self.namespace!r}")
         return marker[:-1] + Purpose.LEASE.value + data_key[len(marker) :]
+
+    def child(self, name: str) -> KeyBuilder:
+        """The builder of the namespace ``name`` nested in this one (``<this>.<name>``)."""
+        if not isinstance(name, str) or "." in name or not _NAMESPACE_RE.match(name):
+            raise ConfigurationError(
+                f"namespace name {name!r} is not valid: use characters from A-Z a-z 0-9 _ -"
+            )
+        return KeyBuilder(f"{self.namespace}.{name}", self.version)
 
     def data_many(self, keys: list[str]) -> list[str]:
         """:meth:`data` for each of ``keys``."""

@@ -10,14 +10,17 @@ from typing import Any
 class CacheStats:
     """Counters since the cache was created (or last ``reset_stats()``).
 
-    ``hits``/``misses``: lookups answered from the cache or not (``stale_hits``: hits served
-    stale while a refresh runs). ``loads``: loader calls. ``coalesced``: callers that got the
-    result of somebody else's load instead of loading (stampedes averted). ``refreshes``:
-    background refreshes that ran a loader.
-    ``errors``: failed store calls. ``discarded``: entries thrown away because they failed the
-    signature check, had an unknown format, or could not be decoded. ``oversize``: values not
-    cached because they exceeded ``max_value_bytes``. ``bytes_read``/``bytes_written``: bytes
-    moved to and from the store, as stored.
+        ``hits``/``misses``: lookups answered from the cache or not (``stale_hits``: hits served
+        stale while a refresh runs). ``loads``: loader calls. ``coalesced``: callers that got the
+        result of somebody else's load instead of loading (stampedes averted). ``refreshes``:
+        background refreshes that ran a loader. ``bypassed``: reads that skipped the cache
+    (``max_staleness=0``, or an invalidation of theirs still waiting for the store).
+    ``invalidations``: keys, tags and namespaces invalidated (``queued_invalidations``: of those,
+    the ones that had to wait for the store; see ``pending_invalidations()``).
+        ``errors``: failed store calls. ``discarded``: entries thrown away because they failed the
+        signature check, had an unknown format, or could not be decoded. ``oversize``: values not
+        cached because they exceeded ``max_value_bytes``. ``bytes_read``/``bytes_written``: bytes
+        moved to and from the store, as stored.
     """
 
     hits: int = 0
@@ -31,6 +34,9 @@ class CacheStats:
     oversize: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    bypassed: int = 0
+    invalidations: int = 0
+    queued_invalidations: int = 0
 
     @property
     def hit_ratio(self) -> float:
@@ -55,15 +61,18 @@ class Counters:
     """
 
     __slots__ = (
+        "bypassed",
         "bytes_read",
         "bytes_written",
         "coalesced",
         "discarded",
         "errors",
         "hits",
+        "invalidations",
         "loads",
         "misses",
         "oversize",
+        "queued_invalidations",
         "refreshes",
         "stale_hits",
     )
@@ -75,6 +84,7 @@ class Counters:
         self.hits = self.misses = self.stale_hits = self.loads = self.errors = 0
         self.coalesced = self.refreshes = 0
         self.discarded = self.oversize = self.bytes_read = self.bytes_written = 0
+        self.bypassed = self.invalidations = self.queued_invalidations = 0
 
     def snapshot(self) -> CacheStats:
         return CacheStats(**{name: getattr(self, name) for name in self.__slots__})

@@ -17,10 +17,11 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from cacheplug.stores.base import VersionCheck
 from cacheplug.stores.fills import Waiter
 
 STORE: Final = "store"  # (STORE, method name, strict, args) -> result or FAILED
@@ -80,11 +81,14 @@ class ReadPolicy:
     stale_ttl: float
     early: XFetch | None
     refresh_ahead: float | None
+    max_staleness: float | None = None
+    negative_ttl: float | None = None
 
-    @property
-    def store_ttl(self) -> float | None:
-        """How long the store keeps an entry: fresh time plus the stale window."""
-        return None if self.ttl is None else self.ttl + self.stale_ttl
+    def ttl_for(self, value: Any) -> float | None:
+        """The TTL of a loaded value: ``negative_ttl`` for ``None`` when one is set."""
+        if value is None and self.negative_ttl is not None:
+            return self.negative_ttl
+        return self.ttl
 
     def wants_refresh(
         self, now: float, created_at: float, fresh_until: float, compute_time: float
@@ -101,13 +105,23 @@ class ReadPolicy:
         )
 
 
+Ensure = Callable[[Any], "tuple[Step, Callable[[Any, Any], Any]] | None"]
+"""``ensure(values read)``: ``None`` when every version key the fill records exists, else the
+step creating the absent ones and how to merge its result into the values."""
+
+Encoder = Callable[[Any, float, Any], "tuple[bytes, int | None, Sequence[VersionCheck]] | None"]
+"""``encode(value, load seconds, what the read after taking the lease returned)``: the record,
+its TTL in ms and the version checks to fill it under; ``None`` when it must not be stored."""
+
+
 def fill_plan(
     *,
     key: str,
     lease_key: str,
-    usable: Callable[[bytes | None], Any],
-    encode: Callable[[Any, float], bytes | None],
-    store_ttl_ms: int | None,
+    read_keys: list[str],
+    usable: Callable[[Any], Any],
+    ensure: Ensure,
+    encode: Encoder,
     lock_timeout_ms: int,
     wait_timeout: float,
     expect: Callable[[str], Waiter],
@@ -119,40 +133,46 @@ def fill_plan(
 ) -> Plan:
     """Fill a missing key: take the lease and load, or wait for whoever holds it.
 
-    ``usable(raw)`` gives the value a waiter may take from what the store holds, or
-    ``missing``.
+    ``read_keys`` are read together (the entry and its version keys); ``usable(values)``
+    gives the value a waiter may take from what they hold, or ``missing``. The plan returns
+    ``(value, shareable)``: ``shareable`` is False when the value was loaded but an
+    invalidation refused its fill, so that callers who joined this load late must not take it.
     """
     token = new_token()
     deadline = monotonic() + wait_timeout
     backoff = _FIRST_BACKOFF
     check = check_first
+    read = (STORE, "get_many", False, (read_keys,))
     while True:
         if check:
-            value = usable((yield (STORE, "get", False, (key,))))
+            value = usable((yield read))
             if value is not missing:
-                return value
+                return value, True
         check = True
         remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
         if remaining is failed:  # the store is unavailable: fail open, store nothing
             value, _ = yield (LOAD,)
-            return value
+            return value, True
         if remaining == 0:
             # A caller whose read missed just before another's fill landed (and the lease was
-            # let go) must not load again: look once more now that the lease is ours.
-            value = usable((yield (STORE, "get", False, (key,))))
+            # let go) must not load again: look once more now that the lease is ours. This
+            # read also gives the versions the fill records: read before the loader runs.
+            values = yield read
+            value = usable(values)
             if value is not missing:
                 yield (STORE, "release_lease", False, (key, lease_key, token))
-                return value
-            return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
+                return value, True
+            values = yield from _ensured(values, ensure)
+            return (yield from _load_and_fill(key, lease_key, token, encode, values))
         waiter = expect(key)
         try:
-            value = usable((yield (STORE, "get", False, (key,))))
+            value = usable((yield read))
             if value is not missing:
-                return value
+                return value, True
             now = monotonic()
             if now >= deadline:
                 value, _ = yield (LOAD,)  # waited long enough: load, but only the holder writes
-                return value
+                return value, True
             lease_left = remaining / 1000.0 + _AFTER_EXPIRY
             timeout = min(lease_left, deadline - now)
             if not fills_live():
@@ -167,44 +187,60 @@ def refresh_plan(
     *,
     key: str,
     lease_key: str,
-    refreshed_meanwhile: Callable[[bytes | None], bool],
-    encode: Callable[[Any, float], bytes | None],
-    store_ttl_ms: int | None,
+    read_keys: list[str],
+    refreshed_meanwhile: Callable[[Any], bool],
+    ensure: Ensure,
+    encode: Encoder,
     lock_timeout_ms: int,
 ) -> Plan:
     """Refresh a key in the background if nobody else is: lease, load, store.
 
     A reader that saw the old entry may get here just after another refresh stored a new
     one and let the lease go; the check after taking the lease stops it loading again.
+    Returns ``(value, shareable)`` like :func:`fill_plan`, or ``None`` when it did not load.
     """
     token = new_token()
     remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
     if remaining != 0:  # somebody else refreshes it (or the store is unavailable)
         return None
-    if refreshed_meanwhile((yield (STORE, "get", False, (key,)))):
+    values = yield (STORE, "get_many", False, (read_keys,))
+    if refreshed_meanwhile(values):
         yield (STORE, "release_lease", False, (key, lease_key, token))
         return None
-    return (yield from _load_and_fill(key, lease_key, token, encode, store_ttl_ms))
+    values = yield from _ensured(values, ensure)
+    return (yield from _load_and_fill(key, lease_key, token, encode, values))
 
 
-def _load_and_fill(
-    key: str,
-    lease_key: str,
-    token: bytes,
-    encode: Callable[[Any, float], bytes | None],
-    store_ttl_ms: int | None,
-) -> Plan:
+def _ensured(values: Any, ensure: Ensure) -> Plan:
+    """``values`` with the version keys the fill records created where absent (before the
+    loader runs: what it reads must not predate the versions recorded)."""
+    needed = ensure(values)
+    if needed is None:
+        return values
+    step, merge = needed
+    return merge(values, (yield step))
+
+
+def _load_and_fill(key: str, lease_key: str, token: bytes, encode: Encoder, read: Any) -> Plan:
     try:
         value, elapsed = yield (LOAD,)
     except BaseException:
         yield (STORE, "release_lease", False, (key, lease_key, token))
         raise
-    record = encode(value, elapsed)
-    if record is None:  # too large to cache: let waiters go and load themselves
+    encoded = encode(value, elapsed, read)
+    if encoded is None:  # not to be cached: let waiters go and load themselves
         yield (STORE, "release_lease", False, (key, lease_key, token))
-    else:
-        yield (STORE, "fill_with_lease", False, (key, record, store_ttl_ms, lease_key, token))
-    return value
+        return value, True
+    record, ttl_ms, versions = encoded
+    filled = yield (
+        STORE,
+        "fill_with_lease",
+        False,
+        (key, record, ttl_ms, lease_key, token, versions),
+    )
+    # False: the lease was taken away or a version moved on, i.e. an invalidation came
+    # after the loader started; the value may predate it.
+    return value, filled is not False
 
 
 def lock_plan(

@@ -7,6 +7,7 @@ get sentinels of their own instead of overloading ``None``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Final, Literal, TypeAlias
 
 
@@ -37,3 +38,6 @@ DefaultType: TypeAlias = Literal[_Default.DEFAULT]
 
 Ttl: TypeAlias = "float | DefaultType | None"
 """Seconds until expiry; ``None`` means no expiry; ``DEFAULT`` means the cache's default."""
+
+Tags: TypeAlias = "str | Iterable[str] | None"
+"""Tags of an entry: one name, several, or none."""

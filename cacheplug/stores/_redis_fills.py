@@ -1,7 +1,8 @@
 """Announcements of fills over Redis pub/sub, fed into a :class:`FillListener`.
 
 One daemon thread per store holds a subscription to the store's announce channel and wakes
-local waiters when a key is announced. If the subscription drops, every waiter is woken (an
+local waiters when a key is announced (a message starting with ``!`` is an invalidation, also
+handed to the invalidation subscribers). If the subscription drops, every waiter is woken (an
 announcement may have been missed; they re-check the store) and the thread resubscribes with
 backoff. While it is down, ``live`` is False and callers wait in short slices instead.
 """
@@ -85,7 +86,11 @@ class RedisFillListener(FillListener):
                         continue
                     if message["type"] == "message":
                         data = message["data"]
-                        self.announce(data.decode() if isinstance(data, bytes) else str(data))
+                        key = data.decode() if isinstance(data, bytes) else str(data)
+                        if key.startswith("!"):
+                            self.invalidated(key[1:])
+                        else:
+                            self.announce(key)
                     elif message["type"] == "subscribe":
                         # Only the server's confirmation guarantees later announcements reach us.
                         self._subscribed.set()

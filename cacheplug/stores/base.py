@@ -17,6 +17,11 @@ from collections.abc import Sequence
 
 from cacheplug.stores.fills import FillListener
 
+VersionCheck = tuple[str, int, bool]
+"""A condition on a write: ``(version key, version, create)``. With ``create`` False the
+version key must hold exactly ``version`` (as ASCII digits); with ``create`` True it must be
+absent, and the write creates it holding ``version``."""
+
 
 class Store(abc.ABC):
     """Byte-level key/value storage with a few atomic primitives."""
@@ -69,10 +74,52 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def fill_with_lease(
-        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
     ) -> bool:
-        """If ``lease_key`` still holds ``token``: store ``value`` under ``key``, drop the
-        lease and announce ``key`` (atomically). False, storing nothing, otherwise."""
+        """If ``lease_key`` still holds ``token`` and every version check holds: store
+        ``value`` under ``key``, drop the lease and announce ``key`` (atomically). Otherwise
+        store nothing and return False; when only a version check failed (an invalidation
+        came after the versions were read), still drop the lease and announce ``key``.
+
+        Version keys that are checked live at least as long as ``value`` afterwards (created
+        with ``ttl_ms``, extended to it, or made permanent for ``None``).
+        """
+
+    @abc.abstractmethod
+    def put(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        """:meth:`fill_with_lease` for a write that holds no lease (``set``, ``add``): store
+        ``value`` if the version checks hold (and, with ``only_if_absent``, ``key`` holds
+        nothing), drop any lease on ``key`` so that a load under way cannot overwrite it, and
+        announce ``key``. True when stored."""
+
+    @abc.abstractmethod
+    def ensure_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> list[bytes | None]:
+        """Create each absent version key holding the matching ``fresh`` version (kept for
+        ``keep_ms``); the version every key holds afterwards (atomically, one round trip)."""
+
+    @abc.abstractmethod
+    def bump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        """Invalidate tags or namespaces: increment each version key; one that is absent (or
+        not a number) gets the matching ``fresh`` version instead, kept for ``keep_ms``.
+        Announce each key as an invalidation (atomically, one round trip)."""
 
     @abc.abstractmethod
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
@@ -90,7 +137,7 @@ class Store(abc.ABC):
         for key, lease_key in entries:
             removed += self.delete(key)
             self.delete(lease_key)
-            self.fills.announce(key)
+            self.fills.invalidated(key)
         return removed
 
     @property
@@ -119,6 +166,17 @@ class Store(abc.ABC):
     def delete_many(self, keys: Sequence[str]) -> int:
         """Remove ``keys``; the number removed."""
         return sum(self.delete(key) for key in keys)
+
+    def put_many(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck] = (),
+    ) -> list[bool]:
+        """:meth:`put` for each ``(key, value, lease key)``; whether each was stored."""
+        return [
+            self.put(key, value, ttl_ms, lease_key, versions) for key, value, lease_key in items
+        ]
 
     # -- async twins (in-process stores never block, so these just call the sync ones) -------
 
@@ -151,10 +209,40 @@ class Store(abc.ABC):
         return self.acquire_lease(lease_key, token, ttl_ms)
 
     async def afill_with_lease(
-        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
     ) -> bool:
         """Async :meth:`fill_with_lease`."""
-        return self.fill_with_lease(key, value, ttl_ms, lease_key, token)
+        return self.fill_with_lease(key, value, ttl_ms, lease_key, token, versions)
+
+    async def aput(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        """Async :meth:`put`."""
+        return self.put(key, value, ttl_ms, lease_key, versions, only_if_absent)
+
+    async def aensure_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> list[bytes | None]:
+        """Async :meth:`ensure_versions`."""
+        return self.ensure_versions(version_keys, fresh, keep_ms)
+
+    async def abump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        """Async :meth:`bump_versions`."""
+        self.bump_versions(version_keys, fresh, keep_ms)
 
     async def arelease_lease(self, key: str, lease_key: str, token: bytes) -> bool:
         """Async :meth:`release_lease`."""
@@ -179,6 +267,15 @@ class Store(abc.ABC):
     async def adelete_many(self, keys: Sequence[str]) -> int:
         """Async :meth:`delete_many`."""
         return self.delete_many(keys)
+
+    async def aput_many(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck] = (),
+    ) -> list[bool]:
+        """Async :meth:`put_many`."""
+        return self.put_many(items, ttl_ms, versions)
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""

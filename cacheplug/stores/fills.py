@@ -8,13 +8,26 @@ Waits are still bounded by the caller: a lost announcement only costs a re-check
 
 :class:`FillListener` is the in-process registry; the Redis store feeds it from a pub/sub
 subscription so that announcements from other processes arrive too.
+
+The same channel carries invalidations (of keys, tags and namespaces): they wake waiters like
+a fill does, and are also handed to whoever subscribed with :meth:`FillListener.on_invalidation`
+(single-flight detaching, and local copies that must be dropped). The invalidation bus is this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+from collections.abc import Callable
+
+logger = logging.getLogger("cacheplug")
+
+InvalidationCallback = Callable[[str | None], None]
+"""Called with the store key of each invalidation (a data key, or a tag's or namespace's
+version key), or with ``None`` when invalidations may have been missed (the subscription
+dropped): then drop every local copy."""
 
 
 class Waiter:
@@ -78,6 +91,7 @@ class FillListener:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[Waiter]] = {}
+        self._subscribers: tuple[InvalidationCallback, ...] = ()
 
     @property
     def live(self) -> bool:
@@ -110,6 +124,33 @@ class FillListener:
             for waiter in waiters:
                 waiter.wake()
 
+    def invalidated(self, key: str) -> None:
+        """``key`` (a data key or a version key) was invalidated: wake its waiters and tell
+        the subscribers."""
+        self.announce(key)
+        self._notify(key)
+
+    def on_invalidation(self, callback: InvalidationCallback) -> Callable[[], None]:
+        """Call ``callback`` for every invalidation from now on (see
+        :data:`InvalidationCallback`), from this process or, on a shared store, any other.
+        Returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+        self.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+
+        return unsubscribe
+
+    def _notify(self, key: str | None) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(key)
+            except Exception:  # one broken subscriber must not starve the others
+                logger.exception("cacheplug: an invalidation subscriber failed")
+
     def wake_all(self) -> None:
         """Wake everybody (after a lost subscription: announcements may have been missed)."""
         with self._lock:
@@ -118,6 +159,7 @@ class FillListener:
         for group in groups:
             for waiter in group:
                 waiter.wake()
+        self._notify(None)
 
     def _forget(self, key: str, waiter: Waiter) -> None:
         with self._lock:

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from cacheplug._exceptions import ConfigurationError, NotACounter
-from cacheplug.stores.base import Store
+from cacheplug.stores.base import Store, VersionCheck
 
 _NEVER = math.inf
 
@@ -166,6 +166,22 @@ class MemoryStore(Store):
             self._put(key, str(value).encode("ascii"), expires_at)
             return value
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        with self._lock:
+            now = self._clock()
+            found: list[bytes | None] = []
+            for key in keys:
+                item = self._data.get(key)
+                if item is None:
+                    found.append(None)
+                elif item[1] <= now:
+                    self._drop(key, item)
+                    found.append(None)
+                else:
+                    self._data.move_to_end(key)
+                    found.append(item[0])
+            return found
+
     def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
         with self._lock:
             item = self._live(key)
@@ -192,16 +208,104 @@ class MemoryStore(Store):
             return max(1, round((item[1] - self._clock()) * 1000))
 
     def fill_with_lease(
-        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
     ) -> bool:
         with self._lock:
             lease = self._live(lease_key)
             if lease is None or lease[0] != token:
                 return False
-            self._drop(lease_key, lease)
-            self._put(key, value, self._expiry(ttl_ms))
+            stored = self._versions_hold(versions)
+            if stored:
+                self._write(key, value, ttl_ms, lease_key, versions)
+            else:  # invalidated meanwhile: store nothing, let the waiters go
+                self._drop(lease_key, lease)
+        self.fills.announce(key)
+        return stored
+
+    def put(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        with self._lock:
+            if only_if_absent and self._live(key) is not None:
+                return False
+            if not self._versions_hold(versions):
+                return False
+            self._write(key, value, ttl_ms, lease_key, versions)
         self.fills.announce(key)
         return True
+
+    def ensure_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> list[bytes | None]:
+        found: list[bytes | None] = []
+        with self._lock:
+            for version_key, new in zip(version_keys, fresh, strict=True):
+                item = self._live(version_key)
+                if item is None:
+                    value = str(new).encode()
+                    self._put(version_key, value, self._expiry(keep_ms))
+                    found.append(value)
+                else:
+                    found.append(item[0])
+        return found
+
+    def bump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        with self._lock:
+            for version_key, new in zip(version_keys, fresh, strict=True):
+                item = self._live(version_key)
+                current = None if item is None else parse_counter(item[0])
+                if item is None or current is None:
+                    self._put(version_key, str(new).encode(), self._expiry(keep_ms))
+                else:
+                    self._put(version_key, str(current + 1).encode(), item[1])
+        for version_key in version_keys:
+            self.fills.invalidated(version_key)
+
+    def _versions_hold(self, versions: Sequence[VersionCheck]) -> bool:
+        # Caller holds the lock.
+        for version_key, version, create in versions:
+            item = self._live(version_key)
+            if create:
+                if item is not None:
+                    return False
+            elif item is None or item[0] != str(version).encode():
+                return False
+        return True
+
+    def _write(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck],
+    ) -> None:
+        # Caller holds the lock and checked the conditions.
+        expires_at = self._expiry(ttl_ms)
+        for version_key, version, create in versions:
+            item = self._live(version_key)
+            if create or item is None:
+                self._put(version_key, str(version).encode(), expires_at)
+            elif item[1] < expires_at:  # a version key outlives the entries recording it
+                self._data[version_key] = (item[0], expires_at)
+        lease = self._live(lease_key)
+        if lease is not None:
+            self._drop(lease_key, lease)
+        self._put(key, value, expires_at)
 
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
         with self._lock:

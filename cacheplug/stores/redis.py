@@ -30,7 +30,7 @@ from redis.retry import Retry
 
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
 from cacheplug.stores._redis_fills import RedisFillListener
-from cacheplug.stores.base import Store
+from cacheplug.stores.base import Store, VersionCheck
 
 _ERRORS = (redis.RedisError, OSError)
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -45,10 +45,29 @@ def _lua(name: str) -> str:
 _INCR_LUA = _lua("incr")
 _CAS_LUA = _lua("compare_and_swap")
 _ACQUIRE_LUA = _lua("acquire_lease")
-_FILL_LUA = _lua("fill_with_lease")
+_WRITE_LUA = _lua("write")
+_BUMP_LUA = _lua("bump_versions")
+_ENSURE_LUA = _lua("ensure_versions")
 _RELEASE_LUA = _lua("release_lease")
 _EXTEND_LUA = _lua("extend_lease")
 _INVALIDATE_LUA = _lua("invalidate")
+
+
+def _write_args(
+    token: bytes,
+    value: bytes,
+    ttl_ms: int | None,
+    channel: str,
+    only_if_absent: bool,
+    versions: Sequence[VersionCheck],
+) -> tuple[list[str], list[bytes | str | int]]:
+    """The extra KEYS and the ARGV of write.lua."""
+    keys: list[str] = []
+    args: list[bytes | str | int] = [token, value, ttl_ms or 0, channel, int(only_if_absent)]
+    for version_key, version, create in versions:
+        keys.append(version_key)
+        args += (version, int(create))
+    return keys, args
 
 
 def _unavailable(command: str, exc: BaseException) -> CacheError:
@@ -63,7 +82,9 @@ class _AsyncClients(NamedTuple):
     incr: AsyncScript
     cas: AsyncScript
     acquire: AsyncScript
-    fill: AsyncScript
+    write: AsyncScript
+    bump: AsyncScript
+    ensure: AsyncScript
     release: AsyncScript
     extend: AsyncScript
     invalidate: AsyncScript
@@ -115,11 +136,15 @@ class RedisStore(Store):
         self._incr: Script = self._once_client.register_script(_INCR_LUA)
         self._cas: Script = self._once_client.register_script(_CAS_LUA)
         self._acquire: Script = self._once_client.register_script(_ACQUIRE_LUA)
-        self._fill: Script = self._once_client.register_script(_FILL_LUA)
+        self._write: Script = self._once_client.register_script(_WRITE_LUA)
         self._release: Script = self._once_client.register_script(_RELEASE_LUA)
         self._extend: Script = self._once_client.register_script(_EXTEND_LUA)
         # Idempotent: runs on the retrying client.
         self._invalidate: Script = self._client.register_script(_INVALIDATE_LUA)
+        # Not idempotent (a retried bump would increment twice), but incrementing twice is as
+        # good as once: a retry only costs an extra miss.
+        self._bump: Script = self._client.register_script(_BUMP_LUA)
+        self._ensure: Script = self._client.register_script(_ENSURE_LUA)  # idempotent
         db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"cacheplug:fills:{db}"
         self._fills = RedisFillListener(self._client, self.channel)
@@ -207,13 +232,53 @@ class RedisStore(Store):
             raise _unavailable("lease script", exc) from exc
 
     def fill_with_lease(
-        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
     ) -> bool:
+        extra, args = _write_args(token, value, ttl_ms, self.channel, False, versions)
         try:
-            args: list[bytes | str | int] = [token, value, ttl_ms or 0, self.channel]
-            return bool(self._fill(keys=[key, lease_key], args=args))
+            return bool(self._write(keys=[key, lease_key, *extra], args=args))
         except _ERRORS as exc:
             raise _unavailable("fill script", exc) from exc
+
+    def put(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        extra, args = _write_args(b"", value, ttl_ms, self.channel, only_if_absent, versions)
+        try:
+            return bool(self._write(keys=[key, lease_key, *extra], args=args))
+        except _ERRORS as exc:
+            raise _unavailable("write script", exc) from exc
+
+    def ensure_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> list[bytes | None]:
+        try:
+            found = self._ensure(keys=list(version_keys), args=[keep_ms, *fresh])
+        except _ERRORS as exc:
+            raise _unavailable("version script", exc) from exc
+        return cast("list[bytes | None]", found)
+
+    def bump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        if not version_keys:
+            return
+        try:
+            self._bump(keys=list(version_keys), args=[self.channel, keep_ms, *fresh])
+        except _ERRORS as exc:
+            raise _unavailable("bump script", exc) from exc
 
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
         try:
@@ -270,6 +335,23 @@ class RedisStore(Store):
         except _ERRORS as exc:
             raise _unavailable("DEL", exc) from exc
 
+    def put_many(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck] = (),
+    ) -> list[bool]:
+        if not items:
+            return []
+        try:
+            with self._once_client.pipeline(transaction=False) as pipe:
+                for key, value, lease_key in items:
+                    extra, args = _write_args(b"", value, ttl_ms, self.channel, False, versions)
+                    self._write(keys=[key, lease_key, *extra], args=args, client=pipe)
+                return [bool(stored) for stored in pipe.execute()]
+        except _ERRORS as exc:
+            raise _unavailable("write script (pipeline)", exc) from exc
+
     def close(self) -> None:
         self._fills.stop()
         self._client.close()
@@ -296,7 +378,9 @@ class RedisStore(Store):
                 incr=script(_INCR_LUA),
                 cas=script(_CAS_LUA),
                 acquire=script(_ACQUIRE_LUA),
-                fill=script(_FILL_LUA),
+                write=script(_WRITE_LUA),
+                bump=retrying.register_script(_BUMP_LUA),
+                ensure=retrying.register_script(_ENSURE_LUA),
                 release=script(_RELEASE_LUA),
                 extend=script(_EXTEND_LUA),
                 invalidate=retrying.register_script(_INVALIDATE_LUA),  # idempotent: retried
@@ -347,13 +431,55 @@ class RedisStore(Store):
             raise _unavailable("lease script", exc) from exc
 
     async def afill_with_lease(
-        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
     ) -> bool:
+        extra, args = _write_args(token, value, ttl_ms, self.channel, False, versions)
         try:
-            args: list[bytes | str | int] = [token, value, ttl_ms or 0, self.channel]
-            return bool(await self._aclients().fill(keys=[key, lease_key], args=args))
+            return bool(await self._aclients().write(keys=[key, lease_key, *extra], args=args))
         except _ERRORS as exc:
             raise _unavailable("fill script", exc) from exc
+
+    async def aput(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        extra, args = _write_args(b"", value, ttl_ms, self.channel, only_if_absent, versions)
+        try:
+            return bool(await self._aclients().write(keys=[key, lease_key, *extra], args=args))
+        except _ERRORS as exc:
+            raise _unavailable("write script", exc) from exc
+
+    async def aensure_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> list[bytes | None]:
+        try:
+            args: list[int] = [keep_ms, *fresh]
+            found = await self._aclients().ensure(keys=list(version_keys), args=args)
+        except _ERRORS as exc:
+            raise _unavailable("version script", exc) from exc
+        return cast("list[bytes | None]", found)
+
+    async def abump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        if not version_keys:
+            return
+        try:
+            args: list[str | int] = [self.channel, keep_ms, *fresh]
+            await self._aclients().bump(keys=list(version_keys), args=args)
+        except _ERRORS as exc:
+            raise _unavailable("bump script", exc) from exc
 
     async def arelease_lease(self, key: str, lease_key: str, token: bytes) -> bool:
         try:
@@ -403,6 +529,24 @@ class RedisStore(Store):
             return int(await self._aclients().retrying.delete(*keys))
         except _ERRORS as exc:
             raise _unavailable("DEL", exc) from exc
+
+    async def aput_many(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck] = (),
+    ) -> list[bool]:
+        if not items:
+            return []
+        clients = self._aclients()
+        try:
+            async with clients.once.pipeline(transaction=False) as pipe:
+                for key, value, lease_key in items:
+                    extra, args = _write_args(b"", value, ttl_ms, self.channel, False, versions)
+                    await clients.write(keys=[key, lease_key, *extra], args=args, client=pipe)
+                return [bool(stored) for stored in await pipe.execute()]
+        except _ERRORS as exc:
+            raise _unavailable("write script (pipeline)", exc) from exc
 
     async def aclose(self) -> None:
         clients = self._async.pop(asyncio.get_running_loop(), None)

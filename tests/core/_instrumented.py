@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cacheplug import RedisStore
 
 
 class CountingRedisStore(RedisStore):
-    """A real RedisStore that counts the GETs it sends."""
+    """A real RedisStore that counts the reads (GET, or MGET of an entry with its versions)
+    it sends."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -15,3 +18,7 @@ class CountingRedisStore(RedisStore):
     def get(self, key: str) -> bytes | None:
         self.gets += 1
         return super().get(key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        self.gets += 1
+        return super().get_many(keys)

@@ -497,7 +497,7 @@ def test_strict_operations_raise_on_closed_port(operation: str, clock: FakeClock
                 STRICT_OPERATIONS[operation](cache)
         assert cache.breaker.is_open
     finally:
-        cache.close()
+        cache.close(flush_timeout=0.1)
 
 
 def test_strict_get_or_load_still_fails_open(clock: FakeClock) -> None:
@@ -519,9 +519,12 @@ def test_non_strict_operations_fail_open_on_closed_port(clock: FakeClock) -> Non
             assert cache.set("k", "v") is False
             assert cache.delete("k") is False
             assert cache.get_many(["a", "b"]) == {}
+        # The failed delete is queued; until it lands, reads of "k" skip the store.
+        assert [item.store_key for item in cache.pending_invalidations()] == ["fp:0:d:{k}"]
     finally:
-        cache.close()
-    assert cache.stats().errors == 15
+        cache.close(flush_timeout=0.1)
+    assert cache.stats().errors == 5 + 3 + 3  # then: set, delete and get_many only
+    assert cache.stats().bypassed == 4
 
 
 def test_non_strict_operations_fail_open_while_breaker_refuses(clock: FakeClock) -> None:

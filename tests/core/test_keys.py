@@ -334,7 +334,7 @@ def test_invalid_namespaces_are_refused(namespace: str) -> None:
 
 @pytest.mark.parametrize("namespace", ["a", "x" * MAX_NAMESPACE_CHARS, "my-app_v2.cache"])
 def test_valid_namespaces_are_accepted(namespace: str) -> None:
-    assert Cache(namespace=namespace).namespace == namespace
+    assert Cache(namespace=namespace).namespace_name == namespace
 
 
 def test_namespaces_on_one_store_do_not_see_each_other(store: Store) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from cacheplug import Cache, CacheUnavailable
+from cacheplug import Cache, CacheUnavailable, RedisStore
 from cacheplug.testing import RedisServer
 
 SECRET = "retries-test-secret"
@@ -256,21 +256,21 @@ def test_incr_by_delta_with_lost_reply_applies_delta_once(
         proxied.close()
 
 
-def test_strict_add_with_lost_reply_raises_after_storing_once(
-    proxy: DroppingProxy, direct: Cache
+def test_a_conditional_write_with_lost_reply_raises_after_storing_once(
+    proxy: DroppingProxy, redis_client: redis.Redis
 ) -> None:
-    # SET NX is not retried: a retry would answer "already there" for the caller's own write
-    # and add() would report False without an error.
-    cache = Cache(proxy.url, namespace=NAMESPACE, secret=SECRET, strict=True)
+    # The write script (behind set/add and fills) is not retried: a retry of an add would
+    # answer "already there" for the caller's own write and report False without an error.
+    store = RedisStore(proxy.url)
     try:
-        assert cache.add("warm-up", 0) is True
+        assert store.put("warm-up", b"0", None, "warm-up-lease") is True
         proxy.arm_drop()
         with pytest.raises(CacheUnavailable):
-            cache.add("k", "first")
+            store.put("k", b"first", None, "k-lease", (), True)
         assert proxy.drops == 1
     finally:
-        cache.close()
-    assert direct.get("k") == "first"
+        store.close()
+    assert redis_client.get("k") == b"first"
 
 
 def test_aincr_with_lost_reply_raises_and_counts_once(

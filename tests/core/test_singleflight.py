@@ -19,7 +19,7 @@ def test_threads_share_one_call_and_leave_nothing_behind() -> None:
 
     def work() -> None:
         barrier.wait()
-        results.append(flights.run("k", lambda: calls.append(1) or time.sleep(0.1) or 7))
+        results.append(flights.run("k", lambda: calls.append(1) or time.sleep(0.1) or (7, True)))
 
     threads = [threading.Thread(target=work) for _ in range(10)]
     for thread in threads:
@@ -37,7 +37,7 @@ def test_an_error_reaches_every_waiter_and_the_next_call_retries() -> None:
     barrier = threading.Barrier(5)
     errors: list[BaseException] = []
 
-    def fail() -> int:
+    def fail() -> tuple[int, bool]:
         time.sleep(0.1)
         raise KeyError("gone")
 
@@ -55,17 +55,17 @@ def test_an_error_reaches_every_waiter_and_the_next_call_retries() -> None:
         thread.join()
     assert len(errors) == 5
     assert len(flights) == 0
-    assert flights.run("k", lambda: 1) == 1
+    assert flights.run("k", lambda: (1, True)) == 1
 
 
 def test_asyncio_tasks_share_one_call() -> None:
     flights = AsyncSingleFlight()
     calls: list[int] = []
 
-    async def load() -> str:
+    async def load() -> tuple[str, bool]:
         calls.append(1)
         await asyncio.sleep(0.05)
-        return "v"
+        return "v", True
 
     async def scenario() -> list[str]:
         results = await asyncio.gather(*(flights.run("k", load) for _ in range(50)))
@@ -79,9 +79,9 @@ def test_asyncio_tasks_share_one_call() -> None:
 def test_a_cancelled_waiter_does_not_cancel_the_shared_call() -> None:
     flights = AsyncSingleFlight()
 
-    async def load() -> str:
+    async def load() -> tuple[str, bool]:
         await asyncio.sleep(0.05)
-        return "done"
+        return "done", True
 
     async def scenario() -> str:
         leader = asyncio.ensure_future(flights.run("k", load))
@@ -100,10 +100,10 @@ def test_waiters_of_a_cancelled_leader_run_the_call_themselves() -> None:
     flights = AsyncSingleFlight()
     calls: list[int] = []
 
-    async def load() -> str:
+    async def load() -> tuple[str, bool]:
         calls.append(1)
         await asyncio.sleep(0.05)
-        return "value"
+        return "value", True
 
     async def scenario() -> str:
         leader = asyncio.ensure_future(flights.run("k", load))
@@ -115,3 +115,82 @@ def test_waiters_of_a_cancelled_leader_run_the_call_themselves() -> None:
 
     assert asyncio.run(scenario()) == "value"
     assert calls == [1, 1]
+
+
+def test_a_result_that_is_not_shareable_goes_to_its_own_caller_only() -> None:
+    # A load whose fill an invalidation refused: callers who joined it load again.
+    flights = SingleFlight()
+    started = threading.Event()
+    joined = threading.Event()
+    calls: list[str] = []
+    results: dict[str, str] = {}
+
+    def refused_load() -> tuple[str, bool]:
+        calls.append("leader")
+        started.set()
+        joined.wait(5)
+        time.sleep(0.05)  # let the joiner block on the flight
+        return "read before the write", False
+
+    def fresh_load() -> tuple[str, bool]:
+        calls.append("joiner")
+        return "fresh", True
+
+    leader = threading.Thread(target=lambda: results.update(a=flights.run("k", refused_load)))
+    leader.start()
+    started.wait(5)
+
+    def join() -> None:
+        joined.set()
+        results["b"] = flights.run("k", fresh_load)
+
+    joiner = threading.Thread(target=join)
+    joiner.start()
+    leader.join()
+    joiner.join()
+    assert results == {"a": "read before the write", "b": "fresh"}
+    assert calls == ["leader", "joiner"]
+    assert flights.joined == 0
+
+
+def test_detaching_by_tag_lets_new_callers_start_a_new_call() -> None:
+    flights = SingleFlight()
+    started, finish = threading.Event(), threading.Event()
+
+    def slow() -> tuple[str, bool]:
+        started.set()
+        finish.wait(5)
+        return "old", True
+
+    thread = threading.Thread(target=flights.run, args=("k", slow, ("tag:a",)))
+    thread.start()
+    started.wait(5)
+    flights.detach_tagged("tag:other")
+    assert len(flights) == 1
+    flights.detach_tagged("tag:a")
+    assert flights.run("k", lambda: ("new", True)) == "new"
+    finish.set()
+    thread.join()
+
+
+def test_async_results_that_are_not_shareable_are_loaded_again() -> None:
+    flights = AsyncSingleFlight()
+    calls: list[str] = []
+
+    async def refused() -> tuple[str, bool]:
+        calls.append("leader")
+        await asyncio.sleep(0.05)
+        return "old", False
+
+    async def fresh() -> tuple[str, bool]:
+        calls.append("joiner")
+        return "fresh", True
+
+    async def scenario() -> list[str]:
+        leader = asyncio.ensure_future(flights.run("k", refused))
+        await asyncio.sleep(0)
+        joiner = asyncio.ensure_future(flights.run("k", fresh))
+        return [await leader, await joiner]
+
+    assert asyncio.run(scenario()) == ["old", "fresh"]
+    assert calls == ["leader", "joiner"]

@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ import redis
 from _instrumented import CountingRedisStore
 
 from cacheplug import Cache, CacheUnavailable, MemoryStore, RedisStore, Store
+from cacheplug.stores.base import VersionCheck
 
 SECRET = "stampede-test-secret"
 
@@ -198,12 +199,13 @@ def test_an_entry_and_its_lease_share_a_cluster_slot(redis_url: str) -> None:
         data_key = cache.store_key(key)
 
         def loader(data_key: str = data_key, seen: list[bytes] = seen) -> str:
-            held = [k for k in cache.store.client.keys("slots:*") if k != data_key.encode()]
+            held = [k for k in cache.store.client.keys("slots:*") if b":n:" not in k]
             seen.extend(held)
             return "v"
 
         cache.get_or_load(key, loader)
-        assert len(seen) == 1  # exactly the lease was held during the load
+        assert len(seen) == 1  # exactly the lease was held during the load (besides the
+        # namespace's version key, which lives in a slot of its own)
         assert key_slot(seen[0]) == key_slot(data_key.encode())
         cache.delete(key)
     cache.close()
@@ -335,18 +337,18 @@ def test_without_announcements_waiters_fall_back_to_backoff(redis_url: str) -> N
 
 
 class FirstReadRacesStore(RedisStore):
-    """A real RedisStore whose first GET answers as if it ran just before another caller's
-    fill landed (the race every busy key sees); later GETs are untouched."""
+    """A real RedisStore whose first read answers as if it ran just before another caller's
+    fill landed (the race every busy key sees); later reads are untouched."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.raced = False
 
-    def get(self, key: str) -> bytes | None:
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not self.raced:
             self.raced = True
-            return None
-        return super().get(key)
+            return [None, *super().get_many(keys[1:])]
+        return super().get_many(keys)
 
 
 def test_a_read_that_raced_a_fill_does_not_load_again(redis_url: str) -> None:
@@ -374,13 +376,19 @@ class FailingAfterLeaseStore(RedisStore):
         self.down = True
         return remaining
 
-    def get(self, key: str) -> bytes | None:
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if self.down:
             raise CacheUnavailable("redis went away")
-        return super().get(key)
+        return super().get_many(keys)
 
     def fill_with_lease(
-        self, key: str, value: bytes, ttl_ms: int | None, lease_key: str, token: bytes
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
     ) -> bool:
         raise CacheUnavailable("redis went away")
 
@@ -390,5 +398,5 @@ def test_an_outage_in_the_middle_of_a_miss_still_returns_the_loaders_value(
 ) -> None:
     cache = Cache(FailingAfterLeaseStore(redis_url), namespace="outage", secret=SECRET)
     assert cache.get_or_load("k", lambda: "from the database") == "from the database"
-    assert cache.stats().errors >= 2
+    assert cache.stats().errors >= 1  # the read after the lease; nothing is filled
     cache.close()
