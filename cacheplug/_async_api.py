@@ -60,7 +60,7 @@ class AsyncCacheAPI(CacheCore):
         """
         skey = self._keys.data(key)
         version_keys = self._versions.for_entry(tag_names(tags)) if tags else self._implicit
-        if max_staleness == 0 or self._bypass(skey, version_keys):
+        if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
                 self._counters.bypassed += 1
             value = loader()

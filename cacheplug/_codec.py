@@ -39,11 +39,11 @@ _Known = tuple[bytes, float, float, float, tuple[tuple[str, int], ...]]
 
 
 class _KnownRecords(dict[str, _Known]):
-    """Signed records this process verified and parsed: store key -> (record, created_at,
+    """Records (signed or in-process) this process verified and parsed: store key -> (record, created_at,
     fresh_until, compute_time, tags).
 
     A hot entry read again is byte-for-byte the record verified last time, and comparing bytes
-    is far cheaper than hashing them again. Only a record identical to one that passed every
+    is far cheaper than hashing and parsing them again. Only a record identical to one that passed every
     check is answered from here, so this can spare work but never admit a bad record.
     Bounded by entry count and bytes; cleared wholesale when full (it refills as keys are read).
     """
@@ -192,7 +192,7 @@ class EntryCodec:
                 value = self._loads(record[:payload_end])
         except Exception:
             return None
-        if self._signer is not None and self._pickled and not flags:
+        if self._pickled and not flags:
             self._known.remember(store_key, record, created_at, fresh_until, compute_time, tags)
         return _new_entry(Entry, (value, created_at, fresh_until, compute_time, tags))
 
@@ -219,6 +219,8 @@ class EntryCodec:
         discarded: list[str] = []
         undecided: list[tuple[str, str, Entry]] = []
         size = 0
+        # Most entries record exactly the versions read (the namespace's): one tuple compare.
+        usual = tuple(versions.items())
         for key, store_key, record in zip(keys, store_keys, records, strict=True):
             if record is None:
                 continue
@@ -228,7 +230,7 @@ class EntryCodec:
                 if known[2] < now:
                     continue
                 tags = known[4]
-                if all(versions.get(tag, -1) == version for tag, version in tags):
+                if tags == usual or all(versions.get(tag, -1) == v for tag, v in tags):
                     try:
                         found[key] = loads(record)
                     except Exception:
@@ -241,7 +243,7 @@ class EntryCodec:
                 discarded.append(store_key)
             elif entry[2] >= now:
                 tags = entry[4]
-                if all(versions.get(tag, -1) == version for tag, version in tags):
+                if tags == usual or all(versions.get(tag, -1) == v for tag, v in tags):
                     found[key] = entry[0]
                 elif any(tag not in versions for tag, _ in tags):
                     undecided.append((key, store_key, entry))

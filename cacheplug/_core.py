@@ -85,8 +85,7 @@ def versions_match(recorded: Recorded, version_keys: Sequence[str], values: list
         for (key, version), wanted in zip(recorded, version_keys, strict=True):
             if key != wanted:
                 break
-            raw = values[position]
-            if raw is None or raw != str(version).encode():
+            if values[position] != b"%d" % version:
                 return False
             position += 1
         else:
@@ -442,14 +441,24 @@ class CacheCore(StoreIO):
         raw = values[0]
         if raw is None:
             return None
-        entry = self._entry(skey, raw)
+        self._counters.bytes_read += len(raw)
+        entry = self._codec.decode(skey, raw)
         if entry is None:
+            self._discarded(skey)
             return None
         recorded = entry[4]
         if recorded:
-            match = versions_match(recorded, version_keys, values)
-            if match is not True:
-                return Unread(match) if match else None
+            # The usual case inline (one version key, read with the entry); else the general.
+            if len(recorded) == 1 == len(version_keys) and recorded[0][0] == version_keys[0]:
+                if values[1] != b"%d" % recorded[0][1]:
+                    return None
+            else:
+                match = versions_match(recorded, version_keys, values)
+                if match is not True:
+                    if not match:
+                        return None
+                    self._remember_recorded(skey, recorded)
+                    return Unread(match)
             if self._pending.active and self._pending.affects(skey, [k for k, _ in recorded]):
                 self._counters.bypassed += 1
                 return None
@@ -463,9 +472,6 @@ class CacheCore(StoreIO):
         if isinstance(entry, Unread):
             return entry
         if entry is not None:
-            recorded = entry[4]
-            if len(recorded) != len(version_keys):
-                self._remember_recorded(skey, recorded)
             if entry[2] >= self._now():  # fresh_until
                 self._counters.hits += 1
                 return entry[0]

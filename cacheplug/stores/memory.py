@@ -168,18 +168,18 @@ class MemoryStore(Store):
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         with self._lock:
+            data = self._data
+            items = [data.get(key) for key in keys]
             now = self._clock()
             found: list[bytes | None] = []
-            for key in keys:
-                item = self._data.get(key)
-                if item is None:
-                    found.append(None)
-                elif item[1] <= now:
-                    self._drop(key, item)
-                    found.append(None)
-                else:
-                    self._data.move_to_end(key)
+            for key, item in zip(keys, items, strict=True):
+                if item is not None and item[1] > now:
+                    data.move_to_end(key)
                     found.append(item[0])
+                else:
+                    if item is not None:
+                        self._drop(key, item)
+                    found.append(None)
             return found
 
     def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
