@@ -6,25 +6,24 @@ These methods mirror the sync ones in ``_cache`` line for line; all decisions ar
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from inspect import isawaitable
 from typing import Any, TypeVar
 
 from cacheplug._codec import Entry
-from cacheplug._config import non_negative, ttl_ms, ttl_seconds
-from cacheplug._core import CacheCore, Unread
+from cacheplug._config import ttl_ms, ttl_seconds
 from cacheplug._incr import raw_counter_plan, signed_counter_plan
+from cacheplug._invalidation import Invalidations
 from cacheplug._io import FAILED
 from cacheplug._stampede import XFetch
-from cacheplug._tags import Versions, checks, current, parse_versions, tag_names
+from cacheplug._tags import Unread, Versions, checks, current, parse_versions, tag_names
 from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
 T = TypeVar("T")
 
 
-class AsyncCacheAPI(CacheCore):
+class AsyncCacheAPI(Invalidations):
     """Async methods of :class:`~cacheplug.Cache`."""
 
     async def aget(self, key: str, default: Any = None) -> Any:
@@ -63,6 +62,7 @@ class AsyncCacheAPI(CacheCore):
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
                 self._counters.bypassed += 1
+            self._counters.loads += 1
             value = loader()
             return await value if isawaitable(value) else value
         values = await self._aread([skey, *version_keys], False)
@@ -327,36 +327,6 @@ class AsyncCacheAPI(CacheCore):
             else:
                 items.append((key, skey, record))
         return items, too_large, ttl_s, conditions
-
-    def _again(self, delay: float, invalidate: Callable[[], None]) -> None:
-        """Run ``invalidate`` once more after ``delay`` seconds (a delayed double delete)."""
-        timer = threading.Timer(non_negative("again_after", delay), invalidate)
-        timer.daemon = True
-        timer.start()
-
-    def _invalidate_now(self, keys: Iterable[str]) -> None:
-        entries = self._key_invalidation(keys)
-        if self._call("invalidate", False, self._store.invalidate, entries) is FAILED:
-            self._queue("invalidate", entries)
-
-    def _bump_now(self, version_keys: Sequence[str], kind: str) -> None:
-        keys, fresh = self._version_invalidation(version_keys)
-        bump = self._store.bump_versions
-        if self._call(kind, False, bump, keys, fresh, self._version_keep_ms()) is FAILED:
-            self._queue(kind, (), [(key, kind) for key in keys])
-
-    async def _abump_now(self, version_keys: Sequence[str], kind: str) -> None:
-        keys, fresh = self._version_invalidation(version_keys)
-        bump = self._store.abump_versions
-        if await self._acall(kind, False, bump, keys, fresh, self._version_keep_ms()) is FAILED:
-            self._queue(kind, (), [(key, kind) for key in keys])
-
-    def _shutdown(self, flush_timeout: float) -> None:
-        self._pending.flush(flush_timeout)
-        self._pending.stop()
-        self._background.shutdown()
-        while self._bus:
-            self._bus.pop()()
 
     def _counter_plan(self, key: str, delta: int, ttl: float | None) -> Any:
         _check_delta(delta)

@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
 from cacheplug._config import CacheOptions
-from cacheplug._core import Unread
 from cacheplug._io import FAILED
 from cacheplug._locks import Lock
 from cacheplug._stampede import XFetch
-from cacheplug._tags import parse_versions, tag_names
+from cacheplug._tags import Unread, parse_versions, tag_names
 from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
 from cacheplug.stores import store_from_url
 
@@ -112,6 +111,7 @@ class Cache(AsyncCacheAPI):
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
                 self._counters.bypassed += 1
+            self._counters.loads += 1
             return loader()
         values = self._read([skey, *version_keys], False)
         options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)

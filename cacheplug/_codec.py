@@ -39,12 +39,12 @@ _Known = tuple[bytes, float, float, float, tuple[tuple[str, int], ...]]
 
 
 class _KnownRecords(dict[str, _Known]):
-    """Records (signed or in-process) this process verified and parsed: store key -> (record, created_at,
-    fresh_until, compute_time, tags).
+    """Records this process verified (if signed) and parsed: store key -> (record,
+    created_at, fresh_until, compute_time, tags).
 
     A hot entry read again is byte-for-byte the record verified last time, and comparing bytes
-    is far cheaper than hashing and parsing them again. Only a record identical to one that passed every
-    check is answered from here, so this can spare work but never admit a bad record.
+    is far cheaper than hashing and parsing them again. Only a record identical to one that
+    passed every check is answered from here, so this can spare work but never admit a bad record.
     Bounded by entry count and bytes; cleared wholesale when full (it refills as keys are read).
     """
 

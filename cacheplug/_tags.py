@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 from cacheplug._keys import KeyBuilder, Purpose
 from cacheplug.stores.base import VersionCheck
@@ -136,3 +136,30 @@ def checks(
 def absent(version_keys: Sequence[str], values: Sequence[bytes | None]) -> list[int]:
     """Positions in ``version_keys`` whose version ``values`` says is absent."""
     return [position for position, value in enumerate(values) if value is None]
+
+
+class Unread(NamedTuple):
+    """An entry records version keys that were not read with it: read these and decide
+    again."""
+
+    keys: list[str]
+
+
+def versions_match(recorded: Recorded, version_keys: Sequence[str], values: list[Any]) -> Any:
+    """Whether an entry's recorded versions are current, given ``values[1:]`` read for
+    ``version_keys``: True, False, or the list of recorded version keys that were not read."""
+    if len(recorded) == len(version_keys):  # the usual case: the same keys, in order
+        position = 1
+        for (key, version), wanted in zip(recorded, version_keys, strict=True):
+            if key != wanted:
+                break
+            if values[position] != b"%d" % version:
+                return False
+            position += 1
+        else:
+            return True
+    versions = parse_versions(version_keys, values[1:])
+    missing = [key for key, _ in recorded if key not in versions]
+    if missing:
+        return missing
+    return all(versions[key] == version for key, version in recorded)

@@ -211,6 +211,82 @@ class StoreConformance:
         assert store.fill_with_lease("conf:e1", b"old", None, "conf:l1", b"loader") is False
         assert store.invalidate([]) == 0
 
+    # -- versions (tags and namespaces) ------------------------------------------------------
+
+    def test_ensure_versions_creates_absent_keys_once(self, store: Store) -> None:
+        assert store.ensure_versions(["conf:v1", "conf:v2"], [11, 22], 60_000) == [b"11", b"22"]
+        # Whoever comes second gets the first writer's versions, not its own.
+        assert store.ensure_versions(["conf:v2", "conf:v3"], [99, 33], 60_000) == [b"22", b"33"]
+        remaining = store.ttl_ms("conf:v3")
+        assert remaining is not None
+        assert 0 < remaining <= 60_000
+
+    def test_a_fill_is_refused_when_a_version_moved_on(self, store: Store) -> None:
+        store.ensure_versions(["conf:tag"], [5], 60_000)
+        store.acquire_lease("conf:fl", b"t", 10_000)
+        store.bump_versions(["conf:tag"], [1234], 60_000)
+        with store.fills.expect("conf:fd") as waiter:
+            refused = store.fill_with_lease(
+                "conf:fd", b"old", None, "conf:fl", b"t", [("conf:tag", 5, False)]
+            )
+            assert waiter.wait(5)  # the lease is let go at once: waiters re-check
+        assert refused is False
+        assert store.get_many(["conf:fd", "conf:fl", "conf:tag"]) == [None, None, b"6"]
+        store.acquire_lease("conf:fl", b"u", 10_000)
+        assert store.fill_with_lease(
+            "conf:fd", b"new", 60_000, "conf:fl", b"u", [("conf:tag", 6, False)]
+        )
+        assert store.get("conf:fd") == b"new"
+        remaining = store.ttl_ms("conf:tag")  # a version key outlives the entries recording it
+        assert remaining is None or remaining >= 59_000
+
+    def test_bump_versions_increments_or_starts_from_the_fresh_version(self, store: Store) -> None:
+        store.ensure_versions(["conf:b1"], [41], 60_000)
+        store.set("conf:garbled", b"not a number", None)
+        with store.fills.expect("conf:b2") as waiter:
+            store.bump_versions(["conf:b1", "conf:b2", "conf:garbled"], [7, 8, 9], 60_000)
+            assert waiter.wait(5)  # bumps are announced like invalidations
+        assert store.get_many(["conf:b1", "conf:b2", "conf:garbled"]) == [b"42", b"8", b"9"]
+        store.bump_versions([], [], 60_000)
+
+    def test_put_drops_the_lease_and_checks_versions(self, store: Store) -> None:
+        store.ensure_versions(["conf:pv"], [3], 60_000)
+        store.acquire_lease("conf:pl", b"loader", 10_000)
+        assert store.put("conf:pd", b"written", None, "conf:pl", [("conf:pv", 3, False)])
+        assert store.get_many(["conf:pd", "conf:pl"]) == [b"written", None]
+        # A load under way can no longer overwrite what was written.
+        assert store.fill_with_lease("conf:pd", b"loaded", None, "conf:pl", b"loader") is False
+        assert store.put("conf:pd", b"x", None, "conf:pl", [("conf:pv", 2, False)]) is False
+        assert store.put("conf:pd", b"x", None, "conf:pl", (), True) is False  # not absent
+        assert store.put("conf:pd2", b"y", None, "conf:pl2", (), True) is True
+        assert store.get_many(["conf:pd", "conf:pd2"]) == [b"written", b"y"]
+        assert store.put_many(
+            [("conf:pm1", b"1", "conf:pml1"), ("conf:pm2", b"2", "conf:pml2")],
+            60_000,
+            [("conf:pv", 3, False)],
+        ) == [True, True]
+        assert store.get_many(["conf:pm1", "conf:pm2"]) == [b"1", b"2"]
+
+    def test_invalidations_reach_the_subscribers(self, store: Store) -> None:
+        seen: list[str | None] = []
+        arrived = threading.Event()
+
+        def record(key: str | None) -> None:
+            seen.append(key)
+            if key == "conf:iv-tag":
+                arrived.set()
+
+        unsubscribe = store.fills.on_invalidation(record)
+        try:
+            store.acquire_lease("conf:iv-lease", b"t", 10_000)
+            store.fill_with_lease("conf:iv-filled", b"v", None, "conf:iv-lease", b"t")
+            store.invalidate([("conf:iv-key", "conf:iv-lease")])
+            store.bump_versions(["conf:iv-tag"], [1], 60_000)
+            assert arrived.wait(5)
+        finally:
+            unsubscribe()
+        assert seen == ["conf:iv-key", "conf:iv-tag"]  # fills are not invalidations
+
     # -- batches -----------------------------------------------------------------------------
 
     def test_get_many_keeps_order_and_reports_absent_keys(self, store: Store) -> None:

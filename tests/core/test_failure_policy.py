@@ -538,7 +538,7 @@ def test_non_strict_operations_fail_open_while_breaker_refuses(clock: FakeClock)
         assert cache.delete("k") is False
         assert cache.get_many(["a", "b"]) == {}
     finally:
-        cache.close()
+        cache.close(flush_timeout=0.1)
 
 
 def test_incr_raises_on_closed_port_even_when_not_strict(clock: FakeClock) -> None:

@@ -1,0 +1,319 @@
+"""The read policies: is a stored entry usable, what does a read return, and the plans that
+fill or refresh a key.
+
+Everything here decides from values already read; the sync and async APIs do the I/O (see
+``_io``) and share these decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cacheplug._codec import Entry
+from cacheplug._config import ttl_ms
+from cacheplug._core import CacheCore
+from cacheplug._io import FAILED
+from cacheplug._stampede import STORE, Encoder, Ensure, Plan, ReadPolicy, fill_plan, refresh_plan
+from cacheplug._tags import (
+    Recorded,
+    Unread,
+    absent,
+    checks,
+    fresh_version,
+    parse_versions,
+    versions_match,
+)
+from cacheplug._types import DEFAULT, MISSING, Ttl
+from cacheplug.stores.base import VersionCheck
+
+_RECORDED_MEMO_ENTRIES = 4096
+
+ReadOptions = tuple[Ttl, Any, Any, Any, Any, Any]
+"""A read's options as passed: ttl, stale_ttl, early, refresh_ahead, max_staleness,
+negative_ttl (``DEFAULT`` where the cache's default applies)."""
+
+
+class ReadPolicies(CacheCore):
+    """Decisions of the read path (and of writes that record versions)."""
+
+    def _bypass(self, skey: str, version_keys: Sequence[str]) -> bool:
+        """True when a read must skip the cache: an invalidation of its own is pending."""
+        if self._pending.active and self._pending.affects(skey, version_keys):
+            self._counters.bypassed += 1
+            return True
+        return False
+
+    def _absent_versions(
+        self, version_keys: Sequence[str], read: list[Any]
+    ) -> tuple[list[int], tuple[list[str], list[int], int]] | None:
+        """For version keys ``read`` as absent: their positions and the ``ensure_versions``
+        arguments creating them; ``None`` when all exist."""
+        positions = absent(version_keys, read)
+        if not positions:
+            return None
+        keys = [version_keys[position] for position in positions]
+        return positions, (keys, [fresh_version() for _ in keys], self._version_keep_ms())
+
+    @staticmethod
+    def _merge_versions(read: list[Any], positions: list[int], created: Any) -> Any:
+        if not isinstance(created, list):
+            return FAILED
+        merged = list(read)
+        for position, value in zip(positions, created, strict=True):
+            merged[position] = value
+        return merged
+
+    def _ensure(self, version_keys: Sequence[str]) -> Ensure:
+        """The fill plan's step creating absent version keys (``values[1:]`` are theirs)."""
+
+        def ensure(values: Any) -> Any:
+            if not isinstance(values, list):
+                return None
+            needed = self._absent_versions(version_keys, values[1:])
+            if needed is None:
+                return None
+            positions, args = needed
+            shifted = [position + 1 for position in positions]
+            step = (STORE, "ensure_versions", False, args)
+            return step, lambda read, created: self._merge_versions(read, shifted, created)
+
+        return ensure
+
+    def _write_args(
+        self, skey: str, value: Any, ttl: float | None, version_keys: Sequence[str], read: Any
+    ) -> tuple[bytes, list[VersionCheck]] | None:
+        """The record of a ``set``/``add`` and its version checks, given the versions
+        ``read``; ``None`` when it cannot be written (too large, or the versions unknown)."""
+        if not isinstance(read, list):
+            return None
+        made = checks(version_keys, parse_versions(version_keys, read))
+        if made is None:
+            return None
+        recorded, conditions = made
+        record = self._encode(skey, value, ttl, 0.0, recorded=recorded)
+        return None if record is None else (record, conditions)
+
+    def _valid(
+        self,
+        skey: str,
+        values: list[Any],
+        version_keys: Sequence[str],
+        max_staleness: float | None = None,
+    ) -> Any:
+        """The entry in ``values[0]`` if it may be used (fresh or not), given ``values[1:]``
+        read for ``version_keys``: ``None`` if absent, discarded, outdated by an invalidation
+        or older than ``max_staleness``; :class:`Unread` if it records version keys that were not
+        read."""
+        raw = values[0]
+        if raw is None:
+            return None
+        self._counters.bytes_read += len(raw)
+        entry = self._codec.decode(skey, raw)
+        if entry is None:
+            self._discarded(skey)
+            return None
+        recorded = entry[4]
+        if recorded:
+            # The usual case inline (one version key, read with the entry); else the general.
+            if len(recorded) == 1 == len(version_keys) and recorded[0][0] == version_keys[0]:
+                if values[1] != b"%d" % recorded[0][1]:
+                    return None
+            else:
+                match = versions_match(recorded, version_keys, values)
+                if match is not True:
+                    if not match:
+                        return None
+                    self._remember_recorded(skey, recorded)
+                    return Unread(match)
+            if self._pending.active and self._pending.affects(skey, [k for k, _ in recorded]):
+                self._counters.bypassed += 1
+                return None
+        if max_staleness is not None and entry[1] < self._now() - max_staleness:
+            return None
+        return entry
+
+    def _hit(self, skey: str, values: list[Any], version_keys: Sequence[str]) -> Any:
+        """The value of a usable, fresh entry (counted), ``MISSING``, or :class:`Unread`."""
+        entry = self._valid(skey, values, version_keys)
+        if isinstance(entry, Unread):
+            return entry
+        if entry is not None and entry[2] >= self._now():  # fresh_until
+            self._counters.hits += 1
+            return entry[0]
+        self._counters.misses += 1
+        return MISSING
+
+    def _remember_recorded(self, skey: str, recorded: Recorded) -> None:
+        # get() fetches these with the entry next time: one round trip instead of two.
+        memo = self._recorded_keys
+        if len(memo) >= _RECORDED_MEMO_ENTRIES:
+            memo.clear()
+        memo[skey] = tuple(key for key, _ in recorded)
+
+    def _get_keys(self, skey: str) -> tuple[str, ...]:
+        """The version keys ``get`` reads with ``skey``."""
+        return self._recorded_keys.get(skey) or self._versions.implicit
+
+    def _answer(
+        self,
+        skey: str,
+        values: list[Any],
+        version_keys: Sequence[str],
+        loader: Callable[[], Any],
+        options: ReadOptions,
+        refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
+    ) -> Any:
+        """What ``get_or_load`` returns without loading (a hit, maybe stale, maybe scheduling
+        a refresh), or ``MISSING`` for a miss (counted)."""
+        if values[0] is not None:
+            _, _, early, refresh_ahead, max_staleness, _ = options
+            entry = self._valid(skey, values, version_keys, max_staleness)
+            if entry is not None and not isinstance(entry, Unread):
+                if (
+                    self._plain_hits
+                    and early is DEFAULT
+                    and refresh_ahead is DEFAULT
+                    and entry[2] >= self._now()
+                ):
+                    self._counters.hits += 1
+                    return entry[0]
+                policy = self._read_policy(*options)
+                value, refresh = self._serve(skey, entry, policy)
+                if refresh:
+                    refresh_soon(skey, version_keys, loader, policy, entry[1])
+                if value is not MISSING:
+                    return value
+        self._counters.misses += 1
+        return MISSING
+
+    def _serve(self, skey: str, entry: Entry, policy: ReadPolicy) -> tuple[Any, bool]:
+        """``(value or MISSING, refresh it in the background?)`` for a stored entry."""
+        now = self._now()
+        value, created_at, fresh_until, compute_time, _ = entry
+        if fresh_until >= now:
+            self._counters.hits += 1
+            return value, policy.wants_refresh(now, created_at, fresh_until, compute_time)
+        if policy.stale_ttl and now - fresh_until <= policy.stale_ttl:
+            self._counters.hits += 1
+            self._counters.stale_hits += 1
+            return value, True
+        return MISSING, False
+
+    def _usable(
+        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy
+    ) -> Callable[[Any], Any]:
+        """What a waiter may take from the store: a valid entry, fresh or stale by at most
+        ``stale_ttl`` seconds."""
+        stale_ttl = policy.stale_ttl
+        max_staleness = policy.max_staleness
+
+        def decide(values: Any) -> Any:
+            if not isinstance(values, list):  # the read failed
+                return MISSING
+            entry = self._valid(skey, values, version_keys, max_staleness)
+            if entry is None or isinstance(entry, Unread):
+                return MISSING
+            if entry[2] >= self._now() - stale_ttl:
+                self._counters.coalesced += 1
+                return entry[0]
+            return MISSING
+
+        return decide
+
+    def _encoder(self, skey: str, version_keys: Sequence[str], policy: ReadPolicy) -> Encoder:
+        """How a loaded value is stored: with the versions read after taking the lease."""
+
+        def encode(
+            value: Any, elapsed: float, read: Any
+        ) -> tuple[bytes, int | None, list[VersionCheck]] | None:
+            if not isinstance(read, list):  # the versions are unknown: do not store
+                return None
+            ttl = policy.ttl_for(value)
+            if ttl == 0 or self._bypass(skey, version_keys):
+                return None
+            made = checks(version_keys, parse_versions(version_keys, read[1:]))
+            if made is None:
+                return None
+            recorded, conditions = made
+            record = self._encode(skey, value, ttl, elapsed, recorded=recorded)
+            if record is None:
+                return None
+            return record, self._store_ttl_ms(ttl, policy.stale_ttl), conditions
+
+        return encode
+
+    def _fill_plan(
+        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy, *, check_first: bool
+    ) -> Plan:
+        return fill_plan(
+            key=skey,
+            lease_key=self._keys.lease_of(skey),
+            read_keys=[skey, *version_keys],
+            usable=self._usable(skey, version_keys, policy),
+            ensure=self._ensure(version_keys),
+            encode=self._encoder(skey, version_keys, policy),
+            lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
+            wait_timeout=self.wait_timeout,
+            expect=self._store.fills.expect,
+            fills_live=lambda: self._store.fills.live,
+            missing=MISSING,
+            failed=FAILED,
+            check_first=check_first,
+            monotonic=self._clock.monotonic,
+        )
+
+    def _refresh_plan(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        policy: ReadPolicy,
+        seen_created_at: float,
+    ) -> Plan:
+        def refreshed_meanwhile(values: Any) -> bool:
+            if not isinstance(values, list) or values[0] is None:
+                return False
+            entry = self._codec.decode(skey, values[0])
+            return entry is not None and entry[1] > seen_created_at
+
+        return refresh_plan(
+            key=skey,
+            lease_key=self._keys.lease_of(skey),
+            read_keys=[skey, *version_keys],
+            refreshed_meanwhile=refreshed_meanwhile,
+            ensure=self._ensure(version_keys),
+            encode=self._encoder(skey, version_keys, policy),
+            lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
+        )
+
+    def _refresh_soon(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        loader: Callable[[], Any],
+        policy: ReadPolicy,
+        seen_created_at: float,
+    ) -> None:
+        """Refresh ``skey`` on the background thread pool."""
+        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
+        self._background.submit(skey, lambda: self._count_refresh(self._run(plan, loader)))
+
+    def _count_refresh(self, loaded: Any) -> None:
+        if loaded is not None:
+            self._counters.refreshes += 1
+
+    def _arefresh_soon(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        loader: Callable[[], Any],
+        policy: ReadPolicy,
+        seen_created_at: float,
+    ) -> None:
+        """Refresh ``skey`` in a task of the running loop."""
+        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
+
+        async def refresh() -> None:
+            self._count_refresh(await self._arun(plan, loader))
+
+        self._background.spawn(skey, refresh)
