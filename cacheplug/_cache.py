@@ -19,7 +19,7 @@ from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
 from cacheplug.stores import store_from_url
 
 if TYPE_CHECKING:
-    from cacheplug._decorators import CacheDecorator, KeySpec
+    from cacheplug._decorators import CacheDecorator, KeySpec, TagSpec
 
 T = TypeVar("T")
 
@@ -342,6 +342,7 @@ class Cache(AsyncCacheAPI):
         ttl: Ttl = DEFAULT,
         *,
         key: KeySpec | None = None,
+        tags: TagSpec | None = None,
         stale_ttl: float | DefaultType = DEFAULT,
         early: XFetch | DefaultType | None = DEFAULT,
         refresh_ahead: float | DefaultType | None = DEFAULT,
@@ -350,12 +351,14 @@ class Cache(AsyncCacheAPI):
 
         ``key`` is a format string over the parameters (``"product:{product_id}"``), a
         callable taking the same arguments, or ``None`` for ``module.qualname`` plus the
-        arguments. ``stale_ttl``, ``early`` and ``refresh_ahead`` are passed to
-        :meth:`get_or_load`. The wrapped function gains ``invalidate(*args, **kwargs)`` (and
-        ``ainvalidate`` for async functions) and ``key_for(*args, **kwargs)``.
+        arguments. ``tags``: format strings over the parameters too (``["product:{product_id}",
+        "catalog"]``), or a callable taking the same arguments and returning the tags.
+        ``stale_ttl``, ``early`` and ``refresh_ahead`` are passed to :meth:`get_or_load`.
+        The wrapped function gains ``invalidate(*args, **kwargs)`` (and ``ainvalidate`` for
+        async functions) and ``key_for(*args, **kwargs)``.
         """
         from cacheplug._decorators import CacheDecorator, ReadOptions
 
         options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
         self._read_policy(ttl, stale_ttl, early, refresh_ahead)  # validate now, not per call
-        return CacheDecorator(self, ttl, key, options)
+        return CacheDecorator(self, ttl, key, options, tags)

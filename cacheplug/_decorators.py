@@ -11,7 +11,7 @@ import asyncio
 import functools
 import inspect
 import string
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar, overload
 
 from cacheplug._types import DefaultType, Ttl
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 KeySpec: TypeAlias = "str | Callable[..., str]"
+TagSpec: TypeAlias = "str | Sequence[str] | Callable[..., Iterable[str]]"
 
 _SIMPLE_TYPES = (str, int, float, bool, type(None), bytes)
 
@@ -98,6 +99,35 @@ class _KeyMaker:
         return f"{self._prefix}({parts})"
 
 
+class _TagMaker:
+    """Builds the tags of one call: format strings over the parameters, or a callable."""
+
+    __slots__ = ("_custom", "_makers")
+
+    def __init__(self, fn: Callable[..., Any], tags: TagSpec | None) -> None:
+        self._custom: Callable[..., Iterable[str]] | None = None
+        self._makers: tuple[_KeyMaker, ...] = ()
+        if isinstance(tags, str):
+            tags = (tags,)
+        if callable(tags):
+            self._custom = tags
+        elif tags is not None:
+            self._makers = tuple(_KeyMaker(fn, _template(tag)) for tag in tags)
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...] | None:
+        if self._custom is not None:
+            return tuple(self._custom(*args, **kwargs))
+        if not self._makers:
+            return None
+        return tuple(make(args, kwargs) for make in self._makers)
+
+
+def _template(tag: object) -> str:
+    if not isinstance(tag, str):
+        raise TypeError(f"tags must be format strings or a callable, not {type(tag).__name__}")
+    return tag
+
+
 class _BoundMethod:
     """A cached function looked up on an instance: the instance becomes the first argument."""
 
@@ -127,12 +157,14 @@ class _Cached(Generic[P, R]):
         ttl: Ttl,
         key: KeySpec | None,
         options: ReadOptions,
+        tags: TagSpec | None = None,
     ) -> None:
         self._cache = cache
         self._fn = fn
         self._ttl = ttl
         self._options = options
         self._make_key = _KeyMaker(fn, key)
+        self._make_tags = _TagMaker(fn, tags)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
@@ -159,6 +191,7 @@ class CachedFunction(_Cached[P, R]):
             self._make_key(args, kwargs),
             lambda: self._fn(*args, **kwargs),
             self._ttl,
+            tags=self._make_tags(args, kwargs),
             stale_ttl=stale_ttl,
             early=early,
             refresh_ahead=refresh_ahead,
@@ -175,8 +208,9 @@ class AsyncCachedFunction(_Cached[P, R]):
         ttl: Ttl,
         key: KeySpec | None,
         options: ReadOptions,
+        tags: TagSpec | None = None,
     ) -> None:
-        super().__init__(cache, fn, ttl, key, options)
+        super().__init__(cache, fn, ttl, key, options, tags)
         _mark_coroutine_function(self)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -185,6 +219,7 @@ class AsyncCachedFunction(_Cached[P, R]):
             self._make_key(args, kwargs),
             lambda: self._fn(*args, **kwargs),
             self._ttl,
+            tags=self._make_tags(args, kwargs),
             stale_ttl=stale_ttl,
             early=early,
             refresh_ahead=refresh_ahead,
@@ -198,13 +233,21 @@ class AsyncCachedFunction(_Cached[P, R]):
 class CacheDecorator:
     """What ``cache.cached(...)`` returns: applied to a function, it wraps it."""
 
-    __slots__ = ("_cache", "_key", "_options", "_ttl")
+    __slots__ = ("_cache", "_key", "_options", "_tags", "_ttl")
 
-    def __init__(self, cache: Cache, ttl: Ttl, key: KeySpec | None, options: ReadOptions):
+    def __init__(
+        self,
+        cache: Cache,
+        ttl: Ttl,
+        key: KeySpec | None,
+        options: ReadOptions,
+        tags: TagSpec | None = None,
+    ):
         self._cache = cache
         self._ttl = ttl
         self._key = key
         self._options = options
+        self._tags = tags
 
     @overload
     def __call__(  # type: ignore[overload-overlap]
@@ -218,8 +261,10 @@ class CacheDecorator:
         self, fn: Callable[P, Any]
     ) -> CachedFunction[P, Any] | AsyncCachedFunction[P, Any]:
         if inspect.iscoroutinefunction(fn):
-            return AsyncCachedFunction(self._cache, fn, self._ttl, self._key, self._options)
-        return CachedFunction(self._cache, fn, self._ttl, self._key, self._options)
+            return AsyncCachedFunction(
+                self._cache, fn, self._ttl, self._key, self._options, self._tags
+            )
+        return CachedFunction(self._cache, fn, self._ttl, self._key, self._options, self._tags)
 
 
 def _mark_coroutine_function(obj: object) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Self
 
 from cacheplug._config import non_negative
 from cacheplug._exceptions import CacheUnavailable
@@ -26,7 +26,7 @@ from cacheplug.stores.fills import InvalidationCallback
 class Invalidations(ReadPolicies):
     """Invalidating keys, tags and namespaces; the bus; pending invalidations."""
 
-    def namespace(self, name: str) -> Any:
+    def namespace(self, name: str) -> Self:
         """A view of this cache whose keys live in the nested namespace ``name``.
 
         ``cache.namespace("catalog").bump()`` orphans every entry under it at once (O(1));

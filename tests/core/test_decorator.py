@@ -146,3 +146,41 @@ def test_async_functions_are_cached(cache: Cache) -> None:
     assert cache.get("user:7") == {"uid": 7}
     assert load_user.invalidate(7) is True
     assert inspect.signature(load_user).parameters.keys() == {"uid"}
+
+
+def test_tags_are_formatted_from_the_arguments_and_invalidate_the_results(cache: Cache) -> None:
+    calls: list[int] = []
+
+    @cache.cached(ttl=60, key="product:{product_id}", tags=["product:{product_id}", "catalog"])
+    def load_product(product_id: int) -> str:
+        calls.append(product_id)
+        return f"product {product_id} v{len(calls)}"
+
+    assert load_product(1) == "product 1 v1"
+    assert load_product(2) == "product 2 v2"
+    assert load_product(1) == "product 1 v1"
+    cache.invalidate_tags("product:1")
+    assert load_product(1) == "product 1 v3"
+    assert load_product(2) == "product 2 v2"
+    cache.invalidate_tags("catalog")
+    assert load_product(2) == "product 2 v4"
+    assert calls == [1, 2, 1, 2]
+
+
+def test_tags_can_be_computed_by_a_callable(cache: Cache) -> None:
+    @cache.cached(ttl=60, tags=lambda user_id, page: [f"user:{user_id}"])
+    def feed(user_id: int, page: int) -> list[int]:
+        return [user_id, page]
+
+    assert feed(7, 1) == [7, 1]
+    assert cache.get(feed.key_for(7, 1)) == [7, 1]
+    cache.invalidate_tags("user:7")
+    assert cache.get(feed.key_for(7, 1), "gone") == "gone"
+
+
+def test_a_tag_template_naming_an_unknown_parameter_fails_at_decoration(cache: Cache) -> None:
+    with pytest.raises(ValueError, match="product_id"):
+
+        @cache.cached(tags=["product:{product_id}"])
+        def load(pk: int) -> int:
+            return pk
