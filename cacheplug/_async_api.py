@@ -29,8 +29,8 @@ class AsyncCacheAPI(Invalidations):
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`~cacheplug.Cache.get`."""
         skey = self._keys.data(key)
-        version_keys = self._get_keys(skey)
-        if self._bypass(skey, version_keys):
+        version_keys = self._recorded_keys.get(skey) or self._implicit
+        if self._pending.active and self._bypass(skey, version_keys):
             return default
         values = await self._aread([skey, *version_keys], self.strict)
         value = self._hit(skey, values, version_keys)

@@ -69,8 +69,8 @@ class Cache(AsyncCacheAPI):
     def get(self, key: str, default: Any = None) -> Any:
         """The cached value of ``key``, or ``default``. A cached ``None`` is a hit."""
         skey = self._keys.data(key)
-        version_keys = self._get_keys(skey)
-        if self._bypass(skey, version_keys):
+        version_keys = self._recorded_keys.get(skey) or self._implicit
+        if self._pending.active and self._bypass(skey, version_keys):
             return default
         values = self._read([skey, *version_keys], self.strict)
         value = self._hit(skey, values, version_keys)

@@ -151,10 +151,6 @@ class ReadPolicies(CacheCore):
             memo.clear()
         memo[skey] = tuple(key for key, _ in recorded)
 
-    def _get_keys(self, skey: str) -> tuple[str, ...]:
-        """The version keys ``get`` reads with ``skey``."""
-        return self._recorded_keys.get(skey) or self._versions.implicit
-
     def _answer(
         self,
         skey: str,

@@ -167,20 +167,23 @@ class MemoryStore(Store):
             return value
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        # On the hit path of every read (an entry and its version keys): kept tight.
+        found: list[bytes | None] = []
+        append = found.append
+        data = self._data
         with self._lock:
-            data = self._data
-            items = [data.get(key) for key in keys]
             now = self._clock()
-            found: list[bytes | None] = []
-            for key, item in zip(keys, items, strict=True):
-                if item is not None and item[1] > now:
+            for key in keys:
+                item = data.get(key)
+                if item is None:
+                    append(None)
+                elif item[1] > now:
                     data.move_to_end(key)
-                    found.append(item[0])
+                    append(item[0])
                 else:
-                    if item is not None:
-                        self._drop(key, item)
-                    found.append(None)
-            return found
+                    self._drop(key, item)
+                    append(None)
+        return found
 
     def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
         with self._lock:
