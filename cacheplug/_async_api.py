@@ -303,8 +303,8 @@ class AsyncCacheAPI(Invalidations):
         """``found`` without the keys whose invalidation (or tags') is still pending."""
         for key, skey in zip(keys, skeys, strict=True):
             if key in found:
-                raw_keys = self._recorded_keys.get(skey, ())
-                if self._pending.affects(skey, raw_keys):
+                version_keys = self._recorded_keys.get(skey) or self._implicit
+                if self._pending.affects(skey, version_keys):
                     del found[key]
                     self._counters.bypassed += 1
         return found

@@ -50,7 +50,7 @@ class Invalidations(ReadPolicies):
         return self._store.fills.on_invalidation(callback)
 
     def pending_invalidations(self) -> list[PendingInvalidation]:
-        """Invalidations that could not reach the store yet, oldest first (they are retried
+        """Invalidations that could not reach the store yet (they are retried
         with backoff; until then this process bypasses the cache for what they affect)."""
         return self._pending.items()
 

@@ -62,6 +62,7 @@ class PendingInvalidations:
         self._versions: dict[str, tuple[str, int]] = {}  # version key -> (kind, seq)
         self._seq = 0
         self._flush_all = False
+        self._applying = False
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._pid = os.getpid()
@@ -73,7 +74,7 @@ class PendingInvalidations:
             return len(self._entries) + len(self._versions) + self._flush_all
 
     def items(self) -> list[PendingInvalidation]:
-        """What is waiting, oldest first."""
+        """What is waiting: keys, then tags and namespaces."""
         with self._lock:
             found = [PendingInvalidation("key", key) for key in self._entries]
             found += [PendingInvalidation(kind, key) for key, (kind, _) in self._versions.items()]
@@ -88,10 +89,12 @@ class PendingInvalidations:
         with self._lock:
             self._seq += 1
             seq = self._seq
-            self._entries.update((key, (lease, seq)) for key, lease in entries)
-            self._versions.update((key, (kind, seq)) for key, kind in versions)
-            if len(self._entries) + len(self._versions) > self.max_items:
-                self._overflow()
+            # A pending namespace bump covers them, unless it may be reaching the store now.
+            if not self._flush_all or self._applying:
+                self._entries.update((key, (lease, seq)) for key, lease in entries)
+                self._versions.update((key, (kind, seq)) for key, kind in versions)
+                if len(self._entries) + len(self._versions) > self.max_items:
+                    self._overflow()
             self.active = True
             self._ensure_thread()
             self._wakeup.notify()
@@ -150,8 +153,9 @@ class PendingInvalidations:
             entries = dict(self._entries)
             versions = dict(self._versions)
             flush_all = self._flush_all
-        if not (entries or versions or flush_all):
-            return True
+            if not (entries or versions or flush_all):
+                return True
+            self._applying = True
         keys = list(versions)
         if flush_all:
             keys.append(self._root)
@@ -159,8 +163,11 @@ class PendingInvalidations:
             self._apply([(key, lease) for key, (lease, _) in entries.items()], keys)
         except Exception as exc:
             logger.debug("cacheplug: invalidations still cannot reach the store: %s", exc)
+            with self._lock:
+                self._applying = False
             return False
         with self._lock:
+            self._applying = False
             for key in entries:
                 if self._entries.get(key) == entries[key]:
                     del self._entries[key]
