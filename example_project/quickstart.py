@@ -106,6 +106,34 @@ def main() -> None:
         thread.join()
     print(f"  database queries for 50 concurrent requests: {db.queries - before}")
 
+    print("\n6. Tags: one call invalidates every entry that depends on a row")
+    before = db.queries
+
+    def catalog_page() -> list[str]:
+        return [row.name for row in (db.product(42), db.product(7)) if row is not None]
+
+    timed(
+        "catalog page (miss: 2 queries)",
+        lambda: cache.get_or_load("page:catalog", catalog_page, tags=["product:42", "product:7"]),
+    )
+    timed(
+        "catalog page (hit)",
+        lambda: cache.get_or_load("page:catalog", catalog_page, tags=["product:42", "product:7"]),
+    )
+    db.rows[7] = Product(7, "Burr grinder", "99.00")
+    cache.invalidate_tags("product:7")  # after the write commits
+    timed(
+        "catalog page (after invalidate_tags)",
+        lambda: cache.get_or_load("page:catalog", catalog_page, tags=["product:42", "product:7"]),
+    )
+    print(f"  database queries for the catalog page: {db.queries - before}")
+
+    print("\n7. Namespaces: bump one to orphan all of its keys at once")
+    reports = cache.namespace("reports")
+    reports.set("daily", "old report")
+    reports.bump()
+    timed("reports.get('daily') after reports.bump()", lambda: reports.get("daily", "gone"))
+
     stats = cache.stats()
     print(
         f"\nDatabase queries: {db.queries}   cache hits: {stats.hits}   "

@@ -24,12 +24,16 @@ def test_quickstart_on_the_embedded_store() -> None:
     output = run_quickstart()
     assert "cacheplug quickstart on MemoryStore" in output
     assert "database queries for 50 concurrent requests: 1" in output
-    assert "Database queries: 4   cache hits:" in output
+    assert "Database queries: 8   cache hits:" in output
     assert "price='199.90'" in output  # the invalidated product was reloaded
+    assert "['Espresso machine', 'Burr grinder']" in output  # the tag invalidation worked
+    assert "database queries for the catalog page: 4" in output
+    assert "'gone'" in output  # the bumped namespace's entry is orphaned
 
 
 def test_quickstart_on_redis(redis_url: str) -> None:
     output = run_quickstart("--redis", redis_url)
     assert "cacheplug quickstart on RedisStore" in output
     assert "database queries for 50 concurrent requests: 1" in output
-    assert "Database queries: 4   cache hits:" in output
+    assert "Database queries: 8   cache hits:" in output
+    assert "database queries for the catalog page: 4" in output
