@@ -19,37 +19,18 @@ import os
 import statistics
 import sys
 import time
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
 from _common import SECRET, VALUE
 from overhead import measure, report
-from redis.connection import Connection
 
 from cacheplug import Cache, RedisStore
 from cacheplug.testing import RedisServer
+from cacheplug.testing.round_trips import RoundTrips
 
 TAGS = ["product:42", "catalog", "vendor:7"]
-
-
-class CountingConnection(Connection):
-    """Counts the requests sent (one per round trip)."""
-
-    sent = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sent += 1
-        super().send_packed_command(command, check_health)
-
-
-def counting_store(url: str) -> RedisStore:
-    store = RedisStore(url)
-    for client in (store.client, store._once_client):
-        client.connection_pool.connection_class = CountingConnection
-        client.connection_pool.disconnect()
-    return store
 
 
 def fill(cache: Cache, entries: int) -> None:
@@ -74,7 +55,9 @@ def pattern_delete(client: redis.Redis, pattern: str) -> int:
 
 
 def tag_invalidation(url: str, entries: int, rounds: int) -> None:
-    cache = Cache(counting_store(url), namespace="benchinval", secret=SECRET)
+    store = RedisStore(url)
+    trips = RoundTrips(store)
+    cache = Cache(store, namespace="benchinval", secret=SECRET)
     client = redis.Redis.from_url(url)
     started = time.perf_counter()
     fill(cache, entries)
@@ -88,11 +71,11 @@ def tag_invalidation(url: str, entries: int, rounds: int) -> None:
     for _ in range(rounds):
         sample = [f"item:{i}" for i in range(0, entries, max(1, entries // 50))]
         assert len(cache.get_many(sample)) == len(sample)
-        sent = CountingConnection.sent
+        sent = trips.count
         started = time.perf_counter()
         cache.invalidate_tags("bulk")
         tag_times.append(time.perf_counter() - started)
-        round_trips.append(CountingConnection.sent - sent)
+        round_trips.append(trips.count - sent)
         assert cache.get_many(sample) == {}, "the tag invalidation missed entries"
 
         started = time.perf_counter()

@@ -169,6 +169,10 @@ class RedisStore(Store):
         """The underlying redis-py client (retrying once on connection errors)."""
         return self._client
 
+    def clients(self) -> tuple[redis.Redis, redis.Redis]:
+        """Both sync clients: the retrying one and the one that never retries."""
+        return self._client, self._once_client
+
     # -- sync --------------------------------------------------------------------------------
 
     def _read_command(self, *command: str) -> Any:

@@ -13,29 +13,11 @@ from typing import Any
 
 import pytest
 import redis
-from redis.connection import Connection
 
 from cacheplug import Cache, RedisStore
+from cacheplug.testing.round_trips import RoundTrips
 
 SECRET = "round-trip-secret"
-
-
-class CountingConnection(Connection):
-    """A redis-py connection that counts the requests it sends (one per round trip)."""
-
-    sent = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sent += 1
-        super().send_packed_command(command, check_health)
-
-
-def _counting_store(url: str) -> RedisStore:
-    store = RedisStore(url)
-    for client in (store.client, store._once_client):
-        client.connection_pool.connection_class = CountingConnection
-        client.connection_pool.disconnect()
-    return store
 
 
 def _server_calls(client: redis.Redis) -> dict[str, int]:
@@ -51,53 +33,65 @@ def _executed(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 @pytest.fixture
-def counted(redis_url: str) -> Iterator[Cache]:
-    cache = Cache(_counting_store(redis_url), namespace="rt", secret=SECRET)
+def counted_store(redis_url: str) -> RedisStore:
+    return RedisStore(redis_url)
+
+
+@pytest.fixture
+def trips(counted_store: RedisStore) -> RoundTrips:
+    return RoundTrips(counted_store)
+
+
+@pytest.fixture
+def counted(counted_store: RedisStore, trips: RoundTrips) -> Iterator[Cache]:
+    cache = Cache(counted_store, namespace="rt", secret=SECRET)
     yield cache
     cache.close()
 
 
-def test_a_hit_with_three_tags_is_one_round_trip(counted: Cache, redis_client: redis.Redis) -> None:
+def test_a_hit_with_three_tags_is_one_round_trip(
+    counted: Cache, trips: RoundTrips, redis_client: redis.Redis
+) -> None:
     tags = ["product:42", "catalog", "vendor:7"]
     assert counted.get_or_load("p42", lambda: {"name": "lamp"}, tags=tags) == {"name": "lamp"}
 
     before = _server_calls(redis_client)
-    sent = CountingConnection.sent
+    sent = trips.count
     for _ in range(5):
         assert counted.get_or_load("p42", lambda: {"name": "reloaded"}, tags=tags) == {
             "name": "lamp"
         }
-    assert CountingConnection.sent - sent == 5
+    assert trips.count - sent == 5
     assert _executed(before, _server_calls(redis_client)) == {"mget": 5}
 
 
 def test_an_untagged_hit_and_get_are_one_round_trip(
-    counted: Cache, redis_client: redis.Redis
+    counted: Cache, trips: RoundTrips, redis_client: redis.Redis
 ) -> None:
     counted.set("plain", "v")
     before = _server_calls(redis_client)
-    sent = CountingConnection.sent
+    sent = trips.count
     assert counted.get("plain") == "v"
     assert counted.get_or_load("plain", lambda: "reloaded") == "v"
-    assert CountingConnection.sent - sent == 2
+    assert trips.count - sent == 2
     assert _executed(before, _server_calls(redis_client)) == {"mget": 2}
 
 
 def test_get_learns_an_entrys_tags_and_reads_them_with_it(
-    counted: Cache, redis_client: redis.Redis
+    counted: Cache, trips: RoundTrips, redis_client: redis.Redis
 ) -> None:
     counted.get_or_load("p1", lambda: "tagged", tags=["a", "b"])
     assert counted.get("p1") == "tagged"  # first time: the tags' versions in a second read
-    sent = CountingConnection.sent
+    sent = trips.count
     assert counted.get("p1") == "tagged"
-    assert CountingConnection.sent - sent == 1
+    assert trips.count - sent == 1
     counted.invalidate_tags("b")
     assert counted.get("p1", "gone") == "gone"
 
 
 @pytest.mark.parametrize("entries", [10, 5_000])
 def test_invalidating_a_tag_costs_one_round_trip_whatever_the_count(
-    counted: Cache, redis_client: redis.Redis, entries: int
+    counted: Cache, trips: RoundTrips, redis_client: redis.Redis, entries: int
 ) -> None:
     assert counted.set_many({f"item:{i}": i for i in range(entries)}, tags="bulk") == []
     assert counted.get_many([f"item:{i}" for i in range(0, entries, 97)]) == {
@@ -105,9 +99,9 @@ def test_invalidating_a_tag_costs_one_round_trip_whatever_the_count(
     }
     counted.invalidate_tags("warm-up")  # redis-py loads a script on its first use
     before = _server_calls(redis_client)
-    sent = CountingConnection.sent
+    sent = trips.count
     counted.invalidate_tags("bulk")
-    assert CountingConnection.sent - sent == 1
+    assert trips.count - sent == 1
     ran = _executed(before, _server_calls(redis_client))
     assert ran.pop("evalsha") == 1
     assert sum(ran.values()) <= 3  # inside the script: INCR, PUBLISH (and SET for a new key)
