@@ -116,7 +116,7 @@ class AsyncCacheAPI(Invalidations):
             found = self._hit(skey, values, [*version_keys, *found.keys])
         if found is not MISSING and not isinstance(found, Unread):
             return False
-        read = await self._aexisting_versions(version_keys, values[1:])
+        read = await self._aexisting_versions(version_keys, values[1 : 1 + len(version_keys)])
         written = self._write_args(skey, value, ttl_s, version_keys, read)
         if written is None:
             return False
@@ -193,9 +193,11 @@ class AsyncCacheAPI(Invalidations):
         """Async :meth:`~cacheplug.Cache.set_many`."""
         version_keys = self._version_keys(tag_names(tags))
         read = await self._acall("set_many", self.strict, self._store.aget_many, list(version_keys))
-        if read is FAILED:
+        read = await self._aexisting_versions(version_keys, read)
+        encoded = None if read is FAILED else self._encode_many(mapping, ttl, version_keys, read)
+        if encoded is None:
             return list(mapping)
-        items, too_large, ttl_s, conditions = self._encode_many(mapping, ttl, version_keys, read)
+        items, too_large, ttl_s, conditions = encoded
         failed = list(too_large)
         if too_large:
             await self.adelete_many(too_large)
@@ -311,13 +313,15 @@ class AsyncCacheAPI(Invalidations):
 
     def _encode_many(
         self, mapping: Mapping[str, Any], ttl: Ttl, version_keys: Sequence[str], read: list[Any]
-    ) -> tuple[list[tuple[str, str, bytes]], list[str], float | None, list[VersionCheck]]:
+    ) -> tuple[list[tuple[str, str, bytes]], list[str], float | None, list[VersionCheck]] | None:
+        """``(items to write, keys too large to cache, ttl, version checks)``; ``None`` when
+        the versions are unknown and nothing can be written."""
         ttl_s = self._ttl(ttl)
         items: list[tuple[str, str, bytes]] = []
         too_large: list[str] = []
         made = checks(version_keys, parse_versions(version_keys, read))
-        if made is None:  # the versions are unknown: nothing can be written
-            return items, list(mapping), ttl_s, []
+        if made is None:
+            return None
         recorded, conditions = made
         for key, value in mapping.items():
             skey = self._keys.data(key)

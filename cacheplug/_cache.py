@@ -163,7 +163,7 @@ class Cache(AsyncCacheAPI):
             found = self._hit(skey, values, [*version_keys, *found.keys])
         if found is not MISSING and not isinstance(found, Unread):
             return False
-        read = self._existing_versions(version_keys, values[1:])
+        read = self._existing_versions(version_keys, values[1 : 1 + len(version_keys)])
         written = self._write_args(skey, value, ttl_s, version_keys, read)
         if written is None:
             return False
@@ -252,9 +252,10 @@ class Cache(AsyncCacheAPI):
         version_keys = self._version_keys(tag_names(tags))
         read = self._call("set_many", self.strict, self._store.get_many, list(version_keys))
         read = self._existing_versions(version_keys, read)
-        if read is FAILED:
+        encoded = None if read is FAILED else self._encode_many(mapping, ttl, version_keys, read)
+        if encoded is None:
             return list(mapping)
-        items, too_large, ttl_s, conditions = self._encode_many(mapping, ttl, version_keys, read)
+        items, too_large, ttl_s, conditions = encoded
         failed = list(too_large)
         if too_large:
             self.delete_many(too_large)

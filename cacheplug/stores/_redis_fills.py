@@ -71,6 +71,11 @@ class RedisFillListener(FillListener):
         self._stopping.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
+            if self._subscribed.is_set():
+                # Wake the subscriber from its poll rather than wait it out (an empty key
+                # wakes nobody else).
+                with contextlib.suppress(redis.RedisError, OSError):
+                    self._client.publish(self.channel, "")
             thread.join(timeout=2 * _POLL_SECONDS + 1)
         super().stop()
 

@@ -27,7 +27,7 @@ class RoundTrips:
         class CountingConnection(Connection):
             def send_packed_command(self, command: Any, check_health: bool = True) -> None:
                 counter.count += 1
-                super().send_packed_command(command, check_health)
+                super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
         for client in store.clients():
             pool = client.connection_pool
