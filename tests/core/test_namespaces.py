@@ -7,20 +7,9 @@ import asyncio
 import threading
 
 import pytest
+from _loaders import Loader
 
 from cacheplug import Cache, ConfigurationError
-
-
-class Loader:
-    """A loader returning ``<prefix><call number>`` and counting its calls."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.calls = 0
-
-    def __call__(self) -> str:
-        self.calls += 1
-        return f"{self.prefix}{self.calls}"
 
 
 def test_the_same_key_in_a_namespace_is_another_entry(cache: Cache) -> None:

@@ -7,23 +7,12 @@ import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
+from _loaders import Loader
 
 from cacheplug import Cache, ConfigurationError, MemoryStore, Store
 from cacheplug.testing import FakeClock
 
 SECRET = "negative-test-secret"
-
-
-class Loader:
-    """A loader returning ``<prefix><call number>`` and counting its calls."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.calls = 0
-
-    def __call__(self) -> str:
-        self.calls += 1
-        return f"{self.prefix}{self.calls}"
 
 
 class Database:

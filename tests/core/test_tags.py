@@ -10,22 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from _loaders import Loader
 
 from cacheplug import Cache, MemoryStore
 
 FIXTURE_SECRET = "test-secret-key-not-for-production"  # the ``cache`` fixture's (conftest)
-
-
-class Loader:
-    """A loader returning ``<prefix><call number>`` and counting its calls."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.calls = 0
-
-    def __call__(self) -> str:
-        self.calls += 1
-        return f"{self.prefix}{self.calls}"
 
 
 class BlockedLoader:
