@@ -15,6 +15,7 @@ from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFun
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
 from cacheplug._locks import Lock, LockError
 from cacheplug._metrics import CacheStats
+from cacheplug._pending import PendingInvalidation
 from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._stampede import XFetch
@@ -47,6 +48,7 @@ __all__ = [
     "MISSING",
     "MemoryStore",
     "NotACounter",
+    "PendingInvalidation",
     "PickleSerializer",
     "RedisStore",
     "Serializer",
