@@ -6,6 +6,7 @@ These methods mirror the sync ones in ``_cache`` line for line; all decisions ar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from inspect import isawaitable
 from typing import Any, TypeVar
@@ -16,7 +17,15 @@ from cacheplug._incr import raw_counter_plan, signed_counter_plan
 from cacheplug._invalidation import Invalidations
 from cacheplug._io import FAILED
 from cacheplug._stampede import XFetch
-from cacheplug._tags import Unread, Versions, checks, current, parse_versions, tag_names
+from cacheplug._tags import (
+    Recorded,
+    Unread,
+    Versions,
+    checks,
+    current,
+    parse_versions,
+    tag_names,
+)
 from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
@@ -58,7 +67,7 @@ class AsyncCacheAPI(Invalidations):
         processes are coordinated by the store lease.
         """
         skey = self._keys.data(key)
-        version_keys = self._versions.for_entry(tag_names(tags)) if tags else self._implicit
+        version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
                 self._counters.bypassed += 1
@@ -77,7 +86,7 @@ class AsyncCacheAPI(Invalidations):
             plan = self._fill_plan(skey, version_keys, policy, check_first=False)
             return await self._arun(plan, loader)  # type: ignore[no-any-return]
 
-        return await self._aflights.run(skey, fill, version_keys)
+        return await self._aflights.run(self._flight_key(skey, version_keys), fill, version_keys)
 
     async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.set`."""
@@ -138,33 +147,19 @@ class AsyncCacheAPI(Invalidations):
 
     async def adelete(self, key: str) -> bool:
         """Async :meth:`~cacheplug.Cache.delete`."""
-        entries = self._key_invalidation([key])
-        result = await self._acall("delete", False, self._store.ainvalidate, entries)
-        if result is FAILED:
-            self._queue("delete", entries)
-            return False
-        return bool(result > 0)
+        result = await self._ainvalidate_entries("delete", [key])
+        return result is not FAILED and bool(result > 0)
 
     async def ainvalidate(self, *keys: str, again_after: float | None = None) -> None:
         """Async :meth:`~cacheplug.Cache.invalidate`."""
-        entries = self._key_invalidation(keys)
-        if await self._acall("invalidate", False, self._store.ainvalidate, entries) is FAILED:
-            self._queue("invalidate", entries)
-        if again_after is not None:
-            self._again(again_after, lambda: self._invalidate_now(keys))
+        self._again(again_after, lambda: self._invalidate_entries("invalidate", keys))
+        await self._ainvalidate_entries("invalidate", keys)
 
     async def ainvalidate_tags(self, *tags: str, again_after: float | None = None) -> None:
         """Async :meth:`~cacheplug.Cache.invalidate_tags`."""
-        version_keys, fresh = self._version_invalidation(self._versions.of_tags(tag_names(tags)))
-        bump = self._store.abump_versions
-        keep_ms = self._version_keep_ms()
-        if (
-            await self._acall("invalidate_tags", False, bump, version_keys, fresh, keep_ms)
-            is FAILED
-        ):
-            self._queue("invalidate_tags", (), [(key, "tag") for key in version_keys])
-        if again_after is not None:
-            self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
+        version_keys = self._versions.of_tags(tag_names(tags))
+        self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
+        await self._abump_now(version_keys, "tag")
 
     async def abump(self) -> None:
         """Async :meth:`~cacheplug.Cache.bump`."""
@@ -216,12 +211,8 @@ class AsyncCacheAPI(Invalidations):
 
     async def adelete_many(self, keys: Iterable[str]) -> int:
         """Async :meth:`~cacheplug.Cache.delete_many`."""
-        entries = self._key_invalidation(keys)
-        result = await self._acall("delete_many", False, self._store.ainvalidate, entries)
-        if result is FAILED:
-            self._queue("delete_many", entries)
-            return 0
-        return int(result)
+        result = await self._ainvalidate_entries("delete_many", keys)
+        return 0 if result is FAILED else int(result)
 
     async def _aexisting_versions(self, version_keys: Sequence[str], read: Any) -> Any:
         """Async ``Cache._existing_versions``."""
@@ -243,11 +234,11 @@ class AsyncCacheAPI(Invalidations):
         _check_delta(delta)
         return await self.aincr(key, -delta, ttl=ttl)
 
-    async def aclose(self) -> None:
+    async def aclose(self, flush_timeout: float = 5.0) -> None:
         """Async :meth:`~cacheplug.Cache.close`: also cancels this loop's background refreshes
         and releases its connections."""
         await self._background.ashutdown()
-        self._shutdown(5.0)
+        await asyncio.to_thread(self._shutdown, flush_timeout)  # it may wait: not on the loop
         await self._store.aclose()
         self._store.close()
 
@@ -279,7 +270,13 @@ class AsyncCacheAPI(Invalidations):
         for _, skey, entry in undecided:
             self._remember_recorded(skey, entry[4])
         if self._pending.active:
-            found = self._not_pending(keys, skeys, found)
+            raws = values[:count]
+            recorded = []
+            for key, skey, raw in zip(keys, skeys, raws, strict=True):
+                if key in found:
+                    decoded = self._codec.decode(skey, raw)
+                    recorded.append((key, skey, decoded[4] if decoded is not None else ()))
+            found = self._not_pending(found, recorded)
         counters = self._counters
         counters.bytes_read += size
         counters.hits += len(found)
@@ -292,23 +289,20 @@ class AsyncCacheAPI(Invalidations):
         """The values of ``undecided`` entries that are current given ``versions``."""
         found = {key: entry[0] for key, _, entry in undecided if current(entry[4], versions)}
         if self._pending.active:
-            keys = [key for key, _, _ in undecided]
-            skeys = [skey for _, skey, _ in undecided]
-            found = self._not_pending(keys, skeys, found)
+            found = self._not_pending(found, [(k, s, e[4]) for k, s, e in undecided])
         self._counters.hits += len(found)
         self._counters.misses += len(undecided) - len(found)
         return found
 
     def _not_pending(
-        self, keys: list[str], skeys: list[str], found: dict[str, Any]
+        self, found: dict[str, Any], entries: list[tuple[str, str, Recorded]]
     ) -> dict[str, Any]:
-        """``found`` without the keys whose invalidation (or tags') is still pending."""
-        for key, skey in zip(keys, skeys, strict=True):
-            if key in found:
-                version_keys = self._recorded_keys.get(skey) or self._implicit
-                if self._pending.affects(skey, version_keys):
-                    del found[key]
-                    self._counters.bypassed += 1
+        """``found`` without the entries (key, store key, what it records) whose invalidation,
+        or a tag's or namespace's, is still pending."""
+        for key, skey, recorded in entries:
+            if key in found and self._pending.affects(skey, [k for k, _ in recorded]):
+                del found[key]
+                self._counters.bypassed += 1
         return found
 
     def _encode_many(

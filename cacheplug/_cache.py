@@ -107,7 +107,7 @@ class Cache(AsyncCacheAPI):
         (``0``: never cache it; default: the cache's ``negative_ttl``, else ``ttl``).
         """
         skey = self._keys.data(key)
-        version_keys = self._versions.for_entry(tag_names(tags)) if tags else self._implicit
+        version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
                 self._counters.bypassed += 1
@@ -122,7 +122,7 @@ class Cache(AsyncCacheAPI):
         self._listen_to_bus()
         plan = self._fill_plan
         return self._flights.run(  # type: ignore[no-any-return]
-            skey,
+            self._flight_key(skey, version_keys),
             lambda: self._run(plan(skey, version_keys, policy, check_first=False), loader),
             version_keys,
         )
@@ -190,12 +190,8 @@ class Cache(AsyncCacheAPI):
         and callers arriving from now on never share a load that started before. If the store
         cannot be reached, the deletion is queued and retried (see :meth:`invalidate`).
         """
-        entries = self._key_invalidation([key])
-        result = self._call("delete", False, self._store.invalidate, entries)
-        if result is FAILED:
-            self._queue("delete", entries)
-            return False
-        return bool(result > 0)
+        result = self._invalidate_entries("delete", [key])
+        return result is not FAILED and bool(result > 0)
 
     def invalidate(self, *keys: str, again_after: float | None = None) -> None:
         """Invalidate ``keys``: remove their values and leases, so that no reader gets the
@@ -206,11 +202,8 @@ class Cache(AsyncCacheAPI):
         ``again_after``: seconds after which to invalidate once more (a delayed double
         delete, for readers of replicas that lag behind the primary).
         """
-        entries = self._key_invalidation(keys)
-        if self._call("invalidate", False, self._store.invalidate, entries) is FAILED:
-            self._queue("invalidate", entries)
-        if again_after is not None:
-            self._again(again_after, lambda: self._invalidate_now(keys))
+        self._again(again_after, lambda: self._invalidate_entries("invalidate", keys))
+        self._invalidate_entries("invalidate", keys)
 
     def invalidate_tags(self, *tags: str, again_after: float | None = None) -> None:
         """Invalidate every entry carrying any of ``tags`` (O(1) per tag, whatever the
@@ -219,9 +212,8 @@ class Cache(AsyncCacheAPI):
         Failures are queued and retried like :meth:`invalidate`'s.
         """
         version_keys = self._versions.of_tags(tag_names(tags))
+        self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
         self._bump_now(version_keys, "tag")
-        if again_after is not None:
-            self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
 
     def bump(self) -> None:
         """Orphan every entry of this cache's namespace at once (O(1): its version counter
@@ -275,12 +267,8 @@ class Cache(AsyncCacheAPI):
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove the values of ``keys`` (and their leases, as :meth:`delete`); how many
         there were."""
-        entries = self._key_invalidation(keys)
-        result = self._call("delete_many", False, self._store.invalidate, entries)
-        if result is FAILED:
-            self._queue("delete_many", entries)
-            return 0
-        return int(result)
+        result = self._invalidate_entries("delete_many", keys)
+        return 0 if result is FAILED else int(result)
 
     def _existing_versions(self, version_keys: Sequence[str], read: Any) -> Any:
         """``read`` (versions of ``version_keys``) with absent ones created; FAILED if the

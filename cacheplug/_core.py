@@ -11,6 +11,7 @@ else uses (TTLs, encoding). The read policies are in ``_reads``, invalidation in
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -119,8 +120,9 @@ class CacheCore(StoreIO):
         self._counters = Counters()
         self._error_log = BurstLogger(clock=self._clock.monotonic)
         self._oversize_log = BurstLogger(clock=self._clock.monotonic)
-        self._flights = SingleFlight()
-        self._aflights = AsyncSingleFlight()
+        self._flights = SingleFlight(self._clock.monotonic)
+        self._aflights = AsyncSingleFlight(self._clock.monotonic)
+        self._timers: set[threading.Timer] = set()  # delayed invalidations (again_after)
         self._background = Background(background_workers, self._refresh_failed)
         self._pending = PendingInvalidations(
             self._apply_pending,
@@ -137,7 +139,7 @@ class CacheCore(StoreIO):
 
     @property
     def namespace_name(self) -> str:
-        """The namespace this cache's keys live in (``parent.child`` for a nested one)."""
+        """The namespace this cache's keys live in (``parent/child`` for a nested one)."""
         return self._keys.namespace
 
     @property

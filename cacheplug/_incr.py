@@ -12,7 +12,9 @@ Two representations, chosen by whether the cache signs its entries:
   with jittered backoff on contention). Two round trips; still atomic.
 
 Neither path retries a write whose reply was lost (the stores run these commands without
-retries), so a counter never counts twice.
+retries), so a counter never counts twice. Counters record no tag or namespace versions, but
+an integer cached with ``set`` does: if it was invalidated, ``incr`` starts from 0 rather than
+bringing it back.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def raw_counter_plan(
         except NotACounter:
             raw = yield (STORE, "get", True, (store_key,))
             if raw is not None:
-                current = _integer_in(key, decode(store_key, raw))
+                entry = decode(store_key, raw)
+                outdated = yield from _outdated(entry)
+                current = 0 if outdated else _integer_in(key, entry)
                 converted = str(current).encode("ascii")
                 yield (STORE, "compare_and_swap", True, (store_key, raw, converted))
     raise CacheUnavailable(f"the value of {key!r} kept changing while being incremented")
@@ -71,15 +75,31 @@ def signed_counter_plan(
                 return delta
         else:
             entry = decode(store_key, raw)
-            value = _integer_in(key, entry) + delta
-            assert entry is not None
-            record = _counter_record(key, encode(value, entry.fresh_until))
+            if (yield from _outdated(entry)):  # invalidated: counts as absent
+                value, fresh_until = delta, None
+            else:
+                value = _integer_in(key, entry) + delta
+                assert entry is not None
+                fresh_until = entry.fresh_until
+            record = _counter_record(key, encode(value, fresh_until))
             if (yield (STORE, "compare_and_swap", True, (store_key, raw, record))):
                 return value
         yield (SLEEP, backoff * random.uniform(0.5, 1.0))
         backoff = min(_MAX_BACKOFF, backoff * 2)
     raise CacheUnavailable(
         f"{key!r} is incremented by too many writers at once: {_SWAP_ATTEMPTS} attempts failed"
+    )
+
+
+def _outdated(entry: Entry | None) -> Plan:
+    """True when ``entry`` (an integer cached with ``set``, say) records a tag or namespace
+    version that has moved on: it was invalidated, so it must not come back as a counter."""
+    if entry is None or not entry.tags:
+        return False
+    version_keys = [version_key for version_key, _ in entry.tags]
+    current = yield (STORE, "get_many", True, (version_keys,))
+    return any(
+        value != b"%d" % version for (_, version), value in zip(entry.tags, current, strict=True)
     )
 
 

@@ -9,10 +9,11 @@ in this process until it lands.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Self
+from typing import Any, Self
 
 from cacheplug._config import non_negative
 from cacheplug._exceptions import CacheUnavailable
@@ -60,29 +61,56 @@ class Invalidations(ReadPolicies):
             self._bus.append(self._store.fills.on_invalidation(self._invalidated_elsewhere))
 
     def _invalidated_elsewhere(self, store_key: str | None) -> None:
-        if store_key is None:
-            return
         for flights in (self._flights, self._aflights):
-            flights.detach(store_key)
-            flights.detach_tagged(store_key)
+            if store_key is None:  # invalidations may have been missed
+                flights.detach_all()
+            else:
+                flights.detach(store_key)
+                flights.detach_tagged(store_key)
+
+    def _detach(self, entries: Sequence[tuple[str, str]], version_keys: Sequence[str]) -> None:
+        """Callers arriving from now on must not join loads of these keys or tags."""
+        for skey, _ in entries:
+            self._flights.detach(skey)
+            self._aflights.detach(skey)
+        for key in version_keys:
+            self._flights.detach_tagged(key)
+            self._aflights.detach_tagged(key)
 
     def _key_invalidation(self, keys: Iterable[str]) -> list[tuple[str, str]]:
         """The (entry, lease) store keys of ``keys``; detaches their in-process loads."""
-        entries = []
-        for skey in self._keys.data_many(list(keys)):
-            self._flights.detach(skey)
-            self._aflights.detach(skey)
-            entries.append((skey, self._keys.lease_of(skey)))
+        entries = [(skey, self._keys.lease_of(skey)) for skey in self._keys.data_many(list(keys))]
+        self._detach(entries, ())
         self._counters.invalidations += len(entries)
         return entries
 
     def _version_invalidation(self, version_keys: Sequence[str]) -> tuple[list[str], list[int]]:
         """The arguments of ``bump_versions``; detaches in-process loads carrying them."""
-        for key in version_keys:
-            self._flights.detach_tagged(key)
-            self._aflights.detach_tagged(key)
+        self._detach((), version_keys)
         self._counters.invalidations += len(version_keys)
         return list(version_keys), [fresh_version() for _ in version_keys]
+
+    def _invalidate_entries(self, operation: str, keys: Iterable[str]) -> Any:
+        """Invalidate ``keys`` in the store (queued if it cannot be reached): how many
+        entries existed, or ``FAILED``."""
+        entries = self._key_invalidation(keys)
+        result = self._call(operation, False, self._store.invalidate, entries)
+        return self._invalidated(operation, entries, result)
+
+    async def _ainvalidate_entries(self, operation: str, keys: Iterable[str]) -> Any:
+        """Async :meth:`_invalidate_entries`."""
+        entries = self._key_invalidation(keys)
+        result = await self._acall(operation, False, self._store.ainvalidate, entries)
+        return self._invalidated(operation, entries, result)
+
+    def _invalidated(self, operation: str, entries: list[tuple[str, str]], result: Any) -> Any:
+        if result is FAILED:
+            self._queue(operation, entries)
+        else:
+            # Again: a load may have started between the first detach and the store call,
+            # and read the old value.
+            self._detach(entries, ())
+        return result
 
     def _queue(
         self,
@@ -99,30 +127,43 @@ class Invalidations(ReadPolicies):
                 "does (see pending_invalidations())"
             )
 
-    def _again(self, delay: float, invalidate: Callable[[], None]) -> None:
-        """Run ``invalidate`` once more after ``delay`` seconds (a delayed double delete)."""
-        timer = threading.Timer(non_negative("again_after", delay), invalidate)
-        timer.daemon = True
-        timer.start()
+    def _again(self, delay: float | None, invalidate: Callable[[], object]) -> None:
+        """Run ``invalidate`` once more after ``delay`` seconds (a delayed double delete);
+        scheduled before the first attempt, so that a strict failure does not skip it."""
+        if delay is None:
+            return
 
-    def _invalidate_now(self, keys: Iterable[str]) -> None:
-        entries = self._key_invalidation(keys)
-        if self._call("invalidate", False, self._store.invalidate, entries) is FAILED:
-            self._queue("invalidate", entries)
+        def again() -> None:
+            self._timers.discard(timer)
+            with contextlib.suppress(CacheUnavailable):  # queued: the retry thread applies it
+                invalidate()
+
+        timer = threading.Timer(non_negative("again_after", delay), again)
+        timer.daemon = True
+        self._timers.add(timer)
+        timer.start()
 
     def _bump_now(self, version_keys: Sequence[str], kind: str) -> None:
         keys, fresh = self._version_invalidation(version_keys)
         bump = self._store.bump_versions
-        if self._call(kind, False, bump, keys, fresh, self._version_keep_ms()) is FAILED:
-            self._queue(kind, (), [(key, kind) for key in keys])
+        result = self._call(kind, False, bump, keys, fresh, self._version_keep_ms())
+        self._bumped(kind, keys, result)
 
     async def _abump_now(self, version_keys: Sequence[str], kind: str) -> None:
         keys, fresh = self._version_invalidation(version_keys)
         bump = self._store.abump_versions
-        if await self._acall(kind, False, bump, keys, fresh, self._version_keep_ms()) is FAILED:
-            self._queue(kind, (), [(key, kind) for key in keys])
+        result = await self._acall(kind, False, bump, keys, fresh, self._version_keep_ms())
+        self._bumped(kind, keys, result)
+
+    def _bumped(self, kind: str, version_keys: list[str], result: Any) -> None:
+        if result is FAILED:
+            self._queue(kind, (), [(key, kind) for key in version_keys])
+        else:
+            self._detach((), version_keys)
 
     def _shutdown(self, flush_timeout: float) -> None:
+        for timer in list(self._timers):
+            timer.cancel()  # what a delayed invalidation would do is done by now or lost
         self._pending.flush(flush_timeout)
         self._pending.stop()
         self._background.shutdown()

@@ -30,6 +30,8 @@ _DIGEST_BYTES: Final = 20
 _MEMO_ENTRIES: Final = 4096
 
 _NAMESPACE_RE: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_NAMESPACE_CHARS}}}\Z")
+_NESTED_NAME_RE: Final = re.compile(r"[A-Za-z0-9_\-]+\Z")
+_NESTED_PATH_RE: Final = re.compile(rf"[A-Za-z0-9_.\-/]{{1,{MAX_NAMESPACE_CHARS}}}\Z")
 _UNREADABLE_RE: Final = re.compile(r"[^\x21-\x7a\x7c\x7e]")  # not printable ASCII, or { }
 
 
@@ -78,8 +80,9 @@ class KeyBuilder:
 
     __slots__ = ("_data_keys", "_hashed_prefixes", "_plain_prefixes", "namespace", "version")
 
-    def __init__(self, namespace: str, version: int = 0) -> None:
-        if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+    def __init__(self, namespace: str, version: int = 0, *, nested: bool = False) -> None:
+        pattern = _NESTED_PATH_RE if nested else _NAMESPACE_RE
+        if not isinstance(namespace, str) or not pattern.match(namespace):
             raise ConfigurationError(
                 f"namespace {namespace!r} is not valid: use 1 to {MAX_NAMESPACE_CHARS} "
                 "characters from A-Z a-z 0-9 _ . -"
@@ -122,12 +125,13 @@ class KeyBuilder:
         return marker[:-1] + Purpose.LEASE.value + data_key[len(marker) :]
 
     def child(self, name: str) -> KeyBuilder:
-        """The builder of the namespace ``name`` nested in this one (``<this>.<name>``)."""
-        if not isinstance(name, str) or "." in name or not _NAMESPACE_RE.match(name):
+        """The builder of the namespace ``name`` nested in this one (``<this>/<name>``: no
+        namespace a cache is given can look like that, since those cannot contain ``/``)."""
+        if not isinstance(name, str) or not _NESTED_NAME_RE.match(name):
             raise ConfigurationError(
                 f"namespace name {name!r} is not valid: use characters from A-Z a-z 0-9 _ -"
             )
-        return KeyBuilder(f"{self.namespace}.{name}", self.version)
+        return KeyBuilder(f"{self.namespace}/{name}", self.version, nested=True)
 
     def data_many(self, keys: list[str]) -> list[str]:
         """:meth:`data` for each of ``keys``."""

@@ -62,7 +62,8 @@ class PendingInvalidations:
         self._versions: dict[str, tuple[str, int]] = {}  # version key -> (kind, seq)
         self._seq = 0
         self._flush_all = False
-        self._applying = False
+        self._flush_seq = 0  # bumped by each overflow: an attempt clears only the one it saw
+        self._applying = 0  # attempts under way (the retry thread, and close())
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._pid = os.getpid()
@@ -111,6 +112,7 @@ class PendingInvalidations:
         self._entries.clear()
         self._versions.clear()
         self._flush_all = True
+        self._flush_seq += 1
 
     def affects(self, data_key: str, version_keys: Iterable[str]) -> bool:
         """True when a read of ``data_key`` recording ``version_keys`` must bypass the cache
@@ -153,9 +155,10 @@ class PendingInvalidations:
             entries = dict(self._entries)
             versions = dict(self._versions)
             flush_all = self._flush_all
+            flush_seq = self._flush_seq
             if not (entries or versions or flush_all):
                 return True
-            self._applying = True
+            self._applying += 1
         keys = list(versions)
         if flush_all:
             keys.append(self._root)
@@ -164,17 +167,17 @@ class PendingInvalidations:
         except Exception as exc:
             logger.debug("cacheplug: invalidations still cannot reach the store: %s", exc)
             with self._lock:
-                self._applying = False
+                self._applying -= 1
             return False
         with self._lock:
-            self._applying = False
+            self._applying -= 1
             for key in entries:
                 if self._entries.get(key) == entries[key]:
                     del self._entries[key]
             for key in versions:
                 if self._versions.get(key) == versions[key]:
                     del self._versions[key]
-            if flush_all:
+            if flush_all and self._flush_seq == flush_seq:  # no overflow since: all covered
                 self._flush_all = False
             self.active = bool(self._entries or self._versions or self._flush_all)
             return not self.active

@@ -14,6 +14,7 @@ from cacheplug._codec import Entry
 from cacheplug._config import ttl_ms
 from cacheplug._core import CacheCore
 from cacheplug._io import FAILED
+from cacheplug._singleflight import FLIGHT_SEPARATOR
 from cacheplug._stampede import STORE, Encoder, Ensure, Plan, ReadPolicy, fill_plan, refresh_plan
 from cacheplug._tags import (
     Recorded,
@@ -143,6 +144,12 @@ class ReadPolicies(CacheCore):
             return entry[0]
         self._counters.misses += 1
         return MISSING
+
+    def _flight_key(self, skey: str, version_keys: Sequence[str]) -> str:
+        """Callers passing other tags for a key than others do share no load with them."""
+        if version_keys is self._implicit:
+            return skey
+        return skey + FLIGHT_SEPARATOR + ",".join(version_keys)
 
     def _remember_recorded(self, skey: str, recorded: Recorded) -> None:
         # get() fetches these with the entry next time: one round trip instead of two.
@@ -280,6 +287,7 @@ class ReadPolicies(CacheCore):
             ensure=self._ensure(version_keys),
             encode=self._encoder(skey, version_keys, policy),
             lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
+            monotonic=self._clock.monotonic,
         )
 
     def _refresh_soon(

@@ -4,11 +4,13 @@ The first caller for a key runs the function; callers that arrive while it runs 
 the same result, or the same exception. Nothing is kept once the call is over, whatever its
 outcome, so a failed call is retried by the next caller.
 
-The function returns ``(result, shareable)``. A result that is not shareable (a load whose
-fill an invalidation refused: it may predate that invalidation) goes to the caller that ran
-it only; the callers waiting for it run the call again (joining a newer call, or leading one).
-An invalidation also *detaches* the calls under way for its key or tag: callers arriving from
-then on start a new call instead of joining the old one.
+The function returns ``(result, valid_at)``: the moment until which the result is known to be
+current (``math.inf``: for every caller who joined; ``-math.inf``: for the caller that ran it
+only). A caller that joined after ``valid_at`` does not take the result (an invalidation may
+have come in between, from another process, before this one heard of it): it runs the call
+again, joining a newer call or leading one. An invalidation this process knows of also
+*detaches* the calls under way for its key or tag: callers arriving from then on start a new
+call instead of joining the old one.
 
 Threads and asyncio tasks have separate tables (a thread cannot await a task's future); the
 store lease coordinates between them and across processes. A forked child starts with an
@@ -18,22 +20,24 @@ empty table: the calls it would inherit run in threads that did not survive the 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("done", "error", "result", "shareable", "tags")
+    __slots__ = ("done", "error", "result", "tags", "valid_at")
 
     def __init__(self, tags: tuple[str, ...]) -> None:
         self.done = threading.Event()
         self.result: T | None = None
-        self.shareable = True
+        self.valid_at = math.inf
         self.error: BaseException | None = None
         self.tags = tags
 
@@ -41,7 +45,8 @@ class _Flight(Generic[T]):
 class SingleFlight:
     """Thread single-flight, keyed by string."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight[Any]] = {}
         self._pid = os.getpid()
@@ -51,9 +56,10 @@ class SingleFlight:
     def __len__(self) -> int:
         return len(self._flights)
 
-    def run(self, key: str, fn: Callable[[], tuple[T, bool]], tags: tuple[str, ...] = ()) -> T:
-        """``fn()``'s result, or that of the call for ``key`` already under way (when
-        shareable). ``tags``: version keys whose invalidation detaches this call."""
+    def run(self, key: str, fn: Callable[[], tuple[T, float]], tags: tuple[str, ...] = ()) -> T:
+        """``fn()``'s result, or that of the call for ``key`` already under way (if still
+        valid when this caller joined). ``tags``: version keys whose invalidation detaches
+        this call."""
         if self._pid != os.getpid():
             self._after_fork()
         while True:
@@ -64,16 +70,17 @@ class SingleFlight:
                     flight = self._flights[key] = _Flight(tags)
                 else:
                     self.joined += 1
+                    joined_at = self._monotonic()
             if leader:
                 break
             flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            if flight.shareable:
+            if joined_at <= flight.valid_at:
                 return flight.result  # type: ignore[return-value]
             self.joined -= 1
         try:
-            flight.result, flight.shareable = fn()
+            flight.result, flight.valid_at = fn()
             return flight.result
         except BaseException as exc:
             flight.error = exc
@@ -86,15 +93,21 @@ class SingleFlight:
 
     def detach(self, key: str) -> None:
         """Let callers arriving from now on start a new call for ``key`` (its value was just
-        invalidated); the call under way still answers those already waiting for it."""
+        invalidated); the call under way still answers those already waiting for it. Calls
+        keyed ``key`` plus ``FLIGHT_SEPARATOR`` and more (other tags) are detached too."""
         with self._lock:
-            self._flights.pop(key, None)
+            _detach(self._flights, key)
 
     def detach_tagged(self, tag: str) -> None:
         """:meth:`detach` every call carrying the version key ``tag``."""
         with self._lock:
             for key in [k for k, f in self._flights.items() if tag in f.tags]:
                 del self._flights[key]
+
+    def detach_all(self) -> None:
+        """:meth:`detach` every call (invalidations may have been missed)."""
+        with self._lock:
+            self._flights.clear()
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -105,7 +118,8 @@ class SingleFlight:
 class AsyncSingleFlight:
     """asyncio single-flight, keyed by string, with one table per event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
         self._tables: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
             dict[str, tuple[asyncio.Future[Any], tuple[str, ...]]],
@@ -120,11 +134,11 @@ class AsyncSingleFlight:
     async def run(
         self,
         key: str,
-        fn: Callable[[], Awaitable[tuple[T, bool]]],
+        fn: Callable[[], Awaitable[tuple[T, float]]],
         tags: tuple[str, ...] = (),
     ) -> T:
         """``(await fn())``'s result, or that of the call for ``key`` already under way
-        (when shareable); see :meth:`SingleFlight.run`."""
+        (if still valid when this caller joined); see :meth:`SingleFlight.run`."""
         loop = asyncio.get_running_loop()
         table = self._tables.get(loop)
         if table is None:
@@ -132,24 +146,25 @@ class AsyncSingleFlight:
         while (entry := table.get(key)) is not None:
             future = entry[0]
             self.joined += 1
+            joined_at = self._monotonic()
             try:
                 # shield: a waiter being cancelled must not cancel the shared call.
-                result, shareable = await asyncio.shield(future)
+                result, valid_at = await asyncio.shield(future)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if not future.cancelled() or (task is not None and task.cancelling()):
                     raise
                 self.joined -= 1  # the leader was cancelled, not us: run it ourselves
                 continue
-            if shareable:
+            if joined_at <= valid_at:
                 return result  # type: ignore[no-any-return]
             self.joined -= 1
             if table.get(key) is entry:  # let the finished call's own cleanup catch up
-                del table[key]
+                table.pop(key, None)
         future = loop.create_future()
         entry = table[key] = (future, tags)
         try:
-            result, shareable = await fn()
+            result, valid_at = await fn()
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -158,19 +173,37 @@ class AsyncSingleFlight:
             future.exception()  # retrieved: no "never retrieved" warning without waiters
             raise
         else:
-            future.set_result((result, shareable))
+            future.set_result((result, valid_at))
             return result
         finally:
+            # pop, not del: another thread may detach it between the check and the removal.
             if table.get(key) is entry:  # not detached and replaced meanwhile
-                del table[key]
+                table.pop(key, None)
 
     def detach(self, key: str) -> None:
         """:meth:`SingleFlight.detach`, in every event loop's table."""
         for table in list(self._tables.values()):
-            table.pop(key, None)
+            _detach(table, key)
 
     def detach_tagged(self, tag: str) -> None:
         """:meth:`SingleFlight.detach_tagged`, in every event loop's table."""
         for table in list(self._tables.values()):
             for key in [k for k, (_, tags) in list(table.items()) if tag in tags]:
                 table.pop(key, None)
+
+    def detach_all(self) -> None:
+        """:meth:`SingleFlight.detach_all`, in every event loop's table."""
+        for table in list(self._tables.values()):
+            table.clear()
+
+
+FLIGHT_SEPARATOR: Final = "\x00"
+"""Separates a data key from the tags in the key of a call carrying other tags than the
+namespace's: callers passing other tags for a key do not share its calls."""
+
+
+def _detach(flights: dict[str, Any], key: str) -> None:
+    flights.pop(key, None)
+    prefix = key + FLIGHT_SEPARATOR
+    for other in [k for k in list(flights) if k.startswith(prefix)]:
+        flights.pop(other, None)

@@ -36,6 +36,9 @@ _FIRST_BACKOFF: Final = 0.02
 _MAX_BACKOFF: Final = 0.25
 _AFTER_EXPIRY: Final = 0.005  # re-check just after a lease expires
 
+SHARED: Final = math.inf  # a result every caller who joined the call may take
+UNSHARED: Final = -math.inf  # a result for the caller who ran the call only
+
 
 def new_token() -> bytes:
     """A lease token: 128 random bits, hex (printable, so it reads well in redis-cli)."""
@@ -135,8 +138,12 @@ def fill_plan(
 
     ``read_keys`` are read together (the entry and its version keys); ``usable(values)``
     gives the value a waiter may take from what they hold, or ``missing``. The plan returns
-    ``(value, shareable)``: ``shareable`` is False when the value was loaded but an
-    invalidation refused its fill, so that callers who joined this load late must not take it.
+    ``(value, valid_at)``: the moment (on ``monotonic``) until which ``value`` is known to be
+    current. Callers who joined this call in-process take its value only if they joined by
+    then (see ``_singleflight``): a value read from the store, or loaded but not stored, may
+    predate an invalidation made by another process after it was read; a value whose fill
+    was accepted is current for everyone who joined (``SHARED``); one whose fill an
+    invalidation refused is for the loader's own caller only (``UNSHARED``).
     """
     token = new_token()
     deadline = monotonic() + wait_timeout
@@ -145,34 +152,39 @@ def fill_plan(
     read = (STORE, "get_many", False, (read_keys,))
     while True:
         if check:
+            seen = monotonic()
             value = usable((yield read))
             if value is not missing:
-                return value, True
+                return value, seen
         check = True
         remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
-        if remaining is failed:  # the store is unavailable: fail open, store nothing
+        if remaining is failed:
+            # The store is unavailable: fail open, store nothing. Its invalidations cannot be
+            # seen either, so joiners share this load: it keeps sparing the database.
             value, _ = yield (LOAD,)
-            return value, True
+            return value, SHARED
         if remaining == 0:
             # A caller whose read missed just before another's fill landed (and the lease was
             # let go) must not load again: look once more now that the lease is ours. This
             # read also gives the versions the fill records: read before the loader runs.
+            seen = monotonic()
             values = yield read
             value = usable(values)
             if value is not missing:
                 yield (STORE, "release_lease", False, (key, lease_key, token))
-                return value, True
+                return value, seen
             values = yield from _ensured(values, ensure)
-            return (yield from _load_and_fill(key, lease_key, token, encode, values))
+            return (yield from _load_and_fill(key, lease_key, token, encode, values, monotonic))
         waiter = expect(key)
         try:
+            seen = monotonic()
             value = usable((yield read))
             if value is not missing:
-                return value, True
+                return value, seen
             now = monotonic()
             if now >= deadline:
                 value, _ = yield (LOAD,)  # waited long enough: load, but only the holder writes
-                return value, True
+                return value, now
             lease_left = remaining / 1000.0 + _AFTER_EXPIRY
             timeout = min(lease_left, deadline - now)
             if not fills_live():
@@ -192,12 +204,13 @@ def refresh_plan(
     ensure: Ensure,
     encode: Encoder,
     lock_timeout_ms: int,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Plan:
     """Refresh a key in the background if nobody else is: lease, load, store.
 
     A reader that saw the old entry may get here just after another refresh stored a new
     one and let the lease go; the check after taking the lease stops it loading again.
-    Returns ``(value, shareable)`` like :func:`fill_plan`, or ``None`` when it did not load.
+    Returns ``(value, valid_at)`` like :func:`fill_plan`, or ``None`` when it did not load.
     """
     token = new_token()
     remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
@@ -208,7 +221,7 @@ def refresh_plan(
         yield (STORE, "release_lease", False, (key, lease_key, token))
         return None
     values = yield from _ensured(values, ensure)
-    return (yield from _load_and_fill(key, lease_key, token, encode, values))
+    return (yield from _load_and_fill(key, lease_key, token, encode, values, monotonic))
 
 
 def _ensured(values: Any, ensure: Ensure) -> Plan:
@@ -221,7 +234,15 @@ def _ensured(values: Any, ensure: Ensure) -> Plan:
     return merge(values, (yield step))
 
 
-def _load_and_fill(key: str, lease_key: str, token: bytes, encode: Encoder, read: Any) -> Plan:
+def _load_and_fill(
+    key: str,
+    lease_key: str,
+    token: bytes,
+    encode: Encoder,
+    read: Any,
+    monotonic: Callable[[], float],
+) -> Plan:
+    started = monotonic()
     try:
         value, elapsed = yield (LOAD,)
     except BaseException:
@@ -230,7 +251,7 @@ def _load_and_fill(key: str, lease_key: str, token: bytes, encode: Encoder, read
     encoded = encode(value, elapsed, read)
     if encoded is None:  # not to be cached: let waiters go and load themselves
         yield (STORE, "release_lease", False, (key, lease_key, token))
-        return value, True
+        return value, started
     record, ttl_ms, versions = encoded
     filled = yield (
         STORE,
@@ -238,9 +259,11 @@ def _load_and_fill(key: str, lease_key: str, token: bytes, encode: Encoder, read
         False,
         (key, record, ttl_ms, lease_key, token, versions),
     )
-    # False: the lease was taken away or a version moved on, i.e. an invalidation came
-    # after the loader started; the value may predate it.
-    return value, filled is not False
+    if filled is True:
+        return value, SHARED
+    # False: the lease was taken away or a version moved on, i.e. an invalidation came after
+    # the loader started and the value may predate it. FAILED: nobody can tell.
+    return value, UNSHARED if filled is False else started
 
 
 def lock_plan(

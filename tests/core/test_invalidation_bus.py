@@ -98,8 +98,8 @@ def operations(cache: Cache) -> list[tuple[Operation, list[str]]]:
         ),
         (lambda: cache.invalidate_tags(), []),
         (lambda: cache.bump(), ["bus:0:n:{*}"]),
-        (lambda: cache.namespace("x").bump(), ["bus.x:0:n:{*}"]),
-        (lambda: cache.namespace("x").invalidate("k"), ["bus.x:0:d:{k}"]),
+        (lambda: cache.namespace("x").bump(), ["bus/x:0:n:{*}"]),
+        (lambda: cache.namespace("x").invalidate("k"), ["bus/x:0:d:{k}"]),
         # Tags are shared with nested namespaces: the same version key.
         (lambda: cache.namespace("x").invalidate_tags("product:42"), ["bus:0:t:{product:42}"]),
         (lambda: cache.invalidate("user 1"), [hashed]),

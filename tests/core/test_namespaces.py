@@ -236,11 +236,11 @@ def test_async_bump_of_a_cache_and_of_a_namespace(cache: Cache) -> None:
 def test_namespace_name(cache: Cache) -> None:
     assert cache.namespace_name == "test"
     catalog: Cache = cache.namespace("catalog")
-    assert catalog.namespace_name == "test.catalog"
-    assert catalog.namespace("v2").namespace_name == "test.catalog.v2"
+    assert catalog.namespace_name == "test/catalog"
+    assert catalog.namespace("v2").namespace_name == "test/catalog/v2"
     assert cache.namespace_name == "test"  # the view did not change its cache
     with Cache(namespace="shop") as shop:
-        assert shop.namespace("A-z_09").namespace_name == "shop.A-z_09"
+        assert shop.namespace("A-z_09").namespace_name == "shop/A-z_09"
 
 
 @pytest.mark.parametrize(
@@ -258,6 +258,6 @@ def test_nested_namespace_names_may_use_letters_digits_dash_and_underscore(
     cache: Cache, name: str
 ) -> None:
     view: Cache = cache.namespace(name)
-    assert view.namespace_name == f"test.{name}"
+    assert view.namespace_name == f"test/{name}"
     view.set("k", name, ttl=60)
     assert view.get("k") == name

@@ -31,7 +31,7 @@ TAG: Final = "product:42"
 DATA_KEY: Final = "pend:0:d:{product-page}"
 TAG_KEY: Final = "pend:0:t:{product:42}"
 ROOT_NAMESPACE_KEY: Final = "pend:0:n:{*}"
-NESTED_NAMESPACE_KEY: Final = "pend.sub:0:n:{*}"
+NESTED_NAMESPACE_KEY: Final = "pend/sub:0:n:{*}"
 ABSENT: Final = "<absent>"
 WAIT: Final = 10.0
 """Seconds any bounded wait may take (the retry backoff is at most 2 s)."""
@@ -365,7 +365,7 @@ def test_every_kind_of_invalidation_is_queued_with_its_store_key(server: RedisSe
             ("key", "pend:0:d:{m1}"),
             ("key", "pend:0:d:{m2}"),
             ("key", "pend:0:d:{k}"),
-            ("key", "pend.sub:0:d:{k}"),
+            ("key", "pend/sub:0:d:{k}"),
             ("tag", "pend:0:t:{product:42}"),
             ("tag", "pend:0:t:{color:red}"),
             ("namespace", ROOT_NAMESPACE_KEY),

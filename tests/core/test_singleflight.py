@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 
@@ -19,7 +20,9 @@ def test_threads_share_one_call_and_leave_nothing_behind() -> None:
 
     def work() -> None:
         barrier.wait()
-        results.append(flights.run("k", lambda: calls.append(1) or time.sleep(0.1) or (7, True)))
+        results.append(
+            flights.run("k", lambda: calls.append(1) or time.sleep(0.1) or (7, math.inf))
+        )
 
     threads = [threading.Thread(target=work) for _ in range(10)]
     for thread in threads:
@@ -37,7 +40,7 @@ def test_an_error_reaches_every_waiter_and_the_next_call_retries() -> None:
     barrier = threading.Barrier(5)
     errors: list[BaseException] = []
 
-    def fail() -> tuple[int, bool]:
+    def fail() -> tuple[int, float]:
         time.sleep(0.1)
         raise KeyError("gone")
 
@@ -55,17 +58,17 @@ def test_an_error_reaches_every_waiter_and_the_next_call_retries() -> None:
         thread.join()
     assert len(errors) == 5
     assert len(flights) == 0
-    assert flights.run("k", lambda: (1, True)) == 1
+    assert flights.run("k", lambda: (1, math.inf)) == 1
 
 
 def test_asyncio_tasks_share_one_call() -> None:
     flights = AsyncSingleFlight()
     calls: list[int] = []
 
-    async def load() -> tuple[str, bool]:
+    async def load() -> tuple[str, float]:
         calls.append(1)
         await asyncio.sleep(0.05)
-        return "v", True
+        return "v", math.inf
 
     async def scenario() -> list[str]:
         results = await asyncio.gather(*(flights.run("k", load) for _ in range(50)))
@@ -79,9 +82,9 @@ def test_asyncio_tasks_share_one_call() -> None:
 def test_a_cancelled_waiter_does_not_cancel_the_shared_call() -> None:
     flights = AsyncSingleFlight()
 
-    async def load() -> tuple[str, bool]:
+    async def load() -> tuple[str, float]:
         await asyncio.sleep(0.05)
-        return "done", True
+        return "done", math.inf
 
     async def scenario() -> str:
         leader = asyncio.ensure_future(flights.run("k", load))
@@ -100,10 +103,10 @@ def test_waiters_of_a_cancelled_leader_run_the_call_themselves() -> None:
     flights = AsyncSingleFlight()
     calls: list[int] = []
 
-    async def load() -> tuple[str, bool]:
+    async def load() -> tuple[str, float]:
         calls.append(1)
         await asyncio.sleep(0.05)
-        return "value", True
+        return "value", math.inf
 
     async def scenario() -> str:
         leader = asyncio.ensure_future(flights.run("k", load))
@@ -125,16 +128,16 @@ def test_a_result_that_is_not_shareable_goes_to_its_own_caller_only() -> None:
     calls: list[str] = []
     results: dict[str, str] = {}
 
-    def refused_load() -> tuple[str, bool]:
+    def refused_load() -> tuple[str, float]:
         calls.append("leader")
         started.set()
         joined.wait(5)
         time.sleep(0.05)  # let the joiner block on the flight
-        return "read before the write", False
+        return "read before the write", -math.inf
 
-    def fresh_load() -> tuple[str, bool]:
+    def fresh_load() -> tuple[str, float]:
         calls.append("joiner")
-        return "fresh", True
+        return "fresh", math.inf
 
     leader = threading.Thread(target=lambda: results.update(a=flights.run("k", refused_load)))
     leader.start()
@@ -157,10 +160,10 @@ def test_detaching_by_tag_lets_new_callers_start_a_new_call() -> None:
     flights = SingleFlight()
     started, finish = threading.Event(), threading.Event()
 
-    def slow() -> tuple[str, bool]:
+    def slow() -> tuple[str, float]:
         started.set()
         finish.wait(5)
-        return "old", True
+        return "old", math.inf
 
     thread = threading.Thread(target=flights.run, args=("k", slow, ("tag:a",)))
     thread.start()
@@ -168,7 +171,7 @@ def test_detaching_by_tag_lets_new_callers_start_a_new_call() -> None:
     flights.detach_tagged("tag:other")
     assert len(flights) == 1
     flights.detach_tagged("tag:a")
-    assert flights.run("k", lambda: ("new", True)) == "new"
+    assert flights.run("k", lambda: ("new", math.inf)) == "new"
     finish.set()
     thread.join()
 
@@ -177,14 +180,14 @@ def test_async_results_that_are_not_shareable_are_loaded_again() -> None:
     flights = AsyncSingleFlight()
     calls: list[str] = []
 
-    async def refused() -> tuple[str, bool]:
+    async def refused() -> tuple[str, float]:
         calls.append("leader")
         await asyncio.sleep(0.05)
-        return "old", False
+        return "old", -math.inf
 
-    async def fresh() -> tuple[str, bool]:
+    async def fresh() -> tuple[str, float]:
         calls.append("joiner")
-        return "fresh", True
+        return "fresh", math.inf
 
     async def scenario() -> list[str]:
         leader = asyncio.ensure_future(flights.run("k", refused))
@@ -194,3 +197,33 @@ def test_async_results_that_are_not_shareable_are_loaded_again() -> None:
 
     assert asyncio.run(scenario()) == ["old", "fresh"]
     assert calls == ["leader", "joiner"]
+
+
+def test_a_caller_that_joined_after_the_result_was_read_loads_again() -> None:
+    # The result was read at t=10 (say, from the store); a caller that joined at t=11 may
+    # have arrived after an invalidation this process has not heard of yet.
+    now = [9.0]
+    flights = SingleFlight(monotonic=lambda: now[0])
+    started, joined = threading.Event(), threading.Event()
+    results: dict[str, str] = {}
+
+    def read_at_ten() -> tuple[str, float]:
+        started.set()
+        joined.wait(5)
+        time.sleep(0.05)
+        return "read at 10", 10.0
+
+    leader = threading.Thread(target=lambda: results.update(a=flights.run("k", read_at_ten)))
+    leader.start()
+    started.wait(5)
+    now[0] = 11.0
+
+    def join() -> None:
+        joined.set()
+        results["b"] = flights.run("k", lambda: ("own load", math.inf))
+
+    joiner = threading.Thread(target=join)
+    joiner.start()
+    leader.join()
+    joiner.join()
+    assert results == {"a": "read at 10", "b": "own load"}
