@@ -16,6 +16,7 @@ from cacheplug._config import ttl_ms, ttl_seconds
 from cacheplug._incr import raw_counter_plan, signed_counter_plan
 from cacheplug._invalidation import Invalidations
 from cacheplug._io import FAILED
+from cacheplug._local import NOTHING
 from cacheplug._stampede import XFetch
 from cacheplug._tags import (
     Recorded,
@@ -41,8 +42,17 @@ class AsyncCacheAPI(Invalidations):
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):
             return default
+        local = self._local
+        if local is not None:
+            found = local.get(skey, version_keys)
+            if found is not NOTHING:
+                self._counters.hits += 1
+                return found
+            epoch = local.epoch
         values = await self._aread([skey, *version_keys], self.strict)
         value = self._hit(skey, values, version_keys)
+        if local is not None and value is not MISSING and not isinstance(value, Unread):
+            self._keep_local(skey, values, version_keys, epoch)
         if isinstance(value, Unread):  # it records version keys not read yet
             values += await self._aread(value.keys, self.strict)
             value = self._hit(skey, values, [*version_keys, *value.keys])
@@ -74,10 +84,27 @@ class AsyncCacheAPI(Invalidations):
             self._counters.loads += 1
             value = loader()
             return await value if isawaitable(value) else value
+        local = self._local
+        plain = (
+            local is not None
+            and self._plain_hits
+            and early is DEFAULT
+            and refresh_ahead is DEFAULT
+            and max_staleness is None
+        )
+        if plain:
+            assert local is not None
+            found = local.get(skey, version_keys)
+            if found is not NOTHING:
+                self._counters.hits += 1
+                return found  # type: ignore[no-any-return]
+            epoch = local.epoch
         values = await self._aread([skey, *version_keys], False)
         options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
         value = self._answer(skey, values, version_keys, loader, options, self._arefresh_soon)
         if value is not MISSING:
+            if plain:
+                self._keep_local(skey, values, version_keys, epoch)
             return value  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
         self._listen_to_bus()
@@ -91,6 +118,7 @@ class AsyncCacheAPI(Invalidations):
     async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.set`."""
         skey = self._keys.data(key)
+        self._drop_local([skey])
         version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
         read = await self._acall("set", self.strict, self._store.aget_many, list(version_keys))
@@ -111,11 +139,13 @@ class AsyncCacheAPI(Invalidations):
             self._keys.lease_of(skey),
             conditions,
         )
+        self._drop_local([skey])  # after the write too: a read may have raced it
         return result is True
 
     async def aadd(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.add`."""
         skey = self._keys.data(key)
+        self._drop_local([skey])
         version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
         values = await self._aread([skey, *version_keys], self.strict)
@@ -143,6 +173,7 @@ class AsyncCacheAPI(Invalidations):
             conditions,
             True,
         )
+        self._drop_local([skey])  # after the write too: a read may have raced it
         return result is True
 
     async def adelete(self, key: str) -> bool:
@@ -186,6 +217,7 @@ class AsyncCacheAPI(Invalidations):
         self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT, *, tags: Tags = None
     ) -> list[str]:
         """Async :meth:`~cacheplug.Cache.set_many`."""
+        self._drop_local(self._keys.data_many(list(mapping)))
         version_keys = self._version_keys(tag_names(tags))
         read = await self._acall("set_many", self.strict, self._store.aget_many, list(version_keys))
         read = await self._aexisting_versions(version_keys, read)
@@ -207,6 +239,7 @@ class AsyncCacheAPI(Invalidations):
             )
             stored = [False] * len(items) if result is FAILED else result
             failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
+        self._drop_local(self._keys.data_many(list(mapping)))
         return failed
 
     async def adelete_many(self, keys: Iterable[str]) -> int:
@@ -227,7 +260,11 @@ class AsyncCacheAPI(Invalidations):
 
     async def aincr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Async :meth:`~cacheplug.Cache.incr`."""
-        return int(await self._arun(self._counter_plan(key, delta, ttl)))
+        self._drop_local([self._keys.data(key)])
+        try:
+            return int(await self._arun(self._counter_plan(key, delta, ttl)))
+        finally:
+            self._drop_local([self._keys.data(key)])
 
     async def adecr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Async :meth:`~cacheplug.Cache.decr`."""

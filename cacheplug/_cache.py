@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
 from cacheplug._config import CacheOptions
 from cacheplug._io import FAILED
+from cacheplug._local import NOTHING
 from cacheplug._locks import Lock
 from cacheplug._stampede import XFetch
 from cacheplug._tags import Unread, parse_versions, tag_names
@@ -59,6 +60,8 @@ class Cache(AsyncCacheAPI):
     - ``background_workers=4``: threads for background refreshes.
     - ``breaker=None``: a :class:`CircuitBreaker` (default: 3 failures, 2 s open).
     - ``clock=None``: a :class:`~cacheplug.testing.FakeClock` in tests.
+    - ``l1=None``: a :class:`LocalTier` to keep hot values in this process too, kept
+      coherent by the invalidation bus (see ``docs/hot-keys.md``).
     """
 
     @classmethod
@@ -72,8 +75,17 @@ class Cache(AsyncCacheAPI):
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):
             return default
+        local = self._local
+        if local is not None:
+            found = local.get(skey, version_keys)
+            if found is not NOTHING:
+                self._counters.hits += 1
+                return found
+            epoch = local.epoch
         values = self._read([skey, *version_keys], self.strict)
         value = self._hit(skey, values, version_keys)
+        if local is not None and value is not MISSING and not isinstance(value, Unread):
+            self._keep_local(skey, values, version_keys, epoch)
         if isinstance(value, Unread):  # it records version keys not read yet
             values += self._read(value.keys, self.strict)
             value = self._hit(skey, values, [*version_keys, *value.keys])
@@ -113,10 +125,27 @@ class Cache(AsyncCacheAPI):
                 self._counters.bypassed += 1
             self._counters.loads += 1
             return loader()
+        local = self._local
+        plain = (
+            local is not None
+            and self._plain_hits
+            and early is DEFAULT
+            and refresh_ahead is DEFAULT
+            and max_staleness is None
+        )
+        if plain:
+            assert local is not None
+            found = local.get(skey, version_keys)
+            if found is not NOTHING:
+                self._counters.hits += 1
+                return found  # type: ignore[no-any-return]
+            epoch = local.epoch
         values = self._read([skey, *version_keys], False)
         options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
         value = self._answer(skey, values, version_keys, loader, options, self._refresh_soon)
         if value is not MISSING:
+            if plain:
+                self._keep_local(skey, values, version_keys, epoch)
             return value  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
         self._listen_to_bus()
@@ -134,6 +163,7 @@ class Cache(AsyncCacheAPI):
         over ``max_value_bytes`` is not stored and any older value is removed.
         """
         skey = self._keys.data(key)
+        self._drop_local([skey])
         version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
         read = self._call("set", self.strict, self._store.get_many, list(version_keys))
@@ -147,13 +177,14 @@ class Cache(AsyncCacheAPI):
         lease_key = self._keys.lease_of(skey)
         ttl_ms = self._store_ttl_ms(ttl_s)
         put = self._store.put
-        return (
-            self._call("set", self.strict, put, skey, record, ttl_ms, lease_key, conditions) is True
-        )
+        result = self._call("set", self.strict, put, skey, record, ttl_ms, lease_key, conditions)
+        self._drop_local([skey])  # after the write too: a read may have raced it
+        return result is True
 
     def add(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Cache ``value`` only if ``key`` has no (valid, fresh) value yet; True when stored."""
         skey = self._keys.data(key)
+        self._drop_local([skey])
         version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
         values = self._read([skey, *version_keys], self.strict)
@@ -181,6 +212,7 @@ class Cache(AsyncCacheAPI):
             conditions,
             True,
         )
+        self._drop_local([skey])  # after the write too: a read may have raced it
         return result is True
 
     def delete(self, key: str) -> bool:
@@ -241,6 +273,7 @@ class Cache(AsyncCacheAPI):
     ) -> list[str]:
         """Cache every value of ``mapping`` (each carrying ``tags``); the keys that could not
         be stored."""
+        self._drop_local(self._keys.data_many(list(mapping)))
         version_keys = self._version_keys(tag_names(tags))
         read = self._call("set_many", self.strict, self._store.get_many, list(version_keys))
         read = self._existing_versions(version_keys, read)
@@ -262,6 +295,7 @@ class Cache(AsyncCacheAPI):
             )
             stored = [False] * len(items) if result is FAILED else result
             failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
+        self._drop_local(self._keys.data_many(list(mapping)))
         return failed
 
     def delete_many(self, keys: Iterable[str]) -> int:
@@ -290,7 +324,11 @@ class Cache(AsyncCacheAPI):
         :class:`NotACounter`. Store failures raise :class:`CacheUnavailable`: a counter cannot
         fail open. See ``docs/core.md`` for how counters are stored (signed on signed caches).
         """
-        return int(self._run(self._counter_plan(key, delta, ttl)))
+        self._drop_local([self._keys.data(key)])
+        try:
+            return int(self._run(self._counter_plan(key, delta, ttl)))
+        finally:
+            self._drop_local([self._keys.data(key)])
 
     def decr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """``incr(key, -delta)``."""

@@ -14,6 +14,7 @@ from cacheplug._signing import Signer
 from cacheplug._types import DEFAULT, DefaultType
 
 if TYPE_CHECKING:
+    from cacheplug._local import LocalTier
     from cacheplug._stampede import XFetch
 from cacheplug.stores.base import Store
 
@@ -41,6 +42,7 @@ class CacheOptions(TypedDict, total=False):
     max_pending_invalidations: int
     breaker: CircuitBreaker | None
     clock: Clock | None
+    l1: LocalTier | None
 
 
 def choose_serializer(

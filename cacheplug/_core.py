@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from cacheplug._background import Background
@@ -31,6 +31,7 @@ from cacheplug._config import (
 from cacheplug._envelope import NEVER
 from cacheplug._io import StoreIO
 from cacheplug._keys import KeyBuilder
+from cacheplug._local import LocalCache, LocalTier
 from cacheplug._metrics import CacheStats, Counters
 from cacheplug._pending import DEFAULT_MAX_PENDING, PendingInvalidations
 from cacheplug._resilience import BurstLogger, CircuitBreaker
@@ -82,6 +83,7 @@ class CacheCore(StoreIO):
         background_workers: int = 4,
         breaker: CircuitBreaker | None = None,
         clock: Clock | None = None,
+        l1: LocalTier | None = None,
     ) -> None:
         if store is None:
             store = MemoryStore()
@@ -130,6 +132,14 @@ class CacheCore(StoreIO):
             max_items=_count("max_pending_invalidations", max_pending_invalidations),
         )
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
+        self._local: LocalCache | None = None
+        if l1 is not None:
+            if not isinstance(l1, LocalTier):
+                raise TypeError(f"l1 must be a LocalTier, not {type(l1).__name__}")
+            fills = store.fills
+            self._local = LocalCache(l1, live=lambda: fills.live)
+            # Subscribed from the start: L1 serves nothing until the bus is live.
+            self._bus.append(fills.on_change(self._local_changed))
         self._recorded_keys: dict[str, tuple[str, ...]] = {}
         # Fresh hits skip every refresh check unless a refresh policy is configured.
         self._plain_hits = early is None and self.refresh_ahead is None
@@ -177,6 +187,19 @@ class CacheCore(StoreIO):
     def _version_keep_ms(self) -> int:
         # A version key a bump creates must outlive any load that read it as absent.
         return max(_VERSION_KEY_KEEP_MIN_MS, int(self.lock_timeout * 2000))
+
+    def _local_changed(self, store_key: str | None) -> None:
+        if self._local is not None:
+            self._local.drop(store_key, self._versions.implicit[0])
+
+    def _drop_local(self, store_keys: Iterable[str]) -> None:
+        """This process changed these keys (or tags): its own L1 follows at once, not when
+        the bus brings the news back."""
+        local = self._local
+        if local is not None:
+            root = self._versions.implicit[0]
+            for key in store_keys:
+                local.drop(key, root)
 
     def _refresh_failed(self, skey: str, exc: BaseException) -> None:
         self._error_log.warning(f"cacheplug: background refresh of {skey!r} failed", exc)

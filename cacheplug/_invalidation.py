@@ -69,7 +69,10 @@ class Invalidations(ReadPolicies):
                 flights.detach_tagged(store_key)
 
     def _detach(self, entries: Sequence[tuple[str, str]], version_keys: Sequence[str]) -> None:
-        """Callers arriving from now on must not join loads of these keys or tags."""
+        """Callers arriving from now on must not join loads of these keys or tags, nor be
+        answered from this process's L1."""
+        self._drop_local([skey for skey, _ in entries])
+        self._drop_local(version_keys)
         for skey, _ in entries:
             self._flights.detach(skey)
             self._aflights.detach(skey)

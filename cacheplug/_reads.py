@@ -145,6 +145,22 @@ class ReadPolicies(CacheCore):
         self._counters.misses += 1
         return MISSING
 
+    def _keep_local(
+        self, skey: str, values: list[Any], version_keys: Sequence[str], epoch: int
+    ) -> None:
+        """Keep the fresh entry just read from the store in L1 (see ``_local``)."""
+        local = self._local
+        raw = values[0]
+        if local is None or raw is None:
+            return
+        entry = self._codec.decode(skey, raw)  # remembered: no second parse for pickle
+        if entry is None:
+            return
+        recorded = tuple(key for key, _ in entry[4])
+        if recorded != tuple(version_keys):
+            return
+        local.put(skey, entry[0], entry[2] - self._now(), recorded, len(raw), epoch)
+
     def _flight_key(self, skey: str, version_keys: Sequence[str]) -> str:
         """Callers passing other tags for a key than others do share no load with them."""
         if version_keys is self._implicit:

@@ -75,6 +75,13 @@ class Waiter:
         self.close()
 
 
+def _call(callback: InvalidationCallback, key: str | None) -> None:
+    try:
+        callback(key)
+    except Exception:  # one broken subscriber must not starve the others
+        logger.exception("cacheplug: an invalidation subscriber failed")
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -92,6 +99,7 @@ class FillListener:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[Waiter]] = {}
         self._subscribers: tuple[InvalidationCallback, ...] = ()
+        self._change_subscribers: tuple[InvalidationCallback, ...] = ()
 
     @property
     def live(self) -> bool:
@@ -123,6 +131,8 @@ class FillListener:
         if waiters:
             for waiter in waiters:
                 waiter.wake()
+        for callback in self._change_subscribers:
+            _call(callback, key)
 
     def invalidated(self, key: str) -> None:
         """``key`` (a data key or a version key) was invalidated: wake its waiters and tell
@@ -144,12 +154,27 @@ class FillListener:
 
         return unsubscribe
 
+    def on_change(self, callback: InvalidationCallback) -> Callable[[], None]:
+        """Like :meth:`on_invalidation`, for every announcement: invalidations, and also
+        writes (fills, ``set``) and released leases. What local copies must follow."""
+        with self._lock:
+            self._change_subscribers = (*self._change_subscribers, callback)
+        self.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._change_subscribers = tuple(
+                    s for s in self._change_subscribers if s is not callback
+                )
+
+        return unsubscribe
+
     def _notify(self, key: str | None) -> None:
         for callback in self._subscribers:
-            try:
-                callback(key)
-            except Exception:  # one broken subscriber must not starve the others
-                logger.exception("cacheplug: an invalidation subscriber failed")
+            _call(callback, key)
+        if key is None:
+            for callback in self._change_subscribers:
+                _call(callback, None)
 
     def wake_all(self) -> None:
         """Wake everybody (after a lost subscription: announcements may have been missed)."""

@@ -1,0 +1,150 @@
+"""The L1 tier: decoded values kept in this process, in front of the store.
+
+An L1 hit costs a dict lookup and no round trip, so a hot key read by every request stops
+hammering Redis. Coherence comes from the invalidation bus (``FillListener``): every
+invalidation of a key, tag or namespace, and every write of a key by any process, drops the
+matching local entries. Three rules keep a local copy from outliving what it copied:
+
+- **Bounded life.** An entry lives at most ``ttl`` seconds (and never past its own freshness),
+  so a message lost despite everything costs at most that.
+- **No serving blind.** While the bus subscription is down, nothing is served from L1; when it
+  comes back, L1 starts empty (messages may have been missed meanwhile).
+- **No late copies.** A value read from the store is kept only if no invalidation arrived
+  since the read began (an epoch counter), so an invalidation that overtook the read cannot
+  be undone by it.
+
+Eviction is LRU, bounded by entries and by bytes (the size of the stored record).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cacheplug._config import positive
+
+NOTHING: Final[Any] = object()  # what ``LocalCache.get`` returns for "not here"
+
+
+@dataclass(frozen=True)
+class LocalTier:
+    """Options of the in-process L1 tier: ``Cache(..., l1=LocalTier(max_entries=10_000))``.
+
+    ``max_entries``/``max_bytes``: bounds (bytes counted as the stored records' sizes);
+    ``ttl``: the longest an entry may be served from this process, in seconds, whatever its
+    own ttl: the bound on how stale a copy can get if an invalidation message were lost.
+    """
+
+    max_entries: int = 10_000
+    max_bytes: int = 64 * 1024 * 1024
+    ttl: float = 5.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_entries, bool) or not isinstance(self.max_entries, int):
+            raise TypeError("LocalTier max_entries must be an int")
+        if self.max_entries < 1 or self.max_bytes < 1:
+            raise ValueError("LocalTier max_entries and max_bytes must be positive")
+        positive("LocalTier ttl", self.ttl)
+
+
+class LocalCache:
+    """The L1 of one cache: store key -> (value, expires at, version keys it records, size)."""
+
+    def __init__(
+        self,
+        options: LocalTier,
+        *,
+        live: Callable[[], bool],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options
+        self._live = live
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[Any, float, tuple[str, ...], int]] = OrderedDict()
+        self._by_version: dict[str, set[str]] = {}
+        self._bytes = 0
+        self.epoch = 0
+        """Moves on with every drop: a reader compares it before and after its store read."""
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, skey: str, version_keys: tuple[str, ...]) -> Any:
+        """The value kept for ``skey`` if it records exactly ``version_keys`` and may still
+        be served; ``NOTHING`` otherwise."""
+        item = self._entries.get(skey)
+        if item is None or item[2] != version_keys:
+            return NOTHING
+        if item[1] < self._monotonic() or not self._live():
+            return NOTHING
+        try:
+            self._entries.move_to_end(skey)
+        except KeyError:  # dropped meanwhile by the bus thread
+            return NOTHING
+        self.hits += 1
+        return item[0]
+
+    def put(
+        self,
+        skey: str,
+        value: Any,
+        fresh_for: float,
+        version_keys: tuple[str, ...],
+        size: int,
+        epoch: int,
+    ) -> None:
+        """Keep ``value`` for at most ``fresh_for`` seconds (capped at the tier's ttl), unless
+        an invalidation arrived since ``epoch`` was read or the bus is down."""
+        if fresh_for <= 0 or size > self.options.max_bytes:
+            return
+        expires_at = self._monotonic() + min(fresh_for, self.options.ttl)
+        with self._lock:
+            if epoch != self.epoch or not self._live():
+                return
+            self._remove(skey)
+            self._entries[skey] = (value, expires_at, version_keys, size)
+            self._bytes += size
+            for key in version_keys[1:]:  # the root namespace's drops everything anyway
+                self._by_version.setdefault(key, set()).add(skey)
+            while (
+                len(self._entries) > self.options.max_entries
+                or self._bytes > self.options.max_bytes
+            ):
+                oldest = next(iter(self._entries))
+                self._remove(oldest)
+
+    def drop(self, store_key: str | None, root_version_key: str) -> None:
+        """A key, tag or namespace changed (``None``: anything may have): drop what it covers."""
+        with self._lock:
+            self.epoch += 1
+            if store_key is None or store_key == root_version_key:
+                self._entries.clear()
+                self._by_version.clear()
+                self._bytes = 0
+                return
+            self._remove(store_key)
+            for skey in self._by_version.pop(store_key, ()):
+                self._remove(skey)
+
+    def clear(self) -> None:
+        """Drop everything."""
+        self.drop(None, "")
+
+    def _remove(self, skey: str) -> None:
+        # Caller holds the lock.
+        item = self._entries.pop(skey, None)
+        if item is None:
+            return
+        self._bytes -= item[3]
+        for key in item[2][1:]:
+            keys = self._by_version.get(key)
+            if keys is not None:
+                keys.discard(skey)
+                if not keys:
+                    del self._by_version[key]
