@@ -39,6 +39,7 @@ class AsyncCacheAPI(Invalidations):
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`~cacheplug.Cache.get`."""
         skey = self._keys.data(key)
+        self._hot.seen(key)
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):
             return default
@@ -77,6 +78,7 @@ class AsyncCacheAPI(Invalidations):
         processes are coordinated by the store lease.
         """
         skey = self._keys.data(key)
+        self._hot.seen(key)
         version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:

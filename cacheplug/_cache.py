@@ -72,6 +72,7 @@ class Cache(AsyncCacheAPI):
     def get(self, key: str, default: Any = None) -> Any:
         """The cached value of ``key``, or ``default``. A cached ``None`` is a hit."""
         skey = self._keys.data(key)
+        self._hot.seen(key)
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):
             return default
@@ -119,6 +120,7 @@ class Cache(AsyncCacheAPI):
         (``0``: never cache it; default: the cache's ``negative_ttl``, else ``ttl``).
         """
         skey = self._keys.data(key)
+        self._hot.seen(key)
         version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
