@@ -13,7 +13,13 @@ matching local entries. Three rules keep a local copy from outliving what it cop
   since the read began (an epoch counter), so an invalidation that overtook the read cannot
   be undone by it.
 
-Eviction is LRU, bounded by entries and by bytes (the size of the stored record).
+Eviction is LRU, bounded by entries and by bytes (the size of the stored record). With
+``admission="tinylfu"`` (the default) a new key enters a full tier only if it has been missed
+more often lately than the entry it would evict: a count-min sketch of 4-bit counters, halved
+every ``10 x max_entries`` misses, remembers how often each key was missed (TinyLFU, Einziger,
+Friedman & Manes, 2017). One-off keys then cannot flush out the hot ones; on a Zipf(1.0)
+workload it keeps markedly more hits than plain LRU (``benchmarks/l1_zipf.py``). Only misses
+are counted, so a hit costs nothing more.
 """
 
 from __future__ import annotations
@@ -37,13 +43,20 @@ class LocalTier:
     ``max_entries``/``max_bytes``: bounds (bytes counted as the stored records' sizes);
     ``ttl``: the longest an entry may be served from this process, in seconds, whatever its
     own ttl: the bound on how stale a copy can get if an invalidation message were lost.
+    ``admission``: ``"tinylfu"`` (a new key must have been missed more often than the entry
+    it evicts) or ``"lru"`` (always admitted).
     """
 
     max_entries: int = 10_000
     max_bytes: int = 64 * 1024 * 1024
     ttl: float = 5.0
+    admission: str = "tinylfu"
 
     def __post_init__(self) -> None:
+        if self.admission not in ("tinylfu", "lru"):
+            raise ValueError(
+                f"LocalTier admission must be 'tinylfu' or 'lru', not {self.admission!r}"
+            )
         if isinstance(self.max_entries, bool) or not isinstance(self.max_entries, int):
             raise TypeError("LocalTier max_entries must be an int")
         if self.max_entries < 1 or self.max_bytes < 1:
@@ -68,6 +81,7 @@ class LocalCache:
         self._entries: OrderedDict[str, tuple[Any, float, tuple[str, ...], int]] = OrderedDict()
         self._by_version: dict[str, set[str]] = {}
         self._bytes = 0
+        self._sketch = _Sketch(options.max_entries) if options.admission == "tinylfu" else None
         self.epoch = 0
         """Moves on with every drop: a reader compares it before and after its store read."""
         self.hits = 0
@@ -107,6 +121,15 @@ class LocalCache:
         with self._lock:
             if epoch != self.epoch or not self._live():
                 return
+            sketch = self._sketch
+            if sketch is not None:
+                sketch.add(skey)
+                if (
+                    len(self._entries) >= self.options.max_entries
+                    and skey not in self._entries
+                    and sketch.estimate(skey) <= sketch.estimate(next(iter(self._entries)))
+                ):
+                    return  # not missed more often than what it would evict: not admitted
             self._remove(skey)
             self._entries[skey] = (value, expires_at, version_keys, size)
             self._bytes += size
@@ -148,3 +171,39 @@ class LocalCache:
                 keys.discard(skey)
                 if not keys:
                     del self._by_version[key]
+
+
+_HALVED: Final = bytes(value >> 1 for value in range(256))
+
+
+class _Sketch:
+    """A count-min sketch of 4 rows of saturating 4-bit counters (kept in bytes), aged by
+    halving every ``10 x capacity`` additions."""
+
+    __slots__ = ("_additions", "_mask", "_rows", "_sample")
+
+    def __init__(self, capacity: int) -> None:
+        width = 1 << max(4, (capacity * 2 - 1).bit_length())
+        self._mask = width - 1
+        self._rows = [bytearray(width) for _ in range(4)]
+        self._sample = 10 * capacity
+        self._additions = 0
+
+    def _slots(self, key: str) -> tuple[int, int, int, int]:
+        h = hash(key) & 0xFFFFFFFFFFFFFFFF
+        h2 = (h * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        mask = self._mask
+        return h & mask, (h >> 32) & mask, h2 & mask, (h2 >> 32) & mask
+
+    def add(self, key: str) -> None:
+        for row, slot in zip(self._rows, self._slots(key), strict=True):
+            if row[slot] < 15:
+                row[slot] += 1
+        self._additions += 1
+        if self._additions >= self._sample:
+            self._additions //= 2
+            for row in self._rows:
+                row[:] = row.translate(_HALVED)
+
+    def estimate(self, key: str) -> int:
+        return min(row[slot] for row, slot in zip(self._rows, self._slots(key), strict=True))

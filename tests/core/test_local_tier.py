@@ -129,7 +129,7 @@ def test_a_read_overtaken_by_an_invalidation_is_not_kept() -> None:
 def test_entries_live_at_most_the_tier_ttl_and_within_bounds() -> None:
     now = [100.0]
     local = LocalCache(
-        LocalTier(max_entries=2, max_bytes=1000, ttl=5.0),
+        LocalTier(max_entries=2, max_bytes=1000, ttl=5.0, admission="lru"),
         live=lambda: True,
         monotonic=lambda: now[0],
     )
@@ -171,3 +171,22 @@ def test_bad_l1_options_are_refused() -> None:
         Cache(l1={"max_entries": 10})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positive"):
         LocalTier(max_entries=0)
+
+
+def test_tinylfu_admits_a_newcomer_only_if_it_was_missed_more_often_than_the_victim() -> None:
+    local = LocalCache(LocalTier(max_entries=2, ttl=60), live=lambda: True)
+    for key in ("hot", "warm"):
+        for _ in range(3):  # missed (and stored) three times each
+            local.put(key, key, 60.0, ("root",), 1, local.epoch)
+    local.put("one-off", "x", 60.0, ("root",), 1, local.epoch)
+    assert local.get("one-off", ("root",)) is NOTHING  # a single miss does not get in
+    assert local.get("hot", ("root",)) == "hot"
+    for _ in range(5):
+        local.put("rising", "r", 60.0, ("root",), 1, local.epoch)
+    assert local.get("rising", ("root",)) == "r"  # missed often enough: admitted
+    assert len(local) == 2
+
+
+def test_unknown_admission_policies_are_refused() -> None:
+    with pytest.raises(ValueError, match="admission"):
+        LocalTier(admission="fifo")
