@@ -23,6 +23,7 @@ _BY_SCHEME: dict[str, str] = {
     "redis": "cacheplug.stores.redis:RedisStore",
     "rediss": "cacheplug.stores.redis:RedisStore",
     "unix": "cacheplug.stores.redis:RedisStore",
+    "redis+sentinel": "cacheplug.stores.redis:RedisStore",
 }
 _EXTRA_FOR_MODULE = {"cacheplug.stores.redis": "redis"}
 
@@ -41,7 +42,8 @@ def _load(path: str) -> Any:
 
 
 def store_from_url(url: str) -> Store:
-    """The store a URL names: ``memory://``, ``redis://``, ``rediss://``, ``unix://``."""
+    """The store a URL names: ``memory://``, ``redis://``, ``rediss://``, ``unix://``,
+    ``redis+sentinel://``."""
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(f"a store URL looks like 'redis://127.0.0.1:6379/0', not {url!r}")
     scheme = url.split("://", 1)[0].lower()

@@ -28,14 +28,14 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
-from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._exceptions import CacheError, CacheUnavailable, NotACounter
+from cacheplug.stores._redis_clients import ClientFactory
 from cacheplug.stores._redis_fills import RedisFillListener
 from cacheplug.stores.base import Store, VersionCheck
 
 _ERRORS = (redis.RedisError, OSError)
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 _NOT_A_COUNTER = "CACHEPLUG_NOT_A_COUNTER"
-_SCHEMES = ("redis", "rediss", "unix")
 
 
 def _lua(name: str) -> str:
@@ -111,27 +111,21 @@ class RedisStore(Store):
         retries: int = 1,
         health_check_interval: int = 0,
     ) -> None:
-        scheme = url.split("://", 1)[0] if "://" in url else ""
-        if scheme not in _SCHEMES:
-            raise ConfigurationError(
-                f"RedisStore needs a redis://, rediss:// or unix:// URL, not {url!r}"
-            )
         self.url = url
-        self._options: dict[str, Any] = {
+        options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             "health_check_interval": health_check_interval,
             "decode_responses": False,
         }
         if max_connections is not None:
-            self._options["max_connections"] = max_connections
+            options["max_connections"] = max_connections
+        self._clients = ClientFactory(url, options)
         self._retries = retries
-        self._client: redis.Redis = redis.Redis.from_url(
-            url, retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), retries), **self._options
+        self._client: redis.Redis = self._clients.sync_client(
+            Retry(ExponentialBackoff(cap=0.05, base=0.005), retries)
         )
-        self._once_client: redis.Redis = redis.Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), **self._options
-        )
+        self._once_client: redis.Redis = self._clients.sync_client(Retry(NoBackoff(), 0))
         self._pool = self._client.connection_pool
         self._incr: Script = self._once_client.register_script(_INCR_LUA)
         self._cas: Script = self._once_client.register_script(_CAS_LUA)
@@ -145,8 +139,7 @@ class RedisStore(Store):
         # good as once: a retry only costs an extra miss.
         self._bump: Script = self._client.register_script(_BUMP_LUA)
         self._ensure: Script = self._client.register_script(_ENSURE_LUA)  # idempotent
-        db = self._client.connection_pool.connection_kwargs.get("db", 0)
-        self.channel = f"cacheplug:fills:{db}"
+        self.channel = f"cacheplug:fills:{self._clients.db}"
         self._fills = RedisFillListener(self._client, self.channel)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncClients] = (
             weakref.WeakKeyDictionary()
@@ -367,14 +360,10 @@ class RedisStore(Store):
         loop = asyncio.get_running_loop()
         clients = self._async.get(loop)
         if clients is None:
-            retrying = redis.asyncio.Redis.from_url(
-                self.url,
-                retry=AsyncRetry(ExponentialBackoff(cap=0.05, base=0.005), self._retries),
-                **self._options,
+            retrying = self._clients.async_client(
+                AsyncRetry(ExponentialBackoff(cap=0.05, base=0.005), self._retries)
             )
-            once = redis.asyncio.Redis.from_url(
-                self.url, retry=AsyncRetry(NoBackoff(), 0), **self._options
-            )
+            once = self._clients.async_client(AsyncRetry(NoBackoff(), 0))
             script = once.register_script
             clients = _AsyncClients(
                 retrying=retrying,
