@@ -153,6 +153,10 @@ class ReadPolicies(CacheCore):
         raw = values[0]
         if local is None or raw is None:
             return
+        fills = self._store.fills
+        if not fills.live:
+            fills.start()  # resubscribes (a forked child's first read, say); serves from next time
+            return
         entry = self._codec.decode(skey, raw)  # remembered: no second parse for pickle
         if entry is None:
             return

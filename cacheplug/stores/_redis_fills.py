@@ -66,6 +66,9 @@ class RedisFillListener(FillListener):
         self._stopping = threading.Event()
         self._thread = None
         self._pid = os.getpid()
+        # Whatever was announced between the fork and now was missed: local copies the
+        # parent made (an L1) are dropped before anything is served again.
+        self._notify(None)
 
     def stop(self) -> None:
         self._stopping.set()

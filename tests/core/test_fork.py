@@ -79,3 +79,36 @@ def test_a_load_under_way_at_fork_time_does_not_hang_the_child(
     # the parent's lease to expire (0.5 s) and loaded itself.
     assert child.exitcode == 0
     cache.close()
+
+
+def _child_reads_through_its_own_l1(cache: Cache, url: str) -> None:
+    served_blind = cache.get_or_load("k", lambda: "child loaded") != "from the parent"
+    assert cache._local is not None
+    inherited = len(cache._local)  # the parent's copies: dropped once the child subscribes
+    cache.get_or_load("k", lambda: "child loaded")  # kept in the child's L1 from now on
+    other = Cache(url, namespace="forkl1", secret=SECRET)
+    heard = threading.Event()
+    unsubscribe = cache.store.fills.on_change(lambda key: heard.set())
+    other.set("k", "changed after the fork")
+    ok = heard.wait(5) and cache.get_or_load("k", lambda: "x") == "changed after the fork"
+    unsubscribe()
+    os._exit(0 if ok and not served_blind and inherited == 0 else 1)
+
+
+def test_a_forked_child_starts_with_an_empty_l1_and_its_own_subscription(redis_url: str) -> None:
+    from cacheplug import LocalTier
+
+    cache = Cache(redis_url, namespace="forkl1", secret=SECRET, l1=LocalTier())
+    filled = threading.Event()
+    unsubscribe = cache.store.fills.on_change(lambda key: filled.set())
+    cache.get_or_load("k", lambda: "from the parent")
+    assert filled.wait(5)  # the fill's own announcement is back: it will not drop the copy
+    unsubscribe()
+    cache.get_or_load("k", lambda: "from the parent")
+    assert cache._local is not None
+    assert len(cache._local) == 1  # in the parent's L1
+    child = fork.Process(target=_child_reads_through_its_own_l1, args=(cache, redis_url))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    cache.close()

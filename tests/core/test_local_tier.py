@@ -190,3 +190,22 @@ def test_tinylfu_admits_a_newcomer_only_if_it_was_missed_more_often_than_the_vic
 def test_unknown_admission_policies_are_refused() -> None:
     with pytest.raises(ValueError, match="admission"):
         LocalTier(admission="fifo")
+
+
+def test_the_async_api_reads_through_l1_too() -> None:
+    import asyncio
+
+    cache = Cache(MemoryStore(), l1=LocalTier())
+
+    async def scenario() -> list[object]:
+        seen = [await cache.aget_or_load("k", lambda: "old", tags="t")]
+        seen.append(await cache.aget_or_load("k", lambda: "x", tags="t"))  # from Redis...
+        seen.append(await cache.aget_or_load("k", lambda: "x", tags="t"))  # ...then from L1
+        await cache.ainvalidate_tags("t")
+        seen.append(await cache.aget_or_load("k", lambda: "new", tags="t"))
+        seen.append(await cache.aget("k"))
+        return seen
+
+    assert asyncio.run(scenario()) == ["old", "old", "old", "new", "new"]
+    assert cache._local is not None
+    assert cache._local.hits >= 2
