@@ -199,7 +199,7 @@ def test_the_async_api_reads_through_l1_too() -> None:
 
     async def scenario() -> list[object]:
         seen = [await cache.aget_or_load("k", lambda: "old", tags="t")]
-        seen.append(await cache.aget_or_load("k", lambda: "x", tags="t"))  # from Redis...
+        seen.append(await cache.aget_or_load("k", lambda: "x", tags="t"))  # from the store...
         seen.append(await cache.aget_or_load("k", lambda: "x", tags="t"))  # ...then from L1
         await cache.ainvalidate_tags("t")
         seen.append(await cache.aget_or_load("k", lambda: "new", tags="t"))
@@ -208,4 +208,4 @@ def test_the_async_api_reads_through_l1_too() -> None:
 
     assert asyncio.run(scenario()) == ["old", "old", "old", "new", "new"]
     assert cache._local is not None
-    assert cache._local.hits >= 2
+    assert cache._local.hits == 1  # the third read
