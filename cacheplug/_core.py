@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from cacheplug._background import Background
 from cacheplug._clock import SYSTEM_CLOCK, Clock
+from cacheplug._coalesce import ReadBatches
 from cacheplug._codec import Entry, EntryCodec
 from cacheplug._config import (
     SerializerName,
@@ -93,6 +94,8 @@ class CacheCore(StoreIO):
         elif not isinstance(store, Store):
             raise TypeError(f"store must be a Store or a URL string, not {type(store).__name__}")
         self._store = store
+        # Coalescing spares round trips; an in-process store has none to spare.
+        self._batches = ReadBatches() if store.shared else None
         self._keys = KeyBuilder(namespace)
         self._versions = VersionKeys(self._keys, (self._keys,))
         self._implicit = self._versions.implicit

@@ -15,6 +15,7 @@ from inspect import isawaitable
 from typing import Any, Final
 
 from cacheplug._clock import Clock
+from cacheplug._coalesce import ReadBatches
 from cacheplug._exceptions import CacheUnavailable
 from cacheplug._metrics import Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
@@ -28,6 +29,7 @@ class StoreIO:
     """The I/O half of a cache; ``CacheCore`` sets these attributes."""
 
     _store: Store
+    _batches: ReadBatches | None
     _breaker: CircuitBreaker
     _counters: Counters
     _error_log: BurstLogger
@@ -70,7 +72,15 @@ class StoreIO:
 
     def _read(self, keys: list[str], strict: bool) -> list[Any]:
         """The values of ``keys`` (an entry and its version keys), ``None`` for each when the
-        read fails (or a raise, if ``strict``)."""
+        read fails (or a raise, if ``strict``). Concurrent reads of the same keys share round
+        trips (``_coalesce``) on a network store."""
+        batches = self._batches
+        if batches is not None and not self._breaker.tripped:
+            # (While the breaker has seen failures, a read must not wait on another's probe.)
+            return batches.read(tuple(keys), lambda: self._read_now(keys, strict))
+        return self._read_now(keys, strict)
+
+    def _read_now(self, keys: list[str], strict: bool) -> list[Any]:
         # The hot path: while the breaker has seen no failure, one flag check and the MGET.
         if self._breaker.tripped:
             values = self._call("get", strict, self._store.get_many, keys)
