@@ -24,8 +24,9 @@ _BY_SCHEME: dict[str, str] = {
     "rediss": "cacheplug.stores.redis:RedisStore",
     "unix": "cacheplug.stores.redis:RedisStore",
     "redis+sentinel": "cacheplug.stores.redis:RedisStore",
+    "redis+cluster": "cacheplug.stores.redis_cluster:RedisClusterStore",
 }
-_EXTRA_FOR_MODULE = {"cacheplug.stores.redis": "redis"}
+_EXTRA_FOR_MODULE = {"cacheplug.stores.redis": "redis", "cacheplug.stores.redis_cluster": "redis"}
 
 
 def _load(path: str) -> Any:
@@ -43,7 +44,7 @@ def _load(path: str) -> Any:
 
 def store_from_url(url: str) -> Store:
     """The store a URL names: ``memory://``, ``redis://``, ``rediss://``, ``unix://``,
-    ``redis+sentinel://``."""
+    ``redis+sentinel://``, ``redis+cluster://``."""
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(f"a store URL looks like 'redis://127.0.0.1:6379/0', not {url!r}")
     scheme = url.split("://", 1)[0].lower()

@@ -85,8 +85,9 @@ class RedisFillListener(FillListener):
     def _run(self) -> None:
         backoff = 0.05
         while not self._stopping.is_set():
-            pubsub: Any = self._client.pubsub()  # type: ignore[no-untyped-call]
+            pubsub: Any = None
             try:
+                pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
                 pubsub.subscribe(self.channel)
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=_POLL_SECONDS)
@@ -111,6 +112,7 @@ class RedisFillListener(FillListener):
                 self._stopping.wait(backoff)
                 backoff = min(_MAX_BACKOFF, backoff * 2)
             finally:
-                with contextlib.suppress(redis.RedisError, OSError):
-                    pubsub.close()
+                if pubsub is not None:
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        pubsub.close()
         self._subscribed.clear()

@@ -85,6 +85,23 @@ class RedisServer:
         except OSError:
             return False
 
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: nothing is flushed, clients see the socket die)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
     def stop(self) -> None:
         """Stop the server (it keeps its port number, so ``start()`` brings it back there)."""
         if self._process is not None and self._process.poll() is None:

@@ -27,7 +27,7 @@ def test_rediss_url_builds_a_tls_store() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://x", "redis+cluster://127.0.0.1:7000", "127.0.0.1:6379", "", "memcached://x"]
+    "url", ["http://x", "redis+memcache://127.0.0.1:7000", "127.0.0.1:6379", "", "memcached://x"]
 )
 def test_unknown_urls_are_refused_with_a_clear_error(url: str) -> None:
     with pytest.raises(ConfigurationError):

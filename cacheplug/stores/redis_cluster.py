@@ -1,0 +1,322 @@
+"""The Redis Cluster store, over redis-py's ``RedisCluster``: ``redis+cluster://host:port``.
+
+Every atomic step keeps to one hash slot: an entry and its lease share the slot of the user
+key (the ``{...}`` in store keys), and each script touches one entry. Version keys (tags,
+namespaces) live in slots of their own, so what the standalone store does in one script is
+split here:
+
+- **Reads** fetch the entry and its version keys with ``MGET`` per slot (redis-py groups them
+  by node); the reader still checks the versions an entry records, so correctness does not
+  depend on the writer's checks.
+- **Fills and writes** store the entry under its lease in one script, then read the versions
+  they recorded: if one moved on meanwhile, the fill is reported as refused (so nobody shares
+  its value) — readers reject the entry anyway.
+- **Invalidations** wait for a replica to acknowledge them (``WAIT 1``) before they return,
+  so a master that dies right after cannot take an invalidation with it: the replica that
+  takes over has it. If no replica answers in time, the invalidation is queued and retried
+  like one that failed.
+
+MOVED/ASK redirections and failovers are followed by redis-py. The async methods run the sync
+ones (they block the event loop for a round trip): an asyncio cluster client is future work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Final, cast
+
+import redis
+import redis.cluster
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
+from redis.exceptions import RedisClusterException
+from redis.retry import Retry
+
+from cacheplug._exceptions import CacheUnavailable, ConfigurationError
+from cacheplug.stores._redis_fills import RedisFillListener
+from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.stores.redis import (
+    _ACQUIRE_LUA,
+    _BUMP_LUA,
+    _CAS_LUA,
+    _ENSURE_LUA,
+    _EXTEND_LUA,
+    _INCR_LUA,
+    _INVALIDATE_LUA,
+    _RELEASE_LUA,
+    _WRITE_LUA,
+    _unavailable,
+    _write_args,
+)
+
+_ERRORS = (redis.RedisError, OSError, RedisClusterException)
+_REMOVE_IF_LUA: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+_SCRIPTS: Final = {
+    "incr": _INCR_LUA,
+    "cas": _CAS_LUA,
+    "acquire": _ACQUIRE_LUA,
+    "write": _WRITE_LUA,
+    "release": _RELEASE_LUA,
+    "extend": _EXTEND_LUA,
+    "ensure": _ENSURE_LUA,
+    "remove_if": _REMOVE_IF_LUA,
+}
+SCHEME = "redis+cluster"
+
+
+class RedisClusterStore(Store):
+    """A store on a Redis Cluster. ``url`` names any node: ``redis+cluster://host:port``
+    (``rediss+cluster://`` is not supported yet); the client discovers the others."""
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        socket_timeout: float = 0.5,
+        socket_connect_timeout: float = 0.5,
+        replica_ack_timeout_ms: int = 500,
+    ) -> None:
+        if not url.startswith(f"{SCHEME}://"):
+            raise ConfigurationError(f"RedisClusterStore needs a {SCHEME}:// URL, not {url!r}")
+        self.url = url
+        self._options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+        }
+        self._ack_timeout_ms = replica_ack_timeout_ms
+        self._lock = threading.Lock()
+        self._connected: redis.cluster.RedisCluster | None = None
+        self._scripts: dict[str, Script] = {}
+        self.channel = "cacheplug:fills:0"
+        self._fills = RedisFillListener(cast("redis.Redis", _PubSubSource(self)), self.channel)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisClusterStore:
+        """The store for ``url`` with default options."""
+        return cls(url)
+
+    def __repr__(self) -> str:
+        return f"RedisClusterStore({self.url!r})"
+
+    @property
+    def fills(self) -> RedisFillListener:
+        return self._fills
+
+    @property
+    def client(self) -> redis.cluster.RedisCluster:
+        """The underlying redis-py cluster client, made on first use: a cluster that is down
+        when the application starts must not stop it from starting."""
+        client = self._connected
+        if client is None:
+            with self._lock:
+                client = self._connected
+                if client is None:
+                    client = redis.cluster.RedisCluster.from_url(
+                        "redis://" + self.url.split("://", 1)[1],
+                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 3),
+                        decode_responses=False,
+                        **self._options,
+                    )
+                    for name, lua in _SCRIPTS.items():
+                        self._scripts[name] = client.register_script(lua)
+                    self._connected = client
+        return client
+
+    @property
+    def _client(self) -> redis.cluster.RedisCluster:
+        try:
+            return self.client
+        except _ERRORS as exc:
+            raise CacheUnavailable(f"redis cluster unreachable: {exc}") from exc
+
+    def _script(self, what: str, name: str, keys: list[str], args: list[Any]) -> Any:
+        self._client  # noqa: B018 (makes the client and registers the scripts, or raises)
+        return self._run(what, self._scripts[name], keys=keys, args=args)
+
+    def _run(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except _ERRORS as exc:
+            if isinstance(exc, redis.RedisError):
+                raise _unavailable(what, exc) from exc
+            raise CacheUnavailable(f"redis cluster {what} failed: {exc}") from exc
+
+    # -- primitives --------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        return cast("bytes | None", self._run("GET", self._client.get, key))
+
+    def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        self._run("SET", self._client.set, key, value, px=ttl_ms)
+
+    def add(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        return bool(self._run("SET NX", self._client.set, key, value, px=ttl_ms, nx=True))
+
+    def delete(self, key: str) -> bool:
+        return bool(self._run("DEL", self._client.delete, key))
+
+    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        return int(self._script("incr script", "incr", keys=[key], args=[delta, ttl_ms or 0]))
+
+    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        return bool(
+            self._script("compare-and-swap script", "cas", keys=[key], args=[expected, new])
+        )
+
+    def ttl_ms(self, key: str) -> int | None:
+        remaining = int(self._run("PTTL", self._client.pttl, key))
+        return {-2: -1, -1: None}.get(remaining, remaining)
+
+    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        return int(self._script("lease script", "acquire", keys=[lease_key], args=[token, ttl_ms]))
+
+    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        args = [token, self.channel]
+        return bool(self._script("release script", "release", keys=[key, lease_key], args=args))
+
+    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        args = [token, ttl_ms]
+        return bool(self._script("extend script", "extend", keys=[lease_key], args=args))
+
+    def fill_with_lease(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
+    ) -> bool:
+        if not self._versions_still_hold(versions):
+            self.release_lease(key, lease_key, token)  # refused: let the waiters go
+            return False
+        _, args = _write_args(token, value, ttl_ms, self.channel, False, ())
+        written = bool(self._script("fill script", "write", keys=[key, lease_key], args=args))
+        return written and self._kept_if_still_current(key, value, versions)
+
+    def put(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        if not self._versions_still_hold(versions):
+            return False
+        _, args = _write_args(b"", value, ttl_ms, self.channel, only_if_absent, ())
+        written = bool(self._script("write script", "write", keys=[key, lease_key], args=args))
+        return written and self._kept_if_still_current(key, value, versions)
+
+    def _kept_if_still_current(
+        self, key: str, value: bytes, versions: Sequence[VersionCheck]
+    ) -> bool:
+        """After a write: if a version moved on meanwhile (the check and the write are not
+        one step here), take the entry back out (if it is still ours) and report it refused."""
+        if self._versions_still_hold(versions):
+            return True
+        self._script("remove script", "remove_if", keys=[key], args=[value])
+        return False
+
+    def _versions_still_hold(self, versions: Sequence[VersionCheck]) -> bool:
+        if not versions:
+            return True
+        keys = [version_key for version_key, _, _ in versions]
+        current = self._run("MGET", self._client.mget_nonatomic, keys)
+        return all(
+            value == str(version).encode()
+            for (_, version, _), value in zip(versions, current, strict=True)
+        )
+
+    def ensure_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> list[bytes | None]:
+        found: list[bytes | None] = []
+        for key, version in zip(version_keys, fresh, strict=True):
+            values = self._script("version script", "ensure", keys=[key], args=[keep_ms, version])
+            found.append(values[0])
+        return found
+
+    def bump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        for key, version in zip(version_keys, fresh, strict=True):
+            self._acknowledged(_BUMP_LUA, [key], [self.channel, keep_ms, version])
+
+    def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        removed = 0
+        for key, lease_key in entries:
+            removed += int(self._acknowledged(_INVALIDATE_LUA, [key, lease_key], [self.channel]))
+        return removed
+
+    def _acknowledged(self, lua: str, keys: list[str], args: list[Any]) -> Any:
+        """Run an invalidation script on the master of ``keys``' slot and wait until a
+        replica has it too (same connection: ``WAIT`` counts that connection's writes)."""
+        try:
+            node = self._client.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
+            connection = self._client.get_redis_connection(node)
+            with connection.pipeline(transaction=False) as pipe:
+                pipe.eval(lua, len(keys), *keys, *args)
+                pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
+                result, acknowledged = pipe.execute()
+        except _ERRORS as exc:
+            self._client.nodes_manager.initialize()  # the slot may have moved: look again
+            raise CacheUnavailable(f"redis cluster invalidation failed: {exc}") from exc
+        if int(acknowledged) < 1 and self._has_replicas(node):
+            raise CacheUnavailable("no replica acknowledged the invalidation in time")
+        return result
+
+    def _has_replicas(self, node: Any) -> bool:
+        try:
+            info = self._client.get_redis_connection(node).info("replication")
+        except _ERRORS:
+            return True
+        return int(info.get("connected_slaves", 0)) > 0
+
+    # -- composites --------------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return cast(
+            "list[bytes | None]", self._run("MGET", self._client.mget_nonatomic, list(keys))
+        )
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        return sum(self.delete(key) for key in keys)
+
+    def close(self) -> None:
+        self._fills.stop()
+        if self._connected is not None:
+            self._connected.close()
+
+    async def aclose(self) -> None:
+        """Nothing belongs to the event loop here (the async methods run the sync ones)."""
+
+
+class _PubSubSource:
+    """What the fill listener subscribes through: the cluster client, once there is one."""
+
+    def __init__(self, store: RedisClusterStore) -> None:
+        self._store = store
+
+    def pubsub(self) -> Any:
+        try:
+            return self._store.client.pubsub()  # type: ignore[no-untyped-call]
+        except _ERRORS as exc:  # the listener retries with backoff on connection errors
+            raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
+
+    def publish(self, channel: str, message: str) -> Any:
+        try:
+            return self._store.client.publish(channel, message)
+        except _ERRORS as exc:
+            raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
