@@ -5,13 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# redis-server for every Redis test; redis-cli (redis-tools) builds the test Redis Cluster.
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing redis-server (apt-get)"
+    echo "== installing redis-server and redis-tools (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
   else
-    echo "redis-server is not installed: run 'sudo apt-get install -y redis-server' first" >&2
+    echo "redis-server is not installed: run 'sudo apt-get install -y redis-server redis-tools' first" >&2
     exit 1
   fi
 fi
