@@ -39,7 +39,8 @@ class AsyncCacheAPI(Invalidations):
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`~cacheplug.Cache.get`."""
         skey = self._keys.data(key)
-        self._hot.seen(key)
+        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
+            self._hot.count(key)
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):
             return default
@@ -78,7 +79,8 @@ class AsyncCacheAPI(Invalidations):
         processes are coordinated by the store lease.
         """
         skey = self._keys.data(key)
-        self._hot.seen(key)
+        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
+            self._hot.count(key)
         version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
@@ -102,12 +104,34 @@ class AsyncCacheAPI(Invalidations):
                 return found  # type: ignore[no-any-return]
             epoch = local.epoch
         values = await self._aread([skey, *version_keys], False)
+        missed = False
+        if (
+            values[0] is not None
+            and self._plain_hits
+            and early is DEFAULT
+            and refresh_ahead is DEFAULT
+            and max_staleness is None
+        ):
+            # The common case, without the general policy machinery.
+            entry = self._valid(skey, values, version_keys)
+            if entry is None or type(entry) is Unread:
+                self._counters.misses += 1
+                missed = True
+            elif entry[2] >= self._now():
+                self._counters.hits += 1
+                if plain:
+                    self._keep_local(skey, values, version_keys, epoch)
+                return entry[0]  # type: ignore[no-any-return]
         options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
-        value = self._answer(skey, values, version_keys, loader, options, self._arefresh_soon)
-        if value is not MISSING:
+        answer: Any = (
+            MISSING
+            if missed
+            else self._answer(skey, values, version_keys, loader, options, self._arefresh_soon)
+        )
+        if answer is not MISSING:
             if plain:
                 self._keep_local(skey, values, version_keys, epoch)
-            return value  # type: ignore[no-any-return]
+            return answer  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
         self._listen_to_bus()
 

@@ -11,6 +11,7 @@ else uses (TTLs, encoding). The read policies are in ``_reads``, invalidation in
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -137,6 +138,7 @@ class CacheCore(StoreIO):
         )
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
         self._hot = HotKeys(monotonic=self._clock.monotonic)
+        self._draw = random.random
         self._local: LocalCache | None = None
         if l1 is not None:
             if not isinstance(l1, LocalTier):

@@ -37,15 +37,19 @@ class HotKeys:
         self._monotonic = monotonic
         self._counts: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._rate = 1.0 / sample_every
+        self.rate = self._rate = 1.0 / sample_every
+        """The share of reads to pass to :meth:`count`."""
         self._random = random.random
         self._started = monotonic()
         self._next_decay = self._started + window
 
     def seen(self, key: str) -> None:
-        """A read of ``key`` (the hot path: usually one increment and one test)."""
-        if self._random() >= self._rate:
-            return
+        """A read of ``key`` (the hot path: usually one random draw and one test)."""
+        if self._random() < self._rate:
+            self.count(key)
+
+    def count(self, key: str) -> None:
+        """Count a *sampled* read of ``key`` (callers that sample themselves call this)."""
         with self._lock:
             counts = self._counts
             if key in counts:
