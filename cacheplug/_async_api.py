@@ -17,6 +17,7 @@ from cacheplug._incr import raw_counter_plan, signed_counter_plan
 from cacheplug._invalidation import Invalidations
 from cacheplug._io import FAILED
 from cacheplug._local import NOTHING
+from cacheplug._reads import BYPASS
 from cacheplug._stampede import XFetch
 from cacheplug._tags import (
     Recorded,
@@ -78,59 +79,20 @@ class AsyncCacheAPI(Invalidations):
         Concurrent tasks of one event loop share one load; other loops, threads and
         processes are coordinated by the store lease.
         """
-        skey = self._keys.data(key)
-        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
-            self._hot.count(key)
-        version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
-        if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
-            if max_staleness == 0:
-                self._counters.bypassed += 1
-            self._counters.loads += 1
+        skey, version_keys, found, epoch = self._begin_read(
+            key, tags, early, refresh_ahead, max_staleness
+        )
+        if found is BYPASS:
             value = loader()
             return await value if isawaitable(value) else value
-        local = self._local
-        plain = (
-            local is not None
-            and self._plain_hits
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
-        )
-        if plain:
-            assert local is not None
-            found = local.get(skey, version_keys)
-            if found is not NOTHING:
-                self._counters.hits += 1
-                return found  # type: ignore[no-any-return]
-            epoch = local.epoch
+        if found is not NOTHING:
+            return found  # type: ignore[no-any-return]
         values = await self._aread([skey, *version_keys], False)
-        missed = False
-        if (
-            values[0] is not None
-            and self._plain_hits
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
-        ):
-            # The common case, without the general policy machinery.
-            entry = self._valid(skey, values, version_keys)
-            if entry is None or type(entry) is Unread:
-                self._counters.misses += 1
-                missed = True
-            elif entry[2] >= self._now():
-                self._counters.hits += 1
-                if plain:
-                    self._keep_local(skey, values, version_keys, epoch)
-                return entry[0]  # type: ignore[no-any-return]
         options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
-        answer: Any = (
-            MISSING
-            if missed
-            else self._answer(skey, values, version_keys, loader, options, self._arefresh_soon)
+        answer = self._finish_read(
+            skey, values, version_keys, loader, options, epoch, self._arefresh_soon
         )
         if answer is not MISSING:
-            if plain:
-                self._keep_local(skey, values, version_keys, epoch)
             return answer  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
         self._listen_to_bus()

@@ -14,6 +14,7 @@ from cacheplug._config import CacheOptions
 from cacheplug._io import FAILED
 from cacheplug._local import NOTHING
 from cacheplug._locks import Lock
+from cacheplug._reads import BYPASS
 from cacheplug._stampede import XFetch
 from cacheplug._tags import Unread, parse_versions, tag_names
 from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
@@ -120,58 +121,19 @@ class Cache(AsyncCacheAPI):
         and nothing is read or stored). ``negative_ttl``: seconds to cache a ``None`` result
         (``0``: never cache it; default: the cache's ``negative_ttl``, else ``ttl``).
         """
-        skey = self._keys.data(key)
-        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
-            self._hot.count(key)
-        version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
-        if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
-            if max_staleness == 0:
-                self._counters.bypassed += 1
-            self._counters.loads += 1
-            return loader()
-        local = self._local
-        plain = (
-            local is not None
-            and self._plain_hits
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
+        skey, version_keys, found, epoch = self._begin_read(
+            key, tags, early, refresh_ahead, max_staleness
         )
-        if plain:
-            assert local is not None
-            found = local.get(skey, version_keys)
-            if found is not NOTHING:
-                self._counters.hits += 1
-                return found  # type: ignore[no-any-return]
-            epoch = local.epoch
+        if found is BYPASS:
+            return loader()
+        if found is not NOTHING:
+            return found  # type: ignore[no-any-return]
         values = self._read([skey, *version_keys], False)
-        missed = False
-        if (
-            values[0] is not None
-            and self._plain_hits
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
-        ):
-            # The common case, without the general policy machinery.
-            entry = self._valid(skey, values, version_keys)
-            if entry is None or type(entry) is Unread:
-                self._counters.misses += 1
-                missed = True
-            elif entry[2] >= self._now():
-                self._counters.hits += 1
-                if plain:
-                    self._keep_local(skey, values, version_keys, epoch)
-                return entry[0]  # type: ignore[no-any-return]
         options = (ttl, stale_ttl, early, refresh_ahead, max_staleness, negative_ttl)
-        value = (
-            MISSING
-            if missed
-            else self._answer(skey, values, version_keys, loader, options, self._refresh_soon)
+        value = self._finish_read(
+            skey, values, version_keys, loader, options, epoch, self._refresh_soon
         )
         if value is not MISSING:
-            if plain:
-                self._keep_local(skey, values, version_keys, epoch)
             return value  # type: ignore[no-any-return]
         policy = self._read_policy(*options)
         self._listen_to_bus()

@@ -8,12 +8,13 @@ Everything here decides from values already read; the sync and async APIs do the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from cacheplug._codec import Entry
 from cacheplug._config import ttl_ms
 from cacheplug._core import CacheCore
 from cacheplug._io import FAILED
+from cacheplug._local import NOTHING
 from cacheplug._singleflight import FLIGHT_SEPARATOR
 from cacheplug._stampede import STORE, Encoder, Ensure, Plan, ReadPolicy, fill_plan, refresh_plan
 from cacheplug._tags import (
@@ -23,12 +24,14 @@ from cacheplug._tags import (
     checks,
     fresh_version,
     parse_versions,
+    tag_names,
     versions_match,
 )
-from cacheplug._types import DEFAULT, MISSING, Ttl
+from cacheplug._types import DEFAULT, MISSING, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
 _RECORDED_MEMO_ENTRIES = 4096
+BYPASS: Final[Any] = object()  # what ``_begin_read`` answers when the cache must be skipped
 
 ReadOptions = tuple[Ttl, Any, Any, Any, Any, Any]
 """A read's options as passed: ttl, stale_ttl, early, refresh_ahead, max_staleness,
@@ -144,6 +147,76 @@ class ReadPolicies(CacheCore):
             return entry[0]
         self._counters.misses += 1
         return MISSING
+
+    def _begin_read(
+        self,
+        key: str,
+        tags: Tags,
+        early: Any,
+        refresh_ahead: Any,
+        max_staleness: float | None,
+    ) -> tuple[str, tuple[str, ...], Any, int]:
+        """What ``get_or_load`` does before it reads the store: ``(store key, version keys,
+        what to answer now, L1 epoch)``. The answer is a value from L1, ``BYPASS`` (call the
+        loader, touch nothing), or ``NOTHING`` (read the store). The epoch is -1 when the
+        read's value is not to be kept in L1."""
+        skey = self._keys.data(key)
+        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
+            self._hot.count(key)
+        version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
+        if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
+            if max_staleness == 0:
+                self._counters.bypassed += 1
+            self._counters.loads += 1
+            return skey, version_keys, BYPASS, -1
+        local = self._local
+        if (
+            local is not None
+            and self._plain_hits
+            and early is DEFAULT
+            and refresh_ahead is DEFAULT
+            and max_staleness is None
+        ):
+            found = local.get(skey, version_keys)
+            if found is not NOTHING:
+                self._counters.hits += 1
+                return skey, version_keys, found, -1
+            return skey, version_keys, NOTHING, local.epoch
+        return skey, version_keys, NOTHING, -1
+
+    def _finish_read(
+        self,
+        skey: str,
+        values: list[Any],
+        version_keys: tuple[str, ...],
+        loader: Callable[[], Any],
+        options: ReadOptions,
+        epoch: int,
+        refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
+    ) -> Any:
+        """What ``get_or_load`` answers from what it read: a value, or ``MISSING`` (load)."""
+        _, _, early, refresh_ahead, max_staleness, _ = options
+        if (
+            values[0] is not None
+            and self._plain_hits
+            and early is DEFAULT
+            and refresh_ahead is DEFAULT
+            and max_staleness is None
+        ):
+            # The common case, without the general policy machinery.
+            entry = self._valid(skey, values, version_keys)
+            if entry is None or type(entry) is Unread:
+                self._counters.misses += 1
+                return MISSING
+            if entry[2] >= self._now():
+                self._counters.hits += 1
+                if epoch >= 0:
+                    self._keep_local(skey, values, version_keys, epoch)
+                return entry[0]
+        value = self._answer(skey, values, version_keys, loader, options, refresh_soon)
+        if value is not MISSING and epoch >= 0:
+            self._keep_local(skey, values, version_keys, epoch)
+        return value
 
     def _keep_local(
         self, skey: str, values: list[Any], version_keys: Sequence[str], epoch: int
