@@ -1,4 +1,11 @@
-"""Helpers shipped for tests of applications and stores built on cacheplug."""
+"""Helpers shipped for tests of applications and stores built on cacheplug.
+
+Importable from here: ``FakeClock``, ``RedisServer``, ``free_port``. Modules that need the
+``redis`` package are imported by name: ``cacheplug.testing.conformance`` (the store suite),
+``cacheplug.testing.round_trips`` (count a RedisStore's round trips),
+``cacheplug.testing.sentinel`` (a master, a replica and three Sentinels) and
+``cacheplug.testing.cluster`` (a 3-master, 3-replica Redis Cluster).
+"""
 
 from __future__ import annotations
 
