@@ -40,7 +40,7 @@ class AsyncCacheAPI(Invalidations):
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`~cacheplug.Cache.get`."""
         skey = self._keys.data(key)
-        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
+        if self._draw() < self._hot_rate:  # sampled here: no call on most reads
             self._hot.count(key)
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):

@@ -73,7 +73,7 @@ class Cache(AsyncCacheAPI):
     def get(self, key: str, default: Any = None) -> Any:
         """The cached value of ``key``, or ``default``. A cached ``None`` is a hit."""
         skey = self._keys.data(key)
-        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
+        if self._draw() < self._hot_rate:  # sampled here: no call on most reads
             self._hot.count(key)
         version_keys = self._recorded_keys.get(skey) or self._implicit
         if self._pending.active and self._bypass(skey, version_keys):

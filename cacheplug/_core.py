@@ -139,6 +139,7 @@ class CacheCore(StoreIO):
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
         self._hot = HotKeys(monotonic=self._clock.monotonic)
         self._draw = random.random
+        self._hot_rate = self._hot.rate
         self._local: LocalCache | None = None
         if l1 is not None:
             if not isinstance(l1, LocalTier):

@@ -74,11 +74,17 @@ class StoreIO:
         """The values of ``keys`` (an entry and its version keys), ``None`` for each when the
         read fails (or a raise, if ``strict``). Concurrent reads of the same keys share round
         trips (``_coalesce``) on a network store."""
+        if self._breaker.tripped:
+            return self._read_now(keys, strict)  # and no waiting on another's probe
         batches = self._batches
-        if batches is not None and not self._breaker.tripped:
-            # (While the breaker has seen failures, a read must not wait on another's probe.)
+        if batches is not None:
             return batches.read(tuple(keys), lambda: self._read_now(keys, strict))
-        return self._read_now(keys, strict)
+        # The hot path of an in-process store: one flag check and the read.
+        try:
+            return self._store.get_many(keys)
+        except CacheUnavailable as exc:
+            self._failed(exc, "get", strict)
+            return [None] * len(keys)
 
     def _read_now(self, keys: list[str], strict: bool) -> list[Any]:
         # The hot path: while the breaker has seen no failure, one flag check and the MGET.

@@ -159,9 +159,10 @@ class ReadPolicies(CacheCore):
         """What ``get_or_load`` does before it reads the store: ``(store key, version keys,
         what to answer now, L1 epoch)``. The answer is a value from L1, ``BYPASS`` (call the
         loader, touch nothing), or ``NOTHING`` (read the store). The epoch is -1 when the
-        read's value is not to be kept in L1."""
+        read's value is not to be kept in L1, -2 when the read needs the general policies
+        (stale, early or ahead refreshes, bounded staleness)."""
         skey = self._keys.data(key)
-        if self._draw() < self._hot.rate:  # sampled here: no call on most reads
+        if self._draw() < self._hot_rate:  # sampled here: no call on most reads
             self._hot.count(key)
         version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
@@ -169,14 +170,13 @@ class ReadPolicies(CacheCore):
                 self._counters.bypassed += 1
             self._counters.loads += 1
             return skey, version_keys, BYPASS, -1
-        local = self._local
         if (
-            local is not None
-            and self._plain_hits
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
+            not (self._plain_hits and early is DEFAULT and refresh_ahead is DEFAULT)
+            or max_staleness is not None
         ):
+            return skey, version_keys, NOTHING, -2
+        local = self._local
+        if local is not None:
             found = local.get(skey, version_keys)
             if found is not NOTHING:
                 self._counters.hits += 1
@@ -194,15 +194,9 @@ class ReadPolicies(CacheCore):
         epoch: int,
         refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
     ) -> Any:
-        """What ``get_or_load`` answers from what it read: a value, or ``MISSING`` (load)."""
-        _, _, early, refresh_ahead, max_staleness, _ = options
-        if (
-            values[0] is not None
-            and self._plain_hits
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
-        ):
+        """What ``get_or_load`` answers from what it read: a value, or ``MISSING`` (load).
+        ``epoch`` as :meth:`_begin_read` gave it."""
+        if epoch != -2 and values[0] is not None:
             # The common case, without the general policy machinery.
             entry = self._valid(skey, values, version_keys)
             if entry is None or type(entry) is Unread:
