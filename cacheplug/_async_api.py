@@ -39,23 +39,13 @@ class AsyncCacheAPI(Invalidations):
 
     async def aget(self, key: str, default: Any = None) -> Any:
         """Async :meth:`~cacheplug.Cache.get`."""
-        skey = self._keys.data(key)
-        if self._draw() < self._hot_rate:  # sampled here: no call on most reads
-            self._hot.count(key)
-        version_keys = self._recorded_keys.get(skey) or self._implicit
-        if self._pending.active and self._bypass(skey, version_keys):
+        skey, version_keys, found, epoch = self._begin_get(key)
+        if found is BYPASS:
             return default
-        local = self._local
-        if local is not None:
-            found = local.get(skey, version_keys)
-            if found is not NOTHING:
-                self._counters.hits += 1
-                return found
-            epoch = local.epoch
+        if found is not NOTHING:
+            return found
         values = await self._aread([skey, *version_keys], self.strict)
-        value = self._hit(skey, values, version_keys)
-        if local is not None and value is not MISSING and not isinstance(value, Unread):
-            self._keep_local(skey, values, version_keys, epoch)
+        value = self._finish_get(skey, values, version_keys, epoch)
         if isinstance(value, Unread):  # it records version keys not read yet
             values += await self._aread(value.keys, self.strict)
             value = self._hit(skey, values, [*version_keys, *value.keys])

@@ -148,6 +148,33 @@ class ReadPolicies(CacheCore):
         self._counters.misses += 1
         return MISSING
 
+    def _begin_get(self, key: str) -> tuple[str, tuple[str, ...], Any, int]:
+        """:meth:`_begin_read` for ``get``: the version keys are the ones the entry was seen
+        to record, and there are no read policies."""
+        skey = self._keys.data(key)
+        if self._draw() < self._hot_rate:  # sampled here: no call on most reads
+            self._hot.count(key)
+        version_keys = self._recorded_keys.get(skey) or self._implicit
+        if self._pending.active and self._bypass(skey, version_keys):
+            return skey, version_keys, BYPASS, -1
+        local = self._local
+        if local is None:
+            return skey, version_keys, NOTHING, -1
+        found = local.get(skey, version_keys)
+        if found is not NOTHING:
+            self._counters.hits += 1
+            return skey, version_keys, found, -1
+        return skey, version_keys, NOTHING, local.epoch
+
+    def _finish_get(
+        self, skey: str, values: list[Any], version_keys: tuple[str, ...], epoch: int
+    ) -> Any:
+        """What ``get`` answers from what it read (see :meth:`_hit`), kept in L1 if fresh."""
+        value = self._hit(skey, values, version_keys)
+        if epoch >= 0 and value is not MISSING and not isinstance(value, Unread):
+            self._keep_local(skey, values, version_keys, epoch)
+        return value
+
     def _begin_read(
         self,
         key: str,
