@@ -232,7 +232,7 @@ class ReadPolicies(CacheCore):
             if entry[2] >= self._now():
                 self._counters.hits += 1
                 if epoch >= 0:
-                    self._keep_local(skey, values, version_keys, epoch)
+                    self._keep_local(skey, values, version_keys, epoch, entry)
                 return entry[0]
         value = self._answer(skey, values, version_keys, loader, options, refresh_soon)
         if value is not MISSING and epoch >= 0:
@@ -240,9 +240,15 @@ class ReadPolicies(CacheCore):
         return value
 
     def _keep_local(
-        self, skey: str, values: list[Any], version_keys: Sequence[str], epoch: int
+        self,
+        skey: str,
+        values: list[Any],
+        version_keys: Sequence[str],
+        epoch: int,
+        entry: Entry | None = None,
     ) -> None:
-        """Keep the fresh entry just read from the store in L1 (see ``_local``)."""
+        """Keep the fresh entry just read from the store in L1 (see ``_local``); ``entry``:
+        the record already decoded, if the caller has it."""
         local = self._local
         raw = values[0]
         if local is None or raw is None:
@@ -251,7 +257,8 @@ class ReadPolicies(CacheCore):
         if not fills.live:
             fills.start()  # resubscribes (a forked child's first read, say); serves from next time
             return
-        entry = self._codec.decode(skey, raw)  # remembered: no second parse for pickle
+        if entry is None:
+            entry = self._codec.decode(skey, raw)
         if entry is None:
             return
         recorded = tuple(key for key, _ in entry[4])
