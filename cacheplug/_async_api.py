@@ -63,12 +63,16 @@ class AsyncCacheAPI(Invalidations):
         refresh_ahead: float | DefaultType | None = DEFAULT,
         max_staleness: float | None = None,
         negative_ttl: float | DefaultType | None = DEFAULT,
+        replicas: int | None = None,
     ) -> T:
         """Async :meth:`~cacheplug.Cache.get_or_load`; ``loader`` may be a coroutine function.
 
         Concurrent tasks of one event loop share one load; other loops, threads and
         processes are coordinated by the store lease.
         """
+        copies = self._replication(key, replicas, stale_ttl, early, refresh_ahead, max_staleness)
+        if copies:
+            return await self._aget_replicated(key, loader, ttl, tags, negative_ttl, copies)
         skey, version_keys, found, epoch = self._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )
@@ -93,6 +97,51 @@ class AsyncCacheAPI(Invalidations):
 
         return await self._aflights.run(self._flight_key(skey, version_keys), fill, version_keys)
 
+    async def _aget_replicated(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T]] | Callable[[], T],
+        ttl: Ttl,
+        tags: Tags,
+        negative_ttl: float | DefaultType | None,
+        replicas: int,
+    ) -> T:
+        """Async ``Cache._get_replicated``."""
+        skey, version_keys, found, epoch = self._begin_read(key, tags, DEFAULT, DEFAULT, None)
+        if found is BYPASS:
+            value = loader()
+            return await value if isawaitable(value) else value
+        if found is not NOTHING:
+            return found  # type: ignore[no-any-return]
+        replica = self._pick_replica(skey, version_keys, replicas)
+        if replica is None:
+            return await self.aget_or_load(
+                key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
+            )
+        values = await self._aread([replica[0], *replica[2]], False)
+        answer = self._replica_hit(skey, version_keys, replica, values, epoch)
+        if answer is not MISSING:
+            return answer  # type: ignore[no-any-return]
+        read: Any = values[1:]
+        positions, args = self._replica_ensure_args(replica, read)
+        created = await self._acall("get", False, self._store.aensure_versions, *args)
+        read = self._merge_versions(read, positions, created)
+        primary = self._primary_value(
+            skey, version_keys, await self._aread([skey, *version_keys], False)
+        )
+        if primary is None:
+            value = await self.aget_or_load(
+                key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
+            )
+            fresh_for = self._loaded_ttl(ttl, negative_ttl, value)
+        else:
+            self._counters.hits += 1
+            value, fresh_for = primary
+        write = self._replica_write(replica, read, value, fresh_for)
+        if write is not None:
+            await self._acall("get", False, self._store.aput, *write)
+        return value
+
     async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.set`."""
         skey = self._keys.data(key)
@@ -100,7 +149,7 @@ class AsyncCacheAPI(Invalidations):
         version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
         read = await self._acall("set", self.strict, self._store.aget_many, list(version_keys))
-        read = await self._aexisting_versions(version_keys, read)
+        read = await self._aexisting_versions(version_keys, read, skey)
         written = self._write_args(skey, value, ttl_s, version_keys, read)
         if written is None:
             if read is not FAILED:
@@ -133,7 +182,7 @@ class AsyncCacheAPI(Invalidations):
             found = self._hit(skey, values, [*version_keys, *found.keys])
         if found is not MISSING and not isinstance(found, Unread):
             return False
-        read = await self._aexisting_versions(version_keys, values[1 : 1 + len(version_keys)])
+        read = await self._aexisting_versions(version_keys, values[1 : 1 + len(version_keys)], skey)
         written = self._write_args(skey, value, ttl_s, version_keys, read)
         if written is None:
             return False
@@ -225,11 +274,13 @@ class AsyncCacheAPI(Invalidations):
         result = await self._ainvalidate_entries("delete_many", keys)
         return 0 if result is FAILED else int(result)
 
-    async def _aexisting_versions(self, version_keys: Sequence[str], read: Any) -> Any:
+    async def _aexisting_versions(
+        self, version_keys: Sequence[str], read: Any, near: str | None = None
+    ) -> Any:
         """Async ``Cache._existing_versions``."""
         if not isinstance(read, list):
             return FAILED
-        needed = self._absent_versions(version_keys, read)
+        needed = self._absent_versions(version_keys, read, near)
         if needed is None:
             return read
         positions, args = needed

@@ -96,6 +96,7 @@ class Cache(AsyncCacheAPI):
         refresh_ahead: float | DefaultType | None = DEFAULT,
         max_staleness: float | None = None,
         negative_ttl: float | DefaultType | None = DEFAULT,
+        replicas: int | None = None,
     ) -> T:
         """The cached value of ``key``; on a miss, ``loader()``'s result, cached for ``ttl``.
 
@@ -110,7 +111,16 @@ class Cache(AsyncCacheAPI):
         entry written longer ago is a miss (``0`` bypasses the cache: ``loader()`` is called
         and nothing is read or stored). ``negative_ttl``: seconds to cache a ``None`` result
         (``0``: never cache it; default: the cache's ``negative_ttl``, else ``ttl``).
+
+        ``replicas``: on a store that spreads keys over nodes (Redis Cluster), keep up to this
+        many copies of a hot entry on different nodes and read one at random; the default
+        (``None``) replicates keys detected hot when the cache has ``hot_key_replicas`` set.
+        Replicas serve plain reads (not ``stale_ttl``, ``early``, ``refresh_ahead`` or
+        ``max_staleness`` ones); invalidations reach them all.
         """
+        copies = self._replication(key, replicas, stale_ttl, early, refresh_ahead, max_staleness)
+        if copies:
+            return self._get_replicated(key, loader, ttl, tags, negative_ttl, copies)
         skey, version_keys, found, epoch = self._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )
@@ -134,6 +144,50 @@ class Cache(AsyncCacheAPI):
             version_keys,
         )
 
+    def _get_replicated(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        ttl: Ttl,
+        tags: Tags,
+        negative_ttl: float | DefaultType | None,
+        replicas: int,
+    ) -> T:
+        """``get_or_load`` through a replica; a replica that misses is filled from the entry
+        itself (loaded as usual if that misses too)."""
+        skey, version_keys, found, epoch = self._begin_read(key, tags, DEFAULT, DEFAULT, None)
+        if found is BYPASS:
+            return loader()
+        if found is not NOTHING:
+            return found  # type: ignore[no-any-return]
+        replica = self._pick_replica(skey, version_keys, replicas)
+        if replica is None:
+            return self.get_or_load(
+                key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
+            )
+        values = self._read([replica[0], *replica[2]], False)
+        value = self._replica_hit(skey, version_keys, replica, values, epoch)
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        read: Any = values[1:]
+        positions, args = self._replica_ensure_args(replica, read)
+        read = self._merge_versions(
+            read, positions, self._call("get", False, self._store.ensure_versions, *args)
+        )
+        primary = self._primary_value(skey, version_keys, self._read([skey, *version_keys], False))
+        if primary is None:
+            value = self.get_or_load(
+                key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
+            )
+            fresh_for = self._loaded_ttl(ttl, negative_ttl, value)
+        else:
+            self._counters.hits += 1
+            value, fresh_for = primary
+        write = self._replica_write(replica, read, value, fresh_for)
+        if write is not None:
+            self._call("get", False, self._store.put, *write)
+        return value  # type: ignore[no-any-return]
+
     def set(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Cache ``value`` under ``key`` (carrying ``tags``); True when stored.
 
@@ -145,7 +199,7 @@ class Cache(AsyncCacheAPI):
         version_keys = self._version_keys(tag_names(tags))
         ttl_s = self._ttl(ttl)
         read = self._call("set", self.strict, self._store.get_many, list(version_keys))
-        read = self._existing_versions(version_keys, read)
+        read = self._existing_versions(version_keys, read, skey)
         written = self._write_args(skey, value, ttl_s, version_keys, read)
         if written is None:
             if read is not FAILED:  # too large: the older value must not stay
@@ -172,7 +226,7 @@ class Cache(AsyncCacheAPI):
             found = self._hit(skey, values, [*version_keys, *found.keys])
         if found is not MISSING and not isinstance(found, Unread):
             return False
-        read = self._existing_versions(version_keys, values[1 : 1 + len(version_keys)])
+        read = self._existing_versions(version_keys, values[1 : 1 + len(version_keys)], skey)
         written = self._write_args(skey, value, ttl_s, version_keys, read)
         if written is None:
             return False
@@ -282,12 +336,14 @@ class Cache(AsyncCacheAPI):
         result = self._invalidate_entries("delete_many", keys)
         return 0 if result is FAILED else int(result)
 
-    def _existing_versions(self, version_keys: Sequence[str], read: Any) -> Any:
-        """``read`` (versions of ``version_keys``) with absent ones created; FAILED if the
-        store could not say."""
+    def _existing_versions(
+        self, version_keys: Sequence[str], read: Any, near: str | None = None
+    ) -> Any:
+        """``read`` (versions of ``version_keys``) with absent ones created (for the entry
+        ``near``); FAILED if the store could not say."""
         if not isinstance(read, list):
             return FAILED
-        needed = self._absent_versions(version_keys, read)
+        needed = self._absent_versions(version_keys, read, near)
         if needed is None:
             return read
         positions, args = needed

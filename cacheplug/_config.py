@@ -43,6 +43,8 @@ class CacheOptions(TypedDict, total=False):
     breaker: CircuitBreaker | None
     clock: Clock | None
     l1: LocalTier | None
+    hot_key_replicas: int
+    hot_key_qps: float
 
 
 def choose_serializer(

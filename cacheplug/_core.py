@@ -87,6 +87,8 @@ class CacheCore(StoreIO):
         breaker: CircuitBreaker | None = None,
         clock: Clock | None = None,
         l1: LocalTier | None = None,
+        hot_key_replicas: int = 0,
+        hot_key_qps: float = 1000.0,
     ) -> None:
         if store is None:
             store = MemoryStore()
@@ -137,7 +139,10 @@ class CacheCore(StoreIO):
             max_items=_count("max_pending_invalidations", max_pending_invalidations),
         )
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
-        self._hot = HotKeys(monotonic=self._clock.monotonic)
+        self._hot_replicas = _replica_count("hot_key_replicas", hot_key_replicas)
+        self._hot = HotKeys(
+            monotonic=self._clock.monotonic, hot_qps=non_negative("hot_key_qps", hot_key_qps)
+        )
         self._draw = random.random
         self._hot_rate = self._hot.rate
         self._local: LocalCache | None = None
@@ -302,6 +307,12 @@ class CacheCore(StoreIO):
             "or undecodable payload (if the secret was rotated, list the old one in "
             "secret_fallbacks)"
         )
+
+
+def _replica_count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+    return value
 
 
 def _count(name: str, value: int) -> int:

@@ -19,6 +19,7 @@ from typing import Final
 DEFAULT_CAPACITY: Final = 128
 DEFAULT_SAMPLE_EVERY: Final = 8
 DEFAULT_WINDOW: Final = 10.0
+_HOT_SET_EVERY: Final = 1.0  # seconds between recomputations of ``hot``
 
 
 class HotKeys:
@@ -30,8 +31,13 @@ class HotKeys:
         sample_every: int = DEFAULT_SAMPLE_EVERY,
         window: float = DEFAULT_WINDOW,
         monotonic: Callable[[], float] = time.monotonic,
+        hot_qps: float = float("inf"),
     ) -> None:
         self.capacity = capacity
+        self.hot_qps = hot_qps
+        self.hot: frozenset[str] = frozenset()
+        """The keys estimated at ``hot_qps`` reads per second or more (recomputed about once a
+        second, as reads are counted)."""
         self.sample_every = sample_every
         self.window = window
         self._monotonic = monotonic
@@ -42,6 +48,7 @@ class HotKeys:
         self._random = random.random
         self._started = monotonic()
         self._next_decay = self._started + window
+        self._next_hot = self._started + _HOT_SET_EVERY
 
     def seen(self, key: str) -> None:
         """A read of ``key`` (the hot path: usually one random draw and one test)."""
@@ -66,6 +73,11 @@ class HotKeys:
                 # Halving the counts is as if the counting had started half as long ago.
                 self._started = now - (now - self._started) / 2
                 self._next_decay = now + self.window
+            if now >= self._next_hot:
+                self._next_hot = now + _HOT_SET_EVERY
+                # As many sampled reads as the threshold means over the time counted so far.
+                needed = self.hot_qps * max(now - self._started, 1e-3) / self.sample_every
+                self.hot = frozenset(name for name, n in counts.items() if n >= needed)
 
     def top(self, n: int = 20) -> list[tuple[str, float]]:
         """The ``n`` most read keys with their estimated reads per second, hottest first."""
@@ -80,3 +92,5 @@ class HotKeys:
             self._counts.clear()
             self._started = self._monotonic()
             self._next_decay = self._started + self.window
+            self._next_hot = self._started + _HOT_SET_EVERY
+            self.hot = frozenset()

@@ -43,6 +43,9 @@ class Purpose(enum.Enum):
     TAG = "t"
     LOCK = "k"
     NAMESPACE = "n"
+    KEY_VERSION = (
+        "v"  # bumped when a replicated key is invalidated (see ``stores/_cluster_copies``)
+    )
 
 
 def check_key(key: object) -> str:
@@ -119,10 +122,17 @@ class KeyBuilder:
     def lease_of(self, data_key: str) -> str:
         """The lease key of a data key built here: same user key (so the same hash slot),
         another purpose."""
+        return self._sibling(data_key, Purpose.LEASE)
+
+    def key_version_of(self, data_key: str) -> str:
+        """The key version of a data key built here (what replicas of the entry record)."""
+        return self._sibling(data_key, Purpose.KEY_VERSION)
+
+    def _sibling(self, data_key: str, purpose: Purpose) -> str:
         marker = self._plain_prefixes[Purpose.DATA][:-2]  # "<namespace>:<version>:d"
         if not data_key.startswith(marker):
             raise ValueError(f"{data_key!r} is not a data key of namespace {self.namespace!r}")
-        return marker[:-1] + Purpose.LEASE.value + data_key[len(marker) :]
+        return marker[:-1] + purpose.value + data_key[len(marker) :]
 
     def child(self, name: str) -> KeyBuilder:
         """The builder of the namespace ``name`` nested in this one (``<this>/<name>``: no

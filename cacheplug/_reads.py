@@ -7,6 +7,7 @@ Everything here decides from values already read; the sync and async APIs do the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -49,15 +50,16 @@ class ReadPolicies(CacheCore):
         return False
 
     def _absent_versions(
-        self, version_keys: Sequence[str], read: list[Any]
-    ) -> tuple[list[int], tuple[list[str], list[int], int]] | None:
+        self, version_keys: Sequence[str], read: list[Any], near: str | None = None
+    ) -> tuple[list[int], tuple[list[str], list[int], int, str | None]] | None:
         """For version keys ``read`` as absent: their positions and the ``ensure_versions``
-        arguments creating them; ``None`` when all exist."""
+        arguments creating them (for the entry ``near``); ``None`` when all exist."""
         positions = absent(version_keys, read)
         if not positions:
             return None
         keys = [version_keys[position] for position in positions]
-        return positions, (keys, [fresh_version() for _ in keys], self._version_keep_ms())
+        fresh = [fresh_version() for _ in keys]
+        return positions, (keys, fresh, self._version_keep_ms(), near)
 
     @staticmethod
     def _merge_versions(read: list[Any], positions: list[int], created: Any) -> Any:
@@ -68,13 +70,13 @@ class ReadPolicies(CacheCore):
             merged[position] = value
         return merged
 
-    def _ensure(self, version_keys: Sequence[str]) -> Ensure:
+    def _ensure(self, skey: str, version_keys: Sequence[str]) -> Ensure:
         """The fill plan's step creating absent version keys (``values[1:]`` are theirs)."""
 
         def ensure(values: Any) -> Any:
             if not isinstance(values, list):
                 return None
-            needed = self._absent_versions(version_keys, values[1:])
+            needed = self._absent_versions(version_keys, values[1:], skey)
             if needed is None:
                 return None
             positions, args = needed
@@ -266,6 +268,121 @@ class ReadPolicies(CacheCore):
             return
         local.put(skey, entry[0], entry[2] - self._now(), recorded, len(raw), epoch)
 
+    # -- replicas of hot keys (see stores/_cluster_copies) --------------------------------
+
+    def _replicas_for(self, key: str, replicas: int | None) -> int:
+        """How many replicas a read of ``key`` uses: as asked, else the cache's
+        ``hot_key_replicas`` for a key detected hot; 0 or 1 for none."""
+        if replicas is None:
+            return self._hot_replicas if self._hot_replicas and key in self._hot.hot else 0
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ValueError(f"replicas must be an int >= 0, not {replicas!r}")
+        return replicas
+
+    def _replication(
+        self,
+        key: str,
+        replicas: int | None,
+        stale_ttl: Any,
+        early: Any,
+        refresh_ahead: Any,
+        max_staleness: float | None,
+    ) -> int:
+        """How many replicas a ``get_or_load`` reads through; 0 for none (replicas serve
+        plain reads only)."""
+        copies = self._replicas_for(key, replicas)
+        plain = (
+            self._plain_hits
+            and stale_ttl is DEFAULT
+            and early is DEFAULT
+            and refresh_ahead is DEFAULT
+            and max_staleness is None
+        )
+        return copies if copies > 1 and plain else 0
+
+    def _loaded_ttl(self, ttl: Ttl, negative_ttl: Any, value: Any) -> float | None:
+        """Seconds a value just loaded stays fresh (``0``: not cached)."""
+        return self._read_policy(ttl, DEFAULT, DEFAULT, DEFAULT, None, negative_ttl).ttl_for(value)
+
+    def _pick_replica(
+        self, skey: str, version_keys: tuple[str, ...], replicas: int
+    ) -> tuple[str, str, tuple[str, ...]] | None:
+        """A replica at random: ``(its key, its lease key, its version keys)``; ``None``
+        when the store keeps no replicas. A replica records the entry's version keys and
+        the key version that invalidations of the key bump."""
+        names = self._store.replica_names(skey, replicas)
+        if not names:
+            return None
+        index = int(self._draw() * len(names))
+        lease = self._store.replica_names(self._keys.lease_of(skey), replicas)[index]
+        return names[index], lease, (*version_keys, self._keys.key_version_of(skey))
+
+    def _replica_hit(
+        self,
+        skey: str,
+        version_keys: tuple[str, ...],
+        replica: tuple[str, str, tuple[str, ...]],
+        values: list[Any],
+        epoch: int,
+    ) -> Any:
+        """The value of a valid, fresh replica (kept in L1 under the key itself), else
+        ``MISSING``."""
+        rkey, _, rversions = replica
+        entry = self._valid(rkey, values, rversions)
+        if entry is None or type(entry) is Unread or entry[2] < self._now():
+            return MISSING
+        self._counters.hits += 1
+        local = self._local
+        if epoch >= 0 and local is not None and self._store.fills.live:
+            local.put(skey, entry[0], entry[2] - self._now(), version_keys, len(values[0]), epoch)
+        return entry[0]
+
+    def _replica_ensure_args(
+        self, replica: tuple[str, str, tuple[str, ...]], read: list[Any]
+    ) -> tuple[list[int], tuple[list[str], list[int], int, str | None]]:
+        """``ensure_versions`` for a replica about to be filled: the absent version keys and
+        always the key version (ensuring it is what marks the key as replicated, and that must
+        happen before the versions the replica records are read)."""
+        rkey, _, rversions = replica
+        positions = [i for i, value in enumerate(read) if value is None or i == len(read) - 1]
+        keys = [rversions[i] for i in positions]
+        fresh = [fresh_version() for _ in keys]
+        return positions, (keys, fresh, self._version_keep_ms(), rkey)
+
+    def _primary_value(
+        self, skey: str, version_keys: tuple[str, ...], values: list[Any]
+    ) -> tuple[Any, float | None] | None:
+        """``(value, seconds it stays fresh)`` of the entry itself, read as ``values``;
+        ``None`` if it is not usable."""
+        entry = self._valid(skey, values, version_keys)
+        if entry is None or type(entry) is Unread:
+            return None
+        if entry[2] == math.inf:
+            return entry[0], None
+        remaining = entry[2] - self._now()
+        return None if remaining <= 0 else (entry[0], remaining)
+
+    def _replica_write(
+        self,
+        replica: tuple[str, str, tuple[str, ...]],
+        read: Any,
+        value: Any,
+        ttl: float | None,
+    ) -> tuple[Any, ...] | None:
+        """The ``put`` arguments storing ``value`` in the replica, recording the versions
+        ``read`` before the value was; ``None`` when it is not to be stored."""
+        if ttl == 0 or not isinstance(read, list):
+            return None
+        rkey, lease, rversions = replica
+        made = checks(rversions, parse_versions(rversions, read))
+        if made is None:
+            return None
+        recorded, conditions = made
+        record = self._encode(rkey, value, ttl, 0.0, recorded=recorded)
+        if record is None:
+            return None
+        return rkey, record, self._store_ttl_ms(ttl), lease, conditions
+
     def _flight_key(self, skey: str, version_keys: Sequence[str]) -> str:
         """Callers passing other tags for a key than others do share no load with them."""
         if version_keys is self._implicit:
@@ -375,7 +492,7 @@ class ReadPolicies(CacheCore):
             lease_key=self._keys.lease_of(skey),
             read_keys=[skey, *version_keys],
             usable=self._usable(skey, version_keys, policy),
-            ensure=self._ensure(version_keys),
+            ensure=self._ensure(skey, version_keys),
             encode=self._encoder(skey, version_keys, policy),
             lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
             wait_timeout=self.wait_timeout,
@@ -405,7 +522,7 @@ class ReadPolicies(CacheCore):
             lease_key=self._keys.lease_of(skey),
             read_keys=[skey, *version_keys],
             refreshed_meanwhile=refreshed_meanwhile,
-            ensure=self._ensure(version_keys),
+            ensure=self._ensure(skey, version_keys),
             encode=self._encoder(skey, version_keys, policy),
             lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
             monotonic=self._clock.monotonic,

@@ -108,10 +108,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def ensure_versions(
-        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
     ) -> list[bytes | None]:
         """Create each absent version key holding the matching ``fresh`` version (kept for
-        ``keep_ms``); the version every key holds afterwards (atomically, one round trip)."""
+        ``keep_ms``); the version every key holds afterwards (atomically, one round trip).
+
+        ``near``: the key of the entry that will record these versions (a store that keeps
+        copies of version keys answers with the copy that entry's reads will see)."""
 
     @abc.abstractmethod
     def bump_versions(
@@ -139,6 +146,11 @@ class Store(abc.ABC):
             self.delete(lease_key)
             self.fills.invalidated(key)
         return removed
+
+    def replica_names(self, key: str, replicas: int) -> list[str]:
+        """Names for up to ``replicas`` copies of the entry ``key`` that spread its reads
+        over the store's nodes; empty (the default) when the store gains nothing from them."""
+        return []
 
     @property
     def fills(self) -> FillListener:
@@ -233,10 +245,14 @@ class Store(abc.ABC):
         return self.put(key, value, ttl_ms, lease_key, versions, only_if_absent)
 
     async def aensure_versions(
-        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
     ) -> list[bytes | None]:
         """Async :meth:`ensure_versions`."""
-        return self.ensure_versions(version_keys, fresh, keep_ms)
+        return self.ensure_versions(version_keys, fresh, keep_ms, near)
 
     async def abump_versions(
         self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int

@@ -250,7 +250,11 @@ class MemoryStore(Store):
         return True
 
     def ensure_versions(
-        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
     ) -> list[bytes | None]:
         found: list[bytes | None] = []
         with self._lock:

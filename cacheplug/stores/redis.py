@@ -259,7 +259,11 @@ class RedisStore(Store):
             raise _unavailable("write script", exc) from exc
 
     def ensure_versions(
-        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
     ) -> list[bytes | None]:
         try:
             found = self._ensure(keys=list(version_keys), args=[keep_ms, *fresh])
@@ -454,7 +458,11 @@ class RedisStore(Store):
             raise _unavailable("write script", exc) from exc
 
     async def aensure_versions(
-        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
     ) -> list[bytes | None]:
         try:
             args: list[int] = [keep_ms, *fresh]

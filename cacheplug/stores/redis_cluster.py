@@ -22,6 +22,7 @@ ones (they block the event loop for a round trip): an asyncio cluster client is 
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Sequence
 from typing import Any, Final, cast
@@ -34,6 +35,14 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from cacheplug._exceptions import CacheUnavailable, ConfigurationError
+from cacheplug.stores._cluster_copies import (
+    CopyNames,
+    in_shard,
+    marker_of,
+    purpose,
+    shard_of,
+    spread,
+)
 from cacheplug.stores._redis_fills import RedisFillListener
 from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.redis import (
@@ -57,6 +66,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_ENSURE_PERSISTENT_LUA: Final = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+_INVALIDATE_MARKED_LUA: Final = """
+local removed = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[1], '!' .. KEYS[1])
+return {removed, redis.call('EXISTS', KEYS[3])}
+"""
+_KEY_VERSION_KEEP_MS: Final = 86_400_000
 _SCRIPTS: Final = {
     "incr": _INCR_LUA,
     "cas": _CAS_LUA,
@@ -66,6 +86,7 @@ _SCRIPTS: Final = {
     "extend": _EXTEND_LUA,
     "ensure": _ENSURE_LUA,
     "remove_if": _REMOVE_IF_LUA,
+    "ensure_persistent": _ENSURE_PERSISTENT_LUA,
 }
 SCHEME = "redis+cluster"
 
@@ -95,6 +116,7 @@ class RedisClusterStore(Store):
         self._lock = threading.Lock()
         self._connected: redis.cluster.RedisCluster | None = None
         self._scripts: dict[str, Script] = {}
+        self._copies = CopyNames()
         self.channel = "cacheplug:fills:0"
         self._fills = RedisFillListener(cast("redis.Redis", _PubSubSource(self)), self.channel)
 
@@ -195,12 +217,7 @@ class RedisClusterStore(Store):
         token: bytes,
         versions: Sequence[VersionCheck] = (),
     ) -> bool:
-        if not self._versions_still_hold(versions):
-            self.release_lease(key, lease_key, token)  # refused: let the waiters go
-            return False
-        _, args = _write_args(token, value, ttl_ms, self.channel, False, ())
-        written = bool(self._script("fill script", "write", keys=[key, lease_key], args=args))
-        return written and self._kept_if_still_current(key, value, versions)
+        return self._write(key, value, ttl_ms, lease_key, token, versions, False)
 
     def put(
         self,
@@ -211,11 +228,64 @@ class RedisClusterStore(Store):
         versions: Sequence[VersionCheck] = (),
         only_if_absent: bool = False,
     ) -> bool:
-        if not self._versions_still_hold(versions):
-            return False
-        _, args = _write_args(b"", value, ttl_ms, self.channel, only_if_absent, ())
-        written = bool(self._script("write script", "write", keys=[key, lease_key], args=args))
-        return written and self._kept_if_still_current(key, value, versions)
+        written = self._write(key, value, ttl_ms, lease_key, b"", versions, only_if_absent)
+        marker = marker_of(key)
+        # A new value: replicas of the key (if it has any) hold the old one.
+        if written and marker is not None and self._run("EXISTS", self._client.exists, marker):
+            self._bump_key_version(key, marker)
+        return written
+
+    def _write(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck],
+        only_if_absent: bool,
+    ) -> bool:
+        what = "fill script" if token else "write script"
+        shard = shard_of(key)
+        placed = self._placed(versions, shard)
+        if all(self._same_slot(key, check[0]) for check in placed):
+            # A replica with its copies: one atomic script, as on a single Redis.
+            keys, args = _write_args(token, value, ttl_ms, self.channel, only_if_absent, placed)
+            written = bool(self._script(what, "write", keys=[key, lease_key, *keys], args=args))
+        else:
+            if not self._versions_still_hold(placed):
+                if token:
+                    self.release_lease(key, lease_key, token)  # refused: let the waiters go
+                return False
+            _, args = _write_args(token, value, ttl_ms, self.channel, only_if_absent, ())
+            written = bool(self._script(what, "write", keys=[key, lease_key], args=args))
+            written = written and self._kept_if_still_current(key, value, placed)
+        if written:
+            self._extend_markers(versions, ttl_ms)
+        return written
+
+    def _placed(self, versions: Sequence[VersionCheck], shard: int) -> list[VersionCheck]:
+        """``versions`` with each version key that has copies replaced by its copy in
+        ``shard``."""
+        placed = []
+        for version_key, version, create in versions:
+            copies = self._copies.of(version_key)
+            placed.append((version_key if copies is None else copies[shard], version, create))
+        return placed
+
+    @staticmethod
+    def _same_slot(key: str, other: str) -> bool:
+        return bool(key.startswith("{~") and other.startswith(key[: key.index("}") + 1]))
+
+    def _extend_markers(self, versions: Sequence[VersionCheck], ttl_ms: int | None) -> None:
+        """A key's replica marker must outlive its replicas: else a key invalidation would
+        not know to reach them."""
+        for version_key, _, _ in versions:
+            if purpose(version_key) == "v":
+                if ttl_ms is None:
+                    self._run("PERSIST", self._client.persist, version_key)
+                else:
+                    self._run("PEXPIRE", self._client.pexpire, version_key, ttl_ms, gt=True)
 
     def _kept_if_still_current(
         self, key: str, value: bytes, versions: Sequence[VersionCheck]
@@ -238,25 +308,101 @@ class RedisClusterStore(Store):
         )
 
     def ensure_versions(
-        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
     ) -> list[bytes | None]:
+        shard = shard_of(near) if near is not None else 0
         found: list[bytes | None] = []
         for key, version in zip(version_keys, fresh, strict=True):
-            values = self._script("version script", "ensure", keys=[key], args=[keep_ms, version])
-            found.append(values[0])
+            copies = self._copies.of(key)
+            if copies is None:
+                values = self._script(
+                    "version script", "ensure", keys=[key], args=[keep_ms, version]
+                )
+                found.append(values[0])
+            elif purpose(key) == "n":
+                # Namespace versions are few and read by everything: kept for good, and every
+                # copy made from shard 0's, so that they agree.
+                home = self._script("version script", "ensure_persistent", [copies[0]], [version])
+                if shard != 0:
+                    home = self._script(
+                        "version script", "ensure_persistent", [copies[shard]], [home]
+                    )
+                found.append(home)
+            else:
+                # A key version: mark the key as replicated *before* reading the copy, so a key
+                # invalidation from now on reaches the copies (see _bump_key_version).
+                self._run("SET", self._client.set, key, b"1", px=keep_ms, nx=True)
+                self._run("PEXPIRE", self._client.pexpire, key, keep_ms, gt=True)
+                values = self._script(
+                    "version script", "ensure", keys=[copies[shard]], args=[keep_ms, version]
+                )
+                found.append(values[0])
         return found
 
     def bump_versions(
         self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
     ) -> None:
         for key, version in zip(version_keys, fresh, strict=True):
-            self._acknowledged(_BUMP_LUA, [key], [self.channel, keep_ms, version])
+            copies = self._copies.of(key)
+            if copies is None:
+                self._acknowledged(_BUMP_LUA, [key], [self.channel, keep_ms, version])
+            else:
+                self._set_copies(copies, version, None if purpose(key) == "n" else keep_ms)
+                self._publish("!" + key)
 
     def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
         removed = 0
         for key, lease_key in entries:
-            removed += int(self._acknowledged(_INVALIDATE_LUA, [key, lease_key], [self.channel]))
+            marker = marker_of(key)
+            if marker is None:
+                removed += int(
+                    self._acknowledged(_INVALIDATE_LUA, [key, lease_key], [self.channel])
+                )
+                continue
+            existed, replicated = self._acknowledged(
+                _INVALIDATE_MARKED_LUA, [key, lease_key, marker], [self.channel]
+            )
+            removed += int(existed)
+            if replicated:
+                self._bump_key_version(key, marker)
         return removed
+
+    def _bump_key_version(self, key: str, marker: str) -> None:
+        """Outdate every replica of ``key``: they record a copy of its key version."""
+        copies = self._copies.of(marker)
+        assert copies is not None
+        self._set_copies(copies, secrets.randbits(53) | 1, _KEY_VERSION_KEEP_MS)
+        # Again, now that no replica is current: an L1 that refilled from a replica between
+        # the first announcement and the bump drops it.
+        self._publish("!" + key)
+
+    def _set_copies(self, copies: Sequence[str], version: int, keep_ms: int | None) -> None:
+        """Set every copy to ``version``, node by node, each node's writes acknowledged by a
+        replica (as :meth:`_acknowledged`)."""
+        by_node: dict[str, tuple[Any, list[str]]] = {}
+        try:
+            for copy in copies:
+                node = self._client.get_node_from_key(copy)  # type: ignore[no-untyped-call]
+                by_node.setdefault(node.name, (node, []))[1].append(copy)
+            for node, names in by_node.values():
+                connection = self._client.get_redis_connection(node)
+                with connection.pipeline(transaction=False) as pipe:
+                    for name in names:
+                        pipe.set(name, version, px=keep_ms)
+                    pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
+                    acknowledged = pipe.execute()[-1]
+                if int(acknowledged) < 1 and self._has_replicas(node):
+                    raise CacheUnavailable("no replica acknowledged the invalidation in time")
+        except _ERRORS as exc:
+            self._client.nodes_manager.initialize()
+            raise CacheUnavailable(f"redis cluster invalidation failed: {exc}") from exc
+
+    def _publish(self, message: str) -> None:
+        self._run("PUBLISH", self._client.publish, self.channel, message)
 
     def _acknowledged(self, lua: str, keys: list[str], args: list[Any]) -> Any:
         """Run an invalidation script on the master of ``keys``' slot and wait until a
@@ -287,9 +433,22 @@ class RedisClusterStore(Store):
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        return cast(
-            "list[bytes | None]", self._run("MGET", self._client.mget_nonatomic, list(keys))
-        )
+        read = list(keys)
+        shard = -1
+        for position, key in enumerate(read):
+            copies = self._copies.of(key)
+            if copies is not None:
+                if shard < 0:
+                    shard = shard_of(read[0])
+                read[position] = copies[shard]
+        return cast("list[bytes | None]", self._run("MGET", self._client.mget_nonatomic, read))
+
+    # -- replicas of hot keys ----------------------------------------------------------------
+
+    def replica_names(self, key: str, replicas: int) -> list[str]:
+        """Names for up to ``replicas`` replicas of ``key``, spread over the cluster's
+        slots (at most 16)."""
+        return [in_shard(key, shard) for shard in spread(replicas)]
 
     def delete_many(self, keys: Sequence[str]) -> int:
         return sum(self.delete(key) for key in keys)
