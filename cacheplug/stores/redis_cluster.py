@@ -441,6 +441,12 @@ class RedisClusterStore(Store):
                 if shard < 0:
                     shard = shard_of(read[0])
                 read[position] = copies[shard]
+        if read[0].startswith("{~"):
+            tag = read[0][: read[0].index("}") + 1]
+            if all(key.startswith(tag) for key in read):
+                # A replica and its copies share a slot: one plain MGET, no pipeline.
+                mget = self._client.execute_command
+                return cast("list[bytes | None]", self._run("MGET", mget, "MGET", *read))
         return cast("list[bytes | None]", self._run("MGET", self._client.mget_nonatomic, read))
 
     # -- replicas of hot keys ----------------------------------------------------------------
