@@ -53,7 +53,7 @@ def worker(
 
     def loop(index: int) -> None:
         while time.monotonic() < deadline:
-            cache.get_or_load(KEY, lambda: VALUE, ttl=3600, replicas=replicas)
+            cache.get_or_load(KEY, lambda: VALUE, ttl=3600, replicas=replicas or None)
             served[index] += 1
 
     pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]

@@ -70,9 +70,12 @@ class AsyncCacheAPI(Invalidations):
         Concurrent tasks of one event loop share one load; other loops, threads and
         processes are coordinated by the store lease.
         """
-        copies = self._replication(key, replicas, stale_ttl, early, refresh_ahead, max_staleness)
-        if copies:
-            return await self._aget_replicated(key, loader, ttl, tags, negative_ttl, copies)
+        if replicas is not None or self._hot_replicas:  # one test on the usual path
+            copies = self._replication(
+                key, replicas, stale_ttl, early, refresh_ahead, max_staleness
+            )
+            if copies:
+                return await self._aget_replicated(key, loader, ttl, tags, negative_ttl, copies)
         skey, version_keys, found, epoch = self._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )

@@ -118,9 +118,12 @@ class Cache(AsyncCacheAPI):
         Replicas serve plain reads (not ``stale_ttl``, ``early``, ``refresh_ahead`` or
         ``max_staleness`` ones); invalidations reach them all.
         """
-        copies = self._replication(key, replicas, stale_ttl, early, refresh_ahead, max_staleness)
-        if copies:
-            return self._get_replicated(key, loader, ttl, tags, negative_ttl, copies)
+        if replicas is not None or self._hot_replicas:  # one test on the usual path
+            copies = self._replication(
+                key, replicas, stale_ttl, early, refresh_ahead, max_staleness
+            )
+            if copies:
+                return self._get_replicated(key, loader, ttl, tags, negative_ttl, copies)
         skey, version_keys, found, epoch = self._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )

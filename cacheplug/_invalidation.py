@@ -172,3 +172,5 @@ class Invalidations(ReadPolicies):
         self._background.shutdown()
         while self._bus:
             self._bus.pop()()
+        if self._local is not None:
+            self._local.close()

@@ -24,8 +24,10 @@ are counted, so a hit costs nothing more.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +87,11 @@ class LocalCache:
         self.epoch = 0
         """Moves on with every drop: a reader compares it before and after its store read."""
         self.hits = 0
+        self._closed = False
+        # A forked child hears no invalidations until it subscribes itself: it starts empty
+        # (so that ``get`` need not check the bus on every hit).
+        owner = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forked(owner))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -95,7 +102,8 @@ class LocalCache:
         item = self._entries.get(skey)
         if item is None or item[2] != version_keys:
             return NOTHING
-        if item[1] < self._monotonic() or not self._live():
+        # No bus check here: losing the bus clears this (see ``fills``), as do fork and close.
+        if item[1] < self._monotonic():
             return NOTHING
         try:
             self._entries.move_to_end(skey)
@@ -119,7 +127,7 @@ class LocalCache:
             return
         expires_at = self._monotonic() + min(fresh_for, self.options.ttl)
         with self._lock:
-            if epoch != self.epoch or not self._live():
+            if epoch != self.epoch or self._closed or not self._live():
                 return
             sketch = self._sketch
             if sketch is not None:
@@ -158,6 +166,11 @@ class LocalCache:
     def clear(self) -> None:
         """Drop everything."""
         self.drop(None, "")
+
+    def close(self) -> None:
+        """Drop everything and keep nothing from now on (the bus is no longer heard)."""
+        self._closed = True
+        self.clear()
 
     def _remove(self, skey: str) -> None:
         # Caller holds the lock.
@@ -207,3 +220,10 @@ class _Sketch:
 
     def estimate(self, key: str) -> int:
         return min(row[slot] for row, slot in zip(self._rows, self._slots(key), strict=True))
+
+
+def _forked(owner: weakref.ref[LocalCache]) -> None:
+    local = owner()
+    if local is not None:
+        local._lock = threading.Lock()  # another thread may have held it at the fork
+        local.clear()

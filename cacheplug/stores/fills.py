@@ -117,12 +117,14 @@ class FillListener:
         """Make sure announcements are being received (nothing to do in-process)."""
 
     def stop(self) -> None:
-        """Stop receiving announcements and wake every waiter."""
+        """Stop receiving announcements and wake every waiter; local copies (an L1) are
+        dropped, since nothing would tell them of changes any more."""
         with self._lock:
             waiters = [w for group in self._waiters.values() for w in group]
             self._waiters.clear()
         for waiter in waiters:
             waiter.wake()
+        self._notify(None)
 
     def announce(self, key: str) -> None:
         """``key`` was filled or its lease released: wake its waiters."""

@@ -101,13 +101,29 @@ def test_nothing_is_served_from_l1_while_the_bus_is_down(
     pair: tuple[Cache, Cache, RoundTrips],
 ) -> None:
     a, b, trips = pair
+    heard = _heard(a)
     a.get_or_load("k", lambda: "old")
-    a.get_or_load("k", lambda: "old")
+    assert heard.wait(5)  # the fill's own announcement (it drops L1 once)
+    a.get_or_load("k", lambda: "old")  # now kept in L1
+    before = trips.count
+    assert a.get_or_load("k", lambda: "reloaded") == "old"
+    assert trips.count == before  # an L1 hit
     a.store.fills.stop()  # as if the subscription had dropped
     before = trips.count
     b.invalidate("k")  # a message A cannot hear
     assert a.get_or_load("k", lambda: "reloaded") == "reloaded"
     assert trips.count > before
+
+
+def test_a_closed_cache_keeps_nothing_in_l1(pair: tuple[Cache, Cache, RoundTrips]) -> None:
+    a, b, _ = pair
+    heard = _heard(a)
+    a.get_or_load("k", lambda: "old")
+    assert heard.wait(5)
+    a.get_or_load("k", lambda: "old")  # kept in L1
+    a.close()  # no bus from now on: the copy must go
+    b.invalidate("k")
+    assert a.get_or_load("k", lambda: "reloaded") == "reloaded"
 
 
 def test_a_lost_subscription_empties_l1() -> None:
