@@ -183,7 +183,10 @@ class CacheCore(StoreIO):
         """A snapshot of this cache's counters."""
         snapshot = self._counters.snapshot()
         joined = self._flights.joined + self._aflights.joined
-        return snapshot.with_coalesced(snapshot.coalesced + joined)
+        l1_hits = 0 if self._local is None else self._local.hits
+        return snapshot.with_coalesced(snapshot.coalesced + joined).with_gauges(
+            l1_hits, len(self._hot.hot)
+        )
 
     def hot_keys(self, top: int = 20) -> list[tuple[str, float]]:
         """The keys this process reads most, as ``(key, estimated reads per second)``,
@@ -194,6 +197,8 @@ class CacheCore(StoreIO):
         """Set every counter back to zero."""
         self._counters.reset()
         self._flights.joined = self._aflights.joined = 0
+        if self._local is not None:
+            self._local.hits = 0
 
     def _apply_pending(self, entries: list[tuple[str, str]], version_keys: list[str]) -> None:
         if entries:

@@ -20,7 +20,10 @@ class CacheStats:
         ``errors``: failed store calls. ``discarded``: entries thrown away because they failed the
         signature check, had an unknown format, or could not be decoded. ``oversize``: values not
         cached because they exceeded ``max_value_bytes``. ``bytes_read``/``bytes_written``: bytes
-        moved to and from the store, as stored.
+        moved to and from the store, as stored. ``l1_hits``: hits answered by the L1 tier
+    without a round trip. ``replica_hits``: hits answered by a replica of a hot key.
+    ``hot_keys``: keys this process now reads at least ``hot_key_qps`` times a second
+    (estimated; see ``Cache.hot_keys()`` for which).
     """
 
     hits: int = 0
@@ -37,6 +40,9 @@ class CacheStats:
     bypassed: int = 0
     invalidations: int = 0
     queued_invalidations: int = 0
+    l1_hits: int = 0
+    replica_hits: int = 0
+    hot_keys: int = 0
 
     @property
     def hit_ratio(self) -> float:
@@ -47,6 +53,10 @@ class CacheStats:
     def with_coalesced(self, coalesced: int) -> CacheStats:
         """A copy with another ``coalesced`` count."""
         return replace(self, coalesced=coalesced)
+
+    def with_gauges(self, l1_hits: int, hot_keys: int) -> CacheStats:
+        """A copy with the figures kept outside the counters."""
+        return replace(self, l1_hits=l1_hits, hot_keys=hot_keys)
 
     def as_dict(self) -> dict[str, Any]:
         """The counters and ``hit_ratio`` as a plain dict (for JSON output)."""
@@ -74,6 +84,7 @@ class Counters:
         "oversize",
         "queued_invalidations",
         "refreshes",
+        "replica_hits",
         "stale_hits",
     )
 
@@ -85,6 +96,7 @@ class Counters:
         self.coalesced = self.refreshes = 0
         self.discarded = self.oversize = self.bytes_read = self.bytes_written = 0
         self.bypassed = self.invalidations = self.queued_invalidations = 0
+        self.replica_hits = 0
 
     def snapshot(self) -> CacheStats:
         return CacheStats(**{name: getattr(self, name) for name in self.__slots__})

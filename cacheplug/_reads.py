@@ -332,6 +332,7 @@ class ReadPolicies(CacheCore):
         if entry is None or type(entry) is Unread or entry[2] < self._now():
             return MISSING
         self._counters.hits += 1
+        self._counters.replica_hits += 1
         local = self._local
         if epoch >= 0 and local is not None and self._store.fills.live:
             local.put(skey, entry[0], entry[2] - self._now(), version_keys, len(values[0]), epoch)

@@ -214,3 +214,19 @@ def test_a_single_redis_ignores_replicas(redis_url: str, redis_client: redis.Red
         assert cache.get_or_load("k", lambda: "new", replicas=8) == "new"
     finally:
         cache.close()
+
+
+def test_stats_count_replica_hits_and_hot_keys(cluster: RedisClusterSetup) -> None:
+    clock = FakeClock()
+    cache = Cache(cluster.url, namespace="rep-stats", secret=SECRET, clock=clock, hot_key_qps=1.0)
+    try:
+        for _ in range(50):
+            cache.get_or_load("k", lambda: "v", replicas=8)
+        assert cache.stats().replica_hits > 30  # the first read of each replica fills it
+        assert cache.stats().hot_keys == 0
+        clock.advance(2.0)
+        for _ in range(50):
+            cache.get_or_load("k", lambda: "v", replicas=8)
+        assert cache.stats().hot_keys == 1
+    finally:
+        cache.close()
