@@ -189,24 +189,34 @@ class LocalCache:
 _HALVED: Final = bytes(value >> 1 for value in range(256))
 
 
+_MASK64: Final = 0xFFFFFFFFFFFFFFFF
+
+
 class _Sketch:
     """A count-min sketch of 4 rows of saturating 4-bit counters (kept in bytes), aged by
     halving every ``10 x capacity`` additions."""
 
-    __slots__ = ("_additions", "_mask", "_rows", "_sample")
+    __slots__ = ("_additions", "_rows", "_sample", "_shift")
 
     def __init__(self, capacity: int) -> None:
-        width = 1 << max(4, (capacity * 2 - 1).bit_length())
-        self._mask = width - 1
-        self._rows = [bytearray(width) for _ in range(4)]
+        bits = max(6, (capacity * 2 - 1).bit_length())
+        self._shift = 64 - bits
+        self._rows = [bytearray(1 << bits) for _ in range(4)]
         self._sample = 10 * capacity
         self._additions = 0
 
     def _slots(self, key: str) -> tuple[int, int, int, int]:
-        h = hash(key) & 0xFFFFFFFFFFFFFFFF
-        h2 = (h * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-        mask = self._mask
-        return h & mask, (h >> 32) & mask, h2 & mask, (h2 >> 32) & mask
+        # Multiply-shift with four odd multipliers: each row's slot comes from the top bits
+        # of its own product, so the rows collide independently (the low bits of a single
+        # product would make rows that collide together).
+        h = hash(key) & _MASK64
+        shift = self._shift
+        return (
+            ((h * 0x9E3779B97F4A7C15) & _MASK64) >> shift,
+            ((h * 0xC2B2AE3D27D4EB4F) & _MASK64) >> shift,
+            ((h * 0x165667B19E3779F9) & _MASK64) >> shift,
+            ((h * 0xD6E8FEB86659FD93) & _MASK64) >> shift,
+        )
 
     def add(self, key: str) -> None:
         for row, slot in zip(self._rows, self._slots(key), strict=True):
