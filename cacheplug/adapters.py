@@ -1,0 +1,14 @@
+"""Building blocks for framework adapters (``cacheplug_django``, ``cacheplug_flask``, or your
+own): what they share lives here, so that each adapter only translates its framework's events.
+
+- :class:`WriteParser` / :class:`TableWrite` / :data:`ANY_ROW`: which tables and rows an SQL
+  statement writes (for ORM hooks that see raw statements).
+- :class:`DeferredInvalidations`: the tags a transaction wrote, flushed when it commits.
+"""
+
+from __future__ import annotations
+
+from cacheplug._deferred import DeferredInvalidations
+from cacheplug._sql import ANY_ROW, TableWrite, WriteParser
+
+__all__ = ["ANY_ROW", "DeferredInvalidations", "TableWrite", "WriteParser"]
