@@ -4,11 +4,14 @@ own): what they share lives here, so that each adapter only translates its frame
 - :class:`WriteParser` / :class:`TableWrite` / :data:`ANY_ROW`: which tables and rows an SQL
   statement writes (for ORM hooks that see raw statements).
 - :class:`DeferredInvalidations`: the tags a transaction wrote, flushed when it commits.
+- :class:`ReadOptions`: what a :class:`~cacheplug.CacheDecorator` passes to ``get_or_load``
+  (for adapters whose cache object wraps :class:`~cacheplug.Cache`).
 """
 
 from __future__ import annotations
 
+from cacheplug._decorators import ReadOptions
 from cacheplug._deferred import DeferredInvalidations
 from cacheplug._sql import ANY_ROW, TableWrite, WriteParser
 
-__all__ = ["ANY_ROW", "DeferredInvalidations", "TableWrite", "WriteParser"]
+__all__ = ["ANY_ROW", "DeferredInvalidations", "ReadOptions", "TableWrite", "WriteParser"]

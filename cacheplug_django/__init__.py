@@ -1,9 +1,39 @@
 """Django integration for cacheplug (the ``cacheplug_django`` app).
 
-Not built yet: the app, ORM invalidation, view decorators and management commands arrive with
-the Django adapter issue. Until then, use :class:`cacheplug.Cache` directly.
+Add ``"cacheplug_django"`` to ``INSTALLED_APPS`` and a ``CACHEPLUG`` dict to the settings (see
+``cacheplug_django.conf``); then::
+
+    from cacheplug_django import cache, instance_tag
+
+    @cache.cached(ttl=600, depends_on=[Product])
+    def bestsellers(): ...
+
+Every ORM write (``save``, ``delete``, ``QuerySet.update``/``delete``, bulk operations,
+many-to-many changes, raw SQL on a Django cursor) invalidates what depends on the rows and
+tables it wrote, after its transaction commits.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cacheplug_django._cache import DjangoCache
+
+    cache: DjangoCache
+
+__all__ = ["cache", "instance_tag", "model_tags"]
+
+
+def __getattr__(name: str) -> Any:
+    # Importing the package must not import Django's models before the app registry is ready
+    # (``INSTALLED_APPS`` imports it first); these load on first use.
+    if name == "cache":
+        from cacheplug_django._state import cache
+
+        return cache
+    if name in ("instance_tag", "model_tags"):
+        from cacheplug_django import tags
+
+        return getattr(tags, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

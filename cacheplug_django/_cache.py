@@ -1,0 +1,134 @@
+"""``cacheplug_django.cache``: the project's :class:`cacheplug.Cache`, built from the
+``CACHEPLUG`` setting on first use, with Django's vocabulary added: ``depends_on=`` models,
+row tags kept coherent with every ORM write, and a transaction's own reads bypassing what it
+wrote."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
+
+from django.db import models
+
+from cacheplug import DEFAULT, Cache, CacheDecorator, store_from_url
+from cacheplug.adapters import ReadOptions
+from cacheplug_django.conf import SettingsHolder, store_url
+from cacheplug_django.orm import pending_covers
+from cacheplug_django.tags import model_tags, stored_tags
+
+T = TypeVar("T")
+Models = Sequence[type[models.Model] | str]
+
+
+class DjangoCache:
+    """The configured cache. Every :class:`cacheplug.Cache` method is available; reads also
+    take ``depends_on=[Model, "app.Model"]``."""
+
+    def __init__(self, settings: SettingsHolder) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._cache: Cache | None = None
+
+    @property
+    def core(self) -> Cache:
+        """The underlying :class:`cacheplug.Cache` (built on first use)."""
+        cache = self._cache
+        if cache is None:
+            with self._lock:
+                cache = self._cache
+                if cache is None:
+                    current = self._settings.get()
+                    url = store_url(current.store)
+                    store = None if url is None else store_from_url(url)
+                    cache = self._cache = Cache(store, **current.options)
+        return cache
+
+    def reset(self) -> None:
+        """Close the cache; the next use builds it from the settings again."""
+        with self._lock:
+            cache, self._cache = self._cache, None
+        self._settings.reset()
+        if cache is not None:
+            cache.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.core, name)
+
+    def __repr__(self) -> str:
+        return f"<DjangoCache {self._cache!r}>"
+
+    def tags_for(self, tags: Iterable[str] | str | None, depends_on: Models = ()) -> list[str]:
+        """The tags an entry is stored with: ``tags``, the tags of ``depends_on`` models, and
+        what row tags bring along (see ``cacheplug_django.tags``)."""
+        named = [tags] if isinstance(tags, str) else list(tags or ())
+        return stored_tags([*named, *model_tags(*depends_on)])
+
+    def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Models = (),
+        **options: Any,
+    ) -> T:
+        """:meth:`cacheplug.Cache.get_or_load`, plus ``depends_on``: models whose writes
+        invalidate the entry."""
+        all_tags = self.tags_for(tags, depends_on)
+        if all_tags and pending_covers(all_tags):
+            options["max_staleness"] = 0  # our own uncommitted write: read around the cache
+        return self.core.get_or_load(key, loader, ttl, tags=all_tags or None, **options)
+
+    async def aget_or_load(
+        self,
+        key: str,
+        loader: Callable[[], Any],
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Models = (),
+        **options: Any,
+    ) -> Any:
+        """Async :meth:`get_or_load`."""
+        all_tags = self.tags_for(tags, depends_on)
+        if all_tags and pending_covers(all_tags):
+            options["max_staleness"] = 0
+        return await self.core.aget_or_load(key, loader, ttl, tags=all_tags or None, **options)
+
+    def set(
+        self,
+        key: str,
+        value: Any,
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Models = (),
+    ) -> bool:
+        """:meth:`cacheplug.Cache.set`, plus ``depends_on``."""
+        all_tags = self.tags_for(tags, depends_on)
+        return self.core.set(key, value, ttl, tags=all_tags or None)
+
+    def cached(
+        self,
+        ttl: Any = DEFAULT,
+        *,
+        key: Any = None,
+        tags: Any = None,
+        depends_on: Models = (),
+        stale_ttl: Any = DEFAULT,
+        early: Any = DEFAULT,
+        refresh_ahead: Any = DEFAULT,
+    ) -> CacheDecorator:
+        """:meth:`cacheplug.Cache.cached`, plus ``depends_on``: models whose writes invalidate
+        every cached result of the function."""
+        extra = model_tags(*depends_on)  # resolved now: a typo fails at import, not per call
+        if callable(tags):
+            user = tags
+            tags = lambda *args, **kwargs: [*user(*args, **kwargs), *extra]  # noqa: E731
+        elif extra:
+            tags = [*([tags] if isinstance(tags, str) else tags or ()), *extra]
+        options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
+        # The decorator calls this object's get_or_load: row tags and transactions apply.
+        return CacheDecorator(cast(Cache, self), ttl, key, options, tags)

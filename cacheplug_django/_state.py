@@ -1,0 +1,23 @@
+"""The adapter's process-wide objects: the settings, the cache built from them, the ORM hooks
+feeding it invalidations."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cacheplug_django._cache import DjangoCache
+from cacheplug_django.conf import SettingsHolder
+from cacheplug_django.orm import Invalidate, WriteHooks
+
+settings: Final = SettingsHolder()
+cache: Final = DjangoCache(settings)
+
+
+def _invalidator() -> Invalidate | None:
+    if not settings.get().invalidate_on_write:
+        return None
+    core = cache.core
+    return lambda tags: core.invalidate_tags(*tags)
+
+
+hooks: Final = WriteHooks(_invalidator)

@@ -1,0 +1,149 @@
+"""The ``CACHEPLUG`` setting: read when first needed (never at import), checked, and read
+again after ``setting_changed`` (tests' ``override_settings``).
+
+Every key, with its default:
+
+- ``STORE``: ``None`` (the embedded in-process store), a store URL (``redis://...``,
+  ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``memory://``), or
+  ``"django:<alias>"`` to use the Redis server of a ``CACHES`` alias (django-redis or
+  Django's own ``RedisCache``).
+- ``NAMESPACE``: ``"django"``. ``DEFAULT_TTL``: ``300`` seconds (``None``: no expiry).
+  ``STALE_TTL``: ``0``. ``LOCK_TIMEOUT``: ``10`` seconds. ``NEGATIVE_TTL``: ``None``.
+- ``SECRET``: ``None``, meaning ``SECRET_KEY`` (entries on a shared store are signed with it).
+- ``L1``: ``None``, or a dict of ``MAX_ENTRIES``, ``MAX_BYTES``, ``TTL``, ``ADMISSION``
+  (see :class:`cacheplug.LocalTier`) to keep hot values in each process too.
+- ``HOT_KEY_REPLICAS``: ``0`` (see ``docs/hot-keys.md``). ``STRICT``: ``False``.
+- ``INVALIDATE_ON_WRITE``: ``True``: every ORM write (and raw SQL) invalidates what depends on
+  the tables and rows it wrote.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Final
+
+from django.conf import settings
+
+from cacheplug import ConfigurationError, LocalTier
+
+SETTING: Final = "CACHEPLUG"
+_KEYS: Final = frozenset(
+    {
+        "STORE",
+        "NAMESPACE",
+        "DEFAULT_TTL",
+        "STALE_TTL",
+        "LOCK_TIMEOUT",
+        "NEGATIVE_TTL",
+        "SECRET",
+        "L1",
+        "HOT_KEY_REPLICAS",
+        "STRICT",
+        "INVALIDATE_ON_WRITE",
+    }
+)
+_L1_KEYS: Final = {
+    "MAX_ENTRIES": "max_entries",
+    "MAX_BYTES": "max_bytes",
+    "TTL": "ttl",
+    "ADMISSION": "admission",
+}
+
+
+@dataclass(frozen=True)
+class CachePlugSettings:
+    """The ``CACHEPLUG`` setting, checked."""
+
+    store: str | None
+    options: dict[str, Any]
+    invalidate_on_write: bool
+
+
+def read_settings() -> CachePlugSettings:
+    """The ``CACHEPLUG`` setting as the cache is built from it; raises
+    :class:`~cacheplug.ConfigurationError` saying what is wrong."""
+    raw = getattr(settings, SETTING, None)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{SETTING} must be a dict, not {type(raw).__name__}")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"{SETTING} has unknown keys {unknown}; known: {', '.join(sorted(_KEYS))}"
+        )
+    store = raw.get("STORE")
+    if store is not None and not isinstance(store, str):
+        raise ConfigurationError(f"{SETTING}['STORE'] must be a URL string or None")
+    secret = raw.get("SECRET") or getattr(settings, "SECRET_KEY", None) or None
+    options: dict[str, Any] = {
+        "namespace": raw.get("NAMESPACE", "django"),
+        "default_ttl": raw.get("DEFAULT_TTL", 300.0),
+        "stale_ttl": raw.get("STALE_TTL", 0.0),
+        "lock_timeout": raw.get("LOCK_TIMEOUT", 10.0),
+        "negative_ttl": raw.get("NEGATIVE_TTL"),
+        "secret": secret,
+        "hot_key_replicas": raw.get("HOT_KEY_REPLICAS", 0),
+        "strict": bool(raw.get("STRICT", False)),
+    }
+    l1 = raw.get("L1")
+    if l1 is not None:
+        if not isinstance(l1, dict):
+            raise ConfigurationError(
+                f"{SETTING}['L1'] must be a dict (e.g. {{'MAX_ENTRIES': 10000}})"
+            )
+        wrong = sorted(set(l1) - set(_L1_KEYS))
+        if wrong:
+            raise ConfigurationError(
+                f"{SETTING}['L1'] has unknown keys {wrong}; known: {sorted(_L1_KEYS)}"
+            )
+        options["l1"] = LocalTier(**{_L1_KEYS[key]: value for key, value in l1.items()})
+    return CachePlugSettings(
+        store=store,
+        options=options,
+        invalidate_on_write=bool(raw.get("INVALIDATE_ON_WRITE", True)),
+    )
+
+
+def store_url(store: str | None) -> str | None:
+    """The store URL for ``STORE``: ``django:<alias>`` becomes that cache's Redis URL."""
+    if store is None or not store.startswith("django:"):
+        return store
+    alias = store.removeprefix("django:")
+    caches = getattr(settings, "CACHES", {})
+    if alias not in caches:
+        raise ConfigurationError(
+            f"{SETTING}['STORE'] = {store!r}, but CACHES has no alias {alias!r}"
+        )
+    backend = str(caches[alias].get("BACKEND", ""))
+    location = caches[alias].get("LOCATION")
+    if "redis" not in backend.lower() or not location:
+        raise ConfigurationError(
+            f"CACHES[{alias!r}] ({backend or 'no BACKEND'}) is not a Redis cache: "
+            f"{SETTING}['STORE'] can only reuse the server of a Redis one"
+        )
+    if isinstance(location, list | tuple):
+        location = location[0]  # the primary (django-redis and Django list it first)
+    return str(location)
+
+
+class SettingsHolder:
+    """The current settings, read once and dropped when the setting changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: CachePlugSettings | None = None
+
+    def get(self) -> CachePlugSettings:
+        current = self._current
+        if current is None:
+            with self._lock:
+                current = self._current
+                if current is None:
+                    current = self._current = read_settings()
+        return current
+
+    def reset(self) -> None:
+        with self._lock:
+            self._current = None

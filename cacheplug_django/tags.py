@@ -1,0 +1,186 @@
+"""Tags for Django models, and the tags an SQL write invalidates.
+
+Three kinds, all by database table (a proxy model shares its concrete model's table; a model
+with multi-table inheritance spans its own table and its parents'):
+
+- ``dj:t:<table>``: anything written to the table. :func:`model_tags` gives these.
+- ``dj:r:<table>:<pk>``: one row. :func:`instance_tag` gives this. A row written in a parent
+  table also counts as written in every child table (same primary key).
+- ``dj:a:<table>``: a write whose rows are unknown (``QuerySet.update()`` with a filter, raw
+  SQL): it reaches every entry tagged with a row of the table, because such entries carry this
+  tag too (the adapter adds it when it stores them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from django.apps import apps
+from django.db import models
+
+from cacheplug.adapters import ANY_ROW, TableWrite
+
+MODEL: Final = "dj:t:"
+ROW: Final = "dj:r:"
+ANY: Final = "dj:a:"
+
+
+@dataclass(frozen=True)
+class _Table:
+    model: type[models.Model]
+    pk: models.Field[Any, Any]
+    parents: tuple[str, ...]  # tables of the multi-table-inheritance parents
+    children: tuple[str, ...]  # tables of models inheriting from this one (any depth)
+
+
+class _Tables:
+    """Table name -> what the adapter needs to know of its model (built on first use, after
+    the app registry is ready; rebuilt if models are added, as in tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables: dict[str, _Table] = {}
+        self._models_seen = -1
+
+    def get(self, table: str) -> _Table | None:
+        tables = self._tables
+        if table not in tables and self._models_seen != len(
+            apps.get_models(include_auto_created=True)
+        ):
+            tables = self._build()
+        return tables.get(table)
+
+    def of_model(self, model: type[models.Model]) -> _Table:
+        meta = (model._meta.concrete_model or model)._meta
+        if meta.abstract:
+            raise ValueError(f"{model.__name__} is abstract: it has no table")
+        table = self.get(meta.db_table)
+        if table is None or table.model._meta.label != meta.label:
+            # Not in the app registry (Django's own migration recorder, a dynamic model).
+            parents = tuple(parent._meta.db_table for parent in meta.get_parent_list())
+            return _Table(meta.model, meta.pk, parents, ())
+        return table
+
+    def pk_column(self, table: str) -> str | None:
+        info = self.get(table)
+        return None if info is None else info.pk.column
+
+    def _build(self) -> dict[str, _Table]:
+        with self._lock:
+            every = apps.get_models(include_auto_created=True)
+            children: dict[str, list[str]] = {}
+            for model in every:
+                if model._meta.proxy:
+                    continue
+                for parent in model._meta.get_parent_list():
+                    children.setdefault(parent._meta.db_table, []).append(model._meta.db_table)
+            tables = {}
+            for model in every:
+                meta = model._meta
+                if meta.proxy or meta.abstract:
+                    continue
+                tables[meta.db_table] = _Table(
+                    model=model,
+                    pk=meta.pk,
+                    parents=tuple(parent._meta.db_table for parent in meta.get_parent_list()),
+                    children=tuple(children.get(meta.db_table, ())),
+                )
+            self._tables = tables
+            self._models_seen = len(every)
+            return tables
+
+
+TABLES: Final = _Tables()
+
+
+def _key(table: _Table, pk: Any) -> str:
+    """A primary key as tags spell it: the value as the model field reads it back, so that
+    the SQL parameter (``'3f2a…'``) and the Python value (``UUID('3f2a…')``) agree."""
+    try:
+        return str(table.pk.to_python(pk))
+    except Exception:  # a value the field rejects: still a distinct, stable spelling
+        return repr(pk)
+
+
+def instance_tag(model: type[models.Model] | models.Model, pk: Any = None) -> str:
+    """The tag of one row: ``instance_tag(Product, 42)`` or ``instance_tag(product)``. An
+    entry carrying it is invalidated by any write to that row (and by writes to its table
+    whose rows are unknown)."""
+    if isinstance(model, models.Model):
+        instance, model = model, type(model)
+        pk = instance.pk if pk is None else pk
+    if pk is None:
+        raise ValueError("instance_tag needs a primary key: instance_tag(Model, pk)")
+    table = TABLES.of_model(model)
+    return f"{ROW}{table.model._meta.db_table}:{_key(table, pk)}"
+
+
+def model_tags(*models_: type[models.Model] | str) -> list[str]:
+    """The tags of whole models (``Product`` or ``"shop.Product"``): invalidated by any write
+    to their tables, their parents' tables and their many-to-many tables."""
+    tags: list[str] = []
+    for model in models_:
+        resolved = _resolve(model)
+        table = TABLES.of_model(resolved)
+        own = table.model._meta.db_table
+        tags.append(MODEL + own)
+        tags.extend(MODEL + parent for parent in table.parents)
+        for field in resolved._meta.get_fields(include_hidden=True):
+            through = getattr(getattr(field, "remote_field", None), "through", None)
+            if field.many_to_many and through is not None and through._meta.auto_created:
+                tags.append(MODEL + through._meta.db_table)
+    return list(dict.fromkeys(tags))
+
+
+def _resolve(model: type[models.Model] | str) -> type[models.Model]:
+    if isinstance(model, str):
+        try:
+            return apps.get_model(model)
+        except (LookupError, ValueError) as exc:
+            raise LookupError(f"unknown model {model!r}: use 'app_label.ModelName'") from exc
+    if isinstance(model, type) and issubclass(model, models.Model):
+        return model
+    raise TypeError(f"expected a model class or 'app_label.ModelName', not {model!r}")
+
+
+def stored_tags(tags: Iterable[str]) -> list[str]:
+    """``tags`` as an entry is stored with: each row tag brings the "rows unknown" tags of
+    its table and its parents' tables."""
+    out = list(dict.fromkeys(tags))
+    extra: list[str] = []
+    for tag in out:
+        if tag.startswith(ROW):
+            table_name = tag[len(ROW) :].rsplit(":", 1)[0]
+            table = TABLES.get(table_name)
+            extra.append(ANY + table_name)
+            if table is not None:
+                extra.extend(ANY + parent for parent in table.parents)
+    return list(dict.fromkeys(out + extra))
+
+
+def written_tags(write: TableWrite) -> list[str]:
+    """The tags a write to a table invalidates."""
+    tags = [MODEL + write.table]
+    if write.rows is ANY_ROW:
+        tags.append(ANY + write.table)
+        return tags
+    table = TABLES.get(write.table)
+    if table is None:
+        return tags
+    for pk in write.rows:
+        key = _key(table, pk)
+        tags.append(f"{ROW}{write.table}:{key}")
+        tags.extend(f"{ROW}{child}:{key}" for child in table.children)
+    return tags
+
+
+def instance_written_tags(instance: models.Model) -> list[str]:
+    """The tags a write to ``instance`` invalidates (its row in its table and the tables it
+    spans; model signals use this)."""
+    table = TABLES.of_model(type(instance))
+    key = _key(table, instance.pk)
+    own = table.model._meta.db_table
+    return [f"{ROW}{name}:{key}" for name in (own, *table.parents, *table.children)] + [MODEL + own]
