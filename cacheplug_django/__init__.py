@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cacheplug_django._cache import DjangoCache
+    from cacheplug_django.tags import instance_tag, model_tags
+    from cacheplug_django.views import cache_view
 
     cache: DjangoCache
 
-__all__ = ["cache", "instance_tag", "model_tags"]
+__all__ = ["cache", "cache_view", "instance_tag", "model_tags"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from cacheplug_django._state import cache
 
         return cache
+    if name == "cache_view":
+        from cacheplug_django.views import cache_view
+
+        return cache_view
     if name in ("instance_tag", "model_tags"):
         from cacheplug_django import tags
 

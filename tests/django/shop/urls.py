@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from shop import views
+from shop import page_views, views
 
 urlpatterns = [
     path("catalog/", views.catalog),
@@ -10,4 +10,19 @@ urlpatterns = [
     path("places/", views.places),
     path("restaurants/<int:pk>/", views.restaurant_detail),
     path("archive/", views.archive),
+    path("pages/catalog/", page_views.catalog),
+    path("pages/products/<int:pk>/", page_views.product),
+    path("pages/greeting/", page_views.greeting),
+    path("pages/dashboard/", page_views.dashboard),
+    path("pages/echo/", page_views.echo),
+    path("pages/sets-cookie/", page_views.sets_cookie),
+    path("pages/private/", page_views.private),
+    path("pages/vary-star/", page_views.vary_star),
+    path("pages/by-language/", page_views.by_language),
+    path("pages/with-form/", page_views.with_form),
+    path("pages/stream/", page_views.stream),
+    path("pages/status/<int:code>/", page_views.status),
+    path("pages/gone/", page_views.status_404_allowed),
+    path("pages/slow/", page_views.slow),
+    path("pages/form/", page_views.form_post),
 ]

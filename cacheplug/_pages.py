@@ -1,0 +1,217 @@
+"""Whole-response (page) caching by allow-list, for the framework adapters.
+
+A response is shared between clients only if everything about it says it may be:
+
+- the request is ``GET`` or ``HEAD``, and carries no session, login or ``Authorization``
+  (unless the view caches per user, then it is keyed by the user);
+- the response's status is allowed (200 by default); it sets no cookie; its
+  ``Cache-Control`` says none of ``private``, ``no-store``, ``no-cache`` (in any case); it
+  does not ``Vary: *``; and it is not streamed.
+
+Anything else is served as rendered and not stored. Django's own cache middleware decides
+by a deny-list, and has needed security fixes for the gaps.
+
+The stored form is a plain record: the status, the headers from an allow-list, and the body.
+It is never a pickled response object. The key is made of the host (as the framework
+validated it), the path, the query string as the framework parses it (sorted), the user
+when caching per user, and the values of the request headers the response's ``Vary`` names.
+A hit costs one round trip: each process remembers which headers a URL's responses vary on.
+When it does not know yet, it finds out from the entry stored under the key without them,
+and then reads again.
+
+Hits carry an ``ETag`` (a hash of the body) and answer a matching ``If-None-Match`` with
+304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+from urllib.parse import quote
+
+_MEMO_ENTRIES: Final = 10_000
+STORED_HEADERS: Final = frozenset(
+    {
+        "content-type",
+        "content-language",
+        "content-disposition",
+        "content-security-policy",
+        "cache-control",
+        "expires",
+        "last-modified",
+        "etag",
+        "vary",
+        "link",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+        "permissions-policy",
+    }
+)
+"""The response headers a cached page keeps (others are dropped: ``Set-Cookie`` never gets
+this far, and per-response headers such as ``Date`` are the server's to add)."""
+
+_UNSHAREABLE: Final = ("private", "no-store", "no-cache")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """What page caching needs of a request, as the adapter read it from its framework."""
+
+    method: str
+    host: str
+    path: str
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]
+    """Request headers by lower-case name."""
+    user: str | None = None
+    """Who is asking: ``None`` for an anonymous client without a session."""
+    scheme: str = "http"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A response as stored: status, allow-listed headers, body (and its ETag)."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    etag: str = field(default="")
+
+    @property
+    def vary(self) -> tuple[str, ...]:
+        """The request headers this response varies on (lower case, sorted)."""
+        return vary_of(self.headers)
+
+
+class Uncacheable(Exception):
+    """Raised by a render function whose response may not be shared; carries it."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__("the response may not be cached")
+        self.response = response
+
+
+class _Reader(Protocol):
+    def get_or_load(
+        self, key: str, loader: Callable[[], Any], ttl: Any = ..., **kw: Any
+    ) -> Any: ...
+
+
+def vary_of(headers: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "vary":
+            names.update(part.strip().lower() for part in value.split(",") if part.strip())
+    return tuple(sorted(names))
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+class PagePolicy:
+    """Which requests and responses may be shared, and under which key."""
+
+    def __init__(self, *, statuses: Iterable[int] = (200,), per_user: bool = False) -> None:
+        self.statuses = frozenset(statuses)
+        self.per_user = per_user
+        self._vary: dict[str, tuple[str, ...]] = {}
+
+    def request_cacheable(self, request: PageRequest) -> bool:
+        """True if the cache may answer ``request`` (or store its response)."""
+        if request.method not in ("GET", "HEAD"):
+            return False
+        if self.per_user:
+            return True
+        return request.user is None and "authorization" not in request.headers
+
+    def page_of(
+        self, status: int, headers: Iterable[tuple[str, str]], body: bytes, streamed: bool = False
+    ) -> Page | None:
+        """The storable form of a response; ``None`` if it may not be shared."""
+        if streamed or status not in self.statuses:
+            return None
+        kept: list[tuple[str, str]] = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "set-cookie":
+                return None
+            if lower == "cache-control":
+                tokens = {token.strip().split("=")[0].lower() for token in value.split(",")}
+                if tokens.intersection(_UNSHAREABLE):
+                    return None
+            if lower == "vary" and "*" in value:
+                return None
+            if lower in STORED_HEADERS:
+                kept.append((name, value))
+        return Page(status, tuple(kept), body, etag_of(body))
+
+    def base_key(self, request: PageRequest) -> str:
+        """The key of a URL before any ``Vary`` header (GET and HEAD share it)."""
+        query = "&".join(
+            f"{quote(name, safe='')}={quote(value, safe='')}"
+            for name, value in sorted(request.query)
+        )
+        user = f"|user={quote(request.user, safe='')}" if self.per_user and request.user else ""
+        return f"page:{request.scheme}://{request.host}{quote(request.path)}?{query}{user}"
+
+    def key(self, request: PageRequest, vary: Sequence[str]) -> str:
+        base = self.base_key(request)
+        if not vary:
+            return base
+        values = "|".join(f"{name}={request.headers.get(name, '')}" for name in vary)
+        digest = hashlib.blake2b(values.encode("utf-8", "surrogatepass"), digest_size=16)
+        return f"{base}|vary={digest.hexdigest()}"
+
+    def fetch(
+        self,
+        cache: _Reader,
+        request: PageRequest,
+        render: Callable[[], Page],
+        **options: Any,
+    ) -> Page:
+        """The page for ``request``: from the cache, or ``render()``'s (stored). ``render``
+        raises :class:`Uncacheable` for a response that may not be stored; it propagates."""
+        base = self.base_key(request)
+        vary = self._vary.get(base, ())
+        rendered: list[Page] = []
+
+        def render_once() -> Page:
+            page = render()
+            rendered.append(page)
+            return page
+
+        page: Page = cache.get_or_load(self.key(request, vary), render_once, **options)
+        if page.vary == vary:
+            return page
+        # This URL varies on other headers than this process knew: key it by them.
+        self._remember(base, page.vary)
+        if rendered:
+            return page  # ours, just rendered: stored under its right key next time
+        page = cache.get_or_load(self.key(request, page.vary), render_once, **options)
+        if page.vary != self._vary.get(base) and not rendered:
+            # It changed again between the two reads: share nothing, render ourselves.
+            return render_once()
+        return page
+
+    def forget(self) -> None:
+        """Forget which headers URLs vary on (they are found out again from the store)."""
+        self._vary.clear()
+
+    def _remember(self, base: str, vary: tuple[str, ...]) -> None:
+        if len(self._vary) >= _MEMO_ENTRIES:
+            self._vary.clear()
+        self._vary[base] = vary
+
+
+def not_modified(request: PageRequest, page: Page) -> bool:
+    """True when the client already has this page (``If-None-Match`` names its ETag)."""
+    wanted = request.headers.get("if-none-match")
+    if not wanted or not page.etag:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    return "*" in tags or page.etag in tags

@@ -1,0 +1,150 @@
+"""``@cache_view``: whole-response caching for Django views, by allow-list (see
+``cacheplug._pages`` for what is shared, and why)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+
+from cacheplug import DEFAULT
+from cacheplug._pages import Page, PagePolicy, PageRequest, Uncacheable, not_modified
+from cacheplug_django._cache import Models
+
+View = Callable[..., HttpResponseBase]
+TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
+
+
+def cache_view(
+    ttl: Any = DEFAULT,
+    *,
+    depends_on: Models = (),
+    tags: TagsArg = None,
+    per_user: bool = False,
+    statuses: Iterable[int] = (200,),
+    stale_ttl: Any = DEFAULT,
+) -> Callable[[View], View]:
+    """Cache a view's responses.
+
+    Only ``GET``/``HEAD`` requests without a session or login (``per_user=True``: keyed by
+    the user instead), and only responses with an allowed status (200), no cookie, no
+    ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed, and not carrying
+    a CSRF token, are shared. ``depends_on``: models whose writes invalidate the page; ``tags``:
+    tags or a callable ``(request, *args, **kwargs) -> tags`` (e.g. ``instance_tag(Product,
+    pk)``). Concurrent misses render once; ``stale_ttl`` serves an expired page while one
+    request renders it again.
+    """
+    policy = PagePolicy(statuses=statuses, per_user=per_user)
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            page_request = page_request_of(request, per_user)
+            if not policy.request_cacheable(page_request):
+                return view(request, *args, **kwargs)
+            own: list[HttpResponseBase] = []
+
+            def render() -> Page:
+                response = view(request, *args, **kwargs)
+                own.append(response)
+                page = page_of(policy, request, response)
+                if page is None:
+                    raise Uncacheable(response)
+                return page
+
+            entry_tags = tags(request, *args, **kwargs) if callable(tags) else tags
+            from cacheplug_django._state import cache
+
+            try:
+                page = policy.fetch(
+                    cache,
+                    page_request,
+                    render,
+                    ttl=ttl,
+                    tags=entry_tags,
+                    depends_on=depends_on,
+                    stale_ttl=stale_ttl,
+                )
+            except Uncacheable:
+                # Our own response is ours to send; another request's is not (it may carry
+                # that client's cookie or token): render for this one.
+                return own[0] if own else view(request, *args, **kwargs)
+            if not_modified(page_request, page):
+                return not_modified_response(page)
+            if own:
+                response = own[-1]
+                if not response.has_header("ETag"):
+                    response["ETag"] = page.etag
+                return response
+            return response_of(page, head=request.method == "HEAD")
+
+        wrapped.page_policy = policy  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
+    """What page caching needs of a Django request. The user is ``None`` for an anonymous
+    client without a session cookie (and looked up only if there is one, so that a cached
+    view does not touch the session of everybody else)."""
+    user = None
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        user = "session"
+        if per_user:
+            account = getattr(request, "user", None)
+            if account is not None and account.is_authenticated:
+                user = f"user:{account.pk}"
+            else:
+                user = f"session:{request.COOKIES[settings.SESSION_COOKIE_NAME]}"
+    elif per_user:
+        account = getattr(request, "user", None)
+        if account is not None and account.is_authenticated:  # authenticated without a session
+            user = f"user:{account.pk}"
+    return PageRequest(
+        method=request.method or "GET",
+        host=request.get_host(),
+        path=request.path,
+        query=[(name, value) for name, values in request.GET.lists() for value in values],
+        headers={name.lower(): value for name, value in request.headers.items()},
+        user=user,
+        scheme=request.scheme or "http",
+    )
+
+
+def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase) -> Page | None:
+    """The storable form of a Django response, or ``None`` if it may not be shared."""
+    render = getattr(response, "render", None)
+    if render is not None and not getattr(response, "is_rendered", True):
+        render()  # a TemplateResponse: its content is needed now
+    if response.cookies or request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+        return None  # a cookie, or a CSRF token in the body: this client's only
+    if response.streaming or not isinstance(response, HttpResponse):
+        return None
+    return policy.page_of(response.status_code, response.items(), response.content)
+
+
+def response_of(page: Page, *, head: bool = False) -> HttpResponse:
+    """A Django response from a stored page."""
+    response = HttpResponse(b"" if head else page.body, status=page.status)
+    for name, value in page.headers:
+        response[name] = value
+    if not response.has_header("ETag"):
+        response["ETag"] = page.etag
+    response["Content-Length"] = str(len(page.body))
+    return response
+
+
+def not_modified_response(page: Page) -> HttpResponseNotModified:
+    response = HttpResponseNotModified()
+    response["ETag"] = page.etag
+    for name, value in page.headers:
+        if name.lower() in ("cache-control", "vary", "expires", "content-location"):
+            response[name] = value
+    return response
+
+
+__all__: Sequence[str] = ["cache_view"]
