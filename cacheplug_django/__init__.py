@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cacheplug_django._cache import DjangoCache
     from cacheplug_django.tags import instance_tag, model_tags
-    from cacheplug_django.views import cache_view
+    from cacheplug_django.views import cache_view, invalidate_pages
 
     cache: DjangoCache
 
-__all__ = ["cache", "cache_view", "instance_tag", "model_tags"]
+__all__ = ["cache", "cache_view", "instance_tag", "invalidate_pages", "model_tags"]
 
 
 def __getattr__(name: str) -> Any:
@@ -34,10 +34,10 @@ def __getattr__(name: str) -> Any:
         from cacheplug_django._state import cache
 
         return cache
-    if name == "cache_view":
-        from cacheplug_django.views import cache_view
+    if name in ("cache_view", "invalidate_pages"):
+        from cacheplug_django import views
 
-        return cache_view
+        return getattr(views, name)
     if name in ("instance_tag", "model_tags"):
         from cacheplug_django import tags
 

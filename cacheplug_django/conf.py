@@ -15,6 +15,8 @@ Every key, with its default:
 - ``HOT_KEY_REPLICAS``: ``0`` (see ``docs/hot-keys.md``). ``STRICT``: ``False``.
 - ``INVALIDATE_ON_WRITE``: ``True``: every ORM write (and raw SQL) invalidates what depends on
   the tables and rows it wrote.
+- ``PAGES``: ``[]``: the URLs ``CachePlugMiddleware`` caches (see
+  ``cacheplug_django.middleware``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _KEYS: Final = frozenset(
         "HOT_KEY_REPLICAS",
         "STRICT",
         "INVALIDATE_ON_WRITE",
+        "PAGES",
     }
 )
 _L1_KEYS: Final = {
@@ -58,6 +61,8 @@ class CachePlugSettings:
     store: str | None
     options: dict[str, Any]
     invalidate_on_write: bool
+    pages: tuple[Any, ...] = ()
+    """The page rules of ``CachePlugMiddleware`` (see ``cacheplug_django.middleware``)."""
 
 
 def read_settings() -> CachePlugSettings:
@@ -99,10 +104,13 @@ def read_settings() -> CachePlugSettings:
                 f"{SETTING}['L1'] has unknown keys {wrong}; known: {sorted(_L1_KEYS)}"
             )
         options["l1"] = LocalTier(**{_L1_KEYS[key]: value for key, value in l1.items()})
+    from cacheplug_django.middleware import page_rules
+
     return CachePlugSettings(
         store=store,
         options=options,
         invalidate_on_write=bool(raw.get("INVALIDATE_ON_WRITE", True)),
+        pages=page_rules(raw.get("PAGES")),
     )
 
 

@@ -42,49 +42,105 @@ def cache_view(
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            page_request = page_request_of(request, per_user)
-            if not policy.request_cacheable(page_request):
-                return view(request, *args, **kwargs)
-            own: list[HttpResponseBase] = []
+            def entry_tags() -> list[str]:
+                named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
+                return [*named, *page_tags(request, view)]
 
-            def render() -> Page:
-                response = view(request, *args, **kwargs)
-                own.append(response)
-                page = page_of(policy, request, response)
-                if page is None:
-                    raise Uncacheable(response)
-                return page
-
-            entry_tags = tags(request, *args, **kwargs) if callable(tags) else tags
-            from cacheplug_django._state import cache
-
-            try:
-                page = policy.fetch(
-                    cache,
-                    page_request,
-                    render,
-                    ttl=ttl,
-                    tags=entry_tags,
-                    depends_on=depends_on,
-                    stale_ttl=stale_ttl,
-                )
-            except Uncacheable:
-                # Our own response is ours to send; another request's is not (it may carry
-                # that client's cookie or token): render for this one.
-                return own[0] if own else view(request, *args, **kwargs)
-            if not_modified(page_request, page):
-                return not_modified_response(page)
-            if own:
-                response = own[-1]
-                if not response.has_header("ETag"):
-                    response["ETag"] = page.etag
-                return response
-            return response_of(page, head=request.method == "HEAD")
+            return serve(
+                request,
+                lambda: view(request, *args, **kwargs),
+                policy,
+                entry_tags,
+                ttl=ttl,
+                depends_on=depends_on,
+                stale_ttl=stale_ttl,
+            )
 
         wrapped.page_policy = policy  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
+
+
+def serve(
+    request: HttpRequest,
+    respond: Callable[[], HttpResponseBase],
+    policy: PagePolicy,
+    tags: Callable[[], list[str]],
+    **options: Any,
+) -> HttpResponseBase:
+    """The response to ``request``: a shared page if the policy allows one, else what
+    ``respond()`` gives (stored if the policy allows)."""
+    page_request = page_request_of(request, policy.per_user)
+    if not policy.request_cacheable(page_request):
+        return respond()
+    own: list[HttpResponseBase] = []
+
+    def render() -> Page:
+        response = respond()
+        own.append(response)
+        page = page_of(policy, request, response)
+        if page is None:
+            raise Uncacheable(response)
+        return page
+
+    from cacheplug_django._state import cache
+
+    try:
+        page = policy.fetch(cache, page_request, render, tags=tags(), **options)
+    except Uncacheable:
+        # Our own response is ours to send; another request's is not (it may carry that
+        # client's cookie or token): respond to this one.
+        return own[0] if own else respond()
+    if not_modified(page_request, page):
+        return not_modified_response(page)
+    if own:
+        response = own[-1]
+        if not response.has_header("ETag"):
+            response["ETag"] = page.etag
+        return response
+    return response_of(page, head=request.method == "HEAD")
+
+
+VIEW_TAG = "dj:v:"
+URL_NAME_TAG = "dj:n:"
+PATH_TAG = "dj:p:"
+
+
+def page_tags(request: HttpRequest, view: Callable[..., Any] | None) -> list[str]:
+    """The tags every cached page carries, so that :func:`invalidate_pages` can find it: its
+    path, its view, and its URL name."""
+    tags = [PATH_TAG + request.path]
+    if view is not None:
+        tags.append(VIEW_TAG + _view_label(view))
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name:
+        tags.append(URL_NAME_TAG + match.view_name)
+    return tags
+
+
+def _view_label(view: Callable[..., Any]) -> str:
+    view = getattr(view, "__wrapped__", view)
+    return f"{view.__module__}.{view.__qualname__}"
+
+
+def invalidate_pages(
+    *, path: str | None = None, view: Callable[..., Any] | str | None = None
+) -> None:
+    """Invalidate cached pages by URL path (``"/catalog/"``, every query string and host),
+    or by view: a view function, or a URL name (``"shop:catalog"``)."""
+    from cacheplug_django._state import cache
+
+    tags = []
+    if path is not None:
+        tags.append(PATH_TAG + path)
+    if callable(view):
+        tags.append(VIEW_TAG + _view_label(view))
+    elif view is not None:
+        tags.append(URL_NAME_TAG + view)
+    if not tags:
+        raise TypeError("invalidate_pages() needs path= or view=")
+    cache.invalidate_tags(*tags)
 
 
 def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
@@ -147,4 +203,4 @@ def not_modified_response(page: Page) -> HttpResponseNotModified:
     return response
 
 
-__all__: Sequence[str] = ["cache_view"]
+__all__: Sequence[str] = ["cache_view", "invalidate_pages"]

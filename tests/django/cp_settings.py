@@ -14,7 +14,9 @@ INSTALLED_APPS = [
     "shop",
 ]
 MIDDLEWARE = [
+    "cacheplug_django.middleware.CachePlugMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 ROOT_URLCONF = "shop.urls"

@@ -122,3 +122,14 @@ def slow(request: HttpRequest) -> HttpResponse:
 def form_post(request: HttpRequest) -> HttpResponse:
     rendered("form_post")
     return HttpResponse(f"{request.method} #{renders['form_post']}")
+
+
+def plain_catalog(request: HttpRequest) -> HttpResponse:
+    """Not decorated: cached (or not) by CachePlugMiddleware's rules."""
+    rendered("plain_catalog")
+    return HttpResponse(",".join(f"{p.name}={p.price}" for p in Product.objects.order_by("name")))
+
+
+def plain_form(request: HttpRequest) -> HttpResponse:
+    rendered("plain_form")
+    return HttpResponse(f'<input value="{get_token(request)}">')

@@ -25,4 +25,7 @@ urlpatterns = [
     path("pages/gone/", page_views.status_404_allowed),
     path("pages/slow/", page_views.slow),
     path("pages/form/", page_views.form_post),
+    path("plain/catalog/", page_views.plain_catalog, name="plain-catalog"),
+    path("plain/other/", page_views.plain_catalog, name="plain-other"),
+    path("plain/form/", page_views.plain_form),
 ]

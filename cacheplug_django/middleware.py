@@ -1,0 +1,131 @@
+"""``CachePlugMiddleware``: page caching for URLs on an allow-list, without touching views.
+
+``CACHEPLUG["PAGES"]`` lists rules; a request is cached under the first rule that matches
+(by ``PATH``, a regular expression matched at the start of the path, or ``VIEW``, a URL name
+such as ``"shop:catalog"``), and under no rule otherwise. Each rule takes the options of
+:func:`~cacheplug_django.cache_view` in upper case: ``TTL``, ``DEPENDS_ON``, ``TAGS``,
+``PER_USER``, ``STATUSES``, ``STALE_TTL``. What may be shared is decided exactly as for
+``cache_view``.
+
+Put it near the top of ``MIDDLEWARE`` (right after ``SecurityMiddleware``): it then sees each
+response after every middleware below it has had its say, so their cookies (a session, a
+CSRF token) and ``Vary`` headers count when it decides what may be shared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import Resolver404, resolve
+
+from cacheplug import DEFAULT, ConfigurationError
+from cacheplug._pages import PagePolicy
+from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
+
+_RULE_KEYS = {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL"}
+
+
+@dataclass(frozen=True)
+class PageRule:
+    """One entry of ``CACHEPLUG["PAGES"]``, checked."""
+
+    path: re.Pattern[str] | None
+    view: str | None
+    policy: PagePolicy
+    options: dict[str, Any]
+    tags: tuple[str, ...]
+
+    def matches(self, request: HttpRequest, view_name: Callable[[], str | None]) -> bool:
+        if self.path is not None and not self.path.match(request.path_info):
+            return False
+        return self.view is None or view_name() == self.view
+
+
+def page_rules(raw: Any) -> tuple[PageRule, ...]:
+    """``CACHEPLUG["PAGES"]`` as rules; raises :class:`~cacheplug.ConfigurationError`."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list | tuple):
+        raise ConfigurationError("CACHEPLUG['PAGES'] must be a list of dicts")
+    rules = []
+    for index, rule in enumerate(raw):
+        where = f"CACHEPLUG['PAGES'][{index}]"
+        if not isinstance(rule, dict):
+            raise ConfigurationError(f"{where} must be a dict")
+        unknown = sorted(set(rule) - _RULE_KEYS)
+        if unknown:
+            raise ConfigurationError(
+                f"{where} has unknown keys {unknown}; known: {sorted(_RULE_KEYS)}"
+            )
+        if "PATH" not in rule and "VIEW" not in rule:
+            raise ConfigurationError(
+                f"{where} needs PATH (a regular expression) or VIEW (a URL name)"
+            )
+        try:
+            path = re.compile(rule["PATH"]) if "PATH" in rule else None
+        except (re.error, TypeError) as exc:
+            raise ConfigurationError(f"{where}['PATH'] is not a regular expression: {exc}") from exc
+        depends_on = rule.get("DEPENDS_ON", ())
+        if isinstance(depends_on, str):
+            depends_on = (depends_on,)
+        tags = rule.get("TAGS", ())
+        rules.append(
+            PageRule(
+                path=path,
+                view=rule.get("VIEW"),
+                policy=PagePolicy(
+                    statuses=rule.get("STATUSES", (200,)), per_user=bool(rule.get("PER_USER"))
+                ),
+                options={
+                    "ttl": rule.get("TTL", DEFAULT),
+                    "stale_ttl": rule.get("STALE_TTL", DEFAULT),
+                    "depends_on": tuple(depends_on),
+                },
+                tags=(tags,) if isinstance(tags, str) else tuple(tags),
+            )
+        )
+    return tuple(rules)
+
+
+class CachePlugMiddleware:
+    """Caches the responses of allow-listed URLs (``CACHEPLUG["PAGES"]``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        from cacheplug_django._state import settings
+
+        rules = settings.get().pages
+        if not rules or request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        resolved: list[str | None] = []
+
+        def view_name() -> str | None:
+            if not resolved:
+                try:
+                    resolved.append(resolve(request.path_info).view_name)
+                except Resolver404:
+                    resolved.append(None)
+            return resolved[0]
+
+        for rule in rules:
+            if rule.matches(request, view_name):
+                return self._serve(request, rule, view_name)
+        return self.get_response(request)
+
+    def _serve(
+        self, request: HttpRequest, rule: PageRule, view_name: Callable[[], str | None]
+    ) -> HttpResponseBase:
+        def tags() -> list[str]:
+            found = [*rule.tags, PATH_TAG + request.path]
+            name = view_name()
+            if name:
+                found.append(URL_NAME_TAG + name)
+            return found
+
+        return serve(request, lambda: self.get_response(request), rule.policy, tags, **rule.options)
