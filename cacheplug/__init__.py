@@ -13,6 +13,7 @@ from cacheplug._clock import Clock, SystemClock
 from cacheplug._config import CacheOptions
 from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._inspect import EntryInfo
 from cacheplug._local import LocalTier
 from cacheplug._locks import Lock, LockError
 from cacheplug._metrics import CacheStats
@@ -43,6 +44,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "DEFAULT",
+    "EntryInfo",
     "JsonSerializer",
     "LocalTier",
     "Lock",

@@ -22,6 +22,7 @@ from cacheplug.stores import store_from_url
 
 if TYPE_CHECKING:
     from cacheplug._decorators import CacheDecorator, KeySpec, TagSpec
+    from cacheplug._inspect import EntryInfo
 
 T = TypeVar("T")
 
@@ -281,6 +282,14 @@ class Cache(AsyncCacheAPI):
         version_keys = self._versions.of_tags(tag_names(tags))
         self._again(again_after, lambda: self._bump_now(version_keys, "tag"))
         self._bump_now(version_keys, "tag")
+
+    def inspect(self, key: str) -> EntryInfo | None:
+        """What is stored under ``key`` (age, freshness, tags, size, state), or ``None``;
+        for people and tools, not for the hot path. Raises :class:`CacheUnavailable` when
+        the store cannot be reached."""
+        from cacheplug._inspect import inspect_entry
+
+        return inspect_entry(self, key)
 
     def bump(self) -> None:
         """Orphan every entry of this cache's namespace at once (O(1): its version counter
