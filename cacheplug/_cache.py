@@ -23,6 +23,7 @@ from cacheplug.stores import store_from_url
 if TYPE_CHECKING:
     from cacheplug._decorators import CacheDecorator, KeySpec, TagSpec
     from cacheplug._inspect import EntryInfo
+    from cacheplug._metrics import CacheStats
 
 T = TypeVar("T")
 
@@ -290,6 +291,20 @@ class Cache(AsyncCacheAPI):
         from cacheplug._inspect import inspect_entry
 
         return inspect_entry(self, key)
+
+    def publish_stats(self, *, every: float = 0.0) -> bool:
+        """Add this process's counters (since its last call) to totals kept in the store,
+        for :meth:`shared_stats` in any process; skipped (False) if the last call was less
+        than ``every`` seconds ago. The adapters call it after requests, ``every=10``."""
+        return self._stats_publisher.publish_if_due(self, every)
+
+    def shared_stats(self) -> tuple[CacheStats, list[tuple[str, float]]]:
+        """The counters every process of this cache published (see :meth:`publish_stats`),
+        and the hottest keys the last one saw. Raises :class:`CacheUnavailable` when the store
+        cannot be reached."""
+        from cacheplug._shared_stats import shared_stats
+
+        return shared_stats(self)
 
     def bump(self) -> None:
         """Orphan every entry of this cache's namespace at once (O(1): its version counter

@@ -39,6 +39,7 @@ from cacheplug._metrics import CacheStats, Counters
 from cacheplug._pending import DEFAULT_MAX_PENDING, PendingInvalidations
 from cacheplug._resilience import BurstLogger, CircuitBreaker
 from cacheplug._serializers import Serializer
+from cacheplug._shared_stats import StatsPublisher
 from cacheplug._signing import Signer
 from cacheplug._singleflight import AsyncSingleFlight, SingleFlight
 from cacheplug._stampede import (
@@ -140,6 +141,7 @@ class CacheCore(StoreIO):
         )
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
         self._hot_replicas = _replica_count("hot_key_replicas", hot_key_replicas)
+        self._stats_publisher = StatsPublisher()
         self._hot = HotKeys(
             monotonic=self._clock.monotonic, hot_qps=non_negative("hot_key_qps", hot_key_qps)
         )

@@ -43,9 +43,8 @@ class Purpose(enum.Enum):
     TAG = "t"
     LOCK = "k"
     NAMESPACE = "n"
-    KEY_VERSION = (
-        "v"  # bumped when a replicated key is invalidated (see ``stores/_cluster_copies``)
-    )
+    KEY_VERSION = "v"  # bumped when a replicated key is invalidated (see stores/_cluster_copies)
+    STATS = "s"  # counters shared by the processes of a cache (see ``_shared_stats``)
 
 
 def check_key(key: object) -> str:

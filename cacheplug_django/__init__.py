@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from cacheplug_django._cache import DjangoCache
     from cacheplug_django.tags import instance_tag, model_tags
     from cacheplug_django.views import cache_view, invalidate_pages
+    from cacheplug_django.warmers import warmer
 
     cache: DjangoCache
 
-__all__ = ["cache", "cache_view", "instance_tag", "invalidate_pages", "model_tags"]
+__all__ = ["cache", "cache_view", "instance_tag", "invalidate_pages", "model_tags", "warmer"]
 
 
 def __getattr__(name: str) -> Any:
@@ -38,6 +39,10 @@ def __getattr__(name: str) -> Any:
         from cacheplug_django import views
 
         return getattr(views, name)
+    if name == "warmer":
+        from cacheplug_django.warmers import warmer
+
+        return warmer
     if name in ("instance_tag", "model_tags"):
         from cacheplug_django import tags
 

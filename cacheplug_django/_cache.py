@@ -44,6 +44,11 @@ class DjangoCache:
                     cache = self._cache = Cache(store, **current.options)
         return cache
 
+    @property
+    def built(self) -> Cache | None:
+        """The underlying cache if it has been built (``None`` before first use)."""
+        return self._cache
+
     def reset(self) -> None:
         """Close the cache; the next use builds it from the settings again."""
         with self._lock:

@@ -21,3 +21,10 @@ def _invalidator() -> Invalidate | None:
 
 
 hooks: Final = WriteHooks(_invalidator)
+
+
+def publish_stats() -> None:
+    """Share this process's counters (at most every 10 s), once the cache is in use."""
+    core = cache.built
+    if core is not None:
+        core.publish_stats(every=10.0)

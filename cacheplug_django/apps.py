@@ -7,7 +7,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.core import checks
-from django.core.signals import setting_changed
+from django.core.signals import request_finished, setting_changed
 
 
 class CachePlugConfig(AppConfig):
@@ -22,6 +22,7 @@ class CachePlugConfig(AppConfig):
 
         checks.register(check_settings, checks.Tags.caches)
         setting_changed.connect(_setting_changed, dispatch_uid="cacheplug")
+        request_finished.connect(_request_finished, dispatch_uid="cacheplug")
         _state.hooks.install()
 
 
@@ -31,3 +32,9 @@ def _setting_changed(setting: str, **_: Any) -> None:
 
     if setting in (SETTING, "SECRET_KEY", "CACHES"):
         _state.cache.reset()
+
+
+def _request_finished(**_: Any) -> None:
+    from cacheplug_django import _state
+
+    _state.publish_stats()

@@ -59,3 +59,27 @@ def test_a_tampered_entry_is_reported_discarded(redis_url: str) -> None:
         client.close()
     finally:
         cache.close()
+
+
+def test_stats_are_summed_over_processes(redis_url: str) -> None:
+    """Two caches stand for two processes; a third reads what they published."""
+    first = Cache(redis_url, namespace="shared", secret="s")
+    second = Cache(redis_url, namespace="shared", secret="s")
+    reader = Cache(redis_url, namespace="shared", secret="s")
+    try:
+        first.get_or_load("a", lambda: 1)
+        first.get_or_load("a", lambda: 1)
+        second.get_or_load("b", lambda: 2)
+        first.publish_stats()
+        second.publish_stats()
+        second.publish_stats()  # nothing new: nothing added twice
+        totals, _ = reader.shared_stats()
+        assert (totals.hits, totals.misses, totals.loads) == (1, 2, 2)
+        first.get_or_load("a", lambda: 1)
+        first.publish_stats()
+        totals, _ = reader.shared_stats()
+        assert totals.hits == 2
+        assert reader.stats().hits == 0  # its own counters are its own
+    finally:
+        for cache in (first, second, reader):
+            cache.close()
