@@ -1,0 +1,56 @@
+"""Settings of the example shop.
+
+Environment: ``CACHEPLUG_STORE`` (a store URL such as ``redis://127.0.0.1:6379/0``; absent:
+the embedded in-process store), ``DJANGO_SHOP_DB`` (the SQLite file), ``DJANGO_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-shop-not-secret-change-me")
+DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "cacheplug_django",
+    "shop",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "cacheplug_django.middleware.CachePlugMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+ROOT_URLCONF = "django_shop.urls"
+WSGI_APPLICATION = "django_shop.wsgi.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DJANGO_SHOP_DB", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHEPLUG = {
+    "STORE": os.environ.get("CACHEPLUG_STORE") or None,
+    "NAMESPACE": "shop",
+    "DEFAULT_TTL": 300,
+    "STALE_TTL": 60,
+    "L1": {"MAX_ENTRIES": 10_000},
+    # The home page is cached by the middleware; the others by @cache_view.
+    "PAGES": [{"PATH": r"^/$", "TTL": 60, "DEPENDS_ON": ["shop.Product", "shop.Category"]}],
+}

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+from shop import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("catalog/", views.catalog, name="catalog"),
+    path("products/<int:pk>/", views.product_detail, name="product"),
+]
