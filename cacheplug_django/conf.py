@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from cacheplug import ConfigurationError, LocalTier
 
@@ -81,7 +82,7 @@ def read_settings() -> CachePlugSettings:
     store = raw.get("STORE")
     if store is not None and not isinstance(store, str):
         raise ConfigurationError(f"{SETTING}['STORE'] must be a URL string or None")
-    secret = raw.get("SECRET") or getattr(settings, "SECRET_KEY", None) or None
+    secret = raw.get("SECRET") or _secret_key()
     options: dict[str, Any] = {
         "namespace": raw.get("NAMESPACE", "django"),
         "default_ttl": raw.get("DEFAULT_TTL", 300.0),
@@ -112,6 +113,13 @@ def read_settings() -> CachePlugSettings:
         invalidate_on_write=bool(raw.get("INVALIDATE_ON_WRITE", True)),
         pages=page_rules(raw.get("PAGES")),
     )
+
+
+def _secret_key() -> str | None:
+    try:
+        return str(settings.SECRET_KEY) or None
+    except ImproperlyConfigured:  # an empty SECRET_KEY: Django refuses to hand it out
+        return None
 
 
 def store_url(store: str | None) -> str | None:
