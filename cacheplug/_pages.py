@@ -26,7 +26,7 @@ Hits carry an ``ETag`` (a hash of the body) and answer a matching ``If-None-Matc
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import quote
@@ -97,6 +97,12 @@ class Uncacheable(Exception):
 
 class _Reader(Protocol):
     def get_or_load(
+        self, key: str, loader: Callable[[], Any], ttl: Any = ..., **kw: Any
+    ) -> Any: ...
+
+
+class _AsyncReader(Protocol):
+    async def aget_or_load(
         self, key: str, loader: Callable[[], Any], ttl: Any = ..., **kw: Any
     ) -> Any: ...
 
@@ -196,6 +202,34 @@ class PagePolicy:
         if page.vary != self._vary.get(base) and not rendered:
             # It changed again between the two reads: share nothing, render ourselves.
             return render_once()
+        return page
+
+    async def afetch(
+        self,
+        cache: _AsyncReader,
+        request: PageRequest,
+        render: Callable[[], Awaitable[Page]],
+        **options: Any,
+    ) -> Page:
+        """Async :meth:`fetch`: ``render`` is a coroutine function."""
+        base = self.base_key(request)
+        vary = self._vary.get(base, ())
+        rendered: list[Page] = []
+
+        async def render_once() -> Page:
+            page = await render()
+            rendered.append(page)
+            return page
+
+        page: Page = await cache.aget_or_load(self.key(request, vary), render_once, **options)
+        if page.vary == vary:
+            return page
+        self._remember(base, page.vary)
+        if rendered:
+            return page
+        page = await cache.aget_or_load(self.key(request, page.vary), render_once, **options)
+        if page.vary != self._vary.get(base) and not rendered:
+            return await render_once()
         return page
 
     def forget(self) -> None:

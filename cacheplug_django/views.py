@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from cacheplug import DEFAULT
 from cacheplug._pages import Page, PagePolicy, PageRequest, Uncacheable, not_modified
 from cacheplug_django._cache import Models
 
-View = Callable[..., HttpResponseBase]
+View = Callable[..., Any]  # sync, or async returning an awaitable response
 TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
 
 
@@ -40,6 +41,9 @@ def cache_view(
     policy = PagePolicy(statuses=statuses, per_user=per_user)
 
     def decorator(view: View) -> View:
+        if inspect.iscoroutinefunction(view):
+            return _async_cached_view(view, policy, tags, ttl, depends_on, stale_ttl)
+
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             def entry_tags() -> list[str]:
@@ -60,6 +64,52 @@ def cache_view(
         return wrapped
 
     return decorator
+
+
+def _async_cached_view(
+    view: Callable[..., Any],
+    policy: PagePolicy,
+    tags: TagsArg,
+    ttl: Any,
+    depends_on: Models,
+    stale_ttl: Any,
+) -> View:
+    """``cache_view`` of an ``async def`` view."""
+
+    @functools.wraps(view)
+    async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        page_request = page_request_of(request, policy.per_user)
+        if not policy.request_cacheable(page_request):
+            return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        own: list[HttpResponseBase] = []
+
+        async def render() -> Page:
+            response = await view(request, *args, **kwargs)
+            own.append(response)
+            page = page_of(policy, request, response)
+            if page is None:
+                raise Uncacheable(response)
+            return page
+
+        named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
+        from cacheplug_django._state import cache
+
+        try:
+            page = await policy.afetch(
+                cache,
+                page_request,
+                render,
+                tags=[*named, *page_tags(request, view)],
+                ttl=ttl,
+                depends_on=depends_on,
+                stale_ttl=stale_ttl,
+            )
+        except Uncacheable:
+            return own[0] if own else await view(request, *args, **kwargs)
+        return _answer(request, page_request, page, own)
+
+    wrapped.page_policy = policy  # type: ignore[attr-defined]
+    return wrapped
 
 
 def serve(
@@ -92,6 +142,12 @@ def serve(
         # Our own response is ours to send; another request's is not (it may carry that
         # client's cookie or token): respond to this one.
         return own[0] if own else respond()
+    return _answer(request, page_request, page, own)
+
+
+def _answer(
+    request: HttpRequest, page_request: PageRequest, page: Page, own: list[HttpResponseBase]
+) -> HttpResponseBase:
     if not_modified(page_request, page):
         return not_modified_response(page)
     if own:

@@ -190,3 +190,23 @@ def test_concurrent_misses_render_once() -> None:
         thread.join()
     assert results == [(200, "slow page")] * 8
     assert renders("slow") == 1
+
+
+def test_async_views_are_cached_and_invalidated() -> None:
+    import asyncio
+
+    from django.test import AsyncClient
+
+    Product.objects.create(name="hammer", price=10)
+
+    async def fetch() -> str:
+        response = await AsyncClient().get("/pages/async-catalog/")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    assert asyncio.run(fetch()) == "hammer=10"
+    assert asyncio.run(fetch()) == "hammer=10"
+    assert renders("async_catalog") == 1
+    Product.objects.update(price=11)
+    assert asyncio.run(fetch()) == "hammer=11"
+    assert renders("async_catalog") == 2

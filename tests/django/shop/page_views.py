@@ -133,3 +133,10 @@ def plain_catalog(request: HttpRequest) -> HttpResponse:
 def plain_form(request: HttpRequest) -> HttpResponse:
     rendered("plain_form")
     return HttpResponse(f'<input value="{get_token(request)}">')
+
+
+@cache_view(ttl=300, depends_on=[Product])
+async def async_catalog(request: HttpRequest) -> HttpResponse:
+    rendered("async_catalog")
+    names = [f"{p.name}={p.price}" async for p in Product.objects.order_by("name")]
+    return HttpResponse(",".join(names))

@@ -28,4 +28,5 @@ urlpatterns = [
     path("plain/catalog/", page_views.plain_catalog, name="plain-catalog"),
     path("plain/other/", page_views.plain_catalog, name="plain-other"),
     path("plain/form/", page_views.plain_form),
+    path("pages/async-catalog/", page_views.async_catalog),
 ]
