@@ -44,6 +44,8 @@ class _Tables:
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {}
         self._models_seen = -1
+        self.generation = 0
+        """Moves on whenever the tables are read again (models were added)."""
 
     def get(self, table: str) -> _Table | None:
         tables = self._tables
@@ -90,6 +92,7 @@ class _Tables:
                 )
             self._tables = tables
             self._models_seen = len(every)
+            self.generation += 1
             return tables
 
 
@@ -118,9 +121,23 @@ def instance_tag(model: type[models.Model] | models.Model, pk: Any = None) -> st
     return f"{ROW}{table.model._meta.db_table}:{_key(table, pk)}"
 
 
+_model_tags_memo: dict[tuple[Any, ...], list[str]] = {}
+
+
 def model_tags(*models_: type[models.Model] | str) -> list[str]:
     """The tags of whole models (``Product`` or ``"shop.Product"``): invalidated by any write
     to their tables, their parents' tables and their many-to-many tables."""
+    memo_key = (TABLES.generation, *models_)
+    found = _model_tags_memo.get(memo_key)
+    if found is None:
+        found = _model_tags(models_)
+        if len(_model_tags_memo) >= 1024:
+            _model_tags_memo.clear()
+        _model_tags_memo[memo_key] = found
+    return list(found)
+
+
+def _model_tags(models_: tuple[type[models.Model] | str, ...]) -> list[str]:
     tags: list[str] = []
     for model in models_:
         resolved = _resolve(model)
@@ -153,7 +170,7 @@ def stored_tags(tags: Iterable[str]) -> list[str]:
     extra: list[str] = []
     for tag in out:
         if tag.startswith(ROW):
-            table_name = tag[len(ROW) :].rsplit(":", 1)[0]
+            table_name = tag[len(ROW) :].split(":", 1)[0]  # a key may hold ":"; a table not
             table = TABLES.get(table_name)
             extra.append(ANY + table_name)
             if table is not None:

@@ -263,3 +263,13 @@ def test_a_reader_during_the_transaction_cannot_cache_the_old_rows_past_the_comm
         reader.start()
         reader.join()
     assert page(client, "/catalog/") == "hammer=15[tools]\nsaw=20[]"
+
+
+def test_row_tags_of_keys_holding_colons_still_follow_bulk_writes(cache: DjangoCache) -> None:
+    from cacheplug_django import instance_tag
+
+    Category.objects.create(name="a")
+    tag = instance_tag(Category, "1:2")  # an odd key, as a CharField primary key could be
+    cache.get_or_load("odd", lambda: "old", tags=[tag])
+    Category.objects.update(name="b")  # rows unknown: every row tag of the table
+    assert cache.get_or_load("odd", lambda: "new", tags=[tag]) == "new"
