@@ -4,6 +4,9 @@ own): what they share lives here, so that each adapter only translates its frame
 - :class:`WriteParser` / :class:`TableWrite` / :data:`ANY_ROW`: which tables and rows an SQL
   statement writes (for ORM hooks that see raw statements).
 - :class:`DeferredInvalidations`: the tags a transaction wrote, flushed when it commits.
+- :class:`Warmers`, :func:`warm`, :func:`flush`, :func:`stats_report`,
+  :func:`inspect_report`, :class:`OperationError`: what the command lines do, so that
+  ``manage.py cacheplug_*`` and ``flask cacheplug ...`` behave and print alike.
 - :class:`ReadOptions`: what a :class:`~cacheplug.CacheDecorator` passes to ``get_or_load``
   (for adapters whose cache object wraps :class:`~cacheplug.Cache`).
 """
@@ -12,6 +15,26 @@ from __future__ import annotations
 
 from cacheplug._decorators import ReadOptions
 from cacheplug._deferred import DeferredInvalidations
+from cacheplug._operations import (
+    OperationError,
+    Warmers,
+    flush,
+    inspect_report,
+    stats_report,
+    warm,
+)
 from cacheplug._sql import ANY_ROW, TableWrite, WriteParser
 
-__all__ = ["ANY_ROW", "DeferredInvalidations", "ReadOptions", "TableWrite", "WriteParser"]
+__all__ = [
+    "ANY_ROW",
+    "DeferredInvalidations",
+    "OperationError",
+    "ReadOptions",
+    "TableWrite",
+    "Warmers",
+    "WriteParser",
+    "flush",
+    "inspect_report",
+    "stats_report",
+    "warm",
+]

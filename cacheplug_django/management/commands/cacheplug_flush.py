@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheplug import CacheError
+from cacheplug.adapters import OperationError, flush
 
 
 class Command(BaseCommand):
@@ -32,50 +32,31 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from cacheplug_django import cache, model_tags
 
-        core = cache.core
-        name = core.namespace_name
-        if options["tag"]:
-            core.invalidate_tags(*options["tag"])
-            done = f"invalidated tag(s): {', '.join(options['tag'])}"
-        elif options["model"]:
+        tags, described_as = options["tag"] or [], None
+        if options["model"]:
             try:
                 tags = model_tags(*options["model"])
             except (LookupError, TypeError) as exc:
                 raise CommandError(f"{exc}; nothing was flushed") from exc
-            core.invalidate_tags(*tags)
-            done = f"invalidated everything depending on {', '.join(options['model'])}"
-        elif options["key"]:
-            lines = []
-            for key in options["key"]:
-                removed = core.delete(key)
-                lines.append(f"removed {key!r}" if removed else f"no entry under {key!r}")
-            done = "\n".join(lines)
-        elif options["namespace"]:
-            try:
-                nested = core.namespace(options["namespace"])
-            except CacheError as exc:
-                raise CommandError(f"{exc}; nothing was flushed") from exc
-            nested.bump()
-            done = f"flushed namespace {nested.namespace_name!r}"
-        else:
-            if not options["yes"]:
-                self._confirm(name)
-            core.bump()
-            done = f"flushed every entry of namespace {name!r} (other data on the store untouched)"
-        pending = core.pending_invalidations()
-        if pending:
-            core.close(flush_timeout=5.0)
-            if core.pending_invalidations():
-                raise CommandError(
-                    f"the store could not be reached: {len(pending)} invalidation(s) not applied"
-                )
+            described_as = f"everything depending on {', '.join(options['model'])}"
+        try:
+            done = flush(
+                cache.core,
+                tags=tags,
+                described_as=described_as,
+                keys=options["key"] or (),
+                namespace=options["namespace"],
+                everything=options["all"],
+                confirm=None if options["yes"] else _ask,
+            )
+        except OperationError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(done)
 
-    def _confirm(self, name: str) -> None:
-        if not sys.stdin.isatty():
-            raise CommandError(
-                "--all asks first; pass --yes when not at a terminal. Nothing was flushed."
-            )
-        answer = input(f"Flush every entry of cache namespace {name!r}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            raise CommandError("nothing was flushed")
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise OperationError(
+            "--all asks first; pass --yes when not at a terminal. Nothing was flushed."
+        )
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
