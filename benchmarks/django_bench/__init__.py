@@ -1,0 +1,1 @@
+"""A minimal Django project used only by ``benchmarks/django_views.py``."""

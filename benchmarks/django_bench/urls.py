@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from django_bench import views
+
+urlpatterns = [
+    path("floor/", views.floor),
+    path("stats/", views.stats),
+    path("cache_page/", views.page_cache_page),
+    path("cache_view/", views.page_cache_view),
+    path("slow/cache_page/<int:run>/", views.slow_cache_page),
+    path("slow/cache_view/<int:run>/", views.slow_cache_view),
+]

@@ -1,0 +1,98 @@
+"""The same page cached two ways: Django's ``cache_page`` over django-redis, and cacheplug's
+``cache_view``. The ``slow_*`` views take 100 ms. Every view counts its executions in Redis
+(``executions:<name>`` in db 2): a hit must not run it, and gunicorn's workers are separate
+processes."""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+import time
+
+import redis
+from _common import VALUE
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import cache_page
+
+from cacheplug_django import cache_view
+
+PRODUCT = VALUE  # the row the other benchmarks cache
+SLOW_SECONDS = 0.1
+SLOW_TTL = 1  # seconds: the stampede is also run on an expired page
+
+_counter: redis.Redis | None = None
+_lock = threading.Lock()
+
+
+def count(name: str) -> None:
+    """One more execution of the view ``name``, counted in Redis."""
+    global _counter
+    with _lock:
+        if _counter is None:
+            _counter = redis.Redis.from_url(settings.COUNTER_URL)
+    _counter.incr(f"executions:{name}")
+
+
+def _render() -> HttpResponse:
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in PRODUCT.items()
+    )
+    related = "".join(f'<li><a href="/products/{i}/">Product {i}</a></li>' for i in range(40))
+    body = (
+        f"<!doctype html><html><head><title>{html.escape(str(PRODUCT['name']))}</title></head>"
+        f"<body><h1>{html.escape(str(PRODUCT['name']))}</h1><table>{rows}</table>"
+        f"<ul>{related}</ul></body></html>"
+    )
+    return HttpResponse(body)  # about 2.5 KB
+
+
+_BODY = _render().content
+
+
+def floor(request: HttpRequest) -> HttpResponse:
+    """No cache: the page's body, already made. What any cache's hit costs at least."""
+    return HttpResponse(_BODY)
+
+
+def stats(request: HttpRequest) -> JsonResponse:
+    """This process's cacheplug counters (to check that hits were hits, from L1 or not)."""
+    from cacheplug_django import cache
+
+    counters = cache.stats()
+    return JsonResponse(
+        {
+            "pid": os.getpid(),
+            "hits": counters.hits,
+            "l1_hits": counters.l1_hits,
+            "misses": counters.misses,
+        }
+    )
+
+
+@cache_page(300)
+def page_cache_page(request: HttpRequest) -> HttpResponse:
+    count("page:cache_page")
+    return _render()
+
+
+@cache_view(ttl=300)
+def page_cache_view(request: HttpRequest) -> HttpResponse:
+    count("page:cache_view")
+    return _render()
+
+
+@cache_page(SLOW_TTL)
+def slow_cache_page(request: HttpRequest, run: int) -> HttpResponse:
+    count("slow:cache_page")
+    time.sleep(SLOW_SECONDS)
+    return HttpResponse(f"slow page, run {run}")
+
+
+@cache_view(ttl=SLOW_TTL)
+def slow_cache_view(request: HttpRequest, run: int) -> HttpResponse:
+    count("slow:cache_view")
+    time.sleep(SLOW_SECONDS)
+    return HttpResponse(f"slow page, run {run}")
