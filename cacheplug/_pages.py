@@ -86,6 +86,17 @@ class Page:
         """The request headers this response varies on (lower case, sorted)."""
         return vary_of(self.headers)
 
+    def record(self) -> tuple[int, tuple[tuple[str, str], ...], bytes, str]:
+        """The stored form: builtins only (a pickled dataclass costs more to load)."""
+        return (self.status, self.headers, self.body, self.etag)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Page:
+        if isinstance(record, Page):
+            return record
+        status, headers, body, etag = record
+        return cls(status, tuple(tuple(pair) for pair in headers), body, etag)
+
 
 class Uncacheable(Exception):
     """Raised by a render function whose response may not be shared; carries it."""
@@ -165,8 +176,11 @@ class PagePolicy:
         user = f"|user={quote(request.user, safe='')}" if self.per_user and request.user else ""
         return f"page:{request.scheme}://{request.host}{quote(request.path)}?{query}{user}"
 
-    def key(self, request: PageRequest, vary: Sequence[str]) -> str:
-        base = self.base_key(request)
+    def key(self, request: PageRequest, vary: Sequence[str], base: str | None = None) -> str:
+        """The key of ``request``'s page given the headers its URL varies on (``base``:
+        :meth:`base_key`, if the caller has it)."""
+        if base is None:
+            base = self.base_key(request)
         if not vary:
             return base
         values = "|".join(f"{name}={request.headers.get(name, '')}" for name in vary)
@@ -186,22 +200,25 @@ class PagePolicy:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
 
-        def render_once() -> Page:
+        def render_once() -> tuple[Any, ...]:
             page = render()
             rendered.append(page)
-            return page
+            return page.record()
 
-        page: Page = cache.get_or_load(self.key(request, vary), render_once, **options)
+        found = cache.get_or_load(self.key(request, vary, base), render_once, **options)
+        page = rendered[-1] if rendered else Page.from_record(found)
         if page.vary == vary:
             return page
         # This URL varies on other headers than this process knew: key it by them.
         self._remember(base, page.vary)
         if rendered:
             return page  # ours, just rendered: stored under its right key next time
-        page = cache.get_or_load(self.key(request, page.vary), render_once, **options)
+        found = cache.get_or_load(self.key(request, page.vary, base), render_once, **options)
+        page = rendered[-1] if rendered else Page.from_record(found)
         if page.vary != self._vary.get(base) and not rendered:
             # It changed again between the two reads: share nothing, render ourselves.
-            return render_once()
+            render_once()
+            return rendered[-1]
         return page
 
     async def afetch(
@@ -216,20 +233,23 @@ class PagePolicy:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
 
-        async def render_once() -> Page:
+        async def render_once() -> tuple[Any, ...]:
             page = await render()
             rendered.append(page)
-            return page
+            return page.record()
 
-        page: Page = await cache.aget_or_load(self.key(request, vary), render_once, **options)
+        found = await cache.aget_or_load(self.key(request, vary, base), render_once, **options)
+        page = rendered[-1] if rendered else Page.from_record(found)
         if page.vary == vary:
             return page
         self._remember(base, page.vary)
         if rendered:
             return page
-        page = await cache.aget_or_load(self.key(request, page.vary), render_once, **options)
+        found = await cache.aget_or_load(self.key(request, page.vary, base), render_once, **options)
+        page = rendered[-1] if rendered else Page.from_record(found)
         if page.vary != self._vary.get(base) and not rendered:
-            return await render_once()
+            await render_once()
+            return rendered[-1]
         return page
 
     def forget(self) -> None:

@@ -29,6 +29,8 @@ class DjangoCache:
         self._settings = settings
         self._lock = threading.Lock()
         self._cache: Cache | None = None
+        # Call sites pass the same tags and models again and again: resolve them once.
+        self._tags_memo: dict[Any, tuple[str, ...]] = {}
 
     @property
     def core(self) -> Cache:
@@ -53,6 +55,7 @@ class DjangoCache:
         """Close the cache; the next use builds it from the settings again."""
         with self._lock:
             cache, self._cache = self._cache, None
+            self._tags_memo = {}
         self._settings.reset()
         if cache is not None:
             cache.close()
@@ -66,8 +69,19 @@ class DjangoCache:
     def tags_for(self, tags: Iterable[str] | str | None, depends_on: Models = ()) -> list[str]:
         """The tags an entry is stored with: ``tags``, the tags of ``depends_on`` models, and
         what row tags bring along (see ``cacheplug_django.tags``)."""
-        named = [tags] if isinstance(tags, str) else list(tags or ())
-        return stored_tags([*named, *model_tags(*depends_on)])
+        named = (tags,) if isinstance(tags, str) else tuple(tags or ())
+        memo_key: Any = (named, tuple(depends_on))
+        try:
+            found = self._tags_memo.get(memo_key)
+        except TypeError:  # an unhashable model argument: let model_tags() say what is wrong
+            found, memo_key = None, None
+        if found is None:
+            found = tuple(stored_tags([*named, *model_tags(*depends_on)]))
+            if memo_key is not None:
+                if len(self._tags_memo) >= 4096:
+                    self._tags_memo.clear()
+                self._tags_memo[memo_key] = found
+        return list(found)
 
     def get_or_load(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -168,11 +168,16 @@ def page_tags(request: HttpRequest, view: Callable[..., Any] | None) -> list[str
     path, its view, and its URL name."""
     tags = [PATH_TAG + request.path]
     if view is not None:
-        tags.append(VIEW_TAG + _view_label(view))
+        tags.append(_view_tag(view))
     match = getattr(request, "resolver_match", None)
     if match is not None and match.view_name:
         tags.append(URL_NAME_TAG + match.view_name)
     return tags
+
+
+@functools.lru_cache(maxsize=1024)
+def _view_tag(view: Callable[..., Any]) -> str:
+    return VIEW_TAG + _view_label(view)
 
 
 def _view_label(view: Callable[..., Any]) -> str:
@@ -216,15 +221,55 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         account = getattr(request, "user", None)
         if account is not None and account.is_authenticated:  # authenticated without a session
             user = f"user:{account.pk}"
+    query = (
+        [(name, value) for name, values in request.GET.lists() for value in values]
+        if request.META.get("QUERY_STRING")
+        else ()
+    )
     return PageRequest(
         method=request.method or "GET",
         host=request.get_host(),
         path=request.path,
-        query=[(name, value) for name, values in request.GET.lists() for value in values],
-        headers={name.lower(): value for name, value in request.headers.items()},
+        query=query,
+        headers=_MetaHeaders(request.META),
         user=user,
         scheme=request.scheme or "http",
     )
+
+
+class _MetaHeaders(Mapping[str, str]):
+    """Request headers by lower-case name, read from ``META`` when asked (a hit needs two or
+    three of them; copying them all costs more than the rest of the lookup)."""
+
+    __slots__ = ("_meta",)
+
+    def __init__(self, meta: Mapping[str, Any]) -> None:
+        self._meta = meta
+
+    @staticmethod
+    def _meta_key(name: str) -> str:
+        upper = name.upper().replace("-", "_")
+        return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+
+    def __getitem__(self, name: str) -> str:
+        return str(self._meta[self._meta_key(name)])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._meta.get(self._meta_key(name))
+        return default if value is None else str(value)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._meta_key(name) in self._meta
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._meta:
+            if key.startswith("HTTP_"):
+                yield key[5:].replace("_", "-").lower()
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                yield key.replace("_", "-").lower()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase) -> Page | None:
@@ -241,13 +286,11 @@ def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase
 
 def response_of(page: Page, *, head: bool = False) -> HttpResponse:
     """A Django response from a stored page."""
-    response = HttpResponse(b"" if head else page.body, status=page.status)
-    for name, value in page.headers:
-        response[name] = value
-    if not response.has_header("ETag"):
-        response["ETag"] = page.etag
-    response["Content-Length"] = str(len(page.body))
-    return response
+    headers = dict(page.headers)
+    if not any(name.lower() == "etag" for name in headers):
+        headers["ETag"] = page.etag
+    headers["Content-Length"] = str(len(page.body))
+    return HttpResponse(b"" if head else page.body, status=page.status, headers=headers)
 
 
 def not_modified_response(page: Page) -> HttpResponseNotModified:
