@@ -25,6 +25,7 @@ from cacheplug._tags import (
     Versions,
     checks,
     current,
+    fresh_version,
     parse_versions,
     tag_names,
 )
@@ -409,10 +410,15 @@ class AsyncCacheAPI(Invalidations):
         if not self._codec.signed:
             return raw_counter_plan(**common)
 
-        def encode(value: int, fresh_until: float | None) -> bytes | None:
-            return self._encode(skey, value, ttl_s, 0.0, fresh_until)
+        def encode(value: int, fresh_until: float | None, recorded: Recorded) -> bytes | None:
+            return self._encode(skey, value, ttl_s, 0.0, fresh_until, recorded=recorded)
 
-        return signed_counter_plan(**common, encode=encode)
+        def ensure(keys: list[str]) -> tuple[list[str], list[int], int]:
+            return keys, [fresh_version() for _ in keys], self._version_keep_ms()
+
+        return signed_counter_plan(
+            **common, encode=encode, version_keys=self._implicit, ensure=ensure
+        )
 
 
 def _check_delta(delta: int) -> None:

@@ -12,20 +12,22 @@ Two representations, chosen by whether the cache signs its entries:
   with jittered backoff on contention). Two round trips; still atomic.
 
 Neither path retries a write whose reply was lost (the stores run these commands without
-retries), so a counter never counts twice. Counters record no tag or namespace versions, but
-an integer cached with ``set`` does: if it was invalidated, ``incr`` starts from 0 rather than
-bringing it back.
+retries), so a counter never counts twice. A signed counter records the cache's namespace
+versions, so ``bump()`` orphans it like any entry; a bare-digits counter cannot record
+anything and survives a bump (delete it explicitly). An integer cached with ``set`` records
+its tags too: if it was invalidated, ``incr`` starts from 0 rather than bringing it back.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from cacheplug._codec import Entry
 from cacheplug._exceptions import CacheUnavailable, NotACounter
 from cacheplug._stampede import SLEEP, STORE, Plan
+from cacheplug._tags import Recorded
 
 _CONVERSION_ATTEMPTS: Final = 3
 _SWAP_ATTEMPTS: Final = 64
@@ -63,25 +65,41 @@ def signed_counter_plan(
     delta: int,
     ttl_ms: int | None,
     decode: Callable[[str, bytes], Entry | None],
-    encode: Callable[[int, float | None], bytes | None],
+    encode: Callable[[int, float | None, Recorded], bytes | None],
+    version_keys: Sequence[str],
+    ensure: Callable[[list[str]], tuple[list[str], list[int], int]],
 ) -> Plan:
-    """Increment a counter kept as a signed entry, by compare-and-swap."""
+    """Increment a counter kept as a signed entry, by compare-and-swap. The record carries
+    the versions of ``version_keys`` (the cache's namespaces), read with it, so a namespace
+    bump orphans counters like every other entry."""
     backoff = _FIRST_BACKOFF
+    keys = list(version_keys)
     for _ in range(_SWAP_ATTEMPTS):
-        raw = yield (STORE, "get", True, (store_key,))
+        values = yield (STORE, "get_many", True, ([store_key, *keys],))
+        raw, versions = values[0], list(values[1:])
+        absent = [k for k, v in zip(keys, versions, strict=True) if v is None]
+        if absent:
+            created = yield (STORE, "ensure_versions", True, ensure(absent))
+            found = dict(zip(absent, created, strict=True))
+            versions = [found.get(k, v) for k, v in zip(keys, versions, strict=True)]
+        try:
+            recorded: Recorded = tuple((k, int(v)) for k, v in zip(keys, versions, strict=True))
+        except (TypeError, ValueError):  # a garbled version key: an invalidation will fix it
+            raise CacheUnavailable(f"the versions of {key!r} cannot be read") from None
         if raw is None:
-            record = _counter_record(key, encode(delta, None))
+            record = _counter_record(key, encode(delta, None, recorded))
             if (yield (STORE, "add", True, (store_key, record, ttl_ms))):
                 return delta
         else:
             entry = decode(store_key, raw)
-            if (yield from _outdated(entry)):  # invalidated: counts as absent
+            current = dict(zip(keys, versions, strict=True))
+            if (yield from _outdated(entry, current)):  # invalidated: counts as absent
                 value, fresh_until = delta, None
             else:
                 value = _integer_in(key, entry) + delta
                 assert entry is not None
                 fresh_until = entry.fresh_until
-            record = _counter_record(key, encode(value, fresh_until))
+            record = _counter_record(key, encode(value, fresh_until, recorded))
             if (yield (STORE, "compare_and_swap", True, (store_key, raw, record))):
                 return value
         yield (SLEEP, backoff * random.uniform(0.5, 1.0))
@@ -91,16 +109,18 @@ def signed_counter_plan(
     )
 
 
-def _outdated(entry: Entry | None) -> Plan:
+def _outdated(entry: Entry | None, known: dict[str, Any] | None = None) -> Plan:
     """True when ``entry`` (an integer cached with ``set``, say) records a tag or namespace
-    version that has moved on: it was invalidated, so it must not come back as a counter."""
+    version that has moved on: it was invalidated, so it must not come back as a counter.
+    ``known``: versions already read (by key), spared a round trip."""
     if entry is None or not entry.tags:
         return False
-    version_keys = [version_key for version_key, _ in entry.tags]
-    current = yield (STORE, "get_many", True, (version_keys,))
-    return any(
-        value != b"%d" % version for (_, version), value in zip(entry.tags, current, strict=True)
-    )
+    known = known or {}
+    unread = [version_key for version_key, _ in entry.tags if version_key not in known]
+    if unread:
+        values = yield (STORE, "get_many", True, (unread,))
+        known = {**known, **dict(zip(unread, values, strict=True))}
+    return any(known[version_key] != b"%d" % version for version_key, version in entry.tags)
 
 
 def _integer_in(key: str, entry: Entry | None) -> int:

@@ -261,3 +261,21 @@ def test_nested_namespace_names_may_use_letters_digits_dash_and_underscore(
     assert view.namespace_name == f"test/{name}"
     view.set("k", name, ttl=60)
     assert view.get("k") == name
+
+
+def test_a_bump_orphans_signed_counters_too(redis_url: str) -> None:
+    cache = Cache(redis_url, namespace="counted", secret="s3cret")
+    try:
+        assert [cache.incr("visits") for _ in range(3)] == [1, 2, 3]
+        nested = cache.namespace("daily")
+        assert nested.incr("visits", 5) == 5
+        cache.bump()
+        assert cache.get("visits", "gone") == "gone"
+        assert nested.get("visits", "gone") == "gone"
+        assert cache.incr("visits") == 1
+        assert nested.incr("visits") == 1
+        nested.bump()  # the child's bump leaves the parent's counters alone
+        assert cache.get("visits") == 1
+        assert nested.get("visits", "gone") == "gone"
+    finally:
+        cache.close()
