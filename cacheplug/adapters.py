@@ -3,6 +3,8 @@ own): what they share lives here, so that each adapter only translates its frame
 
 - :class:`WriteParser` / :class:`TableWrite` / :data:`ANY_ROW`: which tables and rows an SQL
   statement writes (for ORM hooks that see raw statements).
+- :func:`table_tag`, :func:`row_tag`, :func:`any_row_tag`, :func:`stored_tags`, :func:`written_tags`: the tags
+  of database tables and rows, the same for every ORM.
 - :class:`DeferredInvalidations`: the tags a transaction wrote, flushed when it commits.
 - :class:`Warmers`, :func:`warm`, :func:`flush`, :func:`stats_report`,
   :func:`inspect_report`, :class:`OperationError`: what the command lines do, so that
@@ -24,6 +26,7 @@ from cacheplug._operations import (
     warm,
 )
 from cacheplug._sql import ANY_ROW, TableWrite, WriteParser
+from cacheplug._table_tags import any_row_tag, row_tag, stored_tags, table_tag, written_tags
 
 __all__ = [
     "ANY_ROW",
@@ -33,8 +36,13 @@ __all__ = [
     "TableWrite",
     "Warmers",
     "WriteParser",
+    "any_row_tag",
     "flush",
     "inspect_report",
+    "row_tag",
     "stats_report",
+    "stored_tags",
+    "table_tag",
     "warm",
+    "written_tags",
 ]

@@ -28,7 +28,7 @@ from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_save
 
 from cacheplug.adapters import DeferredInvalidations, WriteParser
-from cacheplug_django.tags import ANY, TABLES, instance_written_tags, written_tags
+from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
 Invalidate = Callable[[list[str]], None]
 logger = logging.getLogger("cacheplug_django")
@@ -122,13 +122,13 @@ class WriteHooks:
         try:
             tags = instance_written_tags(instance)
             if pk_set is None:  # clear(): the other side's rows are unknown
-                tags.append(ANY + TABLES.of_model(model).model._meta.db_table)
+                tags.append(any_row_tag(TABLES.of_model(model).model))
             else:
                 for pk in pk_set:
                     tags += instance_written_tags(model(pk=pk))
         except Exception:
             logger.exception("cacheplug: no tags for a many-to-many change of %s", sender.__name__)
-            tags = [ANY + model._meta.db_table, ANY + type(instance)._meta.db_table]
+            tags = [any_row_tag(model), any_row_tag(type(instance))]
         self.written(using, tags)
 
 

@@ -1,14 +1,9 @@
 """Tags for Django models, and the tags an SQL write invalidates.
 
-Three kinds, all by database table (a proxy model shares its concrete model's table; a model
-with multi-table inheritance spans its own table and its parents'):
-
-- ``dj:t:<table>``: anything written to the table. :func:`model_tags` gives these.
-- ``dj:r:<table>:<pk>``: one row. :func:`instance_tag` gives this. A row written in a parent
-  table also counts as written in every child table (same primary key).
-- ``dj:a:<table>``: a write whose rows are unknown (``QuerySet.update()`` with a filter, raw
-  SQL): it reaches every entry tagged with a row of the table, because such entries carry this
-  tag too (the adapter adds it when it stores them).
+The tags are those of tables and rows (``cacheplug.adapters.table_tag``/``row_tag``; see
+``cacheplug._table_tags``): a proxy model shares its concrete model's table; a model with
+multi-table inheritance spans its own table and its parents'. :func:`model_tags` gives the
+table tags of models, :func:`instance_tag` the tag of one row.
 """
 
 from __future__ import annotations
@@ -21,11 +16,10 @@ from typing import Any, Final
 from django.apps import apps
 from django.db import models
 
-from cacheplug.adapters import ANY_ROW, TableWrite
-
-MODEL: Final = "dj:t:"
-ROW: Final = "dj:r:"
-ANY: Final = "dj:a:"
+from cacheplug.adapters import TableWrite, row_tag, table_tag
+from cacheplug.adapters import any_row_tag as _any_row_tag
+from cacheplug.adapters import stored_tags as _stored_tags
+from cacheplug.adapters import written_tags as _written_tags
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,7 @@ def instance_tag(model: type[models.Model] | models.Model, pk: Any = None) -> st
     if pk is None:
         raise ValueError("instance_tag needs a primary key: instance_tag(Model, pk)")
     table = TABLES.of_model(model)
-    return f"{ROW}{table.model._meta.db_table}:{_key(table, pk)}"
+    return row_tag(table.model._meta.db_table, _key(table, pk))
 
 
 _model_tags_memo: dict[tuple[Any, ...], list[str]] = {}
@@ -143,12 +137,12 @@ def _model_tags(models_: tuple[type[models.Model] | str, ...]) -> list[str]:
         resolved = _resolve(model)
         table = TABLES.of_model(resolved)
         own = table.model._meta.db_table
-        tags.append(MODEL + own)
-        tags.extend(MODEL + parent for parent in table.parents)
+        tags.append(table_tag(own))
+        tags.extend(table_tag(parent) for parent in table.parents)
         for field in resolved._meta.get_fields(include_hidden=True):
             through = getattr(getattr(field, "remote_field", None), "through", None)
             if field.many_to_many and through is not None and through._meta.auto_created:
-                tags.append(MODEL + through._meta.db_table)
+                tags.append(table_tag(through._meta.db_table))
     return list(dict.fromkeys(tags))
 
 
@@ -166,32 +160,33 @@ def _resolve(model: type[models.Model] | str) -> type[models.Model]:
 def stored_tags(tags: Iterable[str]) -> list[str]:
     """``tags`` as an entry is stored with: each row tag brings the "rows unknown" tags of
     its table and its parents' tables."""
-    out = list(dict.fromkeys(tags))
-    extra: list[str] = []
-    for tag in out:
-        if tag.startswith(ROW):
-            table_name = tag[len(ROW) :].split(":", 1)[0]  # a key may hold ":"; a table not
-            table = TABLES.get(table_name)
-            extra.append(ANY + table_name)
-            if table is not None:
-                extra.extend(ANY + parent for parent in table.parents)
-    return list(dict.fromkeys(out + extra))
+    return _stored_tags(tags, _parents)
 
 
 def written_tags(write: TableWrite) -> list[str]:
     """The tags a write to a table invalidates."""
-    tags = [MODEL + write.table]
-    if write.rows is ANY_ROW:
-        tags.append(ANY + write.table)
-        return tags
-    table = TABLES.get(write.table)
-    if table is None:
-        return tags
-    for pk in write.rows:
-        key = _key(table, pk)
-        tags.append(f"{ROW}{write.table}:{key}")
-        tags.extend(f"{ROW}{child}:{key}" for child in table.children)
-    return tags
+    known = TABLES.get(write.table) is not None
+    return _written_tags(write, _table_key if known else None, _children)
+
+
+def any_row_tag(model: type[models.Model]) -> str:
+    """The tag a write to ``model``'s table with unknown rows invalidates."""
+    return _any_row_tag(model._meta.db_table)
+
+
+def _parents(table: str) -> tuple[str, ...]:
+    info = TABLES.get(table)
+    return () if info is None else info.parents
+
+
+def _children(table: str) -> tuple[str, ...]:
+    info = TABLES.get(table)
+    return () if info is None else info.children
+
+
+def _table_key(table: str, value: Any) -> str:
+    info = TABLES.get(table)
+    return repr(value) if info is None else _key(info, value)
 
 
 def instance_written_tags(instance: models.Model) -> list[str]:
@@ -200,4 +195,5 @@ def instance_written_tags(instance: models.Model) -> list[str]:
     table = TABLES.of_model(type(instance))
     key = _key(table, instance.pk)
     own = table.model._meta.db_table
-    return [f"{ROW}{name}:{key}" for name in (own, *table.parents, *table.children)] + [MODEL + own]
+    rows = [row_tag(name, key) for name in (own, *table.parents, *table.children)]
+    return [*rows, table_tag(own)]
