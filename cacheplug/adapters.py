@@ -3,8 +3,8 @@ own): what they share lives here, so that each adapter only translates its frame
 
 - :class:`WriteParser` / :class:`TableWrite` / :data:`ANY_ROW`: which tables and rows an SQL
   statement writes (for ORM hooks that see raw statements).
-- :func:`table_tag`, :func:`row_tag`, :func:`any_row_tag`, :func:`stored_tags`, :func:`written_tags`: the tags
-  of database tables and rows, the same for every ORM.
+- :func:`table_tag`, :func:`row_tag`, :func:`any_row_tag`, :func:`stored_tags`,
+  :func:`written_tags`: the tags of database tables and rows, the same for every ORM.
 - :class:`DeferredInvalidations`: the tags a transaction wrote, flushed when it commits.
 - :class:`Warmers`, :func:`warm`, :func:`flush`, :func:`stats_report`,
   :func:`inspect_report`, :class:`OperationError`: what the command lines do, so that
