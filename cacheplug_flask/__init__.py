@@ -1,9 +1,29 @@
-"""Flask integration for cacheplug (the ``CachePlug`` extension).
+"""Flask integration for cacheplug: the ``CachePlug`` extension.
 
-Not built yet: the extension, SQLAlchemy invalidation, view decorators and CLI arrive with the
-Flask adapter issue. Until then, use :class:`cacheplug.Cache` directly.
+::
+
+    from cacheplug_flask import CachePlug
+
+    cache = CachePlug()
+
+    def create_app():
+        app = Flask(__name__)
+        app.config["CACHEPLUG_STORE"] = "redis://127.0.0.1:6379/0"  # absent: embedded store
+        db.init_app(app)
+        cache.init_app(app, sqlalchemy=db)
+        return app
+
+    @app.get("/products/<int:pid>")
+    @cache.cached_view(ttl=300, tags=lambda pid: [instance_tag(Product, pid)])
+    def product(pid): ...
+
+SQLAlchemy commits invalidate what their writes touched; ``flask cacheplug ...`` warms,
+flushes and inspects the cache.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from cacheplug_flask.extension import CachePlug
+from cacheplug_flask.sqlalchemy import instance_tag, model_tags
+
+__all__ = ["CachePlug", "instance_tag", "model_tags"]

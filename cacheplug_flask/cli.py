@@ -1,0 +1,153 @@
+"""``flask cacheplug warm|flush|stats|inspect``: the same commands, behaviour and output as
+the Django adapter's (the work is done by ``cacheplug.adapters``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+from flask.cli import with_appcontext
+
+from cacheplug.adapters import OperationError, flush, inspect_report, stats_report, warm
+
+if TYPE_CHECKING:
+    from cacheplug_flask.extension import CachePlug
+
+
+def command_group(extension: CachePlug) -> click.Group:
+    """The ``cacheplug`` command group of one extension."""
+
+    @click.group(help="Warm, flush and look into the cache.")
+    def group() -> None:
+        pass
+
+    def fail(exc: OperationError) -> None:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+    @group.command(
+        "warm", help="Fill the cache ahead of traffic by running the registered warmers."
+    )
+    @click.option("--only", multiple=True, metavar="NAME", help="run only these warmers")
+    @click.option("--workers", default=1, show_default=True, help="warmers run at once")
+    @click.option("--dry-run", is_flag=True, help="list what would run")
+    @with_appcontext
+    def warm_command(only: tuple[str, ...], workers: int, dry_run: bool) -> None:
+        from flask import current_app
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def in_app(fn: Any) -> Any:
+            def run() -> Any:
+                with app.app_context():
+                    result = fn()
+                    # A generator runs as it is consumed: keep the context while it does.
+                    return list(result) if hasattr(result, "__next__") else result
+
+            return run
+
+        terminal = sys.stdout.isatty()
+        try:
+            warm(
+                {name: in_app(fn) for name, fn in extension.warmers.all().items()},
+                only=list(only) or None,
+                workers=workers,
+                dry_run=dry_run,
+                out=click.echo,
+                err=lambda line: click.echo(line, err=True),
+                progress=(lambda line: click.echo("\r" + line, nl=False)) if terminal else None,
+            )
+        except OperationError as exc:
+            fail(exc)
+
+    @group.command("flush", help="Invalidate by tag, model, key, nested namespace, or everything.")
+    @click.option("--tag", "tags", multiple=True, metavar="T")
+    @click.option("--model", "models", multiple=True, metavar="Model")
+    @click.option("--key", "keys", multiple=True, metavar="K")
+    @click.option("--namespace", metavar="NAME")
+    @click.option("--all", "everything", is_flag=True)
+    @click.option("--yes", is_flag=True, help="do not ask before --all")
+    @with_appcontext
+    def flush_command(
+        tags: tuple[str, ...],
+        models: tuple[str, ...],
+        keys: tuple[str, ...],
+        namespace: str | None,
+        everything: bool,
+        yes: bool,
+    ) -> None:
+        chosen = sum(bool(x) for x in (tags, models, keys, namespace, everything))
+        if chosen != 1:
+            fail(OperationError("choose one of --tag, --model, --key, --namespace, --all"))
+        all_tags, described_as = list(tags), None
+        if models:
+            try:
+                all_tags = _model_tags(extension, models)
+            except LookupError as exc:
+                fail(OperationError(f"{exc}; nothing was flushed"))
+            described_as = f"everything depending on {', '.join(models)}"
+
+        def ask(question: str) -> bool:
+            if not sys.stdin.isatty():
+                raise OperationError(
+                    "--all asks first; pass --yes when not at a terminal. Nothing was flushed."
+                )
+            return click.confirm(question, default=False)
+
+        try:
+            click.echo(
+                flush(
+                    extension.cache,
+                    tags=all_tags,
+                    described_as=described_as,
+                    keys=keys,
+                    namespace=namespace,
+                    everything=everything,
+                    confirm=None if yes else ask,
+                )
+            )
+        except OperationError as exc:
+            fail(exc)
+
+    @group.command(
+        "stats", help="Hit ratio, loads, stampedes averted, errors, hot keys and the store."
+    )
+    @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+    @with_appcontext
+    def stats_command(as_json: bool) -> None:
+        try:
+            click.echo(stats_report(extension.cache, as_json=as_json))
+        except OperationError as exc:
+            fail(exc)
+
+    @group.command("inspect", help="Show a cache entry: state, age, ttl left, tags, size.")
+    @click.argument("key")
+    @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+    @with_appcontext
+    def inspect_command(key: str, as_json: bool) -> None:
+        try:
+            click.echo(inspect_report(extension.cache, key, as_json=as_json))
+        except OperationError as exc:
+            fail(exc)
+
+    return group
+
+
+def _model_tags(extension: CachePlug, names: tuple[str, ...]) -> list[str]:
+    """Tags of mapped classes named ``Product`` or ``module.Product``."""
+    from cacheplug_flask.sqlalchemy import model_tags
+
+    mappers = extension.mappers()
+    found = []
+    for name in names:
+        matches = [
+            mapper.class_
+            for mapper in mappers
+            if name
+            in (mapper.class_.__name__, f"{mapper.class_.__module__}.{mapper.class_.__name__}")
+        ]
+        if not matches:
+            raise LookupError(f"unknown model {name!r}")
+        found.append(matches[0])
+    return model_tags(*found)

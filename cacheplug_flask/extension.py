@@ -1,0 +1,245 @@
+"""``CachePlug``: the Flask extension."""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from flask import Flask, current_app
+
+from cacheplug import DEFAULT, Cache, CacheDecorator
+from cacheplug.adapters import ReadOptions, Warmers, stored_tags
+from cacheplug_flask.config import build_cache, seed
+from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
+
+T = TypeVar("T")
+_EXTENSION = "cacheplug"
+
+
+@dataclass
+class _AppState:
+    cache: Cache
+    session: Callable[[], Any] | None = None
+    hooks: SessionHooks | None = None
+    models: Any = None  # the SQLAlchemy registry of the app's mapped classes, when known
+    tags_memo: dict[Any, tuple[str, ...]] = field(default_factory=dict)
+
+
+class CachePlug:
+    """The Flask extension: ``CachePlug(app)`` or ``ext = CachePlug(); ext.init_app(app)``.
+
+    Every :class:`cacheplug.Cache` method is available on the extension and acts on the
+    current app's cache; reads also take ``depends_on=[Model, ...]`` (SQLAlchemy mapped
+    classes). ``config_prefix`` names the configuration keys (``CACHEPLUG_STORE``, ...; see
+    ``cacheplug_flask.config``), so that an app can have several caches.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        sqlalchemy: Any = None,
+        config_prefix: str = "CACHEPLUG",
+    ) -> None:
+        self.config_prefix = config_prefix
+        self.warmers = Warmers()
+        if app is not None:
+            self.init_app(app, sqlalchemy=sqlalchemy)
+
+    def init_app(self, app: Flask, *, sqlalchemy: Any = None) -> None:
+        """Configure the cache for ``app`` (once per app); with ``sqlalchemy`` (Flask-SQLAlchemy's
+        ``db``, a ``sessionmaker`` or a ``scoped_session``), commits invalidate what their
+        writes touched."""
+        states = app.extensions.setdefault(_EXTENSION, {})
+        if self.config_prefix in states:
+            raise RuntimeError(
+                f"CachePlug({self.config_prefix!r}) is already set up for app {app.name!r}"
+            )
+        seed(app.config, self.config_prefix)
+        cache = build_cache(app.config, self.config_prefix)
+        state = _AppState(cache)
+        if sqlalchemy is not None:
+            # Weak: the session factory (often module-level) must not keep a torn-down app's
+            # cache alive, nor send it invalidations.
+            cache_ref = weakref.ref(cache)
+
+            def invalidate(tags: list[str]) -> None:
+                target = cache_ref()
+                if target is not None:
+                    target.invalidate_tags(*tags)
+
+            state.hooks = SessionHooks(invalidate)
+            state.hooks.install(sqlalchemy)
+            session = getattr(sqlalchemy, "session", sqlalchemy)
+            state.session = session if callable(session) else None
+            state.models = getattr(getattr(sqlalchemy, "Model", None), "registry", None)
+        states[self.config_prefix] = state
+        from cacheplug_flask.cli import command_group
+
+        app.cli.add_command(command_group(self), name="cacheplug")
+        _close_at_exit(cache)
+
+    # -- the current app's cache ------------------------------------------------------------
+
+    @property
+    def _state(self) -> _AppState:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            return cast(_AppState, app.extensions[_EXTENSION][self.config_prefix])
+        except KeyError:
+            raise RuntimeError(
+                f"CachePlug({self.config_prefix!r}) is not set up for app {app.name!r}: "
+                "call init_app(app) first"
+            ) from None
+
+    @property
+    def cache(self) -> Cache:
+        """The current app's :class:`cacheplug.Cache`."""
+        return self._state.cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.cache, name)
+
+    def tags_for(
+        self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] = ()
+    ) -> list[str]:
+        """The tags an entry is stored with: ``tags``, the tags of ``depends_on`` models, and
+        what row tags bring along."""
+        named = (tags,) if isinstance(tags, str) else tuple(tags or ())
+        memo = self._state.tags_memo
+        memo_key = (named, tuple(depends_on))
+        found = memo.get(memo_key)
+        if found is None:
+            found = tuple(stored_tags([*named, *model_tags(*depends_on)], parents_of))
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[memo_key] = found
+        return list(found)
+
+    def _bypass(self, tags: list[str]) -> bool:
+        session_factory = self._state.session
+        if not tags or session_factory is None:
+            return False
+        registry = getattr(session_factory, "registry", None)
+        if registry is not None and not registry.has():
+            return False  # no session in this context: nothing uncommitted
+        hooks = self._state.hooks
+        return hooks is not None and hooks.covers(session_factory(), tags)
+
+    def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Sequence[Any] = (),
+        **options: Any,
+    ) -> T:
+        """:meth:`cacheplug.Cache.get_or_load`, plus ``depends_on``: mapped classes whose
+        writes invalidate the entry. Reads of what this request's session wrote and has not
+        committed yet go around the cache."""
+        all_tags = self.tags_for(tags, depends_on)
+        if self._bypass(all_tags):
+            options["max_staleness"] = 0
+        return self.cache.get_or_load(key, loader, ttl, tags=all_tags or None, **options)
+
+    async def aget_or_load(
+        self,
+        key: str,
+        loader: Callable[[], Any],
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Sequence[Any] = (),
+        **options: Any,
+    ) -> Any:
+        """Async :meth:`get_or_load`."""
+        all_tags = self.tags_for(tags, depends_on)
+        if self._bypass(all_tags):
+            options["max_staleness"] = 0
+        return await self.cache.aget_or_load(key, loader, ttl, tags=all_tags or None, **options)
+
+    def cached(
+        self,
+        ttl: Any = DEFAULT,
+        *,
+        key: Any = None,
+        tags: Any = None,
+        depends_on: Sequence[Any] = (),
+        stale_ttl: Any = DEFAULT,
+        early: Any = DEFAULT,
+        refresh_ahead: Any = DEFAULT,
+    ) -> CacheDecorator:
+        """:meth:`cacheplug.Cache.cached`, plus ``depends_on``."""
+        extra = model_tags(*depends_on)
+        if callable(tags):
+            user = tags
+            tags = lambda *args, **kwargs: [*user(*args, **kwargs), *extra]  # noqa: E731
+        elif extra:
+            tags = [*([tags] if isinstance(tags, str) else tags or ()), *extra]
+        options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
+        return CacheDecorator(cast(Cache, self), ttl, key, options, tags)
+
+    def cached_view(
+        self,
+        ttl: Any = DEFAULT,
+        *,
+        depends_on: Sequence[Any] = (),
+        tags: Any = None,
+        per_user: Callable[[], Any] | None = None,
+        statuses: Iterable[int] = (200,),
+        stale_ttl: Any = DEFAULT,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Cache a view's responses (see ``cacheplug_flask.views``)."""
+        from cacheplug_flask.views import cached_view
+
+        return cached_view(
+            self,
+            ttl,
+            depends_on=depends_on,
+            tags=tags,
+            per_user=per_user,
+            statuses=statuses,
+            stale_ttl=stale_ttl,
+        )
+
+    def mappers(self) -> list[Any]:
+        """The mapped classes' mappers of the current app's SQLAlchemy (Flask-SQLAlchemy's
+        ``db.Model.registry``), for naming models on the command line."""
+        registry = self._state.models
+        return [] if registry is None else list(registry.mappers)
+
+    def warmer(self, name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """Register a warmer for ``flask cacheplug warm``."""
+        return self.warmers.register(name)
+
+    def close(self, app: Flask | None = None) -> None:
+        """Close the cache of ``app`` (default: the current one): apply pending
+        invalidations and release its connections."""
+        target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+        state = target.extensions.get(_EXTENSION, {}).get(self.config_prefix)
+        if state is not None:
+            state.cache.close()
+
+
+_open: weakref.WeakSet[Cache] = weakref.WeakSet()
+_registered: list[bool] = []
+
+
+def _close_at_exit(cache: Cache) -> None:
+    # Pending invalidations must reach the store before the process ends.
+    if not _registered:
+        atexit.register(_close_all)
+        _registered.append(True)
+    _open.add(cache)
+
+
+def _close_all() -> None:
+    for cache in list(_open):
+        cache.close(flush_timeout=2.0)

@@ -1,0 +1,180 @@
+"""``cached_view``: whole-response caching for Flask views, by allow-list (the same rules as
+the Django adapter's; see ``cacheplug._pages``)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, current_app, make_response, request, session
+
+from cacheplug._pages import Page, PagePolicy, PageRequest, Uncacheable, not_modified
+
+if TYPE_CHECKING:
+    from cacheplug_flask.extension import CachePlug
+
+PATH_TAG = "page:p:"
+VIEW_TAG = "page:v:"
+
+
+def cached_view(
+    extension: CachePlug,
+    ttl: Any,
+    *,
+    depends_on: Sequence[Any] = (),
+    tags: Any = None,
+    per_user: Callable[[], Any] | None = None,
+    statuses: Iterable[int] = (200,),
+    stale_ttl: Any = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Cache a view's responses. Only ``GET``/``HEAD`` requests without a session cookie or
+    ``Authorization`` (``per_user``: a callable giving the current user's id, which keys the
+    page instead), and only responses with an allowed status, no cookie (the session's
+    included), no ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed,
+    are shared. ``tags``: tags, or a callable taking the view's arguments."""
+    policy = PagePolicy(statuses=statuses, per_user=per_user is not None)
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        label = f"{view.__module__}.{view.__qualname__}"
+
+        def entry_tags(kwargs: dict[str, Any]) -> list[str]:
+            named = tags(**kwargs) if callable(tags) else tags or ()
+            return [*named, PATH_TAG + request.path, VIEW_TAG + label]
+
+        options = {"ttl": ttl, "depends_on": depends_on}
+        if stale_ttl is not None:
+            options["stale_ttl"] = stale_ttl
+
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapped(**kwargs: Any) -> Any:
+                page_request = page_request_of(per_user)
+                if not policy.request_cacheable(page_request):
+                    return await view(**kwargs)
+                own: list[Response] = []
+
+                async def render() -> Page:
+                    response = make_response(await view(**kwargs))
+                    own.append(response)
+                    return _page_or_raise(policy, response)
+
+                try:
+                    page = await policy.afetch(
+                        extension, page_request, render, tags=entry_tags(kwargs), **options
+                    )
+                except Uncacheable:
+                    return own[0] if own else await view(**kwargs)
+                return _answer(page_request, page, own)
+
+            async_wrapped.page_policy = policy  # type: ignore[attr-defined]
+            return async_wrapped
+
+        @functools.wraps(view)
+        def wrapped(**kwargs: Any) -> Any:
+            page_request = page_request_of(per_user)
+            if not policy.request_cacheable(page_request):
+                return view(**kwargs)
+            own: list[Response] = []
+
+            def render() -> Page:
+                response = make_response(view(**kwargs))
+                own.append(response)
+                return _page_or_raise(policy, response)
+
+            try:
+                page = policy.fetch(
+                    extension, page_request, render, tags=entry_tags(kwargs), **options
+                )
+            except Uncacheable:
+                return own[0] if own else view(**kwargs)
+            return _answer(page_request, page, own)
+
+        wrapped.page_policy = policy  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def page_request_of(per_user: Callable[[], Any] | None) -> PageRequest:
+    """What page caching needs of the current Flask request."""
+    user = None
+    cookie = current_app.config.get("SESSION_COOKIE_NAME", "session")
+    if per_user is not None:
+        found = per_user()
+        user = None if found is None else f"user:{found}"
+        if user is None and cookie in request.cookies:
+            user = f"session:{request.cookies[cookie]}"
+    elif cookie in request.cookies:
+        user = "session"
+    return PageRequest(
+        method=request.method,
+        host=request.host,
+        path=request.path,
+        query=list(request.args.items(multi=True)),
+        headers=_Headers(request.headers),
+        user=user,
+        scheme=request.scheme,
+    )
+
+
+class _Headers(Mapping[str, str]):
+    """Request headers by lower-case name (Werkzeug's lookup is case-insensitive already)."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> str:
+        return str(self._headers[name])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._headers.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._headers
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.lower() for name, _ in self._headers.items())
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+
+def _page_or_raise(policy: PagePolicy, response: Response) -> Page:
+    # The session cookie is only written after the view returns: a view that changed the
+    # session makes a response for this client alone.
+    if getattr(session, "modified", False) or response.is_streamed:
+        raise Uncacheable(response)
+    page = policy.page_of(
+        response.status_code, response.headers.items(), response.get_data(), streamed=False
+    )
+    if page is None:
+        raise Uncacheable(response)
+    return page
+
+
+def _answer(page_request: PageRequest, page: Page, own: list[Response]) -> Response:
+    if not_modified(page_request, page):
+        response = Response(status=304)
+        response.headers["ETag"] = page.etag
+        return response
+    if own:
+        response = own[-1]
+        if "ETag" not in response.headers:
+            response.headers["ETag"] = page.etag
+        return response
+    response = Response(b"" if page_request.method == "HEAD" else page.body, status=page.status)
+    response.headers.clear()
+    for name, value in page.headers:
+        response.headers.add(name, value)
+    if "ETag" not in response.headers:
+        response.headers["ETag"] = page.etag
+    response.headers["Content-Length"] = str(len(page.body))
+    return response
+
+
+__all__: Sequence[str] = ["cached_view"]
