@@ -78,9 +78,18 @@ class CachePlug:
             state.models = getattr(getattr(sqlalchemy, "Model", None), "registry", None)
         states[self.config_prefix] = state
         from cacheplug_flask.cli import command_group
+        from cacheplug_flask.jinja import CachePlugExtension
 
-        app.cli.add_command(command_group(self), name="cacheplug")
+        app.cli.add_command(command_group(self), name=self._command_name())
+        if self.config_prefix == "CACHEPLUG":  # the app's main cache owns {% cacheplug %}
+            app.jinja_env.add_extension(CachePlugExtension)
+            app.jinja_env.cacheplug = self  # type: ignore[attr-defined]
         _close_at_exit(cache)
+
+    def _command_name(self) -> str:
+        if self.config_prefix == "CACHEPLUG":
+            return "cacheplug"
+        return self.config_prefix.lower().replace("_", "-")
 
     # -- the current app's cache ------------------------------------------------------------
 

@@ -1,0 +1,34 @@
+"""The example Flask shop: ``flask --app flask_shop run`` (from example_project/flask_shop).
+
+Environment: ``CACHEPLUG_STORE`` (a store URL; absent: the embedded in-process store),
+``FLASK_SHOP_DB`` (an SQLAlchemy URL; default: SQLite in the instance folder),
+``FLASK_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from flask_shop.extensions import cache, db
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=os.environ.get("FLASK_SECRET_KEY", "example-shop-not-secret-change-me"),
+        SQLALCHEMY_DATABASE_URI=os.environ.get("FLASK_SHOP_DB", "sqlite:///shop.sqlite3"),
+        CACHEPLUG_STORE=os.environ.get("CACHEPLUG_STORE") or None,
+        CACHEPLUG_NAMESPACE="flask-shop",
+        CACHEPLUG_STALE_TTL=60,
+        CACHEPLUG_L1={"max_entries": 10_000},
+    )
+    db.init_app(app)
+    cache.init_app(app, sqlalchemy=db)
+    from flask_shop import views, warmers  # noqa: F401 - they register routes and warmers
+
+    app.register_blueprint(views.shop)
+    with app.app_context():
+        db.create_all()
+    return app
