@@ -95,10 +95,10 @@ class CachePlug:
 
     @property
     def _state(self) -> _AppState:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
-            return cast(_AppState, app.extensions[_EXTENSION][self.config_prefix])
+            return cast(_AppState, current_app.extensions[_EXTENSION][self.config_prefix])
         except KeyError:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
             raise RuntimeError(
                 f"CachePlug({self.config_prefix!r}) is not set up for app {app.name!r}: "
                 "call init_app(app) first"
@@ -119,8 +119,14 @@ class CachePlug:
     ) -> list[str]:
         """The tags an entry is stored with: ``tags``, the tags of ``depends_on`` models, and
         what row tags bring along."""
+        return self._tags_for(self._state, tags, depends_on)
+
+    @staticmethod
+    def _tags_for(
+        state: _AppState, tags: Iterable[str] | str | None, depends_on: Sequence[Any]
+    ) -> list[str]:
         named = (tags,) if isinstance(tags, str) else tuple(tags or ())
-        memo = self._state.tags_memo
+        memo = state.tags_memo
         memo_key = (named, tuple(depends_on))
         found = memo.get(memo_key)
         if found is None:
@@ -130,15 +136,15 @@ class CachePlug:
             memo[memo_key] = found
         return list(found)
 
-    def _bypass(self, tags: list[str]) -> bool:
-        session_factory = self._state.session
-        if not tags or session_factory is None:
+    @staticmethod
+    def _bypass(state: _AppState, tags: list[str]) -> bool:
+        session_factory = state.session
+        if not tags or session_factory is None or state.hooks is None:
             return False
         registry = getattr(session_factory, "registry", None)
         if registry is not None and not registry.has():
             return False  # no session in this context: nothing uncommitted
-        hooks = self._state.hooks
-        return hooks is not None and hooks.covers(session_factory(), tags)
+        return state.hooks.covers(session_factory(), tags)
 
     def get_or_load(
         self,
@@ -153,10 +159,11 @@ class CachePlug:
         """:meth:`cacheplug.Cache.get_or_load`, plus ``depends_on``: mapped classes whose
         writes invalidate the entry. Reads of what this request's session wrote and has not
         committed yet go around the cache."""
-        all_tags = self.tags_for(tags, depends_on)
-        if self._bypass(all_tags):
+        state = self._state
+        all_tags = self._tags_for(state, tags, depends_on)
+        if self._bypass(state, all_tags):
             options["max_staleness"] = 0
-        return self.cache.get_or_load(key, loader, ttl, tags=all_tags or None, **options)
+        return state.cache.get_or_load(key, loader, ttl, tags=all_tags or None, **options)
 
     async def aget_or_load(
         self,
@@ -169,10 +176,11 @@ class CachePlug:
         **options: Any,
     ) -> Any:
         """Async :meth:`get_or_load`."""
-        all_tags = self.tags_for(tags, depends_on)
-        if self._bypass(all_tags):
+        state = self._state
+        all_tags = self._tags_for(state, tags, depends_on)
+        if self._bypass(state, all_tags):
             options["max_staleness"] = 0
-        return await self.cache.aget_or_load(key, loader, ttl, tags=all_tags or None, **options)
+        return await state.cache.aget_or_load(key, loader, ttl, tags=all_tags or None, **options)
 
     def cached(
         self,

@@ -99,49 +99,64 @@ def cached_view(
 
 
 def page_request_of(per_user: Callable[[], Any] | None) -> PageRequest:
-    """What page caching needs of the current Flask request."""
+    """What page caching needs of the current Flask request (read from the request object
+    itself: each attribute through the context-local proxy costs a lookup)."""
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
     user = None
     cookie = current_app.config.get("SESSION_COOKIE_NAME", "session")
+    has_cookie = "HTTP_COOKIE" in environ and cookie in req.cookies
     if per_user is not None:
         found = per_user()
         user = None if found is None else f"user:{found}"
-        if user is None and cookie in request.cookies:
-            user = f"session:{request.cookies[cookie]}"
-    elif cookie in request.cookies:
+        if user is None and has_cookie:
+            user = f"session:{req.cookies[cookie]}"
+    elif has_cookie:
         user = "session"
     return PageRequest(
-        method=request.method,
-        host=request.host,
-        path=request.path,
-        query=list(request.args.items(multi=True)),
-        headers=_Headers(request.headers),
+        method=req.method,
+        host=req.host,
+        path=req.path,
+        query=list(req.args.items(multi=True)) if environ.get("QUERY_STRING") else (),
+        headers=_EnvironHeaders(environ),
         user=user,
-        scheme=request.scheme,
+        scheme=req.scheme,
     )
 
 
-class _Headers(Mapping[str, str]):
-    """Request headers by lower-case name (Werkzeug's lookup is case-insensitive already)."""
+class _EnvironHeaders(Mapping[str, str]):
+    """Request headers by lower-case name, read from the WSGI environ when asked (Werkzeug's
+    header lookup raises and catches an exception for every header that is absent)."""
 
-    __slots__ = ("_headers",)
+    __slots__ = ("_environ",)
 
-    def __init__(self, headers: Any) -> None:
-        self._headers = headers
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+
+    @staticmethod
+    def _key(name: str) -> str:
+        upper = name.upper().replace("-", "_")
+        return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
 
     def __getitem__(self, name: str) -> str:
-        return str(self._headers[name])
+        return str(self._environ[self._key(name)])
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self._headers.get(name, default)
+        value = self._environ.get(self._key(name))
+        return default if value is None else str(value)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self._headers
+        return isinstance(name, str) and self._key(name) in self._environ
 
     def __iter__(self) -> Iterator[str]:
-        return (name.lower() for name, _ in self._headers.items())
+        for key in self._environ:
+            if key.startswith("HTTP_"):
+                yield key[5:].replace("_", "-").lower()
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                yield key.replace("_", "-").lower()
 
     def __len__(self) -> int:
-        return len(self._headers)
+        return sum(1 for _ in self)
 
 
 def _page_or_raise(policy: PagePolicy, response: Response) -> Page:
@@ -167,14 +182,13 @@ def _answer(page_request: PageRequest, page: Page, own: list[Response]) -> Respo
         if "ETag" not in response.headers:
             response.headers["ETag"] = page.etag
         return response
-    response = Response(b"" if page_request.method == "HEAD" else page.body, status=page.status)
-    response.headers.clear()
-    for name, value in page.headers:
-        response.headers.add(name, value)
-    if "ETag" not in response.headers:
-        response.headers["ETag"] = page.etag
-    response.headers["Content-Length"] = str(len(page.body))
-    return response
+    headers = list(page.headers)
+    if not any(name.lower() == "etag" for name, _ in headers):
+        headers.append(("ETag", page.etag))
+    if page_request.method == "HEAD":
+        headers.append(("Content-Length", str(len(page.body))))
+        return Response(b"", status=page.status, headers=headers)
+    return Response(page.body, status=page.status, headers=headers)
 
 
 __all__: Sequence[str] = ["cached_view"]
