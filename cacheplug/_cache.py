@@ -218,6 +218,33 @@ class Cache(AsyncCacheAPI):
         self._drop_local([skey])  # after the write too: a read may have raced it
         return result is True
 
+    def write_through(
+        self,
+        key: str,
+        value: Any,
+        writer: Callable[[], T],
+        ttl: Ttl = DEFAULT,
+        *,
+        tags: Tags = None,
+    ) -> T:
+        """Run ``writer()`` (the source of truth, e.g. the database write of ``value``), then
+        cache ``value`` under ``key``; returns what ``writer`` returned.
+
+        The value is cached only if no other write of ``key`` overlapped this one, so
+        concurrent writers never leave the older value cached; in any doubt (overlap, store
+        error, ``writer`` raising) the key is invalidated instead. See ``docs/writes.md``.
+        """
+        from cacheplug._writes import write_through
+
+        return write_through(self, key, value, writer, ttl, tags)
+
+    def write_around(self, key: str, writer: Callable[[], T], *, tags: Tags = None) -> T:
+        """Run ``writer()``, then invalidate ``key`` (and ``tags``): the next read loads the
+        new value. Call it after a write that is committed when ``writer`` returns."""
+        from cacheplug._writes import write_around
+
+        return write_around(self, key, writer, tags)
+
     def add(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Cache ``value`` only if ``key`` has no (valid, fresh) value yet; True when stored."""
         skey = self._keys.data(key)

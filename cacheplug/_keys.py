@@ -45,6 +45,7 @@ class Purpose(enum.Enum):
     NAMESPACE = "n"
     KEY_VERSION = "v"  # bumped when a replicated key is invalidated (see stores/_cluster_copies)
     STATS = "s"  # counters shared by the processes of a cache (see ``_shared_stats``)
+    WRITES = "w"  # a key's write-through counter (see ``_writes``)
 
 
 def check_key(key: object) -> str:
@@ -126,6 +127,10 @@ class KeyBuilder:
     def key_version_of(self, data_key: str) -> str:
         """The key version of a data key built here (what replicas of the entry record)."""
         return self._sibling(data_key, Purpose.KEY_VERSION)
+
+    def writes_of(self, data_key: str) -> str:
+        """The write-through counter of a data key built here (same hash slot)."""
+        return self._sibling(data_key, Purpose.WRITES)
 
     def _sibling(self, data_key: str, purpose: Purpose) -> str:
         marker = self._plain_prefixes[Purpose.DATA][:-2]  # "<namespace>:<version>:d"

@@ -1,0 +1,110 @@
+"""Write strategies: write-through and write-around.
+
+**Write-through** runs the writer (the source of truth) first, then caches the value it
+wrote, but only when no other write of the key overlapped. Each key has a write counter
+next to it (same slot), incremented when a write starts and again when its writer has
+returned. A writer whose two increments are consecutive (``end == start + 1``) overlapped no
+other writer, and stores its value on the condition that the counter still holds ``end``
+(checked atomically with the store, like a tag version). Any doubt, such as another writer in
+between, a refused store, a store error or a writer that raised, invalidates the key instead:
+the next read loads what the database holds. So two concurrent writers can never leave the
+older value cached, whatever order their database commits took. Storing also drops the key's
+lease, so a load that read the database before the write cannot store its older result.
+
+**Write-around** runs the writer and then invalidates the key (and tags): the cache is
+filled by the next read. This is what the adapters do for ORM writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from cacheplug._exceptions import CacheError
+from cacheplug._io import FAILED
+from cacheplug._tags import tag_names
+from cacheplug._types import DEFAULT, Tags, Ttl
+
+if TYPE_CHECKING:
+    from cacheplug._cache import Cache
+
+T = TypeVar("T")
+_COUNTER_KEEP_MS: Final = 86_400_000
+
+
+def write_through(
+    cache: Cache,
+    key: str,
+    value: Any,
+    writer: Callable[[], T],
+    ttl: Ttl = DEFAULT,
+    tags: Tags = None,
+) -> T:
+    """See :meth:`cacheplug.Cache.write_through`."""
+    skey = cache._keys.data(key)
+    counter = cache._keys.writes_of(skey)
+    store = cache._store
+    try:
+        started: int | None = store.incr(counter, 1, _COUNTER_KEEP_MS)
+    except CacheError:
+        started = None
+    try:
+        result = writer()
+    except BaseException:
+        _finish(cache, counter)
+        cache._invalidate_entries("write_through", [key])
+        raise
+    ended = _finish(cache, counter)
+    if (
+        started is None
+        or ended != started + 1
+        or not _store(cache, skey, value, ttl, tags, counter, ended)
+    ):
+        cache._invalidate_entries("write_through", [key])
+    cache._drop_local([skey])
+    return result
+
+
+def _finish(cache: Cache, counter: str) -> int | None:
+    try:
+        return cache._store.incr(counter, 1, _COUNTER_KEEP_MS)
+    except CacheError:
+        return None
+
+
+def _store(
+    cache: Cache, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
+) -> bool:
+    """Store ``value`` if the write counter still holds ``ended`` and the tag versions read
+    hold; True when stored."""
+    version_keys = cache._version_keys(tag_names(tags))
+    ttl_s = cache._ttl(ttl)
+    read = cache._call("write_through", False, cache._store.get_many, list(version_keys))
+    read = cache._existing_versions(version_keys, read, skey)
+    written = cache._write_args(skey, value, ttl_s, version_keys, read)
+    if written is None:
+        return False
+    record, conditions = written
+    result = cache._call(
+        "write_through",
+        False,
+        cache._store.put,
+        skey,
+        record,
+        cache._store_ttl_ms(ttl_s),
+        cache._keys.lease_of(skey),
+        [*conditions, (counter, ended, False)],
+    )
+    return result is not FAILED and result is True
+
+
+def write_around(cache: Cache, key: str, writer: Callable[[], T], tags: Tags = None) -> T:
+    """See :meth:`cacheplug.Cache.write_around`."""
+    try:
+        return writer()
+    finally:
+        # Whether the writer got to commit or not is unknown when it raised: invalidate
+        # either way (a miss is the cheap side of doubt).
+        cache.invalidate(key)
+        if tags is not None:
+            cache.invalidate_tags(*tag_names(tags))
