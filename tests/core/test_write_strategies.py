@@ -73,7 +73,7 @@ def race(cache: Cache, strategy: Strategy) -> int:
         key = f"k{round_number % 20}"
         delays = [rng.uniform(0, 0.002) for _ in range(5)]
 
-        def reader(delay: float = delays[2]) -> None:
+        def reader(delay: float = delays[2], key: str = key) -> None:
             def load() -> int | None:
                 value = db.read(key)
                 time.sleep(delay)  # a slow load that read before a write
