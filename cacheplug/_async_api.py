@@ -146,6 +146,33 @@ class AsyncCacheAPI(Invalidations):
             await self._acall("get", False, self._store.aput, *write)
         return value
 
+    async def awrite_through(
+        self,
+        key: str,
+        value: Any,
+        writer: Callable[[], Awaitable[T]] | Callable[[], T],
+        ttl: Ttl = DEFAULT,
+        *,
+        tags: Tags = None,
+    ) -> T:
+        """Async :meth:`~cacheplug.Cache.write_through`; ``writer`` may be a coroutine
+        function."""
+        from cacheplug._writes import awrite_through
+
+        return await awrite_through(self, key, value, writer, ttl, tags)  # type: ignore[arg-type,no-any-return]
+
+    async def awrite_around(
+        self,
+        key: str,
+        writer: Callable[[], Awaitable[T]] | Callable[[], T],
+        *,
+        tags: Tags = None,
+    ) -> T:
+        """Async :meth:`~cacheplug.Cache.write_around`."""
+        from cacheplug._writes import awrite_around
+
+        return await awrite_around(self, key, writer, tags)  # type: ignore[arg-type,no-any-return]
+
     async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.set`."""
         skey = self._keys.data(key)

@@ -18,6 +18,7 @@ filled by the next read. This is what the adapters do for ORM writes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cacheplug._exceptions import CacheError
@@ -108,3 +109,82 @@ def write_around(cache: Cache, key: str, writer: Callable[[], T], tags: Tags = N
         cache.invalidate(key)
         if tags is not None:
             cache.invalidate_tags(*tag_names(tags))
+
+
+async def awrite_through(
+    cache: Cache,
+    key: str,
+    value: Any,
+    writer: Callable[[], Any],
+    ttl: Ttl = DEFAULT,
+    tags: Tags = None,
+) -> Any:
+    """Async :func:`write_through`; ``writer`` may be a coroutine function."""
+    skey = cache._keys.data(key)
+    counter = cache._keys.writes_of(skey)
+    store = cache._store
+    try:
+        started: int | None = await store.aincr(counter, 1, _COUNTER_KEEP_MS)
+    except CacheError:
+        started = None
+    try:
+        result = writer()
+        if isawaitable(result):
+            result = await result
+    except BaseException:
+        await _afinish(cache, counter)
+        await cache._ainvalidate_entries("write_through", [key])
+        raise
+    ended = await _afinish(cache, counter)
+    if (
+        started is None
+        or ended != started + 1
+        or not await _astore(cache, skey, value, ttl, tags, counter, ended)
+    ):
+        await cache._ainvalidate_entries("write_through", [key])
+    cache._drop_local([skey])
+    return result
+
+
+async def _afinish(cache: Cache, counter: str) -> int | None:
+    try:
+        return await cache._store.aincr(counter, 1, _COUNTER_KEEP_MS)
+    except CacheError:
+        return None
+
+
+async def _astore(
+    cache: Cache, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
+) -> bool:
+    version_keys = cache._version_keys(tag_names(tags))
+    ttl_s = cache._ttl(ttl)
+    read = await cache._acall("write_through", False, cache._store.aget_many, list(version_keys))
+    read = await cache._aexisting_versions(version_keys, read, skey)
+    written = cache._write_args(skey, value, ttl_s, version_keys, read)
+    if written is None:
+        return False
+    record, conditions = written
+    result = await cache._acall(
+        "write_through",
+        False,
+        cache._store.aput,
+        skey,
+        record,
+        cache._store_ttl_ms(ttl_s),
+        cache._keys.lease_of(skey),
+        [*conditions, (counter, ended, False)],
+    )
+    return result is not FAILED and result is True
+
+
+async def awrite_around(
+    cache: Cache, key: str, writer: Callable[[], Any], tags: Tags = None
+) -> Any:
+    """Async :func:`write_around`; ``writer`` may be a coroutine function."""
+    try:
+        result = writer()
+        return await result if isawaitable(result) else result
+    finally:
+        await cache.ainvalidate(key)
+        if tags is not None:
+            await cache.ainvalidate_tags(*tag_names(tags))

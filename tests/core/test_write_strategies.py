@@ -128,3 +128,21 @@ def test_write_around_invalidates_after_the_writer(cache: Cache) -> None:
     assert cache.get("k") is None
     assert cache.get("other") is None
     assert cache.get_or_load("k", lambda: db.read("k")) == 1
+
+
+def test_the_async_twins(cache: Cache) -> None:
+    import asyncio
+
+    db = Database()
+
+    async def scenario() -> tuple[object, object, object]:
+        async def commit() -> int:
+            return db.write("k", 3, 0)()
+
+        written = await cache.awrite_through("k", 3, commit, ttl=60)
+        cached = await cache.aget("k")
+        await cache.awrite_around("k", db.write("k", 4, 0))
+        return written, cached, await cache.aget("k")
+
+    assert asyncio.run(scenario()) == (3, 3, None)
+    assert db.read("k") == 4
