@@ -129,6 +129,33 @@ class DjangoCache:
         all_tags = self.tags_for(tags, depends_on)
         return self.core.set(key, value, ttl, tags=all_tags or None)
 
+    def write_around(
+        self,
+        key: str,
+        writer: Callable[[], T],
+        *,
+        tags: Iterable[str] | str | None = None,
+        using: str = "default",
+    ) -> T:
+        """Run ``writer()``, then invalidate ``key`` (and ``tags``): at once, or, inside
+        ``atomic()`` on database ``using``, when the transaction commits (before that, a
+        reader could cache what it still sees)."""
+        from django.db import connections, transaction
+
+        def invalidate() -> None:
+            self.core.invalidate(key)
+            if tags:
+                self.core.invalidate_tags(*([tags] if isinstance(tags, str) else tags))
+
+        try:
+            return writer()
+        finally:
+            if connections[using].in_atomic_block:
+                invalidate()  # now, for other readers of the old value...
+                transaction.on_commit(invalidate, using=using)  # ...and after the commit
+            else:
+                invalidate()
+
     def cached(
         self,
         ttl: Any = DEFAULT,

@@ -273,3 +273,18 @@ def test_row_tags_of_keys_holding_colons_still_follow_bulk_writes(cache: DjangoC
     cache.get_or_load("odd", lambda: "old", tags=[tag])
     Category.objects.update(name="b")  # rows unknown: every row tag of the table
     assert cache.get_or_load("odd", lambda: "new", tags=[tag]) == "new"
+
+
+def test_write_around_inside_a_transaction_invalidates_after_the_commit(
+    shop: dict[str, Product], cache: DjangoCache
+) -> None:
+    import threading
+
+    cache.set("report", "old")
+    with transaction.atomic():
+        cache.write_around("report", lambda: Product.objects.update(price=5))
+        # A reader on another connection still sees the old rows and caches what it built.
+        reader = threading.Thread(target=lambda: cache.set("report", "old again"))
+        reader.start()
+        reader.join()
+    assert cache.get("report") is None  # invalidated once more when the write committed
