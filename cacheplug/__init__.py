@@ -22,6 +22,7 @@ from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING
+from cacheplug._write_behind import QueuedWrite, QueueFull, WriteBehind
 from cacheplug.stores import store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
@@ -54,10 +55,13 @@ __all__ = [
     "NotACounter",
     "PendingInvalidation",
     "PickleSerializer",
+    "QueueFull",
+    "QueuedWrite",
     "RedisStore",
     "Serializer",
     "Store",
     "SystemClock",
+    "WriteBehind",
     "XFetch",
     "store_from_url",
 ]

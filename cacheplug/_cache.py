@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cacheplug._decorators import CacheDecorator, KeySpec, TagSpec
     from cacheplug._inspect import EntryInfo
     from cacheplug._metrics import CacheStats
+    from cacheplug._write_behind import WriteBehind
 
 T = TypeVar("T")
 
@@ -237,6 +238,34 @@ class Cache(AsyncCacheAPI):
         from cacheplug._writes import write_through
 
         return write_through(self, key, value, writer, ttl, tags)
+
+    def write_behind(
+        self,
+        name: str,
+        sink: Callable[[list[Any]], None],
+        *,
+        batch_size: int = 500,
+        max_length: int = 100_000,
+        max_deliveries: int = 5,
+        claim_idle: float = 30.0,
+        durable: bool = True,
+    ) -> WriteBehind:
+        """A write-behind queue: ``put(key, value)`` returns at once; workers (``drain``,
+        ``run``, ``start``) hand batches of :class:`~cacheplug.QueuedWrite` to ``sink`` and
+        acknowledge them only after it returns. ``sink`` must be idempotent (by entry id):
+        a batch whose worker died mid-way is delivered again. See ``docs/writes.md``."""
+        from cacheplug._write_behind import WriteBehind
+
+        return WriteBehind(
+            self,
+            name,
+            sink,
+            batch_size=batch_size,
+            max_length=max_length,
+            max_deliveries=max_deliveries,
+            claim_idle=claim_idle,
+            durable=durable,
+        )
 
     def write_around(self, key: str, writer: Callable[[], T], *, tags: Tags = None) -> T:
         """Run ``writer()``, then invalidate ``key`` (and ``tags``): the next read loads the

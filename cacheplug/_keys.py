@@ -46,6 +46,7 @@ class Purpose(enum.Enum):
     KEY_VERSION = "v"  # bumped when a replicated key is invalidated (see stores/_cluster_copies)
     STATS = "s"  # counters shared by the processes of a cache (see ``_shared_stats``)
     WRITES = "w"  # a key's write-through counter (see ``_writes``)
+    QUEUE = "q"  # a write-behind queue (see ``_write_behind``)
 
 
 def check_key(key: object) -> str:

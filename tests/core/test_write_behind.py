@@ -1,0 +1,120 @@
+"""Write-behind: queued writes reach the sink in batches, acknowledged only after it
+returns; a worker killed mid-batch loses nothing and (with an idempotent sink) counts nothing
+twice; full queues refuse instead of dropping; poison entries end in the dead letters."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from cacheplug import Cache, ConfigurationError, QueuedWrite, QueueFull
+from cacheplug._keys import Purpose
+
+SECRET = "write-behind-secret"
+WORKER = Path(__file__).with_name("_wb_worker.py")
+
+
+@pytest.fixture
+def shared(redis_url: str) -> Cache:
+    cache = Cache(redis_url, namespace="wb", secret=SECRET)
+    yield cache  # type: ignore[misc]
+    cache.close()
+
+
+def test_batches_reach_the_sink_and_are_acknowledged(shared: Cache) -> None:
+    received: list[QueuedWrite] = []
+    queue = shared.write_behind("q", received.extend, batch_size=4)
+    ids = [queue.put(f"k{i}", {"n": i}) for i in range(10)]
+    assert queue.length() == 10
+    assert [queue.drain() for _ in range(4)] == [4, 4, 2, 0]
+    assert [entry.id for entry in received] == ids
+    assert received[3] == QueuedWrite(ids[3], "k3", {"n": 3})
+    assert queue.length() == 0
+
+
+def test_a_failing_sink_gets_the_batch_again_then_dead_letters_it(shared: Cache) -> None:
+    calls: list[int] = []
+
+    def sink(entries: list[QueuedWrite]) -> None:
+        calls.append(len(entries))
+        raise RuntimeError("the database is down")
+
+    queue = shared.write_behind("q", sink, claim_idle=0.0, max_deliveries=3)
+    queue.put("k", 1)
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            queue.drain()
+    assert queue.drain() == 1  # the fourth delivery goes to the dead letters instead
+    assert calls == [1, 1, 1]
+    assert [key for _, key in queue.dead_letters()] == ["k"]
+    assert queue.length() == 0
+
+
+def test_a_tampered_entry_is_dead_lettered_not_unpickled(shared: Cache, redis_url: str) -> None:
+    received: list[QueuedWrite] = []
+    queue = shared.write_behind("q", received.extend)
+    queue.put("good", 1)
+    client = redis.Redis.from_url(redis_url)
+    stream = shared._keys.build(Purpose.QUEUE, "q")  # where the queue lives, to forge an entry
+    client.xadd(stream, {"k": "evil", "v": b"\x80\x04forged"})
+    assert queue.drain() == 2
+    assert [entry.key for entry in received] == ["good"]
+    assert [key for _, key in queue.dead_letters()] == ["evil"]
+    client.close()
+
+
+def test_a_full_queue_refuses_instead_of_dropping(shared: Cache) -> None:
+    queue = shared.write_behind("q", lambda entries: None, max_length=3)
+    for i in range(3):
+        queue.put("k", i)
+    with pytest.raises(QueueFull):
+        queue.put("k", 3)
+    assert queue.length() == 3
+
+
+def test_the_embedded_store_is_not_durable_and_says_so() -> None:
+    cache = Cache()
+    with pytest.raises(ConfigurationError, match="durable=False"):
+        cache.write_behind("q", lambda entries: None)
+    received: list[QueuedWrite] = []
+    queue = cache.write_behind("q", received.extend, durable=False)
+    queue.put("k", 1)
+    assert queue.drain() == 1
+    assert received[0].value == 1
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
+    shared: Cache, redis_url: str, tmp_path: Path
+) -> None:
+    database = tmp_path / "totals.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE applied (id TEXT PRIMARY KEY)")
+        connection.execute("CREATE TABLE totals (key TEXT PRIMARY KEY, total INTEGER)")
+    queue = shared.write_behind("counts", lambda entries: None)
+    for i in range(100_000):
+        queue.put(f"article:{i % 1000}", 1)
+    killed = subprocess.run(
+        [sys.executable, str(WORKER), redis_url, str(database), "--die-mid-batch"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9  # SIGKILL, after committing part of its first batch
+    with sqlite3.connect(database) as connection:
+        partial = connection.execute("SELECT COALESCE(SUM(total), 0) FROM totals").fetchone()[0]
+    assert 0 < partial < 500  # part of the batch was written, none of it acknowledged
+    finished = subprocess.run(
+        [sys.executable, str(WORKER), redis_url, str(database), "--claim-idle", "0.2"],
+        capture_output=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+    with sqlite3.connect(database) as connection:
+        totals = dict(connection.execute("SELECT key, total FROM totals").fetchall())
+    assert len(totals) == 1000
+    assert set(totals.values()) == {100}
+    assert queue.length() == 0
