@@ -118,3 +118,23 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
     assert len(totals) == 1000
     assert set(totals.values()) == {100}
     assert queue.length() == 0
+
+
+def test_a_redis_crash_and_restart_with_aof_loses_nothing_acknowledged() -> None:
+    from cacheplug.testing import RedisServer
+
+    with RedisServer(extra_args=("--appendonly", "yes", "--appendfsync", "always")) as server:
+        cache = Cache(server.url, namespace="wb", secret=SECRET)
+        received: list[QueuedWrite] = []
+        queue = cache.write_behind("durable", received.extend, batch_size=300)
+        ids = [queue.put(f"k{i}", i) for i in range(1000)]  # each one acknowledged to us
+        assert queue.drain("first") == 300  # one batch handed over and acknowledged...
+        queue._queue.read("second", 0)  # ...one more read by a worker that then dies
+        server.kill()  # SIGKILL: only what the AOF holds survives
+        server.start()
+        queue.claim_idle = 0.0
+        while queue.length():
+            queue.drain("after-restart")
+        assert sorted(entry.id for entry in received) == sorted(ids)
+        assert len(received) == 1000
+        cache.close()
