@@ -256,7 +256,7 @@ class Cache(AsyncCacheAPI):
         a batch whose worker died mid-way is delivered again. See ``docs/writes.md``."""
         from cacheplug._write_behind import WriteBehind
 
-        return WriteBehind(
+        queue = WriteBehind(
             self,
             name,
             sink,
@@ -266,6 +266,13 @@ class Cache(AsyncCacheAPI):
             claim_idle=claim_idle,
             durable=durable,
         )
+        self._queues[name] = queue
+        return queue
+
+    def write_behind_queues(self) -> dict[str, WriteBehind]:
+        """The write-behind queues made with :meth:`write_behind`, by name (what the worker
+        commands drain)."""
+        return dict(sorted(self._queues.items()))
 
     def write_around(self, key: str, writer: Callable[[], T], *, tags: Tags = None) -> T:
         """Run ``writer()``, then invalidate ``key`` (and ``tags``): the next read loads the

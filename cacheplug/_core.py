@@ -142,6 +142,7 @@ class CacheCore(StoreIO):
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
         self._hot_replicas = _replica_count("hot_key_replicas", hot_key_replicas)
         self._stats_publisher = StatsPublisher()
+        self._queues: dict[str, Any] = {}  # write-behind queues by name (see ``_write_behind``)
         self._hot = HotKeys(
             monotonic=self._clock.monotonic, hot_qps=non_negative("hot_key_qps", hot_key_qps)
         )

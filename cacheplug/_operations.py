@@ -246,3 +246,45 @@ def inspect_report(cache: Cache, key: str, *, as_json: bool = False) -> str:
             f"tags       {', '.join(info.tags) or '-'}",
         ]
     return "\n".join(lines)
+
+
+def drain_queues(
+    queues: Mapping[str, Any],
+    *,
+    only: Sequence[str] | None = None,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    out: Write,
+) -> int:
+    """Run write-behind workers: drain ``queues`` (those named in ``only``) until they are
+    empty (``once``) or until ``stop`` is set; how many entries were handled."""
+    selected = dict(queues)
+    if only:
+        unknown = sorted(set(only) - set(selected))
+        if unknown:
+            known = ", ".join(selected) or "none made"
+            raise OperationError(f"unknown queue(s): {', '.join(unknown)} (known: {known})")
+        selected = {name: queue for name, queue in selected.items() if name in only}
+    if not selected:
+        raise OperationError("no write-behind queue to drain")
+    stop = stop or threading.Event()
+    handled = 0
+    consumer = f"worker-{threading.get_native_id()}-{time.monotonic_ns()}"
+    while not stop.is_set():
+        batch = 0
+        for name, queue in selected.items():
+            try:
+                batch += queue.drain(consumer, block=0.0 if once else 0.2)
+            except CacheError as exc:
+                out(f"{name}: {exc}; retrying")
+                stop.wait(1.0)
+            except Exception as exc:  # the sink failed: its batch comes back later
+                out(f"{name}: the sink failed ({type(exc).__name__}: {exc}); retrying")
+                stop.wait(1.0)
+        handled += batch
+        if not batch:
+            if once and not any(queue.length() for queue in selected.values()):
+                break
+            stop.wait(0.05)  # entries a dead worker holds come back after claim_idle
+    out(f"drained {handled} write(s) from {len(selected)} queue(s)")
+    return handled

@@ -20,6 +20,7 @@ from cacheplug._deferred import DeferredInvalidations
 from cacheplug._operations import (
     OperationError,
     Warmers,
+    drain_queues,
     flush,
     inspect_report,
     stats_report,
@@ -37,6 +38,7 @@ __all__ = [
     "Warmers",
     "WriteParser",
     "any_row_tag",
+    "drain_queues",
     "flush",
     "inspect_report",
     "row_tag",

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 from flask.cli import with_appcontext
 
-from cacheplug.adapters import OperationError, flush, inspect_report, stats_report, warm
+from cacheplug.adapters import (
+    OperationError,
+    drain_queues,
+    flush,
+    inspect_report,
+    stats_report,
+    warm,
+)
 
 if TYPE_CHECKING:
     from cacheplug_flask.extension import CachePlug
@@ -128,6 +135,21 @@ def command_group(extension: CachePlug) -> click.Group:
     def inspect_command(key: str, as_json: bool) -> None:
         try:
             click.echo(inspect_report(extension.cache, key, as_json=as_json))
+        except OperationError as exc:
+            fail(exc)
+
+    @group.command("writebehind", help="Drain the write-behind queues into their sinks.")
+    @click.option("--only", multiple=True, metavar="NAME", help="drain only these queues")
+    @click.option("--once", is_flag=True, help="stop when the queues are empty")
+    @with_appcontext
+    def writebehind_command(only: tuple[str, ...], once: bool) -> None:
+        try:
+            drain_queues(
+                extension.cache.write_behind_queues(),
+                only=list(only) or None,
+                once=once,
+                out=click.echo,
+            )
         except OperationError as exc:
             fail(exc)
 

@@ -108,3 +108,17 @@ def test_inspect(cache: DjangoCache) -> None:
     assert json.loads(run("cacheplug_inspect", "k", "--json"))["value_type"] == "dict"
     with pytest.raises(CommandError, match="no entry under 'nope'"):
         run("cacheplug_inspect", "nope")
+
+
+def test_writebehind_drains_the_queues(cache: DjangoCache, redis_url: str) -> None:
+    from cacheplug import QueuedWrite
+
+    received: list[QueuedWrite] = []
+    queue = cache.write_behind("counts", received.extend, durable=cache.core.store.shared)
+    for i in range(5):
+        queue.put(f"k{i}", i)
+    output = run("cacheplug_writebehind", "--once")
+    assert "drained 5 write(s) from 1 queue(s)" in output
+    assert sorted(entry.value for entry in received) == [0, 1, 2, 3, 4]
+    with pytest.raises(CommandError, match=r"unknown queue\(s\): nope"):
+        run("cacheplug_writebehind", "--once", "--only", "nope")

@@ -143,3 +143,21 @@ def test_create_app_twice_in_one_process(tmp_path: Path) -> None:
         cache.set("k", 1)
     with second.app_context():
         assert cache.get("k") is None
+
+
+def test_cli_writebehind(app: Flask) -> None:
+    from cacheplug import QueuedWrite
+
+    received: list[QueuedWrite] = []
+    with app.app_context():
+        queue = cache.write_behind("counts", received.extend, durable=cache.cache.store.shared)
+        queue.put("k", 1)
+    result = app.test_cli_runner().invoke(args=["cacheplug", "writebehind", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "drained 1 write(s) from 1 queue(s)" in result.output
+    assert [entry.value for entry in received] == [1]
+    result = app.test_cli_runner().invoke(
+        args=["cacheplug", "writebehind", "--once", "--only", "x"]
+    )
+    assert result.exit_code != 0
+    assert "unknown queue(s): x" in result.output
