@@ -44,6 +44,12 @@ STORED_HEADERS: Final = frozenset(
         "etag",
         "vary",
         "link",
+        "location",
+        "content-encoding",
+        "allow",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-expose-headers",
         "x-frame-options",
         "x-content-type-options",
         "referrer-policy",
@@ -70,6 +76,8 @@ class PageRequest:
     user: str | None = None
     """Who is asking: ``None`` for an anonymous client without a session."""
     scheme: str = "http"
+    variant: str = ""
+    """Anything else the framework renders by that no header names (the active language)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +150,11 @@ class PagePolicy:
         """True if the cache may answer ``request`` (or store its response)."""
         if request.method not in ("GET", "HEAD"):
             return False
-        if self.per_user:
-            return True
-        return request.user is None and "authorization" not in request.headers
+        if request.user is None:
+            # Nobody the adapter can name: shareable only if nothing else identifies the
+            # client (an Authorization header handled by the view itself, say).
+            return "authorization" not in request.headers
+        return self.per_user
 
     def page_of(
         self, status: int, headers: Iterable[tuple[str, str]], body: bytes, streamed: bool = False
@@ -169,12 +179,19 @@ class PagePolicy:
 
     def base_key(self, request: PageRequest) -> str:
         """The key of a URL before any ``Vary`` header (GET and HEAD share it)."""
-        query = "&".join(
-            f"{quote(name, safe='')}={quote(value, safe='')}"
-            for name, value in sorted(request.query)
+        # Sorted by name only: a repeated name keeps the order of its values, since frameworks
+        # read the first or the last of them.
+        query = (
+            "&".join(
+                f"{quote(name, safe='')}={quote(value, safe='')}"
+                for name, value in sorted(request.query, key=lambda pair: pair[0])
+            )
+            if request.query
+            else ""
         )
         user = f"|user={quote(request.user, safe='')}" if self.per_user and request.user else ""
-        return f"page:{request.scheme}://{request.host}{quote(request.path)}?{query}{user}"
+        variant = f"|{quote(request.variant, safe='')}" if request.variant else ""
+        return f"page:{request.scheme}://{request.host}{quote(request.path)}?{query}{user}{variant}"
 
     def key(self, request: PageRequest, vary: Sequence[str], base: str | None = None) -> str:
         """The key of ``request``'s page given the headers its URL varies on (``base``:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+from django.utils.translation import get_language
 
 from cacheplug import DEFAULT
 from cacheplug._pages import Page, PagePolicy, PageRequest, Uncacheable, not_modified
@@ -234,6 +235,9 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         headers=_MetaHeaders(request.META),
         user=user,
         scheme=request.scheme or "http",
+        # LocaleMiddleware adds its Vary after a decorator has stored the page: key by the
+        # active language, as Django's cache_page does.
+        variant=f"lang={get_language()}" if settings.USE_I18N else "",
     )
 
 
@@ -279,6 +283,8 @@ def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase
         render()  # a TemplateResponse: its content is needed now
     if response.cookies or request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
         return None  # a cookie, or a CSRF token in the body: this client's only
+    if getattr(getattr(request, "session", None), "modified", False):
+        return None  # SessionMiddleware will set this client's cookie after we return
     if response.streaming or not isinstance(response, HttpResponse):
         return None
     return policy.page_of(response.status_code, response.items(), response.content)

@@ -41,7 +41,7 @@ def cached_view(
 
         def entry_tags(kwargs: dict[str, Any]) -> list[str]:
             named = tags(**kwargs) if callable(tags) else tags or ()
-            return [*named, PATH_TAG + request.path, VIEW_TAG + label]
+            return [*named, PATH_TAG + request.script_root + request.path, VIEW_TAG + label]
 
         options = {"ttl": ttl, "depends_on": depends_on}
         if stale_ttl is not None:
@@ -116,7 +116,7 @@ def page_request_of(per_user: Callable[[], Any] | None) -> PageRequest:
     return PageRequest(
         method=req.method,
         host=req.host,
-        path=req.path,
+        path=req.script_root + req.path,  # the prefix too: links are built with it
         query=list(req.args.items(multi=True)) if environ.get("QUERY_STRING") else (),
         headers=_EnvironHeaders(environ),
         user=user,

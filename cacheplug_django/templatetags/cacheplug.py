@@ -61,15 +61,48 @@ class CachePlugNode(Node):
         vary = "|".join(str(value.resolve(context)) for value in self.vary_on)
         digest = hashlib.blake2b(vary.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
         options = {key: value.resolve(context) for key, value in self.options.items()}
-        text = cache.get_or_load(
-            f"fragment:{name}:{digest}",
-            lambda: str(self.nodelist.render(context)),
-            DEFAULT if ttl is None else ttl,
-            tags=_names(options.get("tags")),
-            depends_on=_names(options.get("depends_on")),
-            stale_ttl=options.get("stale_ttl", DEFAULT),
-        )
+        request = context.get("request")
+
+        rendering = object()  # identifies this call's own rendering
+
+        def render() -> str:
+            # A CSRF token used anywhere inside ({{ csrf_token }}, an included form) makes
+            # the fragment this client's only: Django flags the request when a token is taken.
+            meta = getattr(request, "META", None)
+            flagged = meta.pop("CSRF_COOKIE_NEEDS_UPDATE", None) if meta is not None else None
+            text = str(self.nodelist.render(context))
+            if meta is not None:
+                used = meta.get("CSRF_COOKIE_NEEDS_UPDATE")
+                if flagged is not None or used:
+                    meta["CSRF_COOKIE_NEEDS_UPDATE"] = flagged or used
+                if used:
+                    raise _Unshared(text, rendering)
+            return text
+
+        try:
+            text = cache.get_or_load(
+                f"fragment:{name}:{digest}",
+                render,
+                DEFAULT if ttl is None else ttl,
+                tags=_names(options.get("tags")),
+                depends_on=_names(options.get("depends_on")),
+                stale_ttl=options.get("stale_ttl", DEFAULT),
+            )
+        except _Unshared as unshared:
+            # Ours to show if we rendered it; another request's (a waiter's) is not.
+            text = (
+                unshared.text if unshared.owner is rendering else str(self.nodelist.render(context))
+            )
         return mark_safe(text)
+
+
+class _Unshared(Exception):
+    """A fragment that may not be stored (it holds this client's CSRF token)."""
+
+    def __init__(self, text: str, owner: object) -> None:
+        super().__init__("the fragment holds a CSRF token")
+        self.text = text
+        self.owner = owner
 
 
 def _names(value: Any) -> list[str]:

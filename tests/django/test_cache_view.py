@@ -210,3 +210,45 @@ def test_async_views_are_cached_and_invalidated() -> None:
     Product.objects.update(price=11)
     assert asyncio.run(fetch()) == "hammer=11"
     assert renders("async_catalog") == 2
+
+
+def test_a_view_that_writes_the_session_is_never_shared() -> None:
+    assert get(Client(), "/pages/remembers-visitor/") == (200, "visitor 1")
+    assert get(Client(), "/pages/remembers-visitor/") == (200, "visitor 2")
+
+
+def test_per_user_never_shares_what_an_authorization_header_asked_for() -> None:
+    alice = get(Client(), "/pages/token-auth/", Authorization="Token alice")
+    bob = get(Client(), "/pages/token-auth/", Authorization="Token bob")
+    anonymous = get(Client(), "/pages/token-auth/")
+    assert (alice[1], bob[1], anonymous[1]) == (
+        "account of Token alice",
+        "account of Token bob",
+        "account of nobody",
+    )
+
+
+def test_repeated_query_parameters_keep_their_order_in_the_key(client: Client) -> None:
+    # Django reads the last of a repeated name's values: the two URLs are different pages.
+    assert get(client, "/pages/echo/?a=1&a=2") == (200, "a=2")
+    assert get(client, "/pages/echo/?a=2&a=1") == (200, "a=1")
+
+
+def test_pages_are_kept_per_active_language(client: Client) -> None:
+    from django.utils import translation
+
+    with translation.override("fr"):
+        assert get(client, "/pages/localized/") == (200, "lang=fr")
+    with translation.override("de"):
+        assert get(client, "/pages/localized/") == (200, "lang=de")
+    with translation.override("fr"):
+        assert get(client, "/pages/localized/") == (200, "lang=fr")
+    assert renders("localized") == 2
+
+
+def test_a_cached_redirect_keeps_its_location(client: Client) -> None:
+    for _ in range(2):
+        response = client.get("/pages/moved/")
+        assert response.status_code == 301
+        assert response["Location"] == "/pages/catalog/"
+    assert renders("moved") == 1

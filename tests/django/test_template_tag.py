@@ -84,3 +84,17 @@ def test_an_unknown_model_is_reported(cache: DjangoCache) -> None:
     )
     with pytest.raises(LookupError, match=r"shop\.Nope"):
         template.render(Context({}))
+
+
+def test_a_fragment_using_a_csrf_token_variable_is_never_shared(cache: DjangoCache) -> None:
+    from django.test import RequestFactory
+
+    template = Template(
+        '{% load cacheplug %}{% cacheplug "form" 60 %}<input value="{{ csrf_token }}">'
+        "{% endcacheplug %}"
+    )
+    from django.template import RequestContext
+
+    first = template.render(RequestContext(RequestFactory().get("/")))
+    second = template.render(RequestContext(RequestFactory().get("/")))
+    assert first != second  # each client got a token of its own

@@ -184,3 +184,25 @@ def test_async_views(app: Flask) -> None:
         db.session.commit()
     assert get(app, "/async") == "axe,hammer,saw"
     assert asyncio.iscoroutinefunction(app.view_functions["async_catalog"])
+
+
+def test_per_user_never_shares_what_an_authorization_header_asked_for(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/dashboard", headers={"Authorization": "Token alice"})
+    client.get("/dashboard", headers={"Authorization": "Token bob"})
+    assert renders["dashboard"] == 2
+
+
+def test_a_url_prefix_is_part_of_the_key(app: Flask) -> None:
+    seed(app)
+    client = app.test_client()
+    for prefix in ("/shop-a", "/shop-b", "/shop-a"):
+        assert client.get("/catalog", environ_overrides={"SCRIPT_NAME": prefix}).status_code == 200
+    assert renders["catalog"] == 2
+
+
+def test_repeated_query_parameters_keep_their_order(app: Flask) -> None:
+    get(app, "/echo?a=1&a=2")
+    get(app, "/echo?a=2&a=1")  # Flask reads the first value: another page
+    get(app, "/echo?a=1&a=2")
+    assert renders["echo"] == 2

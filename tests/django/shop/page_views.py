@@ -140,3 +140,33 @@ async def async_catalog(request: HttpRequest) -> HttpResponse:
     rendered("async_catalog")
     names = [f"{p.name}={p.price}" async for p in Product.objects.order_by("name")]
     return HttpResponse(",".join(names))
+
+
+@cache_view(ttl=300)
+def remembers_visitor(request: HttpRequest) -> HttpResponse:
+    rendered("remembers_visitor")
+    request.session["visitor"] = renders["remembers_visitor"]
+    return HttpResponse(f"visitor {renders['remembers_visitor']}")
+
+
+@cache_view(ttl=300, per_user=True)
+def token_auth(request: HttpRequest) -> HttpResponse:
+    """Authenticates by a header itself (as a token-auth API view does)."""
+    rendered("token_auth")
+    return HttpResponse(f"account of {request.headers.get('Authorization', 'nobody')}")
+
+
+@cache_view(ttl=300, statuses=(200, 301))
+def moved(request: HttpRequest) -> HttpResponse:
+    rendered("moved")
+    response = HttpResponse(status=301)
+    response["Location"] = "/pages/catalog/"
+    return response
+
+
+@cache_view(ttl=300)
+def localized(request: HttpRequest) -> HttpResponse:
+    from django.utils.translation import get_language
+
+    rendered("localized")
+    return HttpResponse(f"lang={get_language()}")
