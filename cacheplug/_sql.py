@@ -47,6 +47,18 @@ _DDL: Final = re.compile(
 _UPSERT_TAIL: Final = re.compile(
     r"\bON\s+(?:CONFLICT\b[^;]*\bDO\s+UPDATE|DUPLICATE\s+KEY\s+UPDATE)", re.I
 )
+_SEVERAL_ROWS: Final = re.compile(r"\bVALUES\s*\(.*\)\s*,\s*\(", re.I | re.S)
+_STATEMENT_SPLIT: Final = re.compile(r";\s*\S")
+_WRITE_HEAD: Final = re.compile(
+    r"\(*\s*(?:INSERT|UPSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE)\b", re.I
+)
+_WRITE_TARGETS: Final = re.compile(
+    rf"\b(?:INSERT(?:\s+OR\s+\w+)?(?:\s+IGNORE)?\s+INTO|UPSERT\s+INTO|REPLACE\s+INTO|"
+    rf"MERGE\s+INTO|UPDATE(?:\s+OR\s+\w+)?(?:\s+LOW_PRIORITY)?(?:\s+IGNORE)?(?:\s+ONLY)?|"
+    rf"DELETE(?:\s+LOW_PRIORITY)?(?:\s+QUICK)?(?:\s+IGNORE)?(?:\s+\w+)?\s+FROM|FROM|JOIN|USING|"
+    rf"TRUNCATE(?:\s+TABLE)?)\s+({_QUALIFIED}(?:\s*,\s*{_QUALIFIED})*)",
+    re.I,
+)
 _VALUES_ALL_PLACEHOLDERS: Final = re.compile(
     rf"\bVALUES\s*(?:\(\s*{_PLACEHOLDER}(?:\s*,\s*{_PLACEHOLDER})*\s*\)\s*,?\s*)+"
     r"(?:RETURNING\b.*)?$",
@@ -79,7 +91,7 @@ def _unquote(identifier: str) -> str:
     last: str = re.findall(_IDENT, identifier)[-1]  # schema-qualified: the table is the last part
     if last[0] in '"`[':
         return last[1:-1]
-    return last
+    return last.lower()  # unquoted names are case-insensitive in SQL
 
 
 def _strip(sql: str) -> str:
@@ -118,6 +130,26 @@ class WriteParser:
         return shape
 
     def _parse(self, sql: str) -> _Shape | None:
+        if ";" in sql and _STATEMENT_SPLIT.search(sql):
+            return self._fallback(sql)  # several statements: every table any of them writes
+        shape = self._parse_one(sql)
+        if shape is None and _WRITE_HEAD.match(sql):
+            return self._fallback(sql)  # a write of a shape not recognised: assume the worst
+        return shape
+
+    @staticmethod
+    def _fallback(sql: str) -> _Shape | None:
+        """Every table named after a writing keyword, any row (the safe answer)."""
+        names = [
+            _unquote(name)
+            for found in _WRITE_TARGETS.findall(sql)
+            for name in re.split(r"\s*,\s*", found)
+            if name and not re.match(r"(?i)(?:SET|SELECT|ONLY|LOW_PRIORITY|IGNORE|QUICK)\b", name)
+        ]
+        tables = tuple(dict.fromkeys(names))
+        return _Shape(tables, True, None, 0) if tables else None
+
+    def _parse_one(self, sql: str) -> _Shape | None:
         head = sql[:8].upper()
         if head.startswith(("SELECT", "SAVEPOIN", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
             return None  # the common case first
@@ -134,7 +166,12 @@ class WriteParser:
             replacing = (match["or"] or "").upper() == "REPLACE"
             if replacing or _UPSERT_TAIL.search(sql):
                 return _Shape((table,), True, None, placeholders)
-            return _Shape((table,), False, self._insert_keys(table, match, sql), placeholders)
+            keys = self._insert_keys(table, match, sql)
+            if keys is None and _SEVERAL_ROWS.search(sql):
+                # Several new rows whose keys the database picks (a bulk_create): no row
+                # signal names them, and one may take a key a cached miss stands for.
+                return _Shape((table,), True, None, placeholders)
+            return _Shape((table,), False, keys, placeholders)
         if match := _REPLACE.match(sql):
             return _Shape((_unquote(match["table"]),), True, None, placeholders)
         if match := _UPDATE.match(sql) or _DELETE.match(sql):

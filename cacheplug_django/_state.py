@@ -17,7 +17,7 @@ def _invalidator() -> Invalidate | None:
     if not settings.get().invalidate_on_write:
         return None
     core = cache.core
-    return lambda tags: core.invalidate_tags(*tags)
+    return lambda tags, again_after: core.invalidate_tags(*tags, again_after=again_after)
 
 
 hooks: Final = WriteHooks(_invalidator)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,18 +26,38 @@ from typing import Any
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_save, pre_save
 
-from cacheplug.adapters import DeferredInvalidations, WriteParser
+from cacheplug.adapters import ANY_ROW, DeferredInvalidations, TableWrite, WriteParser
 from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
-Invalidate = Callable[[list[str]], None]
+Invalidate = Callable[[list[str], float | None], None]
+_MANUAL_COMMIT_GRACE = 2.0  # seconds
 logger = logging.getLogger("cacheplug_django")
 
 _pending: weakref.WeakKeyDictionary[BaseDatabaseWrapper, DeferredInvalidations] = (
     weakref.WeakKeyDictionary()
 )
 _parser = WriteParser(TABLES.pk_column)
+
+
+class _Saves(threading.local):
+    """Per thread and database alias: tables a save() is about to insert into."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, list[str]] = {}
+
+    def get(self, alias: str) -> list[str] | None:
+        return self.tables.get(alias)
+
+    def setdefault(self, alias: str, default: list[str]) -> list[str]:
+        return self.tables.setdefault(alias, default)
+
+    def pop(self, alias: str, default: Any = None) -> Any:
+        return self.tables.pop(alias, default)
+
+
+_saves = _Saves()
 
 
 class WriteHooks:
@@ -54,6 +75,7 @@ class WriteHooks:
         connection_created.connect(self._connection_created, weak=False, dispatch_uid="cacheplug")
         for connection in connections.all(initialized_only=True):
             self.hook(connection)
+        pre_save.connect(self._saving, weak=False, dispatch_uid="cacheplug")
         post_save.connect(self._saved, weak=False, dispatch_uid="cacheplug")
         m2m_changed.connect(self._m2m_changed, weak=False, dispatch_uid="cacheplug")
 
@@ -83,6 +105,12 @@ class WriteHooks:
         stale = _pending.pop(connection, None)  # left over from a rolled-back transaction
         if stale:
             tags = [*tags, *stale.drain()]
+        if not connection.get_autocommit():
+            # Manual transaction management: there is no public commit hook outside atomic().
+            # Invalidate now and once more a moment later, for readers that re-cached the
+            # old rows before the commit.
+            self._run(tags, again_after=_MANUAL_COMMIT_GRACE)
+            return
         self._run(tags)
 
     def _flush(self, connection: BaseDatabaseWrapper) -> None:
@@ -90,14 +118,28 @@ class WriteHooks:
         if deferred:
             self._run(deferred.drain())
 
-    def _run(self, tags: list[str]) -> None:
+    def _run(self, tags: list[str], again_after: float | None = None) -> None:
         invalidate = self._invalidate()
         if invalidate is not None:
-            invalidate(sorted(set(tags)))
+            invalidate(sorted(set(tags)), again_after)
+
+    def _saving(self, sender: type[Model], instance: Model, using: str, **_: Any) -> None:
+        # A save() about to insert: its INSERT names no key, but post_save will.
+        if instance._state.adding:
+            tables = [sender._meta.db_table]
+            tables += [parent._meta.db_table for parent in sender._meta.get_parent_list()]
+            _saves.setdefault(using, []).extend(tables)
 
     def _saved(
         self, sender: type[Model], instance: Model, created: bool, using: str, **_: Any
     ) -> None:
+        pending = _saves.get(using)
+        if pending:
+            tables = [sender._meta.db_table]
+            tables += [parent._meta.db_table for parent in sender._meta.get_parent_list()]
+            for table in tables:
+                if table in pending:
+                    pending.remove(table)  # its INSERT was not seen (or not made)
         if created and not sender._meta.auto_created:
             # The SQL said "new rows" without their keys; a miss cached for this key is stale.
             try:
@@ -140,14 +182,32 @@ def _on_execute(
     many: bool,
     context: dict[str, Any],
 ) -> Any:
-    result = execute(sql, params, many, context)
+    alias = context["connection"].alias
+    try:
+        result = execute(sql, params, many, context)
+    except BaseException:
+        _saves.pop(alias, None)  # a failed save() must not vouch for a later INSERT
+        raise
     writes = _parser.writes(sql, params, many)
     if writes:
         tags: list[str] = []
         for write in writes:
+            if write.rows == () and not _inserted_by_save(alias, write.table):
+                # New rows whose keys the database picked, not by save() (whose post_save
+                # names the key): one may take a key a cached miss stands for.
+                write = TableWrite(write.table, ANY_ROW)
             tags += written_tags(write)
-        hooks.written(context["connection"].alias, tags)
+        hooks.written(alias, tags)
     return result
+
+
+def _inserted_by_save(alias: str, table: str) -> bool:
+    """True (once) when a save() announced by pre_save is inserting into ``table``."""
+    pending = _saves.get(alias)
+    if pending and TABLES.canonical(table) in pending:
+        pending.remove(TABLES.canonical(table))
+        return True
+    return False
 
 
 def pending_covers(tags: Iterable[str]) -> bool:

@@ -37,6 +37,7 @@ class _Tables:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {}
+        self._lower: dict[str, str] = {}
         self._models_seen = -1
         self.generation = 0
         """Moves on whenever the tables are read again (models were added)."""
@@ -47,7 +48,17 @@ class _Tables:
             apps.get_models(include_auto_created=True)
         ):
             tables = self._build()
-        return tables.get(table)
+        found = tables.get(table)
+        if found is None:
+            # Raw SQL names tables unquoted, which SQL reads case-insensitively.
+            canonical = self._lower.get(table.lower())
+            found = None if canonical is None else tables.get(canonical)
+        return found
+
+    def canonical(self, table: str) -> str:
+        """``table`` as the model spells it (raw SQL may spell it in another case)."""
+        found = self.get(table)
+        return table if found is None else str(found.model._meta.db_table)
 
     def of_model(self, model: type[models.Model]) -> _Table:
         meta = (model._meta.concrete_model or model)._meta
@@ -85,6 +96,7 @@ class _Tables:
                     children=tuple(children.get(meta.db_table, ())),
                 )
             self._tables = tables
+            self._lower = {name.lower(): name for name in tables}
             self._models_seen = len(every)
             self.generation += 1
             return tables
@@ -166,6 +178,8 @@ def stored_tags(tags: Iterable[str]) -> list[str]:
 def written_tags(write: TableWrite) -> list[str]:
     """The tags a write to a table invalidates."""
     known = TABLES.get(write.table) is not None
+    if known:
+        write = TableWrite(TABLES.canonical(write.table), write.rows)
     return _written_tags(write, _table_key if known else None, _children)
 
 
@@ -197,3 +211,14 @@ def instance_written_tags(instance: models.Model) -> list[str]:
     own = table.model._meta.db_table
     rows = [row_tag(name, key) for name in (own, *table.parents, *table.children)]
     return [*rows, table_tag(own)]
+
+
+def flush_tags(*models_: type[models.Model] | str) -> list[str]:
+    """Everything depending on ``models_``: their table tags and the "rows unknown" tags that
+    reach every entry tagged with one of their rows (for ``cacheplug_flush --model``)."""
+    tags = model_tags(*models_)
+    for model in models_:
+        table = TABLES.of_model(_resolve(model))
+        for name in (table.model._meta.db_table, *table.parents):
+            tags.append(_any_row_tag(name))
+    return list(dict.fromkeys(tags))

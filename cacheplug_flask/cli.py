@@ -158,7 +158,7 @@ def command_group(extension: CachePlug) -> click.Group:
 
 def _model_tags(extension: CachePlug, names: tuple[str, ...]) -> list[str]:
     """Tags of mapped classes named ``Product`` or ``module.Product``."""
-    from cacheplug_flask.sqlalchemy import model_tags
+    from cacheplug_flask.sqlalchemy import flush_tags
 
     mappers = extension.mappers()
     found = []
@@ -172,4 +172,4 @@ def _model_tags(extension: CachePlug, names: tuple[str, ...]) -> list[str]:
         if not matches:
             raise LookupError(f"unknown model {name!r}")
         found.append(matches[0])
-    return model_tags(*found)
+    return flush_tags(*found)

@@ -72,6 +72,17 @@ def model_tags(*models: Any) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def flush_tags(*models: Any) -> list[str]:
+    """Everything depending on ``models``: their table tags and the "rows unknown" tags that
+    reach every entry tagged with one of their rows (for ``flask cacheplug flush --model``)."""
+    tags = model_tags(*models)
+    for model in models:
+        tags += [
+            any_row_tag(table.name) for table in inspect(model).tables if isinstance(table, Table)
+        ]
+    return list(dict.fromkeys(tags))
+
+
 def parents_of(table: str) -> Iterable[str]:
     """The tables ``table``'s rows inherit from (joined-table inheritance), as far as
     :func:`instance_tag` has seen its mapper."""
@@ -125,6 +136,7 @@ class SessionHooks:
         Flask-SQLAlchemy's ``db`` (its ``session``)."""
         target = getattr(target, "session", target)
         event.listen(target, "after_flush", self._after_flush)
+        event.listen(target, "after_flush_postexec", self._after_flush_postexec)
         event.listen(target, "do_orm_execute", self._do_orm_execute)
         event.listen(target, "after_commit", self._after_commit)
         event.listen(target, "after_rollback", self._after_rollback)
@@ -137,12 +149,25 @@ class SessionHooks:
 
     def _after_flush(self, session: Session, flush_context: UOWTransaction) -> None:
         tags: list[str] = []
+        session.info[(self._info_key, "new")] = list(session.new)
         try:
             for instance in [*session.new, *session.dirty, *session.deleted]:
                 tags += _instance_tags(instance)
         except Exception:  # a mapping the hooks cannot read must never break a flush
             logger.exception("cacheplug: no tags for a flush")
         self._pending(session).add(tags)
+
+    def _after_flush_postexec(self, session: Session, flush_context: UOWTransaction) -> None:
+        # Objects just inserted have their keys only now: a cached miss for one is stale.
+        created = session.info.pop((self._info_key, "new"), ())
+        tags: list[str] = []
+        try:
+            for instance in created:
+                tags += _instance_tags(instance)
+        except Exception:
+            logger.exception("cacheplug: no tags for new rows")
+        if tags:
+            self._pending(session).add(tags)
 
     def _do_orm_execute(self, state: ORMExecuteState) -> None:
         statement = state.statement
@@ -161,8 +186,9 @@ class SessionHooks:
         if name is None:
             return
         tags = [table_tag(name)]
-        if not state.is_insert:
-            tags.append(any_row_tag(name))
+        # Updates and deletes touch rows unknown here; so do inserts: an upsert changes
+        # existing rows, and new rows may take keys a cached miss stands for.
+        tags.append(any_row_tag(name))
         self._pending(state.session).add(tags)
 
     def _after_commit(self, session: Session) -> None:
@@ -178,8 +204,19 @@ class SessionHooks:
             pending.discard()
 
     def covers(self, session: Session | None, tags: Iterable[str]) -> bool:
-        """True when ``session`` wrote something ``tags`` depend on and has not committed."""
+        """True when ``session`` wrote (or holds unflushed changes to) something ``tags``
+        depend on and has not committed."""
         if session is None:
             return False
+        tags = list(tags)
         pending = session.info.get(self._info_key)
-        return pending is not None and bool(pending) and pending.covers(tags)
+        if pending is not None and pending and pending.covers(tags):
+            return True
+        changed = [*session.new, *session.dirty, *session.deleted]
+        if not changed:
+            return False
+        unflushed: set[str] = set()
+        for instance in changed:
+            unflushed.update(_instance_tags(instance))
+            unflushed.update(any_row_tag(table.name) for table in inspect(instance).mapper.tables)
+        return not unflushed.isdisjoint(tags)

@@ -22,6 +22,7 @@ from typing import Any
 from django import template
 from django.template.base import FilterExpression, Node, NodeList, Parser, Token
 from django.template.defaulttags import CsrfTokenNode
+from django.utils.functional import empty
 from django.utils.safestring import SafeString, mark_safe
 
 from cacheplug import DEFAULT
@@ -71,12 +72,16 @@ class CachePlugNode(Node):
             meta = getattr(request, "META", None)
             flagged = meta.pop("CSRF_COOKIE_NEEDS_UPDATE", None) if meta is not None else None
             text = str(self.nodelist.render(context))
+            used = False
             if meta is not None:
-                used = meta.get("CSRF_COOKIE_NEEDS_UPDATE")
+                used = bool(meta.get("CSRF_COOKIE_NEEDS_UPDATE"))
                 if flagged is not None or used:
                     meta["CSRF_COOKIE_NEEDS_UPDATE"] = flagged or used
-                if used:
-                    raise _Unshared(text, rendering)
+            # Without the request in the context, look for the token itself in the output
+            # (only if something already evaluated it: evaluating it here would set a cookie).
+            token = getattr(context.get("csrf_token"), "_wrapped", empty)
+            if used or (token is not empty and token and str(token) in text):
+                raise _Unshared(text, rendering)
             return text
 
         try:

@@ -122,3 +122,11 @@ def test_writebehind_drains_the_queues(cache: DjangoCache, redis_url: str) -> No
     assert sorted(entry.value for entry in received) == [0, 1, 2, 3, 4]
     with pytest.raises(CommandError, match=r"unknown queue\(s\): nope"):
         run("cacheplug_writebehind", "--once", "--only", "nope")
+
+
+def test_flush_model_reaches_entries_tagged_by_row(cache: DjangoCache) -> None:
+    from cacheplug_django import instance_tag
+
+    cache.set("row", 1, tags=cache.tags_for([instance_tag(Product, 1)]))
+    run("cacheplug_flush", "--model", "shop.Product")
+    assert cache.get("row") is None

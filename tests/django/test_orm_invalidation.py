@@ -288,3 +288,19 @@ def test_write_around_inside_a_transaction_invalidates_after_the_commit(
         reader.start()
         reader.join()
     assert cache.get("report") is None  # invalidated once more when the write committed
+
+
+def test_a_bulk_created_row_replaces_a_cached_miss_for_its_key(
+    shop: dict[str, Product], client: Client
+) -> None:
+    next_key = Product.objects.order_by("-pk").first().pk + 1  # type: ignore[union-attr]
+    assert page(client, f"/products/{next_key}/") == "missing"
+    Product.objects.bulk_create([Product(name="drill", price=3)])  # one row, key by the database
+    assert page(client, f"/products/{next_key}/") == "drill=3[]"
+
+
+def test_raw_sql_naming_the_table_in_capitals(shop: dict[str, Product], client: Client) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE SHOP_PRODUCT SET price = 4")
+    assert page(client, f"/products/{shop['hammer'].pk}/") == "hammer=4[tools]"
+    assert page(client, "/catalog/") == "hammer=4[tools]\nsaw=4[]"

@@ -30,12 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="do not ask before --all")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from cacheplug_django import cache, model_tags
+        from cacheplug_django import cache
+        from cacheplug_django.tags import flush_tags
 
         tags, described_as = options["tag"] or [], None
         if options["model"]:
             try:
-                tags = model_tags(*options["model"])
+                tags = flush_tags(*options["model"])
             except (LookupError, TypeError) as exc:
                 raise CommandError(f"{exc}; nothing was flushed") from exc
             described_as = f"everything depending on {', '.join(options['model'])}"
