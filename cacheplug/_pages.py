@@ -26,7 +26,7 @@ Hits carry an ``ETag`` (a hash of the body) and answer a matching ``If-None-Matc
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import quote
@@ -124,6 +124,43 @@ class _AsyncReader(Protocol):
     async def aget_or_load(
         self, key: str, loader: Callable[[], Any], ttl: Any = ..., **kw: Any
     ) -> Any: ...
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """Request headers by lower-case name, read from a WSGI environ (or Django's ``META``,
+    which has the same form) when asked: a hit needs two or three of them, and copying them
+    all, or a framework's lookup that raises for every absent one, costs more than the rest
+    of the lookup."""
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+
+    @staticmethod
+    def _key(name: str) -> str:
+        upper = name.upper().replace("-", "_")
+        return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+
+    def __getitem__(self, name: str) -> str:
+        return str(self._environ[self._key(name)])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._environ.get(self._key(name))
+        return default if value is None else str(value)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._key(name) in self._environ
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._environ:
+            if key.startswith("HTTP_"):
+                yield key[5:].replace("_", "-").lower()
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                yield key.replace("_", "-").lower()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def vary_of(headers: Iterable[tuple[str, str]]) -> tuple[str, ...]:

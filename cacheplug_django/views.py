@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +13,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.utils.translation import get_language
 
 from cacheplug import DEFAULT
-from cacheplug._pages import Page, PagePolicy, PageRequest, Uncacheable, not_modified
+from cacheplug._pages import (
+    EnvironHeaders,
+    Page,
+    PagePolicy,
+    PageRequest,
+    Uncacheable,
+    not_modified,
+)
 from cacheplug_django._cache import Models
 
 View = Callable[..., Any]  # sync, or async returning an awaitable response
@@ -232,48 +239,13 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         host=request.get_host(),
         path=request.path,
         query=query,
-        headers=_MetaHeaders(request.META),
+        headers=EnvironHeaders(request.META),
         user=user,
         scheme=request.scheme or "http",
         # LocaleMiddleware adds its Vary after a decorator has stored the page: key by the
         # active language, as Django's cache_page does.
         variant=f"lang={get_language()}" if settings.USE_I18N else "",
     )
-
-
-class _MetaHeaders(Mapping[str, str]):
-    """Request headers by lower-case name, read from ``META`` when asked (a hit needs two or
-    three of them; copying them all costs more than the rest of the lookup)."""
-
-    __slots__ = ("_meta",)
-
-    def __init__(self, meta: Mapping[str, Any]) -> None:
-        self._meta = meta
-
-    @staticmethod
-    def _meta_key(name: str) -> str:
-        upper = name.upper().replace("-", "_")
-        return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
-
-    def __getitem__(self, name: str) -> str:
-        return str(self._meta[self._meta_key(name)])
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self._meta.get(self._meta_key(name))
-        return default if value is None else str(value)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._meta_key(name) in self._meta
-
-    def __iter__(self) -> Iterator[str]:
-        for key in self._meta:
-            if key.startswith("HTTP_"):
-                yield key[5:].replace("_", "-").lower()
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                yield key.replace("_", "-").lower()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase) -> Page | None:

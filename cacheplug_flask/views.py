@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, make_response, request, session
 
-from cacheplug._pages import Page, PagePolicy, PageRequest, Uncacheable, not_modified
+from cacheplug._pages import (
+    EnvironHeaders,
+    Page,
+    PagePolicy,
+    PageRequest,
+    Uncacheable,
+    not_modified,
+)
 
 if TYPE_CHECKING:
     from cacheplug_flask.extension import CachePlug
@@ -118,45 +125,10 @@ def page_request_of(per_user: Callable[[], Any] | None) -> PageRequest:
         host=req.host,
         path=req.script_root + req.path,  # the prefix too: links are built with it
         query=list(req.args.items(multi=True)) if environ.get("QUERY_STRING") else (),
-        headers=_EnvironHeaders(environ),
+        headers=EnvironHeaders(environ),
         user=user,
         scheme=req.scheme,
     )
-
-
-class _EnvironHeaders(Mapping[str, str]):
-    """Request headers by lower-case name, read from the WSGI environ when asked (Werkzeug's
-    header lookup raises and catches an exception for every header that is absent)."""
-
-    __slots__ = ("_environ",)
-
-    def __init__(self, environ: Mapping[str, Any]) -> None:
-        self._environ = environ
-
-    @staticmethod
-    def _key(name: str) -> str:
-        upper = name.upper().replace("-", "_")
-        return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
-
-    def __getitem__(self, name: str) -> str:
-        return str(self._environ[self._key(name)])
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self._environ.get(self._key(name))
-        return default if value is None else str(value)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._key(name) in self._environ
-
-    def __iter__(self) -> Iterator[str]:
-        for key in self._environ:
-            if key.startswith("HTTP_"):
-                yield key[5:].replace("_", "-").lower()
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                yield key.replace("_", "-").lower()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def _page_or_raise(policy: PagePolicy, response: Response) -> Page:
