@@ -294,10 +294,17 @@ def report(times: dict[str, list[float]], *, unit_ops: int = 0, targets: bool = 
 
 
 class Gunicorn:
-    """A gunicorn serving ``django_bench`` on a free loopback port, configured by ``env``:
-    ``workers`` sync workers, or gthread workers of ``threads`` threads each."""
+    """A gunicorn serving ``app`` (``django_bench`` by default) on a free loopback port,
+    configured by ``env``: ``workers`` sync workers, or gthread workers of ``threads``
+    threads each."""
 
-    def __init__(self, env: dict[str, str], workers: int, threads: int) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int,
+        threads: int,
+        app: str = "django_bench.wsgi:application",
+    ) -> None:
         self.port = free_port()
         self.command = [
             sys.executable,
@@ -317,7 +324,7 @@ class Gunicorn:
             f"{BENCH_DIR},{ROOT}",
             "--log-level",
             "warning",
-            "django_bench.wsgi:application",
+            app,
         ]
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None

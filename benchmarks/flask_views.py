@@ -51,10 +51,7 @@ import importlib.metadata
 import importlib.util
 import multiprocessing as mp
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -65,6 +62,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
+from django_views import Gunicorn as DjangoGunicorn
 from django_views import (
     HttpClient,
     http_stampede,
@@ -74,7 +72,7 @@ from django_views import (
     worker_stats,
 )
 
-from cacheplug.testing import RedisServer, free_port
+from cacheplug.testing import RedisServer
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
@@ -279,57 +277,9 @@ def report(times: dict[str, list[float]], *, unit_ops: int = 0, targets: bool = 
 # -- 2. gunicorn ----------------------------------------------------------------------------
 
 
-class Gunicorn:
-    """A gunicorn serving ``flask_bench:create_app()`` on a free loopback port, configured by
-    ``env``: ``workers`` sync workers, or gthread workers of ``threads`` threads each."""
-
-    def __init__(self, env: dict[str, str], workers: int, threads: int) -> None:
-        self.port = free_port()
-        self.command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "sync" if threads == 1 else "gthread",
-            "--threads",
-            str(threads),
-            "--chdir",
-            ROOT,
-            "--pythonpath",
-            f"{BENCH_DIR},{ROOT}",
-            "--log-level",
-            "warning",
-            "flask_bench:create_app()",
-        ]
-        self.env = {**os.environ, **env}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Gunicorn:
-        self.process = subprocess.Popen(self.command, env=self.env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with code {self.process.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError(f"gunicorn did not listen on port {self.port} in 30 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: workers close their caches
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def Gunicorn(env: dict[str, str], workers: int, threads: int) -> DjangoGunicorn:
+    """django_views' gunicorn runner, serving ``flask_bench:create_app()``."""
+    return DjangoGunicorn(env, workers, threads, app="flask_bench:create_app()")
 
 
 def check_page(port: int, path: str) -> None:
