@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from cacheplug._exceptions import CacheError, ConfigurationError
+from cacheplug._types import DEFAULT, MISSING
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache
@@ -37,7 +38,19 @@ if TYPE_CHECKING:
 _GROUP: Final = "cacheplug"
 _PUT_LUA: Final = """
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
-return redis.call('XADD', KEYS[1], '*', 'k', ARGV[2], 'v', ARGV[3])
+local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[2], 'v', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], id .. '|' .. ARGV[3])
+return id
+"""
+# After the sink: forget a key's pending value unless a later put replaced it.
+_SETTLE_LUA: Final = """
+for i = 1, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if held and string.sub(held, 1, #ARGV[i + 1] + 1) == ARGV[i + 1] .. '|' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 0
 """
 
 
@@ -120,9 +133,10 @@ class WriteBehind:
                 good.append(QueuedWrite(entry_id, key, decoded[0]))
         if dead:
             self._queue.bury(dead)
+            self._queue.settle([(key.decode(), entry_id) for entry_id, key, _ in dead])
         if good:
             self.sink(good)
-            self._queue.ack([entry.id for entry in good])
+            self._queue.ack([entry.id for entry in good], [(e.key, e.id) for e in good])
         return len(entries)
 
     def run(self, stop: threading.Event, consumer: str | None = None, idle: float = 1.0) -> None:
@@ -141,6 +155,22 @@ class WriteBehind:
         stop = threading.Event()
         threading.Thread(target=self.run, args=(stop, consumer), daemon=True).start()
         return stop
+
+    def pending(self, key: str) -> Any:
+        """The value last queued for ``key`` that the sink has not taken yet, or
+        :data:`~cacheplug.MISSING`: read your own writes before they reach the database."""
+        record = self._queue.pending(key)
+        if record is None:
+            return MISSING
+        decoded = self.cache._codec.decode(f"wb:{self.name}", record)
+        return MISSING if decoded is None else decoded[0]
+
+    def get_or_load(self, key: str, loader: Callable[[], Any], ttl: Any = DEFAULT) -> Any:
+        """The pending value of ``key`` if it has one, else ``cache.get_or_load``."""
+        value = self.pending(key)
+        if value is not MISSING:
+            return value
+        return self.cache.get_or_load(key, loader, ttl)
 
     def length(self) -> int:
         """Entries queued and not yet acknowledged."""
@@ -161,7 +191,13 @@ class _Queue:
     def read(self, consumer: str, block: float) -> list[_Entry]:
         raise NotImplementedError
 
-    def ack(self, ids: Sequence[str]) -> None:
+    def ack(self, ids: Sequence[str], settled: Sequence[tuple[str, str]] = ()) -> None:
+        raise NotImplementedError
+
+    def settle(self, settled: Sequence[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def pending(self, key: str) -> bytes | None:
         raise NotImplementedError
 
     def bury(self, entries: Sequence[tuple[str, bytes, bytes]]) -> None:
@@ -183,7 +219,9 @@ class _RedisQueue(_Queue):
         keys = owner.cache._keys
         self._stream = keys.build(_purpose(), f"{owner.name}")
         self._dead = keys.build(_purpose(), f"{owner.name}:dead")
+        self._values = keys.build(_purpose(), f"{owner.name}:pending")
         self._put = once.register_script(_PUT_LUA)
+        self._settle = client.register_script(_SETTLE_LUA)
         self._group_ready = False
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -215,7 +253,10 @@ class _RedisQueue(_Queue):
     def put(self, key: str, record: bytes) -> str:
         self._call("group", self._ensure_group)
         added = self._call(
-            "put", self._put, keys=[self._stream], args=[self._owner.max_length, key, record]
+            "put",
+            self._put,
+            keys=[self._stream, self._values],
+            args=[self._owner.max_length, key, record],
         )
         if added is None:
             raise QueueFull(
@@ -269,11 +310,23 @@ class _RedisQueue(_Queue):
             (_text(i), _text(f[b"k"]), f[b"v"], deliveries.get(_text(i), 1)) for i, f in messages
         ]
 
-    def ack(self, ids: Sequence[str]) -> None:
+    def ack(self, ids: Sequence[str], settled: Sequence[tuple[str, str]] = ()) -> None:
         pipe = self._client.pipeline(transaction=True)
         pipe.xack(self._stream, _GROUP, *ids)
         pipe.xdel(self._stream, *ids)
         self._call("ack", pipe.execute)
+        self.settle(settled)
+
+    def settle(self, settled: Sequence[tuple[str, str]]) -> None:
+        if settled:
+            args = [part for pair in settled for part in pair]
+            self._call("settle", self._settle, keys=[self._values], args=args)
+
+    def pending(self, key: str) -> bytes | None:
+        held = self._call("pending", self._client.hget, self._values, key)
+        if held is None:
+            return None
+        return bytes(held).split(b"|", 1)[1]
 
     def bury(self, entries: Sequence[tuple[str, bytes, bytes]]) -> None:
         pipe = self._client.pipeline(transaction=True)
@@ -301,6 +354,7 @@ class _MemoryQueue(_Queue):
         self._items: list[tuple[str, str, bytes]] = []
         self._taken: dict[str, tuple[str, bytes, int, float]] = {}
         self._dead: list[tuple[str, str]] = []
+        self._values: dict[str, tuple[str, bytes]] = {}
         self._next = 0
 
     def put(self, key: str, record: bytes) -> str:
@@ -310,6 +364,7 @@ class _MemoryQueue(_Queue):
             self._next += 1
             entry_id = f"{self._next}-0"
             self._items.append((entry_id, key, record))
+            self._values[key] = (entry_id, record)
             return entry_id
 
     def read(self, consumer: str, block: float) -> list[_Entry]:
@@ -330,10 +385,23 @@ class _MemoryQueue(_Queue):
                 self._taken[entry_id] = (key, record, 1, now)
             return [(entry_id, key, record, 1) for entry_id, key, record in batch]
 
-    def ack(self, ids: Sequence[str]) -> None:
+    def ack(self, ids: Sequence[str], settled: Sequence[tuple[str, str]] = ()) -> None:
         with self._lock:
             for entry_id in ids:
                 self._taken.pop(entry_id, None)
+        self.settle(settled)
+
+    def settle(self, settled: Sequence[tuple[str, str]]) -> None:
+        with self._lock:
+            for key, entry_id in settled:
+                held = self._values.get(key)
+                if held is not None and held[0] == entry_id:
+                    del self._values[key]
+
+    def pending(self, key: str) -> bytes | None:
+        with self._lock:
+            held = self._values.get(key)
+            return None if held is None else held[1]
 
     def bury(self, entries: Sequence[tuple[str, bytes, bytes]]) -> None:
         with self._lock:

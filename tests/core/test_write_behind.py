@@ -138,3 +138,29 @@ def test_a_redis_crash_and_restart_with_aof_loses_nothing_acknowledged() -> None
         assert sorted(entry.id for entry in received) == sorted(ids)
         assert len(received) == 1000
         cache.close()
+
+
+@pytest.mark.parametrize("where", ["redis", "memory"])
+def test_read_your_writes_until_the_sink_has_them(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    from cacheplug import MISSING
+
+    cache = request.getfixturevalue("shared") if where == "redis" else Cache()
+    database: dict[str, object] = {}
+    queue = cache.write_behind(
+        "profile",
+        lambda entries: database.update({e.key: e.value for e in entries}),
+        batch_size=1,
+        durable=where == "redis",
+    )
+    queue.put("user:1", {"name": "old"})
+    queue.put("user:1", {"name": "new"})
+    assert queue.pending("user:1") == {"name": "new"}
+    assert queue.get_or_load("user:1", lambda: database.get("user:1")) == {"name": "new"}
+    assert queue.drain() == 1  # the older write reaches the sink: the newer is still pending
+    assert queue.pending("user:1") == {"name": "new"}
+    assert queue.drain() == 1
+    assert queue.pending("user:1") is MISSING
+    assert database["user:1"] == {"name": "new"}
+    assert queue.get_or_load("user:1", lambda: database["user:1"]) == {"name": "new"}
