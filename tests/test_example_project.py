@@ -37,3 +37,24 @@ def test_quickstart_on_redis(redis_url: str) -> None:
     assert "database queries for 50 concurrent requests: 1" in output
     assert "Database queries: 8   cache hits:" in output
     assert "database queries for the catalog page: 4" in output
+
+
+def test_the_django_shop_demo_shows_a_stampede_averted_and_a_save_reaching_the_page() -> None:
+    import os
+    import re
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "example_project" / "django_shop" / "demo.py"), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SHOP_SLOW_VIEW": "0.05", "CACHEPLUG_STORE": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    with_cache = re.search(r"with cacheplug\s+(\d+)\s+(\d+)", result.stdout)
+    without = re.search(r"without\s+(\d+)\s+(\d+)", result.stdout)
+    assert with_cache is not None, result.stdout
+    assert without is not None, result.stdout
+    assert int(with_cache.group(1)) == 1  # one view execution for 32 concurrent clients
+    assert int(without.group(1)) == 32
+    assert "the cached page shows Burr grinder" in result.stdout

@@ -6,5 +6,6 @@ from shop import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("catalog/", views.catalog, name="catalog"),
+    path("catalog/uncached/", views.catalog_uncached, name="catalog-uncached"),
     path("products/<int:pk>/", views.product_detail, name="product"),
 ]
