@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,12 +41,21 @@ def test_quickstart_on_redis(redis_url: str) -> None:
     assert "database queries for the catalog page: 4" in output
 
 
-def test_the_django_shop_demo_shows_a_stampede_averted_and_a_save_reaching_the_page() -> None:
+@pytest.mark.parametrize(
+    ("demo", "edit"),
+    [
+        ("django_shop", "After Product.save() renaming 'Grinder'"),
+        ("flask_shop", "After a commit renaming 'Grinder'"),
+    ],
+)
+def test_the_shop_demos_show_a_stampede_averted_and_a_write_reaching_the_page(
+    demo: str, edit: str
+) -> None:
     import os
     import re
 
     result = subprocess.run(
-        [sys.executable, str(ROOT / "example_project" / "django_shop" / "demo.py"), "--once"],
+        [sys.executable, str(ROOT / "example_project" / demo / "demo.py"), "--once"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -57,4 +68,4 @@ def test_the_django_shop_demo_shows_a_stampede_averted_and_a_save_reaching_the_p
     assert without is not None, result.stdout
     assert int(with_cache.group(1)) == 1  # one view execution for 32 concurrent clients
     assert int(without.group(1)) == 32
-    assert "the cached page shows Burr grinder" in result.stdout
+    assert f"{edit}: the cached page shows Burr grinder" in result.stdout

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from flask import Blueprint, abort
 
 from cacheplug_flask import instance_tag
@@ -17,10 +20,32 @@ def bestsellers() -> list[str]:
     return list(db.session.scalars(query))
 
 
+VIEW_RUNS = {"catalog": 0}  # how often the catalog view really ran (the demo prints it)
+
+
 @shop.get("/")
 @cache.cached_view(ttl=300, depends_on=[Product])
 def home() -> str:
     return "Bestsellers: " + ", ".join(bestsellers())
+
+
+def render_catalog() -> str:
+    VIEW_RUNS["catalog"] += 1
+    time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
+    products = db.session.scalars(db.select(Product).order_by(Product.name))
+    return "<ul>" + "".join(f"<li>{p.name}: {p.price_cents}c</li>" for p in products) + "</ul>"
+
+
+@shop.get("/catalog/")
+@cache.cached_view(ttl=300, depends_on=[Product])
+def catalog() -> str:
+    return render_catalog()
+
+
+@shop.get("/catalog/uncached/")
+def catalog_uncached() -> str:
+    """The same page without cacheplug, for the demo's comparison."""
+    return render_catalog()
 
 
 @shop.get("/products/<int:pid>")
