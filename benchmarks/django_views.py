@@ -193,40 +193,61 @@ def client_stampede(path: str, clients: int) -> list[float]:
     return latencies
 
 
+class WorkerPool:
+    """One spawned worker process per contender, each answering ``("run", ops)``,
+    ``("direct", ops)``, ``("stats",)`` and ``("stop",)`` over a pipe (see ``client_worker``);
+    the Flask benchmark uses it too."""
+
+    def __init__(self, worker: Callable[..., None], args: dict[str, tuple[Any, ...]]) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes: dict[str, Connection] = {}
+        self.processes = []
+        for name, worker_args in args.items():
+            parent, child = ctx.Pipe()
+            process = ctx.Process(target=worker, args=(child, *worker_args))
+            process.start()
+            if parent.recv() != "ready":
+                raise RuntimeError(f"{name}: the worker did not start")
+            self.pipes[name] = parent
+            self.processes.append(process)
+
+    def measure(
+        self, rounds: int, ops: int
+    ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, Any]]:
+        """Interleaved rounds through the client and calling the view directly, then each
+        worker's stats; the workers are stopped afterwards."""
+
+        def remote(name: str, how: str) -> Callable[[], float]:
+            def run() -> float:
+                self.pipes[name].send((how, ops))
+                seconds: float = self.pipes[name].recv()
+                return seconds
+
+            return run
+
+        times = interleave({name: remote(name, "run") for name in self.pipes}, rounds)
+        direct = interleave({name: remote(name, "direct") for name in self.pipes}, rounds)
+        for pipe in self.pipes.values():
+            pipe.send(("stats",))
+        stats = {name: pipe.recv() for name, pipe in self.pipes.items()}
+        for pipe in self.pipes.values():
+            pipe.send(("stop",))
+        for process in self.processes:
+            process.join()
+        return times, direct, stats
+
+
 def test_client_hits(redis_base: str, middleware: str, rounds: int, ops: int) -> None:
-    ctx = mp.get_context("spawn")
-    pipes: dict[str, Connection] = {}
-    processes = []
     count = counter(redis_base)
-    for name, (path, l1) in PAGES.items():
-        parent, child = ctx.Pipe()
-        process = ctx.Process(
-            target=client_worker, args=(child, django_env(redis_base, l1, middleware), path)
-        )
-        process.start()
-        if parent.recv() != "ready":
-            raise RuntimeError(f"{name}: the worker did not start")
-        pipes[name] = parent
-        processes.append(process)
+    pool = WorkerPool(
+        client_worker,
+        {
+            name: (django_env(redis_base, l1, middleware), path)
+            for name, (path, l1) in PAGES.items()
+        },
+    )
     renders_before = {v: executions(count, f"page:{v}") for v in ("cache_page", "cache_view")}
-
-    def remote(name: str, how: str) -> Callable[[], float]:
-        def run() -> float:
-            pipes[name].send((how, ops))
-            seconds: float = pipes[name].recv()
-            return seconds
-
-        return run
-
-    times = interleave({name: remote(name, "run") for name in PAGES}, rounds)
-    direct = interleave({name: remote(name, "direct") for name in PAGES}, rounds)
-    for pipe in pipes.values():
-        pipe.send(("stats",))
-    stats = {name: pipe.recv() for name, pipe in pipes.items()}
-    for pipe in pipes.values():
-        pipe.send(("stop",))
-    for process in processes:
-        process.join()
+    times, direct, stats = pool.measure(rounds, ops)
     renders = {v: executions(count, f"page:{v}") - n for v, n in renders_before.items()}
 
     print(

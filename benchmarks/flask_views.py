@@ -65,6 +65,7 @@ import redis
 from django_views import Gunicorn as DjangoGunicorn
 from django_views import (
     HttpClient,
+    WorkerPool,
     http_stampede,
     interleave,
     load,
@@ -194,37 +195,13 @@ def client_stampede(app: Any, path: str, clients: int) -> list[float]:
 
 
 def test_client_hits(redis_base: str, rounds: int, ops: int) -> None:
-    ctx = mp.get_context("spawn")
-    pipes: dict[str, Connection] = {}
-    processes = []
     count = counter(redis_base)
-    for name, (path, l1) in PAGES.items():
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=client_worker, args=(child, bench_env(redis_base, l1), path))
-        process.start()
-        if parent.recv() != "ready":
-            raise RuntimeError(f"{name}: the worker did not start")
-        pipes[name] = parent
-        processes.append(process)
+    pool = WorkerPool(
+        client_worker,
+        {name: (bench_env(redis_base, l1), path) for name, (path, l1) in PAGES.items()},
+    )
     renders_before = {v: executions(count, f"page:{v}") for v in VARIANTS}
-
-    def remote(name: str, how: str) -> Callable[[], float]:
-        def run() -> float:
-            pipes[name].send((how, ops))
-            seconds: float = pipes[name].recv()
-            return seconds
-
-        return run
-
-    times = interleave({name: remote(name, "run") for name in PAGES}, rounds)
-    direct = interleave({name: remote(name, "direct") for name in PAGES}, rounds)
-    for pipe in pipes.values():
-        pipe.send(("stats",))
-    stats = {name: pipe.recv() for name, pipe in pipes.items()}
-    for pipe in pipes.values():
-        pipe.send(("stop",))
-    for process in processes:
-        process.join()
+    times, direct, stats = pool.measure(rounds, ops)
     renders = {v: executions(count, f"page:{v}") - n for v, n in renders_before.items()}
 
     print(

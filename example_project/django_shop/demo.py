@@ -13,50 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128  # the default 5 drops a burst's connections (1 s retries)
-
-
-def burst(url: str, clients: int) -> list[float]:
-    """``clients`` concurrent GETs of ``url``; their latencies in ms."""
-    barrier = threading.Barrier(clients)
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        barrier.wait()
-        started = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=30) as response:
-            response.read()
-        with lock:
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    threads = [threading.Thread(target=one) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(latencies)
+from demo_support import burst, fetch, keep_serving, print_header, print_row, serve  # noqa: E402
 
 
 def main() -> None:
@@ -95,48 +59,23 @@ def main() -> None:
         connection.execute_wrappers.append(count_queries)  # type: ignore[attr-defined]
 
     connection_created.connect(counted, weak=False)  # the server threads' connections too
-    server = make_server(
-        "127.0.0.1", args.port, get_wsgi_application(), _ThreadingServer, _QuietHandler
-    )
-    base = f"http://127.0.0.1:{server.server_port}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    store = type(cache.core.store).__name__
-    print(f"Django shop on {base}  (cacheplug store: {store})\n")
-    print(f"{args.clients} clients at once on the expired catalog page (the view takes 50 ms):")
-    print(f"  {'':<18} {'view runs':>9} {'DB queries':>10} {'p50 ms':>8} {'p99 ms':>8}")
-    rows = []
+    server, base = serve(get_wsgi_application(), args.port)
+    print(f"Django shop on {base}  (cacheplug store: {type(cache.core.store).__name__})\n")
+    print_header(args.clients)
     for label, path in (("with cacheplug", "/catalog/"), ("without", "/catalog/uncached/")):
         cache.invalidate_tags(*cache.tags_for(None, [Product]))  # the page has expired
         VIEW_RUNS["catalog"] = 0
         queries[0] = 0
         latencies = burst(base + path, args.clients)
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        rows.append((label, VIEW_RUNS["catalog"]))
-        print(
-            f"  {label:<18} {VIEW_RUNS['catalog']:>9} {queries[0]:>10} "
-            f"{statistics.median(latencies):>8.1f} {p99:>8.1f}"
-        )
+        print_row(label, VIEW_RUNS["catalog"], queries[0], latencies)
 
-    page = urllib.request.urlopen(base + "/catalog/", timeout=10).read().decode()
-    assert "Grinder" in page
+    assert "Grinder" in fetch(base + "/catalog/")
     grinder = Product.objects.get(name="Grinder")
     grinder.name = "Burr grinder"
     grinder.save()  # no invalidation written by hand: the save reaches the cached page
-    page = urllib.request.urlopen(base + "/catalog/", timeout=10).read().decode()
-    print(
-        f"\nAfter Product.save() renaming 'Grinder': the cached page shows "
-        f"{'Burr grinder' if 'Burr grinder' in page else 'the OLD name (bug!)'}"
-    )
-    if args.once:
-        server.shutdown()
-        return
-    print(f"\nThe shop keeps running on {base}/ — Ctrl-C stops it.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.shutdown()
+    shown = "Burr grinder" if "Burr grinder" in fetch(base + "/catalog/") else "the OLD name (bug!)"
+    print(f"\nAfter Product.save() renaming 'Grinder': the cached page shows {shown}")
+    keep_serving(server, base, args.once)
 
 
 if __name__ == "__main__":
