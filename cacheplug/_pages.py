@@ -103,7 +103,9 @@ class Page:
         if isinstance(record, Page):
             return record
         status, headers, body, etag = record
-        return cls(status, tuple(tuple(pair) for pair in headers), body, etag)
+        if type(headers) is not tuple or (headers and type(headers[0]) is not tuple):
+            headers = tuple(tuple(pair) for pair in headers)  # JSON gives lists
+        return cls(status, headers, body, etag)
 
 
 class Uncacheable(Exception):

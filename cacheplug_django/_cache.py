@@ -11,9 +11,9 @@ from typing import Any, TypeVar, cast
 
 from django.db import models
 
-from cacheplug import DEFAULT, Cache, CacheDecorator, store_from_url
+from cacheplug import DEFAULT, Cache, CacheDecorator, RedisStore, store_from_url
 from cacheplug.adapters import ReadOptions
-from cacheplug_django.conf import SettingsHolder, store_url
+from cacheplug_django.conf import SettingsHolder, shared_pool, store_url
 from cacheplug_django.orm import pending_covers
 from cacheplug_django.tags import model_tags, stored_tags
 
@@ -42,7 +42,11 @@ class DjangoCache:
                 if cache is None:
                     current = self._settings.get()
                     url = store_url(current.store)
-                    store = None if url is None else store_from_url(url)
+                    pool = shared_pool(current.store)
+                    if pool is not None and url is not None:
+                        store: Any = RedisStore(url, connection_pool=pool)
+                    else:
+                        store = None if url is None else store_from_url(url)
                     cache = self._cache = Cache(store, **current.options)
         return cache
 

@@ -27,9 +27,10 @@ class CachePlugConfig(AppConfig):
 
 
 def _setting_changed(setting: str, **_: Any) -> None:
-    from cacheplug_django import _state
+    from cacheplug_django import _request_facts, _state
     from cacheplug_django.conf import SETTING
 
+    _request_facts.forget(setting)
     if setting in (SETTING, "SECRET_KEY", "CACHES"):
         _state.cache.reset()
 

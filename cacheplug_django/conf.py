@@ -5,8 +5,8 @@ Every key, with its default:
 
 - ``STORE``: ``None`` (the embedded in-process store), a store URL (``redis://...``,
   ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``memory://``), or
-  ``"django:<alias>"`` to use the Redis server of a ``CACHES`` alias (django-redis or
-  Django's own ``RedisCache``).
+  ``"django:<alias>"`` to use the Redis server of a ``CACHES`` alias (django-redis, whose
+  connection pool is then shared, or Django's own ``RedisCache``, whose server is reused).
 - ``NAMESPACE``: ``"django"``. ``DEFAULT_TTL``: ``300`` seconds (``None``: no expiry).
   ``STALE_TTL``: ``0``. ``LOCK_TIMEOUT``: ``10`` seconds. ``NEGATIVE_TTL``: ``None``.
 - ``SECRET``: ``None``, meaning ``SECRET_KEY`` (entries on a shared store are signed with it).
@@ -142,6 +142,25 @@ def store_url(store: str | None) -> str | None:
     if isinstance(location, list | tuple):
         location = location[0]  # the primary (django-redis and Django list it first)
     return str(location)
+
+
+def shared_pool(store: str | None) -> Any:
+    """The redis-py connection pool of the django-redis cache ``STORE="django:<alias>"``
+    names, to share it; ``None`` for any other store (Django's own ``RedisCache`` keeps its
+    pool private: its server is reused, not its connections)."""
+    if store is None or not store.startswith("django:"):
+        return None
+    alias = store.removeprefix("django:")
+    backend = str(getattr(settings, "CACHES", {}).get(alias, {}).get("BACKEND", ""))
+    if not backend.startswith("django_redis."):
+        return None
+    from django_redis import get_redis_connection  # type: ignore[import-untyped]
+
+    try:
+        client = get_redis_connection(alias)
+    except NotImplementedError:
+        return None  # a django-redis client without one raw connection (sharded, say)
+    return client.connection_pool
 
 
 class SettingsHolder:

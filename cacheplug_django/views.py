@@ -8,7 +8,6 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.utils.translation import get_language
 
@@ -22,6 +21,7 @@ from cacheplug._pages import (
     not_modified,
 )
 from cacheplug_django._cache import Models
+from cacheplug_django._request_facts import session_cookie_name, use_i18n, validated_host
 
 View = Callable[..., Any]  # sync, or async returning an awaitable response
 TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
@@ -217,14 +217,15 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
     client without a session cookie (and looked up only if there is one, so that a cached
     view does not touch the session of everybody else)."""
     user = None
-    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+    cookie_name = session_cookie_name()
+    if cookie_name in request.COOKIES:
         user = "session"
         if per_user:
             account = getattr(request, "user", None)
             if account is not None and account.is_authenticated:
                 user = f"user:{account.pk}"
             else:
-                user = f"session:{request.COOKIES[settings.SESSION_COOKIE_NAME]}"
+                user = f"session:{request.COOKIES[cookie_name]}"
     elif per_user:
         account = getattr(request, "user", None)
         if account is not None and account.is_authenticated:  # authenticated without a session
@@ -234,17 +235,18 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         if request.META.get("QUERY_STRING")
         else ()
     )
+    scheme = request.scheme or "http"
     return PageRequest(
         method=request.method or "GET",
-        host=request.get_host(),
+        host=validated_host(request, scheme),
         path=request.path,
         query=query,
         headers=EnvironHeaders(request.META),
         user=user,
-        scheme=request.scheme or "http",
+        scheme=scheme,
         # LocaleMiddleware adds its Vary after a decorator has stored the page: key by the
         # active language, as Django's cache_page does.
-        variant=f"lang={get_language()}" if settings.USE_I18N else "",
+        variant=f"lang={get_language()}" if use_i18n() else "",
     )
 
 

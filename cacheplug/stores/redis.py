@@ -28,7 +28,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
-from cacheplug._exceptions import CacheError, CacheUnavailable, NotACounter
+from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
 from cacheplug.stores._redis_clients import ClientFactory
 from cacheplug.stores._redis_fills import RedisFillListener
 from cacheplug.stores.base import Store, VersionCheck
@@ -97,6 +97,12 @@ class RedisStore(Store):
     for TLS, ``unix:///path/to/redis.sock[?db=0]``; query parameters of the URL (for example
     ``?socket_timeout=0.2``) override the keyword arguments. Timeouts are short by default
     because a cache that waits is worse than a miss.
+
+    ``connection_pool``: a redis-py pool to share with the rest of the application (the
+    Django adapter passes django-redis' for ``STORE="django:<alias>"``). Reads, idempotent
+    writes and the pub/sub listener then use its connections, with its timeouts; the few
+    writes that must never be retried (counters, leases) keep a small pool of their own on
+    ``url``, which must name the same server.
     """
 
     shared = True
@@ -110,6 +116,7 @@ class RedisStore(Store):
         max_connections: int | None = None,
         retries: int = 1,
         health_check_interval: int = 0,
+        connection_pool: redis.ConnectionPool | None = None,
     ) -> None:
         self.url = url
         options: dict[str, Any] = {
@@ -122,9 +129,17 @@ class RedisStore(Store):
             options["max_connections"] = max_connections
         self._clients = ClientFactory(url, options)
         self._retries = retries
-        self._client: redis.Redis = self._clients.sync_client(
-            Retry(ExponentialBackoff(cap=0.05, base=0.005), retries)
-        )
+        if connection_pool is not None:
+            if connection_pool.connection_kwargs.get("decode_responses"):
+                raise ConfigurationError(
+                    "RedisStore needs a connection pool with decode_responses=False "
+                    "(entries are bytes)"
+                )
+            self._client: redis.Redis = redis.Redis(connection_pool=connection_pool)
+        else:
+            self._client = self._clients.sync_client(
+                Retry(ExponentialBackoff(cap=0.05, base=0.005), retries)
+            )
         self._once_client: redis.Redis = self._clients.sync_client(Retry(NoBackoff(), 0))
         self._pool = self._client.connection_pool
         self._incr: Script = self._once_client.register_script(_INCR_LUA)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.checks import run_checks
+from django_redis import get_redis_connection
 
 from cacheplug import LocalTier, MemoryStore, RedisStore
 from cacheplug_django import cache
@@ -45,6 +46,31 @@ def test_a_caches_alias_lends_its_redis_server(settings: Any, redis_url: str) ->
     store = cache.core.store
     assert isinstance(store, RedisStore)
     assert store.url == redis_url
+    # django-redis' connections are shared, not duplicated...
+    shared = get_redis_connection("shared").connection_pool
+    assert store.client.connection_pool is shared
+    cache.set("lent", {"n": 1})
+    assert cache.get("lent") == {"n": 1}
+    assert cache.incr("lent:count") == 1  # never retried: a pool of its own
+    assert shared._created_connections >= 1
+    cache.reset()
+    # ...and closing cacheplug's cache leaves django-redis' pool working.
+    assert get_redis_connection("shared").ping()
+
+
+def test_django_s_own_redis_cache_lends_its_server_not_its_pool(
+    settings: Any, redis_url: str
+) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url},
+    }
+    settings.CACHEPLUG = {"STORE": "django:shared"}
+    store = cache.core.store
+    assert isinstance(store, RedisStore)
+    assert store.url == redis_url
+    cache.set("lent", 1)
+    assert cache.get("lent") == 1
     cache.reset()
 
 
