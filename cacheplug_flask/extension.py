@@ -51,8 +51,8 @@ class CachePlug:
 
     def init_app(self, app: Flask, *, sqlalchemy: Any = None) -> None:
         """Configure the cache for ``app`` (once per app); with ``sqlalchemy`` (Flask-SQLAlchemy's
-        ``db``, a ``sessionmaker`` or a ``scoped_session``), commits invalidate what their
-        writes touched."""
+        ``db``, a ``sessionmaker``, a ``scoped_session``, or an ``Engine``), commits invalidate
+        what their writes touched."""
         states = app.extensions.setdefault(_EXTENSION, {})
         if self.config_prefix in states:
             raise RuntimeError(
@@ -66,13 +66,21 @@ class CachePlug:
             # cache alive, nor send it invalidations.
             cache_ref = weakref.ref(cache)
 
-            def invalidate(tags: list[str]) -> None:
+            def invalidate(tags: list[str], again_after: float | None) -> None:
                 target = cache_ref()
                 if target is not None:
-                    target.invalidate_tags(*tags)
+                    target.invalidate_tags(*tags, again_after=again_after)
 
             state.hooks = SessionHooks(invalidate)
             state.hooks.install(sqlalchemy)
+            if hasattr(type(sqlalchemy), "engines"):  # Flask-SQLAlchemy: every bind's engine
+                with app.app_context():
+                    try:
+                        engines = list(sqlalchemy.engines.values())
+                    except (KeyError, RuntimeError):
+                        engines = []  # db.init_app(app) comes later: found at first use
+                for engine in engines:
+                    state.hooks.watch(engine)
             session = getattr(sqlalchemy, "session", sqlalchemy)
             state.session = session if callable(session) else None
             state.models = getattr(getattr(sqlalchemy, "Model", None), "registry", None)

@@ -10,6 +10,14 @@ Hooks on a ``Session`` class, a ``sessionmaker``, a ``scoped_session`` or Flask-
   tags, and the "rows unknown" tag for an update or delete;
 - ``after_commit`` invalidates what the transaction collected; ``after_rollback`` forgets it.
 
+And on the engines (those of Flask-SQLAlchemy's ``db``, a ``sessionmaker``'s bind, an
+``Engine`` given directly, and any a session is seen using), ``before_cursor_execute`` reads
+every statement's target tables with the core's SQL parser. That reaches what the session
+events do not: Core writes on a connection of one's own (``engine.begin()``) and the session's
+``bulk_*_mappings``. A session's own flush is left to the instance tags above. A connection
+outside any session has no "after commit" event: its writes are invalidated at its commit, and
+again two seconds later, for a reader that reloaded the old rows in between.
+
 A rolled-back savepoint keeps what it collected: it is invalidated with the commit, which
 costs a miss, never a stale read. Until the commit, reads through the extension that depend on
 what the session wrote bypass the cache (:func:`pending_covers`).
@@ -18,12 +26,14 @@ what the session wrote bypass the cache (:func:`pending_covers`).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Table, event, inspect
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy import Connection, Engine, Table, event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from cacheplug.adapters import (
     DeferredInvalidations,
@@ -39,6 +49,9 @@ _parser = WriteParser(lambda table: None)  # text() SQL: tables only, rows unkno
 
 
 _parents: dict[str, tuple[str, ...]] = {}
+AGAIN_AFTER: Final = 2.0
+"""Seconds after a session-less connection's commit when its writes are invalidated again."""
+Invalidate = Callable[[list[str], "float | None"], None]
 
 
 def _learn(mapper: Any) -> str:
@@ -127,19 +140,114 @@ class SessionHooks:
     hooks object keeps its own collection in ``session.info``: several apps (or caches) may
     listen to one session factory."""
 
-    def __init__(self, invalidate: Callable[[list[str]], None]) -> None:
+    def __init__(self, invalidate: Invalidate) -> None:
         self._invalidate = invalidate
         self._info_key = (_INFO_KEY, id(self))
+        self._lock = threading.Lock()
+        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+        self._session_of: weakref.WeakKeyDictionary[Connection, Session] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._own: weakref.WeakKeyDictionary[Connection, DeferredInvalidations] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def install(self, target: Any) -> None:
         """Listen on ``target``: a Session class, sessionmaker, scoped_session, or
-        Flask-SQLAlchemy's ``db`` (its ``session``)."""
+        Flask-SQLAlchemy's ``db`` (its ``session``), or an ``Engine`` (its writes alone)."""
+        if isinstance(target, Engine):
+            self.watch(target)
+            return
         target = getattr(target, "session", target)
+        event.listen(target, "after_begin", self._after_begin)
+        event.listen(target, "before_flush", self._before_flush)
         event.listen(target, "after_flush", self._after_flush)
         event.listen(target, "after_flush_postexec", self._after_flush_postexec)
         event.listen(target, "do_orm_execute", self._do_orm_execute)
         event.listen(target, "after_commit", self._after_commit)
         event.listen(target, "after_rollback", self._after_rollback)
+        event.listen(target, "after_transaction_end", self._after_transaction_end)
+        factory = getattr(target, "session_factory", target)  # a scoped_session's
+        bind = getattr(factory, "kw", {}).get("bind")
+        if isinstance(bind, Engine):
+            self.watch(bind)
+
+    def watch(self, engine: Engine) -> None:
+        """Read the writes of every statement ``engine`` runs (once per engine)."""
+        with self._lock:
+            if engine in self._engines:
+                return
+            self._engines.add(engine)
+        event.listen(engine, "before_cursor_execute", self._before_cursor_execute)
+        event.listen(engine, "commit", self._connection_commit)
+        event.listen(engine, "rollback", self._connection_rollback)
+
+    # -- engines -----------------------------------------------------------------------------
+
+    def _after_begin(
+        self, session: Session, transaction: SessionTransaction, connection: Connection
+    ) -> None:
+        self.watch(connection.engine)
+        with self._lock:
+            self._session_of[connection] = session
+        session.info.setdefault((self._info_key, "connections"), []).append(connection)
+
+    def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is not None:
+            return
+        connections = session.info.pop((self._info_key, "connections"), ())
+        with self._lock:
+            for connection in connections:
+                if self._session_of.get(connection) is session:
+                    del self._session_of[connection]
+
+    def _before_cursor_execute(
+        self,
+        connection: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        try:
+            writes = _parser.writes(statement, None, False)
+        except Exception:  # a statement the parser cannot read must never break a query
+            logger.exception("cacheplug: could not read a statement's writes")
+            return
+        if not writes:
+            return
+        tags = []
+        for write in writes:
+            tags += [table_tag(write.table), any_row_tag(write.table)]
+        session = self._session_of.get(connection)
+        if session is not None:
+            if not session.info.get((self._info_key, "flushing")):
+                self._pending(session).add(tags)  # bulk_*_mappings, say
+            return
+        with self._lock:
+            pending = self._own.get(connection)
+            if pending is None:
+                pending = self._own[connection] = DeferredInvalidations()
+        pending.add(tags)
+
+    def _connection_commit(self, connection: Connection) -> None:
+        with self._lock:
+            pending = self._own.pop(connection, None)
+        if pending:
+            # Called before the database commits: again later for a reader in between.
+            self._invalidate(pending.drain(), AGAIN_AFTER)
+
+    def _connection_rollback(self, connection: Connection) -> None:
+        with self._lock:
+            self._own.pop(connection, None)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def _before_flush(
+        self, session: Session, flush_context: UOWTransaction, instances: Any
+    ) -> None:
+        session.info[(self._info_key, "flushing")] = True
 
     def _pending(self, session: Session) -> DeferredInvalidations:
         pending = session.info.get(self._info_key)
@@ -148,6 +256,7 @@ class SessionHooks:
         return pending
 
     def _after_flush(self, session: Session, flush_context: UOWTransaction) -> None:
+        session.info.pop((self._info_key, "flushing"), None)
         tags: list[str] = []
         session.info[(self._info_key, "new")] = list(session.new)
         try:
@@ -194,9 +303,10 @@ class SessionHooks:
     def _after_commit(self, session: Session) -> None:
         pending = session.info.get(self._info_key)
         if pending:
-            self._invalidate(pending.drain())
+            self._invalidate(pending.drain(), None)
 
     def _after_rollback(self, session: Session) -> None:
+        session.info.pop((self._info_key, "flushing"), None)  # a flush that failed
         if session.in_transaction():
             return  # a savepoint rolled back: keep what the outer transaction will commit
         pending = session.info.get(self._info_key)
