@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+from django.utils.functional import LazyObject, empty
 from django.utils.translation import get_language
 
 from cacheplug import DEFAULT
@@ -230,6 +231,10 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         account = getattr(request, "user", None)
         if account is not None and account.is_authenticated:  # authenticated without a session
             user = f"user:{account.pk}"
+    elif _authenticated_user(request, evaluate="HTTP_COOKIE" in request.META) is not None:
+        # Logged in by other means than the session (a token cookie, a middleware of one's
+        # own): not shared. Only worked out when the request has a cookie to be known by.
+        user = "user"
     query = (
         [(name, value) for name, values in request.GET.lists() for value in values]
         if request.META.get("QUERY_STRING")
@@ -250,8 +255,21 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
     )
 
 
+def _authenticated_user(request: HttpRequest, *, evaluate: bool) -> Any:
+    """``request.user`` if it is authenticated; ``None`` if not, or if nobody has worked it
+    out yet and ``evaluate`` is false (working it out reads the session)."""
+    user = request.__dict__.get("user")
+    if user is None:
+        return None
+    if not evaluate and isinstance(user, LazyObject) and user._wrapped is empty:
+        return None
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase) -> Page | None:
     """The storable form of a Django response, or ``None`` if it may not be shared."""
+    if not policy.per_user and _authenticated_user(request, evaluate=False) is not None:
+        return None  # rendered for a logged-in user (it looked the user up)
     render = getattr(response, "render", None)
     if render is not None and not getattr(response, "is_rendered", True):
         render()  # a TemplateResponse: its content is needed now
