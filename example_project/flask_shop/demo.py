@@ -1,15 +1,19 @@
 """The Flask shop demo: a stampede averted and a commit invalidating a cached page, measured.
 
-    python example_project/flask_shop/demo.py [--once] [--clients N] [--port P]
+    python example_project/flask_shop/demo.py [--once] [--redis URL] [--workers N]
+                                              [--clients N] [--port P]
 
-The same steps as the Django shop's demo, on Flask and Flask-SQLAlchemy. Set
-``CACHEPLUG_STORE`` to run it on Redis.
+The same steps as the Django shop's demo, on Flask and Flask-SQLAlchemy: the same rows
+(categories, products, reviews), the same table, a commit renaming a product. ``--redis URL``
+(or ``CACHEPLUG_STORE``) runs the shop on Redis in ``--workers`` processes (3 by default).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,57 +21,93 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from demo_support import burst, fetch, keep_serving, print_header, print_row, serve  # noqa: E402
+from demo_support import (  # noqa: E402
+    CATEGORIES,
+    PRODUCTS,
+    Counted,
+    counting,
+    keep_serving,
+    local_worker,
+    run_demo,
+    run_worker,
+    worker_processes,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--once", action="store_true", help="run the demo and exit")
+    parser.add_argument("--redis", metavar="URL", help="run on Redis, in several processes")
+    parser.add_argument("--workers", type=int, default=0, help="default: 3 on Redis, else 1")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    database = Path(tempfile.mkdtemp()) / "shop.sqlite3"
-    os.environ.setdefault("FLASK_SHOP_DB", f"sqlite:///{database}")
+    if args.redis:
+        os.environ["CACHEPLUG_STORE"] = args.redis
     os.environ.setdefault("SHOP_SLOW_VIEW", "0.05")
+    with contextlib.ExitStack() as cleanup:
+        if "FLASK_SHOP_DB" not in os.environ:  # worker processes inherit the demo's
+            folder = tempfile.mkdtemp(prefix="cacheplug-demo-")
+            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+            os.environ["FLASK_SHOP_DB"] = f"sqlite:///{Path(folder) / 'shop.sqlite3'}"
+        sys.exit(demo(parser, args, cleanup))
 
+
+def demo(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, cleanup: contextlib.ExitStack
+) -> int:
     from flask_shop import create_app
     from flask_shop.extensions import cache, db
-    from flask_shop.models import Product
+    from flask_shop.models import Category, Product, Review
     from flask_shop.views import VIEW_RUNS
     from sqlalchemy import event
 
     app = create_app()
-    queries = [0]
+    counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
     with app.app_context():
-        for name, cents in (("Espresso machine", 49_900), ("Grinder", 12_900), ("Kettle", 3_900)):
-            db.session.add(Product(name=name, price_cents=cents))
+        event.listen(db.engine, "before_cursor_execute", lambda *_: counted.query())
+        store = cache.cache.store
+    served = counting(app, counted)
+    if args.worker:
+        run_worker(served, args.port)
+        return 0
+
+    workers = args.workers or (3 if store.shared else 1)
+    if workers > 1 and not store.shared:
+        parser.error("several workers need a shared store: pass --redis URL")
+    with app.app_context():
+        categories = {name: Category(name=name) for name in CATEGORIES}
+        for name, cents, in_categories, reviews in PRODUCTS:
+            product = Product(name=name, price_cents=cents)
+            product.categories = [categories[category] for category in in_categories]
+            product.reviews = [Review(rating=rating, text=text) for rating, text in reviews]
+            db.session.add(product)
         db.session.commit()
+        cache.bump()  # on Redis, nothing left over from an earlier run is served
 
-        def count(*_: object) -> None:
-            queries[0] += 1
-
-        event.listen(db.engine, "before_cursor_execute", count)
-    server, base = serve(app, args.port)
-    with app.app_context():
-        store = type(cache.cache.store).__name__
-    print(f"Flask shop on {base}  (cacheplug store: {store})\n")
-    print_header(args.clients)
-    for label, path in (("with cacheplug", "/catalog/"), ("without", "/catalog/uncached/")):
+    def expire() -> None:
         with app.app_context():
-            cache.invalidate_tags(*cache.tags_for(None, [Product]))  # the page has expired
-        VIEW_RUNS["catalog"] = 0
-        queries[0] = 0
-        latencies = burst(base + path, args.clients)
-        print_row(label, VIEW_RUNS["catalog"], queries[0], latencies)
+            cache.invalidate_tags(*cache.tags_for(None, [Product]))
 
-    assert "Grinder" in fetch(base + "/catalog/")
-    with app.app_context():
-        grinder = db.session.scalars(db.select(Product).filter_by(name="Grinder")).one()
-        grinder.name = "Burr grinder"
-        db.session.commit()  # no invalidation written by hand: the commit reaches the page
-    shown = "Burr grinder" if "Burr grinder" in fetch(base + "/catalog/") else "the OLD name (bug!)"
-    print(f"\nAfter a commit renaming 'Grinder': the cached page shows {shown}")
-    keep_serving(server, base, args.once)
+    def rename(old: str, new: str) -> None:
+        with app.app_context():
+            product = db.session.scalars(db.select(Product).filter_by(name=old)).one()
+            product.name = new
+            db.session.commit()  # the commit reaches the cached page
+
+    if workers > 1:
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        urls = cleanup.enter_context(worker_processes(command, workers, args.port))
+    else:
+        urls = cleanup.enter_context(local_worker(served, args.port))
+    processes = f", {workers} worker processes" if workers > 1 else ""
+    print(f"Flask shop on {urls[0]}  (cacheplug store: {type(store).__name__}{processes})\n")
+    ok = run_demo(
+        urls=urls, clients=args.clients, expire=expire, rename=rename, renamed_by="a commit"
+    )
+    keep_serving(urls, args.once)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

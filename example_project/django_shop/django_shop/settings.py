@@ -14,9 +14,12 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-shop-not-secret-change
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
     "cacheplug_django",
     "shop",
 ]
@@ -26,6 +29,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 ]
 ROOT_URLCONF = "django_shop.urls"
 WSGI_APPLICATION = "django_shop.wsgi.application"
@@ -39,9 +43,16 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
 ]
+STATIC_URL = "static/"  # the demo serves the admin's static files itself
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -52,5 +63,7 @@ CACHEPLUG = {
     "STALE_TTL": 60,
     "L1": {"MAX_ENTRIES": 10_000},
     # The home page is cached by the middleware; the others by @cache_view.
-    "PAGES": [{"PATH": r"^/$", "TTL": 60, "DEPENDS_ON": ["shop.Product", "shop.Category"]}],
+    "PAGES": [
+        {"PATH": r"^/$", "TTL": 60, "DEPENDS_ON": ["shop.Product", "shop.Category", "shop.Review"]}
+    ],
 }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.urls import path
 from shop import views
 
@@ -8,4 +9,5 @@ urlpatterns = [
     path("catalog/", views.catalog, name="catalog"),
     path("catalog/uncached/", views.catalog_uncached, name="catalog-uncached"),
     path("products/<int:pk>/", views.product_detail, name="product"),
+    path("admin/", admin.site.urls),
 ]

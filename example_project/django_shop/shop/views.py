@@ -1,16 +1,19 @@
-"""The shop's views: cached whole (@cache_view, or the middleware for the home page), with
-writes to the models invalidating them, never by hand."""
+"""The shop's views: cached whole (@cache_view, or the middleware for the home page) or in
+fragments (the sidebar, in ``base.html``), with writes to the models invalidating them, never
+by hand."""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
+from django.db.models import Avg, Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from cacheplug_django import cache, cache_view, instance_tag
-from shop.models import Category, Product
+from cacheplug_django import cache, cache_view
+from shop.models import Category, Product, Review
 
 
 @cache.cached(ttl=600, depends_on=[Product])
@@ -18,37 +21,50 @@ def bestsellers() -> list[str]:
     return list(Product.objects.order_by("-price_cents").values_list("name", flat=True)[:3])
 
 
+def sidebar() -> dict[str, Any]:
+    """The sidebar's querysets. They are lazy: they run only when the ``{% cacheplug
+    "sidebar" %}`` fragment misses."""
+    return {
+        "sidebar_categories": Category.objects.annotate(product_count=Count("products")).order_by(
+            "name"
+        ),
+        "top_rated": Product.objects.annotate(average_rating=Avg("reviews__rating"))
+        .filter(average_rating__isnull=False)
+        .order_by("-average_rating", "name")[:3],
+    }
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    # The queryset is lazy: it runs only when the {% cacheplug %} fragment misses.
-    categories = Category.objects.order_by("name")
-    return render(
-        request, "shop/home.html", {"bestsellers": bestsellers(), "categories": categories}
-    )
+    # Cached whole by CachePlugMiddleware (settings.CACHEPLUG["PAGES"]).
+    return render(request, "shop/home.html", {"bestsellers": bestsellers(), **sidebar()})
 
 
 VIEW_RUNS = {"catalog": 0}  # how often the catalog view really ran (the demo prints it)
 
 
-def render_catalog(request: HttpRequest) -> HttpResponse:
+def render_catalog(request: HttpRequest, *, without_cacheplug: bool = False) -> HttpResponse:
     VIEW_RUNS["catalog"] += 1
     time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
     products = Product.objects.order_by("name").prefetch_related("categories")
-    return render(request, "shop/catalog.html", {"products": products})
+    context = {"products": products, "without_cacheplug": without_cacheplug, **sidebar()}
+    return render(request, "shop/catalog.html", context)
 
 
-@cache_view(ttl=300, depends_on=[Product, Category])
+# A page cached whole depends on what its fragments show too (the sidebar's reviews).
+@cache_view(ttl=300, depends_on=[Product, Category, Review])
 def catalog(request: HttpRequest) -> HttpResponse:
     return render_catalog(request)
 
 
 def catalog_uncached(request: HttpRequest) -> HttpResponse:
-    """The same page without cacheplug, for the demo's comparison."""
-    return render_catalog(request)
+    """The same page without cacheplug (the sidebar fragment too), for the demo's comparison."""
+    return render_catalog(request, without_cacheplug=True)
 
 
-@cache_view(ttl=300, tags=lambda request, pk: [instance_tag(Product, pk)])
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    product = Product.objects.filter(pk=pk).prefetch_related("categories").first()
+    """Not cached whole, so a new review shows at once; the sidebar comes from its cached
+    fragment."""
+    product = Product.objects.filter(pk=pk).prefetch_related("categories", "reviews").first()
     if product is None:
         raise Http404("no such product")
-    return render(request, "shop/product.html", {"product": product})
+    return render(request, "shop/product.html", {"product": product, **sidebar()})

@@ -1,15 +1,18 @@
-"""The shop's pages, cached whole; commits invalidate them, never by hand."""
+"""The shop's pages: cached whole (``cached_view``) or in fragments (the sidebar, in
+``base.html``); commits invalidate them, never by hand."""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, render_template
+from sqlalchemy import func
+from sqlalchemy.orm import selectinload
 
-from cacheplug_flask import instance_tag
 from flask_shop.extensions import cache, db
-from flask_shop.models import Product
+from flask_shop.models import Category, Product, Review, product_categories
 
 shop = Blueprint("shop", __name__)
 
@@ -20,38 +23,72 @@ def bestsellers() -> list[str]:
     return list(db.session.scalars(query))
 
 
+def sidebar() -> dict[str, Any]:
+    """The sidebar's queries, as callables: they run only when the ``{% cacheplug "sidebar"
+    %}`` fragment misses."""
+
+    def categories() -> list[Any]:
+        count = func.count(product_categories.c.product_id)
+        query = (
+            db.select(Category, count)
+            .outerjoin(product_categories)
+            .group_by(Category.id)
+            .order_by(Category.name)
+        )
+        return list(db.session.execute(query))
+
+    def top_rated() -> list[Any]:
+        average = func.avg(Review.rating)
+        query = (
+            db.select(Product, average)
+            .join(Review)
+            .group_by(Product.id)
+            .order_by(average.desc(), Product.name)
+            .limit(3)
+        )
+        return list(db.session.execute(query))
+
+    return {"sidebar_categories": categories, "top_rated": top_rated}
+
+
+# A page cached whole depends on what its fragments show too (the sidebar's reviews).
+@shop.get("/")
+@cache.cached_view(ttl=300, depends_on=[Product, Category, Review])
+def home() -> str:
+    return render_template("shop/home.html", bestsellers=bestsellers(), **sidebar())
+
+
 VIEW_RUNS = {"catalog": 0}  # how often the catalog view really ran (the demo prints it)
 
 
-@shop.get("/")
-@cache.cached_view(ttl=300, depends_on=[Product])
-def home() -> str:
-    return "Bestsellers: " + ", ".join(bestsellers())
-
-
-def render_catalog() -> str:
+def render_catalog(*, without_cacheplug: bool = False) -> str:
     VIEW_RUNS["catalog"] += 1
     time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
-    products = db.session.scalars(db.select(Product).order_by(Product.name))
-    return "<ul>" + "".join(f"<li>{p.name}: {p.price_cents}c</li>" for p in products) + "</ul>"
+    query = db.select(Product).order_by(Product.name).options(selectinload(Product.categories))
+    products = db.session.scalars(query).all()
+    return render_template(
+        "shop/catalog.html", products=products, without_cacheplug=without_cacheplug, **sidebar()
+    )
 
 
 @shop.get("/catalog/")
-@cache.cached_view(ttl=300, depends_on=[Product])
+@cache.cached_view(ttl=300, depends_on=[Product, Category, Review])
 def catalog() -> str:
     return render_catalog()
 
 
 @shop.get("/catalog/uncached/")
 def catalog_uncached() -> str:
-    """The same page without cacheplug, for the demo's comparison."""
-    return render_catalog()
+    """The same page without cacheplug (the sidebar fragment too), for the demo's comparison."""
+    return render_catalog(without_cacheplug=True)
 
 
 @shop.get("/products/<int:pid>")
-@cache.cached_view(ttl=300, tags=lambda pid: [instance_tag(Product, pid)])
 def product(pid: int) -> str:
-    found = db.session.get(Product, pid)
+    """Not cached whole, so a new review shows at once; the sidebar comes from its cached
+    fragment."""
+    options = (selectinload(Product.categories), selectinload(Product.reviews))
+    found = db.session.get(Product, pid, options=options)
     if found is None:
         abort(404)
-    return f"{found.name}: {found.price_cents} cents"
+    return render_template("shop/product.html", product=found, **sidebar())
