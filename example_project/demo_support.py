@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -130,8 +131,7 @@ def worker_processes(command: list[str], count: int, port: int) -> Iterator[list
     base URL (``run_worker``): their base URLs. Closing their stdin stops them."""
     workers: list[subprocess.Popen[str]] = []
     try:
-        urls = []
-        for n in range(count):
+        for n in range(count):  # all started before any is waited for: they start in parallel
             worker = subprocess.Popen(
                 [*command, "--port", str(port + n if port else 0)],
                 stdin=subprocess.PIPE,
@@ -139,10 +139,12 @@ def worker_processes(command: list[str], count: int, port: int) -> Iterator[list
                 text=True,
             )
             workers.append(worker)
+        urls = []
+        for n, worker in enumerate(workers, 1):
             assert worker.stdout is not None
             line = worker.stdout.readline().strip()
             if not line.startswith("http://"):
-                raise SystemExit(f"worker {n + 1} did not start (exit code {worker.wait()})")
+                raise SystemExit(f"worker {n} did not start (exit code {worker.wait()})")
             urls.append(line)
         yield urls
     finally:
@@ -211,7 +213,9 @@ def run_demo(
     page on every worker. True if every worker showed the new name."""
     workers = len(urls)
     spread = f", spread over {workers} worker processes" if workers > 1 else ""
-    print(f"{clients} clients at once on the expired catalog page (the view takes 50 ms){spread}:")
+    slow = float(os.environ.get("SHOP_SLOW_VIEW", "0")) * 1000
+    print(f"{clients} clients at once on the catalog page just invalidated", end=" ")
+    print(f"(the view takes {slow:.0f} ms){spread}:")
     print(f"  {'':<18} {'view runs':>9} {'DB queries':>10} {'p50 ms':>8} {'p99 ms':>8}")
     host = public_host(urls)
     served: list[int] = []
@@ -254,6 +258,7 @@ def keep_serving(urls: list[str], once: bool, notes: Iterable[str] = ()) -> None
     print("Ctrl-C stops it.", flush=True)
     # Even when started where SIGINT is ignored (a background job, some CI runners).
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # still cleaning up on the way out
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(3600)

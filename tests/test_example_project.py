@@ -114,7 +114,7 @@ def test_the_demo_keeps_serving_the_shop_and_its_admin_until_ctrl_c() -> None:
     demo = subprocess.Popen(
         demo_command("django_shop"),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
         env=demo_env(),

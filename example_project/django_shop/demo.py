@@ -4,10 +4,10 @@
                                                [--clients N] [--port P]
 
 It seeds a small SQLite shop (categories, products, reviews, and a demo admin account), serves
-it on 127.0.0.1, fires ``--clients`` concurrent requests at the expired catalog page with
-cacheplug and then without it, prints view executions, database queries and latencies,
-renames a product through the ORM and shows the cached page change on the next request. Then
-it keeps serving (Ctrl-C stops it) unless ``--once``.
+it on 127.0.0.1, fires ``--clients`` concurrent requests at the catalog page just invalidated
+(as when it expires) with cacheplug and then without it, prints view executions, database
+queries and latencies, renames a product through the ORM and shows the cached page change on
+the next request. Then it keeps serving (Ctrl-C stops it) unless ``--once``.
 
 ``--redis URL`` (or ``CACHEPLUG_STORE``) runs the shop on Redis in ``--workers`` processes (3
 by default), each serving on its own port; the table adds up what every process counted.

@@ -5,6 +5,7 @@ by hand."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -40,10 +41,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 VIEW_RUNS = {"catalog": 0}  # how often the catalog view really ran (the demo prints it)
+_VIEW_RUNS_LOCK = threading.Lock()  # "+= 1" alone can lose counts between threads
 
 
 def render_catalog(request: HttpRequest, *, without_cacheplug: bool = False) -> HttpResponse:
-    VIEW_RUNS["catalog"] += 1
+    with _VIEW_RUNS_LOCK:
+        VIEW_RUNS["catalog"] += 1
     time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
     products = Product.objects.order_by("name").prefetch_related("categories")
     context = {"products": products, "without_cacheplug": without_cacheplug, **sidebar()}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -59,10 +60,12 @@ def home() -> str:
 
 
 VIEW_RUNS = {"catalog": 0}  # how often the catalog view really ran (the demo prints it)
+_VIEW_RUNS_LOCK = threading.Lock()  # "+= 1" alone can lose counts between threads
 
 
 def render_catalog(*, without_cacheplug: bool = False) -> str:
-    VIEW_RUNS["catalog"] += 1
+    with _VIEW_RUNS_LOCK:
+        VIEW_RUNS["catalog"] += 1
     time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
     query = db.select(Product).order_by(Product.name).options(selectinload(Product.categories))
     products = db.session.scalars(query).all()
