@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 from django.db import models
 
-from cacheplug import DEFAULT, Cache, CacheDecorator, RedisStore, store_from_url
+from cacheplug import DEFAULT, Cache, CacheDecorator, store_from_url
 from cacheplug.adapters import ReadOptions
 from cacheplug_django.conf import SettingsHolder, shared_pool, store_url
 from cacheplug_django.orm import pending_covers
@@ -44,6 +44,8 @@ class DjangoCache:
                     url = store_url(current.store)
                     pool = shared_pool(current.store)
                     if pool is not None and url is not None:
+                        from cacheplug.stores.redis import RedisStore  # needs redis-py
+
                         store: Any = RedisStore(url, connection_pool=pool)
                     else:
                         store = None if url is None else store_from_url(url)

@@ -164,3 +164,14 @@ def test_the_demo_keeps_serving_the_shop_and_its_admin_until_ctrl_c() -> None:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_the_default_demo_needs_no_redis_package(tmp_path: Path) -> None:
+    """``scripts/demo.sh`` installs the Django extra alone: the demo must run without redis."""
+    hidden = tmp_path / "redis"
+    hidden.mkdir()
+    (hidden / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'redis'\", name='redis')\n"
+    )
+    output = run_demo("django_shop", PYTHONPATH=str(tmp_path))
+    assert table_row(output, "with cacheplug")[0] == 1
