@@ -22,7 +22,7 @@ from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING
-from cacheplug._write_behind import QueuedWrite, QueueFull, WriteBehind
+from cacheplug._write_behind import QueuedWrite, QueueFull, WriteBehind, write_order
 from cacheplug.stores import store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
@@ -64,6 +64,7 @@ __all__ = [
     "WriteBehind",
     "XFetch",
     "store_from_url",
+    "write_order",
 ]
 
 

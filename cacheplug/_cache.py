@@ -245,15 +245,22 @@ class Cache(AsyncCacheAPI):
         sink: Callable[[list[Any]], None],
         *,
         batch_size: int = 500,
+        flush_every: float = 1.0,
+        merge: Callable[[Any, Any], Any] | None = None,
         max_length: int = 100_000,
         max_deliveries: int = 5,
         claim_idle: float = 30.0,
         durable: bool = True,
+        update_cache: bool | None = None,
+        ttl: Ttl = DEFAULT,
     ) -> WriteBehind:
         """A write-behind queue: ``put(key, value)`` returns at once; workers (``drain``,
-        ``run``, ``start``) hand batches of :class:`~cacheplug.QueuedWrite` to ``sink`` and
-        acknowledge them only after it returns. ``sink`` must be idempotent (by entry id):
-        a batch whose worker died mid-way is delivered again. See ``docs/writes.md``."""
+        ``run``, ``start``) hand batches of :class:`~cacheplug.QueuedWrite`, one per key
+        (the last value, or the values folded by ``merge``), to ``sink`` at most every
+        ``flush_every`` seconds or ``batch_size`` writes, and acknowledge them only after it
+        returns. ``sink`` must be idempotent (by write id): a batch whose worker died mid-way
+        is delivered again, the same. Without ``merge``, ``put`` also caches the value under
+        its key (``update_cache``, for ``ttl``). See ``docs/writes.md``."""
         from cacheplug._write_behind import WriteBehind
 
         queue = WriteBehind(
@@ -261,10 +268,14 @@ class Cache(AsyncCacheAPI):
             name,
             sink,
             batch_size=batch_size,
+            flush_every=flush_every,
+            merge=merge,
             max_length=max_length,
             max_deliveries=max_deliveries,
             claim_idle=claim_idle,
             durable=durable,
+            update_cache=update_cache,
+            ttl=ttl,
         )
         self._queues[name] = queue
         return queue

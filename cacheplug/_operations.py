@@ -274,6 +274,8 @@ def drain_queues(
         batch = 0
         for name, queue in selected.items():
             try:
+                if not once and not queue.due():
+                    continue  # let a batch build up for flush_every
                 batch += queue.drain(consumer, block=0.0 if once else 0.2)
             except CacheError as exc:
                 out(f"{name}: {exc}; retrying")

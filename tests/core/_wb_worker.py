@@ -1,10 +1,12 @@
-"""A write-behind worker process for test_write_behind: drains the "counts" queue into an
-SQLite database with an idempotent sink; with --die-mid-batch it SIGKILLs itself after the
-sink committed part of its first batch (before the acknowledgement)."""
+"""A write-behind worker process for test_write_behind: drains the "counts" queue (increments
+summed per key by ``merge=operator.add``) into an SQLite database with an idempotent sink;
+with --die-mid-batch it SIGKILLs itself after the sink committed part of its first batch
+(before the acknowledgement)."""
 
 from __future__ import annotations
 
 import argparse
+import operator
 import os
 import signal
 import sqlite3
@@ -45,10 +47,15 @@ def main() -> None:
     parser.add_argument("database")
     parser.add_argument("--die-mid-batch", action="store_true")
     parser.add_argument("--claim-idle", type=float, default=30.0)
+    parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
     cache = Cache(args.redis_url, namespace="wb", secret=SECRET)
     queue = cache.write_behind(
-        "counts", sink_into(args.database, args.die_mid_batch), claim_idle=args.claim_idle
+        "counts",
+        sink_into(args.database, args.die_mid_batch),
+        merge=operator.add,
+        batch_size=args.batch_size,
+        claim_idle=args.claim_idle,
     )
     consumer = f"worker-{os.getpid()}"
     while queue.length():

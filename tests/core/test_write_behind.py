@@ -4,6 +4,7 @@ twice; full queues refuse instead of dropping; poison entries end in the dead le
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import subprocess
 import sys
@@ -88,27 +89,36 @@ def test_the_embedded_store_is_not_durable_and_says_so() -> None:
     assert received[0].value == 1
 
 
+def worker(redis_url: str, database: Path) -> list[str]:
+    return [sys.executable, str(WORKER), redis_url, str(database)]
+
+
 def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
     shared: Cache, redis_url: str, tmp_path: Path
 ) -> None:
+    """The dying worker reads batches of 5,000 increments (1,000 keys, 5 each, summed into one
+    write per key); the one that reclaims its batch reads 3,000 at a time, yet gets the dead
+    worker's batch back whole, so the writes the sink already applied have the same ids."""
     database = tmp_path / "totals.sqlite3"
     with sqlite3.connect(database) as connection:
         connection.execute("CREATE TABLE applied (id TEXT PRIMARY KEY)")
         connection.execute("CREATE TABLE totals (key TEXT PRIMARY KEY, total INTEGER)")
-    queue = shared.write_behind("counts", lambda entries: None)
+    queue = shared.write_behind("counts", lambda entries: None, merge=operator.add)
     for i in range(100_000):
         queue.put(f"article:{i % 1000}", 1)
     killed = subprocess.run(
-        [sys.executable, str(WORKER), redis_url, str(database), "--die-mid-batch"],
+        [*worker(redis_url, database), "--die-mid-batch", "--batch-size", "5000"],
         capture_output=True,
         timeout=120,
     )
     assert killed.returncode == -9  # SIGKILL, after committing part of its first batch
     with sqlite3.connect(database) as connection:
         partial = connection.execute("SELECT COALESCE(SUM(total), 0) FROM totals").fetchone()[0]
-    assert 0 < partial < 500  # part of the batch was written, none of it acknowledged
+        rows = connection.execute("SELECT COUNT(*) FROM totals").fetchone()[0]
+    assert 0 < partial < 5000  # part of the batch was written, none of it acknowledged
+    assert partial == rows * 5  # each write carried five increments
     finished = subprocess.run(
-        [sys.executable, str(WORKER), redis_url, str(database), "--claim-idle", "0.2"],
+        [*worker(redis_url, database), "--claim-idle", "0.2", "--batch-size", "3000"],
         capture_output=True,
         timeout=300,
     )

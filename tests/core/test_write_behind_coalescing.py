@@ -1,0 +1,156 @@
+"""Write-behind batches coalesced by key (last write wins, or a merge function), handed out
+again whole after a failure, flushed by size or time, and read through the cache before the
+sink has them."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+
+import pytest
+
+from cacheplug import Cache, ConfigurationError, QueuedWrite, write_order
+
+SECRET = "write-behind-secret"
+
+
+@pytest.fixture(params=["redis", "memory"])
+def cache(request: pytest.FixtureRequest) -> Iterator[Cache]:
+    if request.param == "redis":
+        made = Cache(request.getfixturevalue("redis_url"), namespace="wbc", secret=SECRET)
+    else:
+        made = Cache()
+    yield made
+    made.close()
+
+
+def durable(cache: Cache) -> bool:
+    return bool(cache.store.shared)
+
+
+def test_last_write_wins_per_key_within_a_batch(cache: Cache) -> None:
+    received: list[QueuedWrite] = []
+    queue = cache.write_behind("lww", received.extend, durable=durable(cache))
+    ids = [queue.put(key, value) for key, value in [("a", 1), ("b", 2), ("a", 3), ("a", 4)]]
+    assert queue.drain() == 4
+    assert received == [QueuedWrite(ids[3], "a", 4, merged=3), QueuedWrite(ids[1], "b", 2)]
+    assert write_order(ids[3]) > write_order(ids[2]) > write_order(ids[0])
+
+
+def test_a_merge_function_folds_a_keys_writes_in_order(cache: Cache) -> None:
+    received: list[QueuedWrite] = []
+    queue = cache.write_behind("views", received.extend, merge=operator.add, durable=durable(cache))
+    for key in ["article:1", "article:2", "article:1", "article:1"]:
+        queue.put(key, 1)
+    queue.drain()
+    assert [(w.key, w.value, w.merged) for w in received] == [
+        ("article:1", 3, 3),
+        ("article:2", 1, 1),
+    ]
+    lists: list[QueuedWrite] = []
+    log = cache.write_behind("log", lists.extend, merge=operator.add, durable=durable(cache))
+    for word in (["a"], ["b"], ["c"]):
+        log.put("k", word)
+    log.drain()
+    assert lists[0].value == ["a", "b", "c"]  # the order they were put in
+
+
+def test_a_failed_batch_comes_back_whole_whatever_the_batch_size(cache: Cache) -> None:
+    calls: list[list[QueuedWrite]] = []
+
+    def sink(writes: list[QueuedWrite]) -> None:
+        calls.append(writes)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away mid-batch")
+
+    queue = cache.write_behind(
+        "counts", sink, merge=operator.add, batch_size=6, claim_idle=0.0, durable=durable(cache)
+    )
+    for i in range(6):
+        queue.put(f"k{i % 2}", 1)
+    queue.put("later", 1)  # not part of the first batch
+    with pytest.raises(RuntimeError):
+        queue.drain("first")
+    queue.batch_size = 2  # the worker that takes it over reads smaller batches...
+    assert queue.drain("second") == 6  # ...and still gets the whole batch back
+    assert calls[1] == calls[0]  # the same writes, with the same ids
+    assert [(w.key, w.value) for w in calls[1]] == [("k0", 3), ("k1", 3)]
+    assert queue.drain("second") == 1
+    assert [(w.key, w.value) for w in calls[2]] == [("later", 1)]
+    assert queue.length() == 0
+
+
+def test_a_batch_handed_out_too_often_goes_to_the_dead_letters_whole(cache: Cache) -> None:
+    def sink(writes: list[QueuedWrite]) -> None:
+        raise RuntimeError("poison")
+
+    queue = cache.write_behind(
+        "poison", sink, claim_idle=0.0, max_deliveries=2, durable=durable(cache)
+    )
+    ids = [queue.put("a", 1), queue.put("b", 2)]
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            queue.drain()
+    assert queue.drain() == 2
+    assert sorted(queue.dead_letters()) == sorted(zip(ids, ["a", "b"], strict=True))
+    assert queue.length() == 0
+    # What put() cached for the dead writes is gone: the database never got them.
+    assert cache.get("a") is None
+    assert cache.get("b") is None
+
+
+def test_reads_through_the_cache_see_a_pending_write(cache: Cache) -> None:
+    database = {"user:1": {"name": "old"}}
+    queue = cache.write_behind(
+        "profiles",
+        lambda writes: database.update({w.key: w.value for w in writes}),
+        durable=durable(cache),
+    )
+    assert cache.get_or_load("user:1", lambda: database["user:1"]) == {"name": "old"}
+    queue.put("user:1", {"name": "new"})
+    assert database["user:1"] == {"name": "old"}  # not there yet...
+    assert cache.get_or_load("user:1", lambda: database["user:1"]) == {"name": "new"}
+    queue.drain()
+    assert database["user:1"] == {"name": "new"}
+    assert cache.get_or_load("user:1", lambda: database["user:1"]) == {"name": "new"}
+
+
+def test_a_merge_queue_leaves_the_cache_alone_and_has_no_pending_value(cache: Cache) -> None:
+    cache.set("article:1", {"views": 10})
+    queue = cache.write_behind(
+        "views", lambda writes: None, merge=operator.add, durable=durable(cache)
+    )
+    queue.put("article:1", 1)
+    assert cache.get("article:1") == {"views": 10}
+    with pytest.raises(TypeError, match="merges changes"):
+        queue.pending("article:1")
+
+
+def test_workers_wait_for_a_full_batch_or_flush_every(cache: Cache) -> None:
+    queue = cache.write_behind(
+        "slow", lambda writes: None, batch_size=5, flush_every=3600, durable=durable(cache)
+    )
+    queue.drain()  # a batch just went: the next is due in an hour, or at 5 writes
+    for i in range(4):
+        queue.put(f"k{i}", i)
+    assert not queue.due()
+    queue.put("k4", 4)
+    assert queue.due()
+    eager = cache.write_behind("eager", lambda writes: None, flush_every=0, durable=durable(cache))
+    assert eager.due()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"batch_size": 0}, {"flush_every": -1}, {"max_length": 0}, {"max_deliveries": 0}],
+)
+def test_bad_options_are_refused(options: dict[str, int]) -> None:
+    with pytest.raises(ConfigurationError):
+        Cache().write_behind("q", lambda writes: None, durable=False, **options)  # type: ignore[arg-type]
+
+
+def test_update_cache_is_refused_for_a_merge_queue() -> None:
+    with pytest.raises(ConfigurationError, match="whole values"):
+        Cache().write_behind(
+            "q", lambda writes: None, merge=operator.add, update_cache=True, durable=False
+        )
