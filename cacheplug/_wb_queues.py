@@ -96,11 +96,12 @@ class RedisQueue(Queue):
         # lost would queue the write twice, under two ids no sink could tell apart.
         self._owner = owner
         self._client = client
-        keys = owner.cache._keys
-        self._stream = keys.build(_purpose(), f"{owner.name}")
-        self._dead = keys.build(_purpose(), f"{owner.name}:dead")
-        self._values = keys.build(_purpose(), f"{owner.name}:pending")
-        self._batches = keys.build(_purpose(), f"{owner.name}:batches")
+        # One hash tag (the queue's name) for all four keys: on a cluster they share a slot,
+        # as the scripts and transactions over them need.
+        self._stream = owner.cache._keys.build(_purpose(), owner.name)
+        self._dead = f"{self._stream}:dead"
+        self._values = f"{self._stream}:pending"
+        self._batches = f"{self._stream}:batches"
         self._put = once.register_script(_PUT_LUA)
         self._settle = client.register_script(_SETTLE_LUA)
         self._group_ready = False

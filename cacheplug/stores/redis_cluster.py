@@ -29,7 +29,7 @@ from typing import Any, Final, cast
 
 import redis
 import redis.cluster
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import Script
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
@@ -115,6 +115,7 @@ class RedisClusterStore(Store):
         self._ack_timeout_ms = replica_ack_timeout_ms
         self._lock = threading.Lock()
         self._connected: redis.cluster.RedisCluster | None = None
+        self._once: redis.cluster.RedisCluster | None = None
         self._scripts: dict[str, Script] = {}
         self._copies = CopyNames()
         self.channel = "cacheplug:fills:0"
@@ -151,6 +152,22 @@ class RedisClusterStore(Store):
                         self._scripts[name] = client.register_script(lua)
                     self._connected = client
         return client
+
+    def clients(self) -> tuple[redis.cluster.RedisCluster, redis.cluster.RedisCluster]:
+        """Both clients: the retrying one and one that never retries (for writes that must
+        not be repeated, such as a write-behind append), made on first use."""
+        once = self._once
+        if once is None:
+            with self._lock:
+                once = self._once
+                if once is None:
+                    once = self._once = redis.cluster.RedisCluster.from_url(
+                        "redis://" + self.url.split("://", 1)[1],
+                        retry=Retry(NoBackoff(), 0),
+                        decode_responses=False,
+                        **self._options,
+                    )
+        return self.client, once
 
     @property
     def _client(self) -> redis.cluster.RedisCluster:
@@ -463,6 +480,8 @@ class RedisClusterStore(Store):
         self._fills.stop()
         if self._connected is not None:
             self._connected.close()
+        if self._once is not None:
+            self._once.close()
 
     async def aclose(self) -> None:
         """Nothing belongs to the event loop here (the async methods run the sync ones)."""
