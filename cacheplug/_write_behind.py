@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from cacheplug._exceptions import CacheError, ConfigurationError
 from cacheplug._types import DEFAULT, MISSING
-from cacheplug._wb_queues import Entry, MemoryQueue, Queue, RedisQueue, order
+from cacheplug._wb_queues import Batch, Entry, MemoryQueue, Queue, RedisQueue, order
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache
@@ -64,10 +64,13 @@ Sink = Callable[[list[QueuedWrite]], None]
 Merge = Callable[[Any, Any], Any]
 
 
-def write_order(write_id: str) -> tuple[int, int]:
-    """A sortable form of a :attr:`QueuedWrite.id`: later writes sort higher (for a sink that
-    keeps a key's newest value only)."""
-    return order(write_id)
+def write_order(write_id: str) -> str:
+    """A sortable form of a :attr:`QueuedWrite.id` (a 26-character string): later writes sort
+    higher. A sink that keeps each key's newest value stores it next to the value and updates
+    only when the new one is higher: batches can reach the sink out of order (two workers, or
+    a batch retried after its sink failed)."""
+    ms, seq = order(write_id)
+    return f"{ms:015d}-{seq:010d}"
 
 
 def coalesce(entries: Sequence[tuple[str, str, Any]], merge: Merge | None) -> list[QueuedWrite]:
@@ -124,6 +127,7 @@ class WriteBehind:
         self.update_cache = merge is None if update_cache is None else update_cache
         self.ttl = ttl
         self._last_flush = time.monotonic()
+        self._retry: Batch | None = None
         clients = getattr(cache.store, "clients", None)
         if clients is not None and cache.store.shared:
             self._queue: Queue = RedisQueue(self, *clients())
@@ -165,7 +169,9 @@ class WriteBehind:
         """Hand one batch to the sink (a dead worker's batch first, as it was); how many
         queued writes were handled. The sink's exception propagates; its batch comes back
         after ``claim_idle``."""
-        batch = self._queue.read(consumer, block)
+        batch, self._retry = self._retry, None
+        if batch is None:
+            batch = self._queue.read(consumer, block)
         self._last_flush = time.monotonic()
         if batch is None:
             return 0
@@ -189,7 +195,14 @@ class WriteBehind:
         ids = [entry.id for entry, _ in good]
         if not batch.recorded:
             self._queue.record(batch.id, ids)
-        self.sink(coalesce([(entry.id, entry.key, value) for entry, value in good], self.merge))
+        try:
+            self.sink(coalesce([(e.id, e.key, value) for e, value in good], self.merge))
+        except BaseException:
+            # This worker retries the batch before reading newer writes, so that one worker
+            # hands a key's writes to the sink in order (another may still reclaim it).
+            again = [entry._replace(deliveries=entry.deliveries + 1) for entry, _ in good]
+            self._retry = batch._replace(entries=again, recorded=True)
+            raise
         self._queue.ack(batch.id, ids, [(entry.key, entry.id) for entry, _ in good])
         return len(batch.entries)
 

@@ -154,3 +154,32 @@ def test_update_cache_is_refused_for_a_merge_queue() -> None:
         Cache().write_behind(
             "q", lambda writes: None, merge=operator.add, update_cache=True, durable=False
         )
+
+
+def test_a_worker_retries_its_failed_batch_before_newer_writes(cache: Cache) -> None:
+    """Otherwise the newer value reaches the database first, and the retried older one
+    overwrites it."""
+    database: dict[str, int] = {}
+    failures = [1]
+
+    def sink(writes: list[QueuedWrite]) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise RuntimeError("the database went away")
+        database.update({w.key: w.value for w in writes})
+
+    queue = cache.write_behind("ordered", sink, batch_size=1, durable=durable(cache))
+    queue.put("k", 1)
+    with pytest.raises(RuntimeError):
+        queue.drain()
+    queue.put("k", 2)
+    while queue.length():
+        queue.drain()
+    assert database == {"k": 2}
+
+
+def test_write_order_sorts_stream_ids_as_they_were_added() -> None:
+    ids = ["999-5", "1000-0", "1000-1", "1000-10", "1700000000000-2"]
+    assert sorted(ids, key=write_order) == ids
+    assert sorted(write_order(i) for i in ids) == [write_order(i) for i in ids]
+    assert len(write_order("1700000000000-2")) == 26
