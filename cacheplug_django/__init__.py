@@ -19,13 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cacheplug_django._cache import DjangoCache
+    from cacheplug_django.sinks import upsert_sink
     from cacheplug_django.tags import instance_tag, model_tags
     from cacheplug_django.views import cache_view, invalidate_pages
     from cacheplug_django.warmers import warmer
 
     cache: DjangoCache
 
-__all__ = ["cache", "cache_view", "instance_tag", "invalidate_pages", "model_tags", "warmer"]
+__all__ = [
+    "cache",
+    "cache_view",
+    "instance_tag",
+    "invalidate_pages",
+    "model_tags",
+    "upsert_sink",
+    "warmer",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -43,6 +52,10 @@ def __getattr__(name: str) -> Any:
         from cacheplug_django.warmers import warmer
 
         return warmer
+    if name == "upsert_sink":
+        from cacheplug_django.sinks import upsert_sink
+
+        return upsert_sink
     if name in ("instance_tag", "model_tags"):
         from cacheplug_django import tags
 

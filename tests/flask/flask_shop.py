@@ -36,6 +36,16 @@ class Product(db.Model):  # type: ignore[name-defined,misc]
     categories: Mapped[list[Category]] = relationship(secondary=product_categories)
 
 
+class Profile(db.Model):  # type: ignore[name-defined,misc]
+    """Written behind, by ``cacheplug_flask.upsert_sink``."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    write_order: Mapped[str] = mapped_column(String(26), default="")
+
+
 def describe(product: Product) -> str:
     names = ",".join(sorted(c.name for c in product.categories))
     return f"{product.name}={product.price}[{names}]"

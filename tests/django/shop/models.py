@@ -61,3 +61,15 @@ class ArchivedOrder(models.Model):
 
     class Meta:
         app_label = "shop"
+
+
+class Profile(models.Model):
+    """Written behind, by ``cacheplug_django.upsert_sink``."""
+
+    handle = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=100, default="")
+    visits = models.IntegerField(default=0)
+    write_order = models.CharField(max_length=26, default="")
+
+    class Meta:
+        app_label = "shop"
