@@ -67,6 +67,8 @@ def command_group(extension: CachePlug) -> click.Group:
             )
         except OperationError as exc:
             fail(exc)
+        finally:
+            extension.cache.publish_stats()  # the warmers' loads count in `stats` too
 
     @group.command("flush", help="Invalidate by tag, model, key, nested namespace, or everything.")
     @click.option("--tag", "tags", multiple=True, metavar="T")

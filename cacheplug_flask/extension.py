@@ -94,6 +94,12 @@ class CachePlug:
             app.jinja_env.cacheplug = self  # type: ignore[attr-defined]
         _close_at_exit(cache)
 
+        @app.teardown_request
+        def publish_stats(_: BaseException | None) -> None:
+            # Counters summed over processes in the store (``flask cacheplug stats``), at
+            # most every 10 s; a store that is down is skipped silently.
+            cache.publish_stats(every=10.0)
+
     def _command_name(self) -> str:
         if self.config_prefix == "CACHEPLUG":
             return "cacheplug"

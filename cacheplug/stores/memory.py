@@ -55,6 +55,9 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._next_sweep = clock() + sweep_interval
 
+    def __repr__(self) -> str:
+        return f"MemoryStore(max_entries={self.max_entries}, max_bytes={self.max_bytes})"
+
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
         """``memory://`` with optional ``?max_entries=...&max_bytes=...``."""

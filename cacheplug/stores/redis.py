@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, NamedTuple, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -68,6 +69,16 @@ def _write_args(
         keys.append(version_key)
         args += (version, int(create))
     return keys, args
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password (for messages and ``repr``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _unavailable(command: str, exc: BaseException) -> CacheError:
@@ -166,7 +177,7 @@ class RedisStore(Store):
         return cls(url)
 
     def __repr__(self) -> str:
-        return f"RedisStore({self._client.connection_pool!r})"
+        return f"RedisStore({redacted(self.url)!r})"
 
     @property
     def fills(self) -> RedisFillListener:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Final, cast
 
@@ -77,6 +78,7 @@ redis.call('PUBLISH', ARGV[1], '!' .. KEYS[1])
 return {removed, redis.call('EXISTS', KEYS[3])}
 """
 _KEY_VERSION_KEEP_MS: Final = 86_400_000
+_REPLICAS_TTL: Final = 5.0  # seconds a master's replica count is trusted
 _SCRIPTS: Final = {
     "incr": _INCR_LUA,
     "cas": _CAS_LUA,
@@ -112,7 +114,9 @@ class RedisClusterStore(Store):
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
         }
-        self._ack_timeout_ms = replica_ack_timeout_ms
+        # WAIT must return before the socket gives up on its reply.
+        self._ack_timeout_ms = max(1, min(replica_ack_timeout_ms, int(socket_timeout * 800)))
+        self._replicas: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
         self._connected: redis.cluster.RedisCluster | None = None
         self._once: redis.cluster.RedisCluster | None = None
@@ -407,12 +411,15 @@ class RedisClusterStore(Store):
                 by_node.setdefault(node.name, (node, []))[1].append(copy)
             for node, names in by_node.values():
                 connection = self._client.get_redis_connection(node)
+                replicated = self._has_replicas(node)
                 with connection.pipeline(transaction=False) as pipe:
                     for name in names:
                         pipe.set(name, version, px=keep_ms)
-                    pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
-                    acknowledged = pipe.execute()[-1]
-                if int(acknowledged) < 1 and self._has_replicas(node):
+                    if replicated:
+                        pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
+                    acknowledged = pipe.execute()[-1] if replicated else 1
+                if int(acknowledged) < 1:
+                    self._replicas.pop(node.name, None)  # look again next time
                     raise CacheUnavailable("no replica acknowledged the invalidation in time")
         except _ERRORS as exc:
             self._client.nodes_manager.initialize()
@@ -427,23 +434,34 @@ class RedisClusterStore(Store):
         try:
             node = self._client.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
             connection = self._client.get_redis_connection(node)
+            replicated = self._has_replicas(node)
             with connection.pipeline(transaction=False) as pipe:
                 pipe.eval(lua, len(keys), *keys, *args)
-                pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
-                result, acknowledged = pipe.execute()
+                if replicated:
+                    pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
+                replies = pipe.execute()
         except _ERRORS as exc:
             self._client.nodes_manager.initialize()  # the slot may have moved: look again
             raise CacheUnavailable(f"redis cluster invalidation failed: {exc}") from exc
-        if int(acknowledged) < 1 and self._has_replicas(node):
+        if replicated and int(replies[1]) < 1:
+            self._replicas.pop(node.name, None)
             raise CacheUnavailable("no replica acknowledged the invalidation in time")
-        return result
+        return replies[0]
 
     def _has_replicas(self, node: Any) -> bool:
+        """Whether ``node`` has a replica to acknowledge writes (asked at most every 5 s: a
+        master without one would make every ``WAIT`` run out its timeout)."""
+        known = self._replicas.get(node.name)
+        now = time.monotonic()
+        if known is not None and now - known[1] < _REPLICAS_TTL:
+            return known[0]
         try:
             info = self._client.get_redis_connection(node).info("replication")
         except _ERRORS:
             return True
-        return int(info.get("connected_slaves", 0)) > 0
+        found = int(info.get("connected_slaves", 0)) > 0
+        self._replicas[node.name] = (found, now)
+        return found
 
     # -- composites --------------------------------------------------------------------------
 

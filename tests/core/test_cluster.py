@@ -161,3 +161,22 @@ def test_a_cluster_that_is_down_at_start_does_not_stop_the_application() -> None
     assert cache.get_or_load("k", lambda: "from the database") == "from the database"
     assert cache.get("k", "default") == "default"
     cache.close(flush_timeout=0.1)
+
+
+def test_a_cluster_without_replicas_lands_its_invalidations() -> None:
+    """There is no replica to acknowledge them: they must not wait for one (and time out,
+    leaving every invalidation queued and other processes on the old value)."""
+    with RedisClusterSetup(masters=3, replicas=0) as bare:
+        writer = Cache(bare.url, namespace="bare", secret="cluster-secret")
+        reader = Cache(bare.url, namespace="bare", secret="cluster-secret")
+        try:
+            writer.set("k", "old", tags=["t"])
+            writer.set("other", "old")
+            writer.invalidate("other")
+            writer.invalidate_tags("t")
+            assert writer.pending_invalidations() == []
+            assert reader.get("k") is None
+            assert reader.get("other") is None
+        finally:
+            writer.close()
+            reader.close()

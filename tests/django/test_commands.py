@@ -130,3 +130,20 @@ def test_flush_model_reaches_entries_tagged_by_row(cache: DjangoCache) -> None:
     cache.set("row", 1, tags=cache.tags_for([instance_tag(Product, 1)]))
     run("cacheplug_flush", "--model", "shop.Product")
     assert cache.get("row") is None
+
+
+def test_stats_count_what_the_warm_command_loaded(settings: object, redis_url: str) -> None:
+    """The warm command runs in a process of its own: it publishes its counters before it
+    ends, so the stats command (any process) counts the warmers' work."""
+    from cacheplug_django import cache
+
+    settings.CACHEPLUG = {"STORE": redis_url, "NAMESPACE": "warm-stats"}  # type: ignore[attr-defined]
+    try:
+        Product.objects.create(name="hammer")
+        before = json.loads(run("cacheplug_stats", "--json"))["stats"]
+        run("cacheplug_warm", "--only", "products", "answer")
+        after = json.loads(run("cacheplug_stats", "--json"))["stats"]
+        assert after["misses"] > before["misses"] or after["loads"] > before["loads"]
+        assert after["bytes_written"] > before["bytes_written"]
+    finally:
+        cache.reset()

@@ -161,3 +161,30 @@ def test_cli_writebehind(app: Flask) -> None:
     )
     assert result.exit_code != 0
     assert "unknown queue(s): x" in result.output
+
+
+def test_requests_publish_the_counters_that_stats_reads_in_other_processes(
+    redis_url: str,
+) -> None:
+    """The first request of a process publishes its counters (later ones at most every 10 s):
+    another process's ``flask cacheplug stats`` counts them."""
+    serving, asking = CachePlug(), CachePlug()
+    web, cli = Flask("web"), Flask("cli")
+    for app, ext in ((web, serving), (cli, asking)):
+        app.config.update(CACHEPLUG_STORE=redis_url, CACHEPLUG_NAMESPACE="published-stats")
+        ext.init_app(app)
+    with web.app_context():
+        serving.set("greeting", "hello")
+
+    @web.get("/")
+    def index() -> str:
+        return str(serving.get("greeting"))
+
+    assert web.test_client().get("/").get_data(as_text=True) == "hello"
+    result = cli.test_cli_runner().invoke(args=["cacheplug", "stats", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["stats"]["hits"] >= 1
+    assert report["store"] == f"RedisStore({redis_url!r})"  # readable, password redacted
+    serving.close(web)
+    asking.close(cli)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from cacheplug.adapters import OperationError, warm
+from cacheplug_django._state import cache
 from cacheplug_django.warmers import registered
 
 
@@ -37,3 +38,7 @@ class Command(BaseCommand):
             )
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            core = cache.built
+            if core is not None:
+                core.publish_stats()  # the loads warmers made count in cacheplug_stats too
