@@ -231,7 +231,7 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         account = getattr(request, "user", None)
         if account is not None and account.is_authenticated:  # authenticated without a session
             user = f"user:{account.pk}"
-    elif _authenticated_user(request, evaluate="HTTP_COOKIE" in request.META) is not None:
+    elif _authenticated_user(request, evaluate=bool(request.META.get("HTTP_COOKIE"))) is not None:
         # Logged in by other means than the session (a token cookie, a middleware of one's
         # own): not shared. Only worked out when the request has a cookie to be known by.
         user = "user"
