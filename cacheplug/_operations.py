@@ -197,8 +197,17 @@ def stats_report(cache: Cache, *, as_json: bool = False) -> str:
         "shared": cache.store.shared,
         "circuit_breaker_open": cache.breaker.tripped,
     }
+    queues: dict[str, dict[str, int]] = {}
+    for name, queue in cache.write_behind_queues().items():
+        try:
+            queues[name] = {"queued": queue.length(), "dead_letters": queue.dead_count()}
+        except CacheError as exc:
+            raise OperationError(f"the store could not be reached: {exc}") from exc
     if as_json:
-        return json.dumps({**store, "stats": totals.as_dict(), "hot_keys": hot}, indent=2)
+        return json.dumps(
+            {**store, "stats": totals.as_dict(), "hot_keys": hot, "write_behind": queues},
+            indent=2,
+        )
     lines = [
         f"store       {store['store']}  (namespace {store['namespace']!r})",
         f"hit ratio   {totals.hit_ratio:.1%}  ({totals.hits} hits, {totals.misses} misses, "
@@ -213,6 +222,12 @@ def stats_report(cache: Cache, *, as_json: bool = False) -> str:
         lines.append("(the in-process store: only this command's own process is counted)")
     lines.append("hot keys" + ("" if hot else "   none published yet"))
     lines += [f"  {qps:10.1f}/s  {key}" for key, qps in hot]
+    if queues:
+        lines.append("write-behind")
+        lines += [
+            f"  {name}: {counts['queued']} queued, {counts['dead_letters']} dead letter(s)"
+            for name, counts in queues.items()
+        ]
     return "\n".join(lines)
 
 

@@ -89,6 +89,9 @@ class Queue:
     def dead(self) -> list[tuple[str, str]]:
         raise NotImplementedError
 
+    def dead_count(self) -> int:
+        raise NotImplementedError
+
 
 class RedisQueue(Queue):
     def __init__(self, owner: WriteBehind, client: Any, once: Any) -> None:
@@ -242,6 +245,9 @@ class RedisQueue(Queue):
         entries = self._call("dead letters", self._client.xrange, self._dead)
         return [(_text(f[b"id"]), _text(f[b"k"])) for _, f in entries]
 
+    def dead_count(self) -> int:
+        return int(self._call("dead letters", self._client.xlen, self._dead))
+
 
 class MemoryQueue(Queue):
     """In-process only (the embedded store): lost with the process."""
@@ -329,6 +335,10 @@ class MemoryQueue(Queue):
     def dead(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._dead)
+
+    def dead_count(self) -> int:
+        with self._lock:
+            return len(self._dead)
 
 
 def full(owner: WriteBehind) -> CacheError:

@@ -249,3 +249,7 @@ class WriteBehind:
     def dead_letters(self) -> list[tuple[str, str]]:
         """``(id, key)`` of the writes given up on."""
         return self._queue.dead()
+
+    def dead_count(self) -> int:
+        """How many writes were given up on (shown by the stats commands)."""
+        return self._queue.dead_count()

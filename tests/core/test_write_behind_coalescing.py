@@ -4,12 +4,14 @@ sink has them."""
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Iterator
 
 import pytest
 
 from cacheplug import Cache, ConfigurationError, QueuedWrite, write_order
+from cacheplug.adapters import stats_report
 
 SECRET = "write-behind-secret"
 
@@ -97,6 +99,10 @@ def test_a_batch_handed_out_too_often_goes_to_the_dead_letters_whole(cache: Cach
     # What put() cached for the dead writes is gone: the database never got them.
     assert cache.get("a") is None
     assert cache.get("b") is None
+    # The stats commands show them.
+    report = json.loads(stats_report(cache, as_json=True))
+    assert report["write_behind"]["poison"] == {"queued": 0, "dead_letters": 2}
+    assert "poison: 0 queued, 2 dead letter(s)" in stats_report(cache)
 
 
 def test_reads_through_the_cache_see_a_pending_write(cache: Cache) -> None:

@@ -17,8 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from cacheplug_django import cache
 
+        autodiscover_modules("write_behind")  # the queues, for their lengths and dead letters
         try:
             self.stdout.write(stats_report(cache.core, as_json=options["json"]))
         except OperationError as exc:
