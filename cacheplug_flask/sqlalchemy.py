@@ -18,9 +18,9 @@ events do not: Core writes on a connection of one's own (``engine.begin()``) and
 outside any session has no "after commit" event: its writes are invalidated at its commit, and
 again two seconds later, for a reader that reloaded the old rows in between.
 
-A rolled-back savepoint keeps what it collected: it is invalidated with the commit, which
-costs a miss, never a stale read. Until the commit, reads through the extension that depend on
-what the session wrote bypass the cache (:func:`pending_covers`).
+A savepoint collects on its own: released, its writes join its parent's; rolled back, they
+are forgotten (the rows are as they were). Until the commit, reads through the extension that
+depend on what the session wrote bypass the cache (:func:`pending_covers`).
 """
 
 from __future__ import annotations
@@ -167,6 +167,7 @@ class SessionHooks:
         event.listen(target, "after_commit", self._after_commit)
         event.listen(target, "after_rollback", self._after_rollback)
         event.listen(target, "after_transaction_end", self._after_transaction_end)
+        event.listen(target, "after_soft_rollback", self._after_soft_rollback)
         factory = getattr(target, "session_factory", target)  # a scoped_session's
         bind = getattr(factory, "kw", {}).get("bind")
         if isinstance(bind, Engine):
@@ -193,6 +194,11 @@ class SessionHooks:
         session.info.setdefault((self._info_key, "connections"), []).append(connection)
 
     def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.nested:
+            layer = session.info.get((self._info_key, "savepoints"), {}).pop(transaction, None)
+            if layer:
+                session.info.setdefault((self._info_key, "ended"), {})[transaction] = layer
+            return
         if transaction.parent is not None:
             return
         connections = session.info.pop((self._info_key, "connections"), ())
@@ -250,10 +256,46 @@ class SessionHooks:
         session.info[(self._info_key, "flushing")] = True
 
     def _pending(self, session: Session) -> DeferredInvalidations:
+        """Where the writes of ``session``'s innermost transaction are collected: a savepoint
+        has a collection of its own, merged into its parent's when it is released and
+        forgotten when it is rolled back."""
+        self._settle(session)
+        nested = session.get_nested_transaction()
+        if nested is not None:
+            layers = session.info.setdefault((self._info_key, "savepoints"), {})
+            layer: DeferredInvalidations | None = layers.get(nested)
+            if layer is None:
+                layer = layers[nested] = DeferredInvalidations()
+            return layer
         pending = session.info.get(self._info_key)
         if pending is None:
             pending = session.info[self._info_key] = DeferredInvalidations()
         return pending
+
+    def _settle(self, session: Session) -> None:
+        """Merge the collections of savepoints released since into their parents'. (Ended
+        savepoints wait here: SQLAlchemy tells a rollback only after the end.)"""
+        ended = session.info.get((self._info_key, "ended"))
+        if not ended:
+            return
+        layers = session.info.setdefault((self._info_key, "savepoints"), {})
+        for transaction, layer in list(ended.items()):
+            del ended[transaction]
+            parent = transaction.parent
+            if parent is not None and parent.nested:
+                target = ended.get(parent) or layers.get(parent)
+                if target is None:
+                    target = layers[parent] = DeferredInvalidations()
+            else:
+                target = session.info.get(self._info_key)
+                if target is None:
+                    target = session.info[self._info_key] = DeferredInvalidations()
+            target.add(layer.drain())
+
+    def _after_soft_rollback(self, session: Session, previous: SessionTransaction) -> None:
+        if previous.nested:
+            # A savepoint rolled back: its writes are undone, nothing to invalidate for them.
+            session.info.get((self._info_key, "ended"), {}).pop(previous, None)
 
     def _after_flush(self, session: Session, flush_context: UOWTransaction) -> None:
         session.info.pop((self._info_key, "flushing"), None)
@@ -301,14 +343,22 @@ class SessionHooks:
         self._pending(state.session).add(tags)
 
     def _after_commit(self, session: Session) -> None:
+        self._settle(session)
+        tags: list[str] = []
+        for layer in session.info.pop((self._info_key, "savepoints"), {}).values():
+            tags += layer.drain()  # none left open at a commit, unless events were missed
         pending = session.info.get(self._info_key)
         if pending:
-            self._invalidate(pending.drain(), None)
+            tags += pending.drain()
+        if tags:
+            self._invalidate(list(dict.fromkeys(tags)), None)
 
     def _after_rollback(self, session: Session) -> None:
         session.info.pop((self._info_key, "flushing"), None)  # a flush that failed
         if session.in_transaction():
-            return  # a savepoint rolled back: keep what the outer transaction will commit
+            return  # a savepoint rolled back: see _after_soft_rollback
+        session.info.pop((self._info_key, "savepoints"), None)
+        session.info.pop((self._info_key, "ended"), None)
         pending = session.info.get(self._info_key)
         if pending:
             pending.discard()
@@ -319,9 +369,11 @@ class SessionHooks:
         if session is None:
             return False
         tags = list(tags)
-        pending = session.info.get(self._info_key)
-        if pending is not None and pending and pending.covers(tags):
-            return True
+        self._settle(session)
+        layers = session.info.get((self._info_key, "savepoints"), {})
+        for pending in [session.info.get(self._info_key), *layers.values()]:
+            if pending is not None and pending and pending.covers(tags):
+                return True
         changed = [*session.new, *session.dirty, *session.deleted]
         if not changed:
             return False

@@ -88,6 +88,25 @@ def test_nested_rollback_keeps_the_outer_write(app: Flask) -> None:
     assert get(app, "/catalog") == "hammer=10[tools]\nsaw=30[]"
     assert get(app, f"/products/{saw}") == "saw=30[]"
     assert get(app, f"/products/{hammer}") == "hammer=10[tools]"
+    assert renders[f"product:{hammer}"] == 1  # the rolled-back savepoint invalidated nothing
+
+
+def test_a_released_savepoint_is_invalidated_with_the_commit(app: Flask) -> None:
+    hammer, saw = seed(app)
+    warm(app, hammer, saw)
+    with app.app_context():
+        with db.session.begin_nested():
+            db.session.get(Product, hammer).price = 11
+            with db.session.begin_nested():
+                db.session.get(Product, saw).price = 21
+            inner = db.session.begin_nested()
+            db.session.add(Product(name="axe", price=5))
+            db.session.flush()
+            inner.rollback()
+        db.session.commit()
+    assert get(app, "/catalog") == "hammer=11[tools]\nsaw=21[]"
+    assert get(app, f"/products/{hammer}") == "hammer=11[tools]"
+    assert get(app, f"/products/{saw}") == "saw=21[]"
 
 
 def test_bulk_update_and_delete(app: Flask) -> None:
