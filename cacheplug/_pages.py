@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import quote
@@ -52,6 +53,7 @@ STORED_HEADERS: Final = frozenset(
         "access-control-expose-headers",
         "x-frame-options",
         "x-content-type-options",
+        "strict-transport-security",
         "referrer-policy",
         "cross-origin-opener-policy",
         "permissions-policy",
@@ -61,6 +63,8 @@ STORED_HEADERS: Final = frozenset(
 this far, and per-response headers such as ``Date`` are the server's to add)."""
 
 _UNSHAREABLE: Final = ("private", "no-store", "no-cache")
+_fetching: ContextVar[frozenset[str]] = ContextVar("cacheplug_pages_fetching", default=frozenset())
+"""The pages this request (thread or task) is fetching: a nested fetch of one renders it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +257,25 @@ class PagePolicy:
         """The page for ``request``: from the cache, or ``render()``'s (stored). ``render``
         raises :class:`Uncacheable` for a response that may not be stored; it propagates."""
         base = self.base_key(request)
+        fetching = _fetching.get()
+        if base in fetching:
+            # The same page cached twice over (a decorated view under a middleware rule): the
+            # outer fetch stores it; waiting for it here would wait for ourselves.
+            return render()
+        token = _fetching.set(fetching | {base})
+        try:
+            return self._fetch(cache, request, render, base, **options)
+        finally:
+            _fetching.reset(token)
+
+    def _fetch(
+        self,
+        cache: _Reader,
+        request: PageRequest,
+        render: Callable[[], Page],
+        base: str,
+        **options: Any,
+    ) -> Page:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
 
@@ -286,6 +309,23 @@ class PagePolicy:
     ) -> Page:
         """Async :meth:`fetch`: ``render`` is a coroutine function."""
         base = self.base_key(request)
+        fetching = _fetching.get()
+        if base in fetching:
+            return await render()
+        token = _fetching.set(fetching | {base})
+        try:
+            return await self._afetch(cache, request, render, base, **options)
+        finally:
+            _fetching.reset(token)
+
+    async def _afetch(
+        self,
+        cache: _AsyncReader,
+        request: PageRequest,
+        render: Callable[[], Awaitable[Page]],
+        base: str,
+        **options: Any,
+    ) -> Page:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
 

@@ -31,10 +31,21 @@ from typing import Any, Final, Generic, TypeVar
 T = TypeVar("T")
 
 
+def reentered(key: str) -> RuntimeError:
+    """The error for a caller that would wait for its own call (a loader reading its own key):
+    it would wait forever."""
+    shown = key.split(FLIGHT_SEPARATOR, 1)[0]
+    return RuntimeError(
+        f"{shown!r} is being loaded by this very caller: get_or_load() of a key was called "
+        "from inside that key's own loader"
+    )
+
+
 class _Flight(Generic[T]):
-    __slots__ = ("done", "error", "result", "tags", "valid_at")
+    __slots__ = ("done", "error", "leader", "result", "tags", "valid_at")
 
     def __init__(self, tags: tuple[str, ...]) -> None:
+        self.leader = threading.get_ident()
         self.done = threading.Event()
         self.result: T | None = None
         self.valid_at = math.inf
@@ -68,6 +79,8 @@ class SingleFlight:
                 leader = flight is None
                 if flight is None:
                     flight = self._flights[key] = _Flight(tags)
+                elif flight.leader == threading.get_ident():
+                    raise reentered(key)
                 else:
                     self.joined += 1
                     joined_at = self._monotonic()
@@ -122,7 +135,7 @@ class AsyncSingleFlight:
         self._monotonic = monotonic
         self._tables: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
-            dict[str, tuple[asyncio.Future[Any], tuple[str, ...]]],
+            dict[str, tuple[asyncio.Future[Any], tuple[str, ...], object]],
         ] = weakref.WeakKeyDictionary()
         self.joined = 0
         """Callers that got another caller's result."""
@@ -143,15 +156,17 @@ class AsyncSingleFlight:
         table = self._tables.get(loop)
         if table is None:
             table = self._tables[loop] = {}
+        task = asyncio.current_task()
         while (entry := table.get(key)) is not None:
             future = entry[0]
+            if entry[2] is task and task is not None:
+                raise reentered(key)
             self.joined += 1
             joined_at = self._monotonic()
             try:
                 # shield: a waiter being cancelled must not cancel the shared call.
                 result, valid_at = await asyncio.shield(future)
             except asyncio.CancelledError:
-                task = asyncio.current_task()
                 if not future.cancelled() or (task is not None and task.cancelling()):
                     raise
                 self.joined -= 1  # the leader was cancelled, not us: run it ourselves
@@ -162,7 +177,7 @@ class AsyncSingleFlight:
             if table.get(key) is entry:  # let the finished call's own cleanup catch up
                 table.pop(key, None)
         future = loop.create_future()
-        entry = table[key] = (future, tags)
+        entry = table[key] = (future, tags, task)
         try:
             result, valid_at = await fn()
         except asyncio.CancelledError:
@@ -188,7 +203,7 @@ class AsyncSingleFlight:
     def detach_tagged(self, tag: str) -> None:
         """:meth:`SingleFlight.detach_tagged`, in every event loop's table."""
         for table in list(self._tables.values()):
-            for key in [k for k, (_, tags) in list(table.items()) if tag in tags]:
+            for key in [k for k, (_, tags, _) in list(table.items()) if tag in tags]:
                 table.pop(key, None)
 
     def detach_all(self) -> None:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from cacheplug import Cache
 from cacheplug._singleflight import AsyncSingleFlight, SingleFlight
 
 
@@ -227,3 +228,39 @@ def test_a_caller_that_joined_after_the_result_was_read_loads_again() -> None:
     leader.join()
     joiner.join()
     assert results == {"a": "read at 10", "b": "own load"}
+
+
+def test_a_loader_reading_its_own_key_is_told_so_instead_of_waiting_forever(
+    cache: Cache,
+) -> None:
+    def loader() -> int:
+        return cache.get_or_load("self", loader) + 1
+
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            cache.get_or_load("self", loader)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(30)  # not a timing assertion: without the check it never returns
+    assert not caller.is_alive(), "the loader waited for itself"
+    assert isinstance(outcome[0], RuntimeError)
+    assert "inside that key's own loader" in str(outcome[0])
+    assert cache.get_or_load("self", lambda: 1) == 1  # nothing was left stuck
+
+
+def test_an_async_loader_reading_its_own_key_is_told_so(cache: Cache) -> None:
+    async def loader() -> int:
+        return await cache.aget_or_load("self", loader) + 1
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="inside that key's own loader"):
+            # wait_for: without the check it would wait forever (then TimeoutError fails it)
+            await asyncio.wait_for(cache.aget_or_load("self", loader), 30)
+        assert await cache.aget_or_load("self", lambda: 1) == 1
+
+    asyncio.run(main())

@@ -105,3 +105,38 @@ def test_bad_rules_fail_the_system_check(settings: Any, rules: Any, message: str
     errors = [m for m in run_checks() if m.id == "cacheplug.E001"]
     assert len(errors) == 1
     assert message in errors[0].msg
+
+
+def test_hits_keep_the_security_headers_of_middleware_below(pages: Any, settings: Any) -> None:
+    """Placed above SecurityMiddleware, the page's hits skip it: the headers it added to the
+    stored response (HSTS, nosniff, the referrer policy) must come back with them."""
+    settings.MIDDLEWARE = [
+        "cacheplug_django.middleware.CachePlugMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        *[m for m in settings.MIDDLEWARE if "CachePlugMiddleware" not in m],
+    ]
+    settings.SECURE_HSTS_SECONDS = 3600
+    pages({"PATH": r"^/plain/catalog/", "TTL": 60})
+    Product.objects.create(name="hammer", price=1)
+    responses = [Client().get("/plain/catalog/", secure=True) for _ in range(2)]
+    assert page_views.renders["plain_catalog"] == 1
+    for response in responses:
+        assert response["Strict-Transport-Security"] == "max-age=3600"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_a_decorated_view_under_a_page_rule_is_cached_once_not_deadlocked(
+    pages: Any, cache: DjangoCache
+) -> None:
+    """The middleware and ``@cache_view`` fetch the same page: the inner one must not wait
+    for the outer (it would wait for itself)."""
+    pages({"PATH": r"^/pages/catalog/", "TTL": 60})
+    Product.objects.create(name="hammer", price=1)
+    assert fetch("/pages/catalog/") == "hammer=1"
+    # One lookup, by the middleware: the decorator's, inside it, would have found the page
+    # being made and waited for it (on Redis, for the lease's whole timeout).
+    assert (cache.stats().misses, cache.stats().hits) == (1, 0)
+    assert fetch("/pages/catalog/") == "hammer=1"
+    assert (cache.stats().misses, cache.stats().hits) == (1, 1)
+    assert page_views.renders["catalog"] == 1
