@@ -46,7 +46,11 @@ if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   fi
 fi
 echo "== installing cacheplug[$extras] into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[$extras]"
+# pip's warnings (an editable install, a mirror in the pip config) only matter on failure.
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e ".[$extras]"; } 2>.venv/pip-install.log; then
+  cat .venv/pip-install.log >&2
+  exit 1
+fi
 echo "== running example_project/$shop/demo.py ${args[*]:-}"
 exec .venv/bin/python "example_project/$shop/demo.py" "${args[@]}"
