@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
+from cacheplug._exceptions import ConfigurationError
+
 _MEMO_ENTRIES: Final = 10_000
 STORED_HEADERS: Final = frozenset(
     {
@@ -167,6 +169,26 @@ class EnvironHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def cookie_names(raw: Any, where: str) -> tuple[str, ...]:
+    """A setting listing cookie names, checked; raises
+    :class:`~cacheplug.ConfigurationError`."""
+    if isinstance(raw, str) or not isinstance(raw, list | tuple):
+        raise ConfigurationError(f"{where} must be a list of cookie names, not {raw!r}")
+    if not all(isinstance(name, str) and name for name in raw):
+        raise ConfigurationError(f"{where} must hold cookie names (non-empty strings)")
+    return tuple(raw)
+
+
+def private_cookie(cookies: Mapping[str, str], names: Sequence[str]) -> str | None:
+    """``"name=value"`` of the first cookie of ``names`` the request carries: a cookie that
+    identifies somebody (a login token, a "remember me"), so the request's page is theirs."""
+    for name in names:
+        value = cookies.get(name)
+        if value:
+            return f"{name}={value}"
+    return None
 
 
 def vary_of(headers: Iterable[tuple[str, str]]) -> tuple[str, ...]:

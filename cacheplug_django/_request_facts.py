@@ -56,6 +56,13 @@ def use_i18n() -> bool:
     return bool(value)
 
 
+def private_cookie_names() -> tuple[str, ...]:
+    """``CACHEPLUG["PRIVATE_COOKIES"]``."""
+    from cacheplug_django._state import settings as cacheplug_settings
+
+    return cacheplug_settings.get().private_cookies
+
+
 def forget(setting: str) -> None:
     """Called on ``setting_changed``."""
     if setting in _SETTINGS:

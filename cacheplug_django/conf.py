@@ -17,6 +17,8 @@ Every key, with its default:
   the tables and rows it wrote.
 - ``PAGES``: ``[]``: the URLs ``CachePlugMiddleware`` caches (see
   ``cacheplug_django.middleware``).
+- ``PRIVATE_COOKIES``: ``[]``: cookies that identify somebody besides the session's (a login
+  token a middleware of yours reads): a request carrying one is never served a shared page.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cacheplug import ConfigurationError, LocalTier
+from cacheplug._pages import cookie_names
 
 SETTING: Final = "CACHEPLUG"
 _KEYS: Final = frozenset(
@@ -45,6 +48,7 @@ _KEYS: Final = frozenset(
         "STRICT",
         "INVALIDATE_ON_WRITE",
         "PAGES",
+        "PRIVATE_COOKIES",
     }
 )
 _L1_KEYS: Final = {
@@ -64,6 +68,9 @@ class CachePlugSettings:
     invalidate_on_write: bool
     pages: tuple[Any, ...] = ()
     """The page rules of ``CachePlugMiddleware`` (see ``cacheplug_django.middleware``)."""
+    private_cookies: tuple[str, ...] = ()
+    """Cookies that identify somebody besides the session's: a request carrying one is not
+    served a shared page (``cache_view``, ``CachePlugMiddleware``)."""
 
 
 def read_settings() -> CachePlugSettings:
@@ -112,6 +119,9 @@ def read_settings() -> CachePlugSettings:
         options=options,
         invalidate_on_write=bool(raw.get("INVALIDATE_ON_WRITE", True)),
         pages=page_rules(raw.get("PAGES")),
+        private_cookies=cookie_names(
+            raw.get("PRIVATE_COOKIES", ()), f"{SETTING}['PRIVATE_COOKIES']"
+        ),
     )
 
 

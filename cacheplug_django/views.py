@@ -20,9 +20,15 @@ from cacheplug._pages import (
     PageRequest,
     Uncacheable,
     not_modified,
+    private_cookie,
 )
 from cacheplug_django._cache import Models
-from cacheplug_django._request_facts import session_cookie_name, use_i18n, validated_host
+from cacheplug_django._request_facts import (
+    private_cookie_names,
+    session_cookie_name,
+    use_i18n,
+    validated_host,
+)
 
 View = Callable[..., Any]  # sync, or async returning an awaitable response
 TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
@@ -235,6 +241,10 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         # Logged in by other means than the session (a token cookie, a middleware of one's
         # own): not shared. Only worked out when the request has a cookie to be known by.
         user = "user"
+    if user is None and request.META.get("HTTP_COOKIE"):
+        private = private_cookie(request.COOKIES, private_cookie_names())
+        if private is not None:
+            user = f"cookie:{private}" if per_user else "private"
     query = (
         [(name, value) for name, values in request.GET.lists() for value in values]
         if request.META.get("QUERY_STRING")

@@ -12,6 +12,9 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
 - ``CACHEPLUG_L1``: ``None``, or a dict of ``max_entries``, ``max_bytes``, ``ttl``,
   ``admission`` (see :class:`cacheplug.LocalTier`).
 - ``CACHEPLUG_HOT_KEY_REPLICAS``: ``0``. ``CACHEPLUG_STRICT``: ``False``.
+- ``CACHEPLUG_PRIVATE_COOKIES``: ``("remember_token",)`` (Flask-Login's "remember me"):
+  cookies that identify somebody besides the session's; a request carrying one is never
+  served a shared page.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "L1": None,
     "HOT_KEY_REPLICAS": 0,
     "STRICT": False,
+    "PRIVATE_COOKIES": ("remember_token",),
 }
 
 

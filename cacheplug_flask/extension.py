@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app
 
 from cacheplug import DEFAULT, Cache, CacheDecorator
+from cacheplug._pages import cookie_names
 from cacheplug.adapters import ReadOptions, Warmers, stored_tags
 from cacheplug_flask.config import build_cache, seed
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
@@ -26,6 +27,7 @@ class _AppState:
     hooks: SessionHooks | None = None
     models: Any = None  # the SQLAlchemy registry of the app's mapped classes, when known
     tags_memo: dict[Any, tuple[str, ...]] = field(default_factory=dict)
+    private_cookies: tuple[str, ...] = ()
 
 
 class CachePlug:
@@ -59,8 +61,12 @@ class CachePlug:
                 f"CachePlug({self.config_prefix!r}) is already set up for app {app.name!r}"
             )
         seed(app.config, self.config_prefix)
+        private = cookie_names(
+            app.config[f"{self.config_prefix}_PRIVATE_COOKIES"],
+            f"{self.config_prefix}_PRIVATE_COOKIES",
+        )
         cache = build_cache(app.config, self.config_prefix)
-        state = _AppState(cache)
+        state = _AppState(cache, private_cookies=private)
         if sqlalchemy is not None:
             # Weak: the session factory (often module-level) must not keep a torn-down app's
             # cache alive, nor send it invalidations.

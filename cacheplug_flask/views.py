@@ -17,6 +17,7 @@ from cacheplug._pages import (
     PageRequest,
     Uncacheable,
     not_modified,
+    private_cookie,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def cached_view(
 
             @functools.wraps(view)
             async def async_wrapped(**kwargs: Any) -> Any:
-                page_request = page_request_of(per_user)
+                page_request = page_request_of(per_user, extension._state.private_cookies)
                 if not policy.request_cacheable(page_request):
                     return await view(**kwargs)
                 own: list[Response] = []
@@ -81,7 +82,7 @@ def cached_view(
 
         @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Any:
-            page_request = page_request_of(per_user)
+            page_request = page_request_of(per_user, extension._state.private_cookies)
             if not policy.request_cacheable(page_request):
                 return view(**kwargs)
             own: list[Response] = []
@@ -105,7 +106,9 @@ def cached_view(
     return decorator
 
 
-def page_request_of(per_user: Callable[[], Any] | None) -> PageRequest:
+def page_request_of(
+    per_user: Callable[[], Any] | None, private_cookies: Sequence[str] = ()
+) -> PageRequest:
     """What page caching needs of the current Flask request (read from the request object
     itself: each attribute through the context-local proxy costs a lookup)."""
     req = request._get_current_object()  # type: ignore[attr-defined]
@@ -120,6 +123,10 @@ def page_request_of(per_user: Callable[[], Any] | None) -> PageRequest:
             user = f"session:{req.cookies[cookie]}"
     elif has_cookie:
         user = "session"
+    if user is None and private_cookies and "HTTP_COOKIE" in environ:
+        private = private_cookie(req.cookies, private_cookies)
+        if private is not None:
+            user = f"cookie:{private}" if per_user is not None else "private"
     return PageRequest(
         method=req.method,
         host=req.host,

@@ -44,3 +44,25 @@ def test_token_users_and_anonymous_clients_never_share_a_page(
                 assert greet(client) == expected[id(client)]
     # Only the anonymous page came from the cache, the second time.
     assert page_views.renders["greeting"] == 5
+
+
+def test_a_request_with_a_private_cookie_is_never_served_a_shared_page(
+    cache: DjangoCache, settings: object
+) -> None:
+    """``PRIVATE_COOKIES``: cookies that say who is asking, whatever reads them."""
+    settings.CACHEPLUG = {**settings.CACHEPLUG, "PRIVATE_COOKIES": ["token"]}  # type: ignore[attr-defined]
+    page_views.renders.clear()
+    alice, anonymous = Client(), Client()
+    alice.cookies["token"] = "alice"
+    anonymous.cookies["theme"] = "dark"  # any other cookie changes nothing
+    for client in (alice, anonymous, alice, anonymous):
+        assert client.get("/pages/echo/?q=1").status_code == 200
+    assert page_views.renders["echo"] == 3  # alice twice; the anonymous page once
+
+
+def test_private_cookies_must_be_a_list_of_names(settings: object) -> None:
+    from django.core.checks import run_checks
+
+    settings.CACHEPLUG = {"PRIVATE_COOKIES": "token"}  # type: ignore[attr-defined]
+    found = [m.msg for m in run_checks() if m.id == "cacheplug.E001"]
+    assert any("PRIVATE_COOKIES'] must be a list of cookie names" in msg for msg in found)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from flask import Flask
 from flask_shop import Category, Product, db, renders
 from sqlalchemy import delete, text, update
+
+from cacheplug import ConfigurationError
+from cacheplug_flask import CachePlug
 
 
 def seed(app: Flask) -> tuple[int, int]:
@@ -225,3 +229,20 @@ def test_repeated_query_parameters_keep_their_order(app: Flask) -> None:
     get(app, "/echo?a=2&a=1")  # Flask reads the first value: another page
     get(app, "/echo?a=1&a=2")
     assert renders["echo"] == 2
+
+
+def test_a_remember_me_cookie_keeps_the_request_private(app: Flask) -> None:
+    """Flask-Login's ``remember_token`` names a user without a session cookie (the default
+    ``CACHEPLUG_PRIVATE_COOKIES``): such a request never gets, nor makes, a shared page."""
+    remembered, anonymous = app.test_client(), app.test_client()
+    remembered.set_cookie("remember_token", "alice|signature")
+    for client in (remembered, anonymous, remembered, anonymous):
+        assert get(app, "/greeting", client) == "hello guest"
+    assert renders["greeting"] == 3  # the remembered client twice; the anonymous page once
+
+
+def test_private_cookies_are_checked_at_init_app() -> None:
+    app = Flask("bad-private-cookies")
+    app.config["CACHEPLUG_PRIVATE_COOKIES"] = "remember_token"
+    with pytest.raises(ConfigurationError, match="list of cookie names"):
+        CachePlug(app)
