@@ -27,15 +27,18 @@ local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[2], 'v', ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[2], id .. '|' .. ARGV[3])
 return id
 """
-# After the sink: forget a key's pending value unless a later put replaced it.
+# After the sink: forget a key's pending value unless a later put replaced it; the keys
+# forgotten (the database now has their latest write).
 _SETTLE_LUA: Final = """
+local settled = {}
 for i = 1, #ARGV, 2 do
   local held = redis.call('HGET', KEYS[1], ARGV[i])
   if held and string.sub(held, 1, #ARGV[i + 1] + 1) == ARGV[i + 1] .. '|' then
     redis.call('HDEL', KEYS[1], ARGV[i])
+    table.insert(settled, ARGV[i])
   end
 end
-return 0
+return settled
 """
 
 
@@ -74,10 +77,11 @@ class Queue:
     def record(self, batch: str, ids: Sequence[str]) -> None:
         raise NotImplementedError
 
-    def ack(self, batch: str, ids: Sequence[str], settled: Sequence[tuple[str, str]]) -> None:
+    def ack(self, batch: str, ids: Sequence[str], settled: Sequence[tuple[str, str]]) -> list[str]:
+        """Acknowledge the batch; the keys whose latest write it held."""
         raise NotImplementedError
 
-    def bury(self, batch: str, entries: Sequence[Entry]) -> None:
+    def bury(self, batch: str, entries: Sequence[Entry]) -> list[str]:
         raise NotImplementedError
 
     def pending(self, key: str) -> bytes | None:
@@ -208,15 +212,15 @@ class RedisQueue(Queue):
     def record(self, batch: str, ids: Sequence[str]) -> None:
         self._call("manifest", self._client.hset, self._batches, batch, ",".join(ids))
 
-    def ack(self, batch: str, ids: Sequence[str], settled: Sequence[tuple[str, str]]) -> None:
+    def ack(self, batch: str, ids: Sequence[str], settled: Sequence[tuple[str, str]]) -> list[str]:
         pipe = self._client.pipeline(transaction=True)
         pipe.xack(self._stream, _GROUP, *ids)
         pipe.xdel(self._stream, *ids)
         pipe.hdel(self._batches, batch)
         self._call("ack", pipe.execute)
-        self._forget(settled)
+        return self._forget(settled)
 
-    def bury(self, batch: str, entries: Sequence[Entry]) -> None:
+    def bury(self, batch: str, entries: Sequence[Entry]) -> list[str]:
         pipe = self._client.pipeline(transaction=True)
         for entry in entries:
             pipe.xadd(self._dead, {"id": entry.id, "k": entry.key, "v": entry.record})
@@ -225,12 +229,14 @@ class RedisQueue(Queue):
         pipe.xdel(self._stream, *ids)
         pipe.hdel(self._batches, batch)
         self._call("dead letter", pipe.execute)
-        self._forget([(entry.key, entry.id) for entry in entries])
+        return self._forget([(entry.key, entry.id) for entry in entries])
 
-    def _forget(self, settled: Sequence[tuple[str, str]]) -> None:
-        if settled:
-            args = [part for pair in settled for part in pair]
-            self._call("settle", self._settle, keys=[self._values], args=args)
+    def _forget(self, settled: Sequence[tuple[str, str]]) -> list[str]:
+        if not settled:
+            return []
+        args = [part for pair in settled for part in pair]
+        done = self._call("settle", self._settle, keys=[self._values], args=args)
+        return [_text(key) for key in done or ()]
 
     def pending(self, key: str) -> bytes | None:
         held = self._call("pending", self._client.hget, self._values, key)
@@ -302,26 +308,29 @@ class MemoryQueue(Queue):
         with self._lock:
             self._recorded.add(batch)
 
-    def ack(self, batch: str, ids: Sequence[str], settled: Sequence[tuple[str, str]]) -> None:
+    def ack(self, batch: str, ids: Sequence[str], settled: Sequence[tuple[str, str]]) -> list[str]:
         with self._lock:
             for entry_id in ids:
                 self._taken.pop(entry_id, None)
             self._recorded.discard(batch)
-            self._forget(settled)
+            return self._forget(settled)
 
-    def bury(self, batch: str, entries: Sequence[Entry]) -> None:
+    def bury(self, batch: str, entries: Sequence[Entry]) -> list[str]:
         with self._lock:
             for entry in entries:
                 self._taken.pop(entry.id, None)
                 self._dead.append((entry.id, entry.key))
             self._recorded.discard(batch)
-            self._forget([(entry.key, entry.id) for entry in entries])
+            return self._forget([(entry.key, entry.id) for entry in entries])
 
-    def _forget(self, settled: Sequence[tuple[str, str]]) -> None:
+    def _forget(self, settled: Sequence[tuple[str, str]]) -> list[str]:
+        done = []
         for key, entry_id in settled:
             held = self._values.get(key)
             if held is not None and held[0] == entry_id:
                 del self._values[key]
+                done.append(key)
+        return done
 
     def pending(self, key: str) -> bytes | None:
         with self._lock:

@@ -128,6 +128,7 @@ class WriteBehind:
         self.ttl = ttl
         self._last_flush = time.monotonic()
         self._retry: Batch | None = None
+        self._put_locks = [threading.Lock() for _ in range(64)]
         clients = getattr(cache.store, "clients", None)
         if clients is not None and cache.store.shared:
             self._queue: Queue = RedisQueue(self, *clients())
@@ -153,9 +154,13 @@ class WriteBehind:
         )
         if record is None:
             raise ValueError(f"the value for {key!r} cannot be queued (too large or unpicklable)")
-        entry_id = self._queue.put(key, record)
-        if self.update_cache:
-            self.cache.set(key, value, self.ttl)
+        if not self.update_cache:
+            return self._queue.put(key, record)
+        with self._put_locks[hash(key) % len(self._put_locks)]:
+            # Queued and cached in the same order as other puts of this process.
+            entry_id = self._queue.put(key, record)
+            if not self.cache.set(key, value, self.ttl):
+                self.cache.invalidate(key)
         return entry_id
 
     def due(self) -> bool:
@@ -188,7 +193,7 @@ class WriteBehind:
             bad, good = list(batch.entries), []
         if bad:
             self._queue.bury(batch.id, bad)
-            if self.update_cache:
+            if self.update_cache:  # the database never got them
                 self.cache.invalidate(*dict.fromkeys(entry.key for entry in bad))
         if not good:
             return len(batch.entries)
@@ -203,7 +208,12 @@ class WriteBehind:
             again = [entry._replace(deliveries=entry.deliveries + 1) for entry, _ in good]
             self._retry = batch._replace(entries=again, recorded=True)
             raise
-        self._queue.ack(batch.id, ids, [(entry.key, entry.id) for entry, _ in good])
+        settled = self._queue.ack(batch.id, ids, [(entry.key, entry.id) for entry, _ in good])
+        if self.update_cache and settled:
+            # The database has these keys' latest writes: drop what puts cached, in case a
+            # put of another process cached an older value last, or the entry expired and a
+            # reader cached the database's value from before the sink.
+            self.cache.invalidate(*settled)
         return len(batch.entries)
 
     def run(self, stop: threading.Event, consumer: str | None = None, idle: float = 1.0) -> None:

@@ -189,3 +189,20 @@ def test_write_order_sorts_stream_ids_as_they_were_added() -> None:
     assert sorted(ids, key=write_order) == ids
     assert sorted(write_order(i) for i in ids) == [write_order(i) for i in ids]
     assert len(write_order("1700000000000-2")) == 26
+
+
+def test_once_the_sink_has_a_keys_latest_write_reads_see_it(cache: Cache) -> None:
+    """Two processes putting one key at once can cache the older value last (each puts, then
+    caches); once the sink has the newer one, the cache is dropped for the database's."""
+    database: dict[str, str] = {}
+    queue = cache.write_behind(
+        "race",
+        lambda writes: database.update({w.key: w.value for w in writes}),
+        durable=durable(cache),
+    )
+    queue.put("k", "older")
+    queue.put("k", "newer")
+    cache.set("k", "older")  # the other process's set, landing late
+    queue.drain()
+    assert database["k"] == "newer"
+    assert cache.get_or_load("k", lambda: database["k"]) == "newer"
