@@ -181,13 +181,14 @@ def cookie_names(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def private_cookie(cookies: Mapping[str, str], names: Sequence[str]) -> str | None:
-    """``"name=value"`` of the first cookie of ``names`` the request carries: a cookie that
-    identifies somebody (a login token, a "remember me"), so the request's page is theirs."""
+def private_user(cookies: Mapping[str, str], names: Sequence[str], per_user: bool) -> str | None:
+    """The :attr:`PageRequest.user` of a request carrying one of the cookies ``names`` (a
+    login token, a "remember me": whoever it names, the page is theirs): keyed by the cookie
+    when caching per user, else one that is never shared. ``None`` without such a cookie."""
     for name in names:
         value = cookies.get(name)
         if value:
-            return f"{name}={value}"
+            return f"cookie:{name}={value}" if per_user else "private"
     return None
 
 

@@ -143,7 +143,8 @@ class WriteBehind:
             self._queue = MemoryQueue(self)
 
     def put(self, key: str, value: Any) -> str:
-        """Queue a write of ``value`` for ``key`` (one round trip); its queue id. Raises
+        """Queue a write of ``value`` for ``key``; its queue id. One round trip, plus the
+        cache write with ``update_cache`` (the default without ``merge``). Raises
         :class:`QueueFull` when the queue is full, :class:`CacheUnavailable` when the store
         cannot be reached: nothing is dropped silently.
 

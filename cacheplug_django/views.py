@@ -20,7 +20,7 @@ from cacheplug._pages import (
     PageRequest,
     Uncacheable,
     not_modified,
-    private_cookie,
+    private_user,
 )
 from cacheplug_django._cache import Models
 from cacheplug_django._request_facts import (
@@ -242,9 +242,7 @@ def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
         # own): not shared. Only worked out when the request has a cookie to be known by.
         user = "user"
     if user is None and request.META.get("HTTP_COOKIE"):
-        private = private_cookie(request.COOKIES, private_cookie_names())
-        if private is not None:
-            user = f"cookie:{private}" if per_user else "private"
+        user = private_user(request.COOKIES, private_cookie_names(), per_user)
     query = (
         [(name, value) for name, values in request.GET.lists() for value in values]
         if request.META.get("QUERY_STRING")

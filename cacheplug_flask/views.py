@@ -17,7 +17,7 @@ from cacheplug._pages import (
     PageRequest,
     Uncacheable,
     not_modified,
-    private_cookie,
+    private_user,
 )
 
 if TYPE_CHECKING:
@@ -124,9 +124,7 @@ def page_request_of(
     elif has_cookie:
         user = "session"
     if user is None and private_cookies and "HTTP_COOKIE" in environ:
-        private = private_cookie(req.cookies, private_cookies)
-        if private is not None:
-            user = f"cookie:{private}" if per_user is not None else "private"
+        user = private_user(req.cookies, private_cookies, per_user is not None)
     return PageRequest(
         method=req.method,
         host=req.host,

@@ -146,12 +146,7 @@ class RedisClusterStore(Store):
             with self._lock:
                 client = self._connected
                 if client is None:
-                    client = redis.cluster.RedisCluster.from_url(
-                        "redis://" + self.url.split("://", 1)[1],
-                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 3),
-                        decode_responses=False,
-                        **self._options,
-                    )
+                    client = self._new_client(Retry(ExponentialBackoff(cap=0.2, base=0.01), 3))
                     for name, lua in _SCRIPTS.items():
                         self._scripts[name] = client.register_script(lua)
                     self._connected = client
@@ -165,13 +160,16 @@ class RedisClusterStore(Store):
             with self._lock:
                 once = self._once
                 if once is None:
-                    once = self._once = redis.cluster.RedisCluster.from_url(
-                        "redis://" + self.url.split("://", 1)[1],
-                        retry=Retry(NoBackoff(), 0),
-                        decode_responses=False,
-                        **self._options,
-                    )
+                    once = self._once = self._new_client(Retry(NoBackoff(), 0))
         return self.client, once
+
+    def _new_client(self, retry: Retry) -> redis.cluster.RedisCluster:
+        return redis.cluster.RedisCluster.from_url(
+            "redis://" + self.url.split("://", 1)[1],
+            retry=retry,
+            decode_responses=False,
+            **self._options,
+        )
 
     @property
     def _client(self) -> redis.cluster.RedisCluster:
