@@ -20,10 +20,14 @@ from urllib.parse import parse_qsl, unquote
 
 import redis
 import redis.asyncio
-import redis.asyncio.sentinel
-import redis.sentinel
 
 from cacheplug._exceptions import ConfigurationError
+from cacheplug.stores._redis_untyped import (
+    async_master,
+    async_sentinel_manager,
+    sentinel_manager,
+    sync_master,
+)
 
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
 SENTINEL_SCHEME = "redis+sentinel"
@@ -104,7 +108,7 @@ class ClientFactory:
         self.url = url
         self.options = options
         self.sentinel: SentinelTarget | None = None
-        self._sync_manager: redis.sentinel.Sentinel | None = None
+        self._sync_manager: Any = None  # a redis.sentinel.Sentinel, made on first use
         if scheme == SENTINEL_SCHEME:
             self.sentinel = parse_sentinel_url(url)
             self.options = {**options, **self.sentinel.options}
@@ -142,24 +146,14 @@ class ClientFactory:
         if self.sentinel is None:
             return redis.Redis.from_url(self.url, retry=retry, **self.options)
         if self._sync_manager is None:
-            self._sync_manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-                self.sentinel.sentinels, sentinel_kwargs=self._sentinel_kwargs()
-            )
-        client: redis.Redis = self._sync_manager.master_for(  # type: ignore[no-untyped-call]
-            self.sentinel.service_name, redis_class=redis.Redis, **self._master_kwargs(retry)
+            self._sync_manager = sentinel_manager(self.sentinel.sentinels, self._sentinel_kwargs())
+        return sync_master(
+            self._sync_manager, self.sentinel.service_name, **self._master_kwargs(retry)
         )
-        return client
 
     def async_client(self, retry: Any) -> redis.asyncio.Redis:
         """The asyncio twin of :meth:`sync_client` (a new one: call it once per loop)."""
         if self.sentinel is None:
             return redis.asyncio.Redis.from_url(self.url, retry=retry, **self.options)
-        manager = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-            self.sentinel.sentinels, sentinel_kwargs=self._sentinel_kwargs()
-        )
-        client: redis.asyncio.Redis = manager.master_for(
-            self.sentinel.service_name,
-            redis_class=redis.asyncio.Redis,
-            **self._master_kwargs(retry),
-        )
-        return client
+        manager = async_sentinel_manager(self.sentinel.sentinels, self._sentinel_kwargs())
+        return async_master(manager, self.sentinel.service_name, **self._master_kwargs(retry))

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from cacheplug.stores._redis_untyped import pubsub as open_pubsub
 from cacheplug.stores.fills import FillListener
 
 logger = logging.getLogger("cacheplug")
@@ -87,7 +88,7 @@ class RedisFillListener(FillListener):
         while not self._stopping.is_set():
             pubsub: Any = None
             try:
-                pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+                pubsub = open_pubsub(self._client)
                 pubsub.subscribe(self.channel)
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=_POLL_SECONDS)

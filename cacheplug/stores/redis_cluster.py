@@ -45,6 +45,7 @@ from cacheplug.stores._cluster_copies import (
     spread,
 )
 from cacheplug.stores._redis_fills import RedisFillListener
+from cacheplug.stores._redis_untyped import node_for_key, pubsub, queue_command
 from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.redis import (
     _ACQUIRE_LUA,
@@ -405,7 +406,7 @@ class RedisClusterStore(Store):
         by_node: dict[str, tuple[Any, list[str]]] = {}
         try:
             for copy in copies:
-                node = self._client.get_node_from_key(copy)  # type: ignore[no-untyped-call]
+                node = node_for_key(self._client, copy)
                 by_node.setdefault(node.name, (node, []))[1].append(copy)
             for node, names in by_node.values():
                 connection = self._client.get_redis_connection(node)
@@ -414,7 +415,7 @@ class RedisClusterStore(Store):
                     for name in names:
                         pipe.set(name, version, px=keep_ms)
                     if replicated:
-                        pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
+                        queue_command(pipe, "WAIT", 1, self._ack_timeout_ms)
                     acknowledged = pipe.execute()[-1] if replicated else 1
                 if int(acknowledged) < 1:
                     self._replicas.pop(node.name, None)  # look again next time
@@ -430,13 +431,13 @@ class RedisClusterStore(Store):
         """Run an invalidation script on the master of ``keys``' slot and wait until a
         replica has it too (same connection: ``WAIT`` counts that connection's writes)."""
         try:
-            node = self._client.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
+            node = node_for_key(self._client, keys[0])
             connection = self._client.get_redis_connection(node)
             replicated = self._has_replicas(node)
             with connection.pipeline(transaction=False) as pipe:
                 pipe.eval(lua, len(keys), *keys, *args)
                 if replicated:
-                    pipe.execute_command("WAIT", 1, self._ack_timeout_ms)  # type: ignore[no-untyped-call]
+                    queue_command(pipe, "WAIT", 1, self._ack_timeout_ms)
                 replies = pipe.execute()
         except _ERRORS as exc:
             self._client.nodes_manager.initialize()  # the slot may have moved: look again
@@ -511,7 +512,7 @@ class _PubSubSource:
 
     def pubsub(self) -> Any:
         try:
-            return self._store.client.pubsub()  # type: ignore[no-untyped-call]
+            return pubsub(self._store.client)
         except _ERRORS as exc:  # the listener retries with backoff on connection errors
             raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
 
