@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The README's second command: install what the tests need, then lint, type-check and run
-# the whole suite. Works on a fresh Debian machine with Python 3.11 (as root it installs
-# redis-server with apt-get; otherwise it asks you to). Extra arguments go to pytest.
+# The README's second command: install what the tests need from the committed lock
+# (requirements/dev.lock: exact versions with hashes), then lint, type-check, build the docs
+# site and run the whole suite. Works on a fresh Debian machine with Python 3.11 (as root it
+# installs redis-server with apt-get; otherwise it asks you to). Extra arguments go to pytest.
+#
+#   bash scripts/test.sh                 # everything, on the pinned set
+#   bash scripts/test.sh -k stampede     # ... with pytest arguments
+#
+# CI (.ci/run) runs this, then scripts/test-matrix.sh (the built wheel, the oldest versions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_venv.sh
 
 # redis-server for every Redis test; redis-cli (redis-tools) builds the test Redis Cluster.
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
@@ -17,18 +24,16 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   fi
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  echo "== creating .venv"
-  python3 -m venv .venv
-fi
-echo "== installing cacheplug[test]"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+locked_venv .venv requirements/dev.lock
+echo "== installing this checkout into .venv (editable, no dependencies: the lock has them)"
+install_cacheplug .venv -e .
 
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest"
-.venv/bin/pytest "$@"
+echo "== mkdocs build --strict"
+.venv/bin/mkdocs build --strict --quiet --site-dir .venv/site
+echo "== pytest (pinned versions: requirements/dev.lock, this checkout)"
+CACHEPLUG_LOCK=requirements/dev.lock CACHEPLUG_UNDER_TEST=checkout .venv/bin/pytest "$@"

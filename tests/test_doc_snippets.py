@@ -471,6 +471,38 @@ def test_the_docs_name_every_page_of_docs_in_the_index() -> None:
             assert f"({page.name}" in index, f"docs/index.md does not link {page.name}"
 
 
+# What a page of a published package must not point at: the developers' own design notes
+# beside the repository, their issue tracker's numbers, sections of a document users lack.
+OUTSIDE_REFERENCES = re.compile(r"\.\./shared|ARCHITECTURE|\bissues? #?\d|#\d+\b(?!\w)")
+
+
+def test_the_docs_refer_to_nothing_outside_the_repository() -> None:
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {line.strip()}"
+        for page in PAGES
+        for number, line in enumerate(page.read_text().splitlines(), start=1)
+        if OUTSIDE_REFERENCES.search(line)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_readme_opens_with_the_install_lines_and_both_quickstarts() -> None:
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:60])
+    for needed in (
+        'pip install "cacheplug[django,redis]"',
+        'pip install "cacheplug[flask,redis]"',
+        "INSTALLED_APPS",
+        "CACHEPLUG = {",
+        "@cache_view(",
+        "depends_on=",
+        "CachePlug(app",
+        "cached_view(",
+    ):
+        assert needed in first_screen, f"README.md's first 60 lines lack {needed!r}"
+    quickstarts = [block for block in BLOCKS if block.page == "README.md" and block.line <= 60]
+    assert {block.setup for block in quickstarts} >= {"django-settings", "django", "flask"}
+
+
 def _anchors(page: Path) -> set[str]:
     """GitHub's anchors for the headings of ``page``."""
     found = set()

@@ -167,7 +167,7 @@ def test_the_demo_keeps_serving_the_shop_and_its_admin_until_ctrl_c() -> None:
 
 
 def test_the_default_demo_needs_no_redis_package(tmp_path: Path) -> None:
-    """``scripts/demo.sh`` installs the Django extra alone: the demo must run without redis."""
+    """A user who installs ``cacheplug[django]`` alone has no redis: the demo must run anyway."""
     hidden = tmp_path / "redis"
     hidden.mkdir()
     (hidden / "__init__.py").write_text(
