@@ -4,6 +4,13 @@ unwrap, decompress, deserialize.
 The order is deliberate: the signature is checked before anything else is parsed, and the
 payload is deserialized only after the signature and the envelope's codec id agree with this
 cache's configuration.
+
+Decoding is bounded, because an unsigned cache reads records anyone who can write to the store
+may have forged: a record is refused unopened when it is larger than ``max_value_bytes`` or
+carries a flag this cache never sets (compression when ``compress_min_bytes`` is off), and a
+compressed payload is inflated at most to ``max_value_bytes`` bytes (one more, to tell "exactly
+at the bound" from "over it") before anything parses it. So one read costs at most about
+``max_value_bytes`` of memory and parsing, however small the record that triggered it.
 """
 
 from __future__ import annotations
@@ -75,11 +82,32 @@ class _KnownRecords(dict[str, _Known]):
         self.bytes += size
 
 
+def inflate(data: bytes | memoryview, limit: int) -> bytes | None:
+    """The zlib stream ``data`` inflated, or ``None`` if it is malformed, truncated, followed
+    by anything, or would inflate to more than ``limit`` bytes.
+
+    Never produces more than ``limit + 1`` bytes, however much ``data`` would expand to: a
+    few kilobytes of zlib can stand for gigabytes.
+    """
+    inflater = zlib.decompressobj()
+    try:
+        # One byte over the limit, so that a payload of exactly ``limit`` bytes leaves room to
+        # reach the end of its stream (eof) and is told apart from a longer one.
+        payload = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    if len(payload) > limit or inflater.unconsumed_tail or inflater.unused_data:
+        return None
+    # Not at the end of the stream with all input consumed: truncated.
+    return payload if inflater.eof else None
+
+
 class EntryCodec:
     """Encodes and decodes entries for one cache configuration."""
 
     __slots__ = (
         "_compress_min",
+        "_flags",
         "_known",
         "_loads",
         "_pickled",
@@ -105,6 +133,9 @@ class EntryCodec:
         self._signer = signer
         self._known = _KnownRecords()
         self._compress_min = compress_min_bytes
+        # The flags this cache may write, hence the only ones it reads: a cache that never
+        # compresses never inflates what a forger marked compressed.
+        self._flags = 0 if compress_min_bytes is None else _envelope.FLAG_COMPRESSED
         self.max_value_bytes = max_value_bytes
 
     @property
@@ -122,11 +153,15 @@ class EntryCodec:
         compute_time: float = 0.0,
         tags: tuple[tuple[str, int], ...] = (),
     ) -> bytes | None:
-        """The record to store, or ``None`` when it would exceed ``max_value_bytes``.
+        """The record to store, or ``None`` when it would exceed ``max_value_bytes``: the
+        record itself, or the serialized value before compression (readers inflate no more
+        than that, so a larger one could be written but never read).
 
         Raises ``TypeError`` when the serializer cannot encode ``value``.
         """
         payload = self._serializer.dumps(value)
+        if len(payload) > self.max_value_bytes:
+            return None
         flags = 0
         if self._compress_min is not None and len(payload) >= self._compress_min:
             compressed = zlib.compress(payload, 6)
@@ -149,7 +184,8 @@ class EntryCodec:
 
     def decode(self, store_key: str, record: bytes) -> Entry | None:
         """The entry in ``record``, or ``None`` if it must be discarded (bad signature,
-        unknown format, foreign codec, undecodable payload)."""
+        unknown format, foreign codec, a flag this cache does not set, larger than
+        ``max_value_bytes`` as stored or inflated, undecodable payload)."""
         known = self._known.get(store_key)
         if known is not None and known[0] == record:
             try:
@@ -157,7 +193,9 @@ class EntryCodec:
             except Exception:
                 return None
             return _new_entry(Entry, (value, known[1], known[2], known[3], known[4]))
-        if not record:
+        if not record or len(record) > self.max_value_bytes:
+            # encode() never writes a larger record: someone else did. Refused before it is
+            # hashed or parsed, so its size cannot buy more work than a genuine record's.
             return None
         if self._signer is None and record[-1] in _COUNTER_LAST_BYTES:
             # Bare digits are a counter; a signed cache keeps counters signed, so it never
@@ -176,7 +214,7 @@ class EntryCodec:
             _TRAILER.unpack_from(record, start)
         )
         payload_end = start - tags_length
-        if serializer_id != self._serializer_id or payload_end < 0:
+        if serializer_id != self._serializer_id or payload_end < 0 or flags & ~self._flags:
             return None
         tags: tuple[tuple[str, int], ...] = ()
         if tags_length:
@@ -185,12 +223,15 @@ class EntryCodec:
                 return None
         try:
             if flags & _envelope.FLAG_COMPRESSED:
-                value = self._loads(zlib.decompress(record[:payload_end]))
+                payload = inflate(memoryview(record)[:payload_end], self.max_value_bytes)
+                if payload is None:
+                    return None
+                value = self._loads(payload)
             elif self._pickled:
                 value = self._loads(record)
             else:
                 value = self._loads(record[:payload_end])
-        except Exception:
+        except Exception:  # RecursionError (deeply nested JSON) included: a discard, not a crash
             return None
         if self._pickled and not flags:
             self._known.remember(store_key, record, created_at, fresh_until, compute_time, tags)

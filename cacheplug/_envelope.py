@@ -10,7 +10,8 @@ Layout, format version 1 (little-endian)::
     f64 fresh_until             wall-clock seconds; +inf when the entry never goes stale
     f32 compute_time            seconds the loader took (for early recomputation)
     u32 tags length             bytes of the tags block
-    u8  flags                   bit 0: payload is zlib-compressed
+    u8  flags                   bit 0: payload is zlib-compressed; a reader treats a flag
+                                its cache does not set (bit 0 without compression) as a miss
     u8  serializer id           which codec produced the payload
     u8  reserved (0)
     u8  format version          last byte; a reader treats any other version as a miss

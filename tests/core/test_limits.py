@@ -96,6 +96,33 @@ def test_limit_applies_to_the_stored_record(store: Store) -> None:
         assert stored(cache, "k1200") is None
 
 
+def test_limit_applies_to_the_value_before_compression(store: Store) -> None:
+    # Readers inflate a payload to at most max_value_bytes (a forged record must not cost
+    # more), so a value that only fits once compressed is oversize: written, it could never
+    # be read back.
+    secret = SECRET if store.shared else None
+    with Cache(
+        store,
+        namespace="limits",
+        secret=secret,
+        compress_min_bytes=100,
+        max_value_bytes=MAX_VALUE_BYTES,
+    ) as cache:
+        within = "w" * (MAX_VALUE_BYTES // 2)
+        assert cache.set("within", within) is True
+        record = stored(cache, "within")
+        assert record is not None
+        assert len(record) < MAX_VALUE_BYTES // 4  # compressed
+        assert cache.get("within") == within
+
+        assert cache.set("k", SMALL) is True
+        assert cache.set("k", LARGE) is False  # 10 kB that compresses to a few dozen bytes
+        assert stored(cache, "k") is None
+        assert cache.get("k", None) is None
+        assert cache.stats().oversize == 1
+        assert cache.stats().discarded == 0
+
+
 def test_set_of_oversize_value_returns_false_and_removes_older_value(limited: Cache) -> None:
     sentinel = object()
     assert limited.set("k", SMALL) is True
