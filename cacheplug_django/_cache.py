@@ -5,19 +5,21 @@ wrote."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 from django.db import models
 
-from cacheplug import DEFAULT, Cache, CacheDecorator, store_from_url
+from cacheplug import DEFAULT, Cache, CacheDecorator, CacheUnavailable, store_from_url
 from cacheplug.adapters import ReadOptions
 from cacheplug_django.conf import SettingsHolder, shared_pool, store_url
-from cacheplug_django.orm import pending_covers
+from cacheplug_django.orm import committed, pending_covers
 from cacheplug_django.tags import model_tags, stored_tags
 
 T = TypeVar("T")
+logger = logging.getLogger("cacheplug_django")
 Models = Sequence[type[models.Model] | str]
 
 
@@ -50,6 +52,9 @@ class DjangoCache:
                     else:
                         store = None if url is None else store_from_url(url)
                     cache = self._cache = Cache(store, **current.options)
+                    # Invalidations of writes committed while the cache could not be built
+                    # apply before it answers its first read.
+                    committed.replay(cache)
         return cache
 
     @property
@@ -148,10 +153,18 @@ class DjangoCache:
         reader could cache what it still sees)."""
         from django.db import connections, transaction
 
-        def invalidate() -> None:
+        def invalidate_now() -> None:
             self.core.invalidate(key)
             if tags:
                 self.core.invalidate_tags(*([tags] if isinstance(tags, str) else tags))
+
+        def invalidate() -> None:
+            # After the write: a strict cache's CacheUnavailable (the invalidation is queued
+            # and retried) must not turn the write into an error.
+            try:
+                invalidate_now()
+            except CacheUnavailable as exc:
+                logger.warning("cacheplug: write_around(%r): %s", key, exc)
 
         try:
             return writer()

@@ -31,7 +31,7 @@ def _setting_changed(setting: str, **_: Any) -> None:
     from cacheplug_django.conf import SETTING
 
     _request_facts.forget(setting)
-    if setting in (SETTING, "SECRET_KEY", "CACHES"):
+    if setting in (SETTING, "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES"):
         _state.cache.reset()
 
 

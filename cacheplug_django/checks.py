@@ -1,33 +1,42 @@
-"""System checks (``manage.py check``) for the ``CACHEPLUG`` setting."""
+"""System checks (``manage.py check``, and before ``migrate`` and ``runserver``) for the
+``CACHEPLUG`` setting: every problem at once, each with its id and a hint.
+
+The ids are those of :mod:`cacheplug.settings_validation` (``cacheplug.E001`` an unknown key
+or a setting that is not a dict, ``E002`` a store that cannot be used, ``E003``-``E013`` one
+value each), plus ``cacheplug.W001``: entries on a shared store would not be signed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
+from django.db import models
 
 from cacheplug import ConfigurationError, store_from_url
-from cacheplug_django.conf import SETTING, read_settings, store_url
+from cacheplug.settings_validation import SettingProblem
+from cacheplug_django.conf import SETTING, secret_key, setting_problems, store_url
 
 
 def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
-    """``cacheplug.E001``: the setting is malformed. ``cacheplug.E002``: its store cannot be
-    used. ``cacheplug.W001``: entries on a shared store would not be signed."""
+    """Every problem of the ``CACHEPLUG`` setting (see the module docstring for the ids)."""
+    from django.conf import settings
+
+    raw = getattr(settings, SETTING, None)
+    if raw is None:
+        raw = {}
+    problems = setting_problems(raw)
+    if isinstance(raw, dict):
+        problems += _model_problems(raw.get("PAGES"))
+    messages: list[CheckMessage] = [_error(problem) for problem in problems]
+    if not isinstance(raw, dict) or any(p.code == "E002" for p in problems):
+        return messages
+    store = raw.get("STORE")
     try:
-        current = read_settings()
-    except (ConfigurationError, TypeError, ValueError) as exc:
-        return [
-            Error(
-                f"{SETTING} is not valid: {exc}",
-                hint="See cacheplug_django.conf for every key and its default.",
-                id="cacheplug.E001",
-            )
-        ]
-    try:
-        url = store_url(current.store)
-        store = None if url is None else store_from_url(url)
+        url = store_url(store)
+        built = None if url is None else store_from_url(url)
     except (ConfigurationError, ImportError) as exc:
-        return [
+        messages.append(
             Error(
                 f"{SETTING}['STORE'] cannot be used: {exc}",
                 hint="Use a URL such as 'redis://127.0.0.1:6379/0', 'django:<CACHES alias>', "
@@ -35,10 +44,11 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
                 "for Redis).",
                 id="cacheplug.E002",
             )
-        ]
-    messages: list[CheckMessage] = []
-    if store is not None:
-        if store.shared and not current.options.get("secret"):
+        )
+        return messages
+    if built is not None:
+        secret = raw.get("SECRET") or secret_key()
+        if built.shared and not secret:
             messages.append(
                 Warning(
                     f"{SETTING} uses a shared store without a secret: entries are stored as "
@@ -47,5 +57,41 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
                     id="cacheplug.W001",
                 )
             )
-        store.close()
+        built.close()
     return messages
+
+
+def _error(problem: SettingProblem) -> Error:
+    return Error(f"{problem.setting}: {problem.message}", hint=problem.hint, id=_id(problem))
+
+
+def _id(problem: SettingProblem) -> str:
+    return f"cacheplug.{problem.code}"
+
+
+def _model_problems(pages: Any) -> list[SettingProblem]:
+    """``DEPENDS_ON`` models of ``PAGES`` rules that do not exist (only Django can tell)."""
+    from cacheplug_django.tags import model_tags
+
+    if not isinstance(pages, list | tuple):
+        return []
+    problems = []
+    for index, rule in enumerate(pages):
+        depends_on = rule.get("DEPENDS_ON", ()) if isinstance(rule, dict) else ()
+        for model in (depends_on,) if isinstance(depends_on, str) else depends_on:
+            if not isinstance(model, str | type) or (
+                isinstance(model, type) and not issubclass(model, models.Model)
+            ):
+                continue  # reported with the rule's other problems
+            try:
+                model_tags(model)
+            except (LookupError, TypeError, ValueError) as exc:
+                problems.append(
+                    SettingProblem(
+                        "E012",
+                        f"{SETTING}['PAGES'][{index}]['DEPENDS_ON']",
+                        f"names {model!r}, which is not a model: {exc}",
+                        "Use 'app_label.ModelName' of an installed app.",
+                    )
+                )
+    return problems

@@ -10,6 +10,8 @@ Every key, with its default:
 - ``NAMESPACE``: ``"django"``. ``DEFAULT_TTL``: ``300`` seconds (``None``: no expiry).
   ``STALE_TTL``: ``0``. ``LOCK_TIMEOUT``: ``10`` seconds. ``NEGATIVE_TTL``: ``None``.
 - ``SECRET``: ``None``, meaning ``SECRET_KEY`` (entries on a shared store are signed with it).
+  ``SECRET_FALLBACKS``: ``None``, meaning ``SECRET_KEY_FALLBACKS`` when ``SECRET`` is not set
+  (``()`` otherwise): older secrets whose entries are still accepted after a rotation.
 - ``L1``: ``None``, or a dict of ``MAX_ENTRIES``, ``MAX_BYTES``, ``TTL``, ``ADMISSION``
   (see :class:`cacheplug.LocalTier`) to keep hot values in each process too.
 - ``HOT_KEY_REPLICAS``: ``0`` (see ``docs/hot-keys.md``). ``STRICT``: ``False``.
@@ -19,6 +21,9 @@ Every key, with its default:
   ``cacheplug_django.middleware``).
 - ``PRIVATE_COOKIES``: ``[]``: cookies that identify somebody besides the session's (a login
   token a middleware of yours reads): a request carrying one is never served a shared page.
+
+Every value is checked by ``manage.py check`` (``cacheplug_django.checks``), every problem at
+once, with the rules of :mod:`cacheplug.settings_validation`.
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ from typing import Any, Final
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from cacheplug import ConfigurationError, LocalTier
+from cacheplug import ConfigurationError
 from cacheplug._pages import cookie_names
+from cacheplug.settings_validation import (
+    SettingProblem,
+    SettingsError,
+    local_tier,
+    unknown_settings,
+    validate_settings,
+)
 
 SETTING: Final = "CACHEPLUG"
 _KEYS: Final = frozenset(
@@ -43,6 +55,7 @@ _KEYS: Final = frozenset(
         "LOCK_TIMEOUT",
         "NEGATIVE_TTL",
         "SECRET",
+        "SECRET_FALLBACKS",
         "L1",
         "HOT_KEY_REPLICAS",
         "STRICT",
@@ -51,12 +64,6 @@ _KEYS: Final = frozenset(
         "PRIVATE_COOKIES",
     }
 )
-_L1_KEYS: Final = {
-    "MAX_ENTRIES": "max_entries",
-    "MAX_BYTES": "max_bytes",
-    "TTL": "ttl",
-    "ADMISSION": "admission",
-}
 
 
 @dataclass(frozen=True)
@@ -75,21 +82,19 @@ class CachePlugSettings:
 
 def read_settings() -> CachePlugSettings:
     """The ``CACHEPLUG`` setting as the cache is built from it; raises
-    :class:`~cacheplug.ConfigurationError` saying what is wrong."""
+    :class:`~cacheplug.settings_validation.SettingsError` listing every problem."""
     raw = getattr(settings, SETTING, None)
     if raw is None:
         raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{SETTING} must be a dict, not {type(raw).__name__}")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise ConfigurationError(
-            f"{SETTING} has unknown keys {unknown}; known: {', '.join(sorted(_KEYS))}"
-        )
-    store = raw.get("STORE")
-    if store is not None and not isinstance(store, str):
-        raise ConfigurationError(f"{SETTING}['STORE'] must be a URL string or None")
-    secret = raw.get("SECRET") or _secret_key()
+    problems = setting_problems(raw)
+    if problems:
+        raise SettingsError(problems)
+    secret = raw.get("SECRET") or None
+    fallbacks = raw.get("SECRET_FALLBACKS")
+    if secret is None:
+        secret = secret_key()
+        if fallbacks is None:  # rotating SECRET_KEY must not empty the cache
+            fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", None) or ()
     options: dict[str, Any] = {
         "namespace": raw.get("NAMESPACE", "django"),
         "default_ttl": raw.get("DEFAULT_TTL", 300.0),
@@ -97,27 +102,19 @@ def read_settings() -> CachePlugSettings:
         "lock_timeout": raw.get("LOCK_TIMEOUT", 10.0),
         "negative_ttl": raw.get("NEGATIVE_TTL"),
         "secret": secret,
+        "secret_fallbacks": tuple(fallbacks or ()),
         "hot_key_replicas": raw.get("HOT_KEY_REPLICAS", 0),
-        "strict": bool(raw.get("STRICT", False)),
+        "strict": raw.get("STRICT", False),
     }
-    l1 = raw.get("L1")
+    l1 = local_tier(raw.get("L1"))
     if l1 is not None:
-        if not isinstance(l1, dict):
-            raise ConfigurationError(
-                f"{SETTING}['L1'] must be a dict (e.g. {{'MAX_ENTRIES': 10000}})"
-            )
-        wrong = sorted(set(l1) - set(_L1_KEYS))
-        if wrong:
-            raise ConfigurationError(
-                f"{SETTING}['L1'] has unknown keys {wrong}; known: {sorted(_L1_KEYS)}"
-            )
-        options["l1"] = LocalTier(**{_L1_KEYS[key]: value for key, value in l1.items()})
+        options["l1"] = l1
     from cacheplug_django.middleware import page_rules
 
     return CachePlugSettings(
-        store=store,
+        store=raw.get("STORE"),
         options=options,
-        invalidate_on_write=bool(raw.get("INVALIDATE_ON_WRITE", True)),
+        invalidate_on_write=raw.get("INVALIDATE_ON_WRITE", True),
         pages=page_rules(raw.get("PAGES")),
         private_cookies=cookie_names(
             raw.get("PRIVATE_COOKIES", ()), f"{SETTING}['PRIVATE_COOKIES']"
@@ -125,7 +122,31 @@ def read_settings() -> CachePlugSettings:
     )
 
 
-def _secret_key() -> str | None:
+def setting_problems(raw: Any) -> list[SettingProblem]:
+    """Every problem of the ``CACHEPLUG`` value ``raw`` (but whether its store can be used:
+    see ``cacheplug_django.checks``)."""
+    if not isinstance(raw, dict):
+        return [
+            SettingProblem(
+                "E001",
+                SETTING,
+                f"must be a dict, not {type(raw).__name__}",
+                "Write CACHEPLUG = {...} with the keys in docs/settings.md, or leave it out.",
+            )
+        ]
+    spell = _spell
+    return [
+        *unknown_settings(raw, _KEYS, spell=spell),
+        *validate_settings({k: v for k, v in raw.items() if k in _KEYS}, spell=spell),
+    ]
+
+
+def _spell(name: str) -> str:
+    return f"{SETTING}[{name!r}]"
+
+
+def secret_key() -> str | None:
+    """``SECRET_KEY``, or ``None`` when it is empty."""
     try:
         return str(settings.SECRET_KEY) or None
     except ImproperlyConfigured:  # an empty SECRET_KEY: Django refuses to hand it out
@@ -164,7 +185,7 @@ def shared_pool(store: str | None) -> Any:
     backend = str(getattr(settings, "CACHES", {}).get(alias, {}).get("BACKEND", ""))
     if not backend.startswith("django_redis."):
         return None
-    from django_redis import get_redis_connection  # type: ignore[import-untyped]
+    from django_redis import get_redis_connection
 
     try:
         client = get_redis_connection(alias)

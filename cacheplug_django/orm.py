@@ -12,6 +12,11 @@ invalidated by an ``on_commit`` callback. A rollback (of a savepoint too) drops 
 callbacks; the tags left behind are at worst invalidated with the next commit, which costs a
 miss, never a stale read. Until the commit the writer's own reads of what it wrote bypass the
 cache (see :func:`pending_covers`).
+
+By the time the tags are invalidated the write has happened, so nothing the cache does may
+turn it into an exception: a store that is down, or a cache that cannot be set up (a bad
+setting), is logged and counted, and the invalidation is kept until it can be applied
+(:class:`cacheplug.after_commit.AfterCommit`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -29,6 +34,7 @@ from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from cacheplug.adapters import ANY_ROW, DeferredInvalidations, TableWrite, WriteParser
+from cacheplug.after_commit import AfterCommit
 from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
 Invalidate = Callable[[list[str], float | None], None]
@@ -39,6 +45,9 @@ _pending: weakref.WeakKeyDictionary[BaseDatabaseWrapper, DeferredInvalidations] 
     weakref.WeakKeyDictionary()
 )
 _parser = WriteParser(TABLES.pk_column)
+committed: Final = AfterCommit()
+"""The invalidations of committed writes: what could not reach the cache waits here, and is
+replayed when the cache is (re)built (``cacheplug_django._cache``)."""
 
 
 class _Saves(threading.local):
@@ -119,9 +128,8 @@ class WriteHooks:
             self._run(deferred.drain())
 
     def _run(self, tags: list[str], again_after: float | None = None) -> None:
-        invalidate = self._invalidate()
-        if invalidate is not None:
-            invalidate(sorted(set(tags)), again_after)
+        # The write is done (committed, or autocommitted): this must not raise.
+        committed.run(self._invalidate, sorted(set(tags)), again_after)
 
     def _saving(self, sender: type[Model], instance: Model, using: str, **_: Any) -> None:
         # A save() about to insert: its INSERT names no key, but post_save will.

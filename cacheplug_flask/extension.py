@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from cacheplug import DEFAULT, Cache, CacheDecorator
 from cacheplug._pages import cookie_names
 from cacheplug.adapters import ReadOptions, Warmers, stored_tags
-from cacheplug_flask.config import build_cache, seed
+from cacheplug_flask.config import build_cache, seed, validate
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
 
 T = TypeVar("T")
@@ -54,12 +54,17 @@ class CachePlug:
     def init_app(self, app: Flask, *, sqlalchemy: Any = None) -> None:
         """Configure the cache for ``app`` (once per app); with ``sqlalchemy`` (Flask-SQLAlchemy's
         ``db``, a ``sessionmaker``, a ``scoped_session``, or an ``Engine``), commits invalidate
-        what their writes touched."""
+        what their writes touched.
+
+        Every ``CACHEPLUG_*`` key is checked first: bad values raise
+        :class:`~cacheplug.settings_validation.SettingsError` (all of them at once); an unknown
+        key raises too under ``app.testing`` or ``app.debug``, and is warned about otherwise."""
         states = app.extensions.setdefault(_EXTENSION, {})
         if self.config_prefix in states:
             raise RuntimeError(
                 f"CachePlug({self.config_prefix!r}) is already set up for app {app.name!r}"
             )
+        validate(app.config, self.config_prefix, strict_keys=app.testing or app.debug)
         seed(app.config, self.config_prefix)
         private = cookie_names(
             app.config[f"{self.config_prefix}_PRIVATE_COOKIES"],

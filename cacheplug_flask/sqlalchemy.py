@@ -21,6 +21,10 @@ again two seconds later, for a reader that reloaded the old rows in between.
 A savepoint collects on its own: released, its writes join its parent's; rolled back, they
 are forgotten (the rows are as they were). Until the commit, reads through the extension that
 depend on what the session wrote bypass the cache (:func:`pending_covers`).
+
+The invalidation after a commit never raises into the committing code: a store that is
+down, or any other cache failure, is logged and counted, and the invalidation is kept until
+it can be applied (:class:`cacheplug.after_commit.AfterCommit`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from cacheplug.adapters import (
     row_tag,
     table_tag,
 )
+from cacheplug.after_commit import AfterCommit
 
 logger = logging.getLogger("cacheplug_flask")
 _INFO_KEY = "cacheplug_pending"
@@ -142,6 +147,8 @@ class SessionHooks:
 
     def __init__(self, invalidate: Invalidate) -> None:
         self._invalidate = invalidate
+        self.committed = AfterCommit()
+        """The after-commit invalidations: failures counted, what could not be applied held."""
         self._info_key = (_INFO_KEY, id(self))
         self._lock = threading.Lock()
         self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -242,7 +249,7 @@ class SessionHooks:
             pending = self._own.pop(connection, None)
         if pending:
             # Called before the database commits: again later for a reader in between.
-            self._invalidate(pending.drain(), AGAIN_AFTER)
+            self.committed.run(lambda: self._invalidate, pending.drain(), AGAIN_AFTER)
 
     def _connection_rollback(self, connection: Connection) -> None:
         with self._lock:
@@ -351,7 +358,7 @@ class SessionHooks:
         if pending:
             tags += pending.drain()
         if tags:
-            self._invalidate(list(dict.fromkeys(tags)), None)
+            self.committed.run(lambda: self._invalidate, list(dict.fromkeys(tags)))
 
     def _after_rollback(self, session: Session) -> None:
         session.info.pop((self._info_key, "flushing"), None)  # a flush that failed

@@ -78,8 +78,8 @@ def test_django_s_own_redis_cache_lends_its_server_not_its_pool(
     ("setting", "code", "text"),
     [
         ("not a dict", "cacheplug.E001", "must be a dict"),
-        ({"STOER": "redis://x"}, "cacheplug.E001", "unknown keys ['STOER']"),
-        ({"L1": {"MAX_ENTRIE": 5}}, "cacheplug.E001", "unknown keys ['MAX_ENTRIE']"),
+        ({"STOER": "redis://x"}, "cacheplug.E001", "CACHEPLUG['STOER']: is not a cacheplug"),
+        ({"L1": {"MAX_ENTRIE": 5}}, "cacheplug.E009", "unknown keys ['MAX_ENTRIE']"),
         ({"STORE": "mongodb://x"}, "cacheplug.E002", "unknown store URL scheme"),
         ({"STORE": "django:nope"}, "cacheplug.E002", "CACHES has no alias 'nope'"),
         ({"STORE": "django:default"}, "cacheplug.E002", "is not a Redis cache"),
