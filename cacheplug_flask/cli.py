@@ -17,6 +17,7 @@ from cacheplug.adapters import (
     stats_report,
     warm,
 )
+from cacheplug.warming import store_checked
 
 if TYPE_CHECKING:
     from cacheplug_flask.extension import CachePlug
@@ -57,7 +58,11 @@ def command_group(extension: CachePlug) -> click.Group:
         terminal = sys.stdout.isatty()
         try:
             warm(
-                {name: in_app(fn) for name, fn in extension.warmers.all().items()},
+                # A warmer whose loads the store did not take has warmed nothing: it fails.
+                store_checked(
+                    {name: in_app(fn) for name, fn in extension.warmers.all().items()},
+                    extension.cache,
+                ),
                 only=list(only) or None,
                 workers=workers,
                 dry_run=dry_run,
@@ -71,10 +76,10 @@ def command_group(extension: CachePlug) -> click.Group:
             extension.cache.publish_stats()  # the warmers' loads count in `stats` too
 
     @group.command("flush", help="Invalidate by tag, model, key, nested namespace, or everything.")
-    @click.option("--tag", "tags", multiple=True, metavar="T")
-    @click.option("--model", "models", multiple=True, metavar="Model")
-    @click.option("--key", "keys", multiple=True, metavar="K")
-    @click.option("--namespace", metavar="NAME")
+    @click.option("--tag", "tags", multiple=True, metavar="T", callback=_named)
+    @click.option("--model", "models", multiple=True, metavar="Model", callback=_named)
+    @click.option("--key", "keys", multiple=True, metavar="K", callback=_named)
+    @click.option("--namespace", metavar="NAME", callback=_named)
     @click.option("--all", "everything", is_flag=True)
     @click.option("--yes", is_flag=True, help="do not ask before --all")
     @with_appcontext
@@ -156,6 +161,14 @@ def command_group(extension: CachePlug) -> click.Group:
             fail(exc)
 
     return group
+
+
+def _named(context: click.Context, parameter: click.Parameter, value: Any) -> Any:
+    """Refuse an empty name (``--tag ''`` would flush nothing, silently): a usage error."""
+    for name in (value,) if isinstance(value, str) else value or ():
+        if not name.strip():
+            raise click.BadParameter("an empty name names nothing. Nothing was flushed.")
+    return value
 
 
 def _model_tags(extension: CachePlug, names: tuple[str, ...]) -> list[str]:

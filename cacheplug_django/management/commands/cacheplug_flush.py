@@ -7,7 +7,9 @@ rest of a shared Redis: there is no ``FLUSHDB`` here.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -20,12 +22,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         what = parser.add_mutually_exclusive_group(required=True)
-        what.add_argument("--tag", nargs="+", metavar="T", help="invalidate these tags")
         what.add_argument(
-            "--model", nargs="+", metavar="app.Model", help="everything depending on these models"
+            "--tag", nargs="+", type=_named("tag"), metavar="T", help="invalidate these tags"
         )
-        what.add_argument("--key", nargs="+", metavar="K", help="remove these keys")
-        what.add_argument("--namespace", metavar="NAME", help="every entry of a nested namespace")
+        what.add_argument(
+            "--model",
+            nargs="+",
+            type=_named("model"),
+            metavar="app.Model",
+            help="everything depending on these models",
+        )
+        what.add_argument(
+            "--key", nargs="+", type=_named("key"), metavar="K", help="remove these keys"
+        )
+        what.add_argument(
+            "--namespace",
+            type=_named("namespace"),
+            metavar="NAME",
+            help="every entry of a nested namespace",
+        )
         what.add_argument("--all", action="store_true", help="every entry of this cache")
         parser.add_argument("--yes", action="store_true", help="do not ask before --all")
 
@@ -52,7 +67,21 @@ class Command(BaseCommand):
             )
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(done)
+        if options["verbosity"] > 0:  # -v 0: quiet; a failure still raises
+            self.stdout.write(done)
+
+
+def _named(what: str) -> Callable[[str], str]:
+    """An argument type refusing an empty name (``--tag ''`` would flush nothing, silently)."""
+
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(
+                f"an empty {what} names nothing: give the {what} to flush. Nothing was flushed."
+            )
+        return value
+
+    return parse
 
 
 def _ask(question: str) -> bool:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from cacheplug.adapters import OperationError, warm
+from cacheplug.warming import store_checked
 from cacheplug_django._state import cache
 from cacheplug_django.warmers import registered
 
@@ -22,14 +23,16 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="list what would run")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        terminal = self.stdout.isatty()
+        quiet = options["verbosity"] == 0  # -v 0: failures only (on stderr)
+        terminal = self.stdout.isatty() and not quiet
         try:
             warm(
-                registered(),
+                # A warmer whose loads the store did not take has warmed nothing: it fails.
+                store_checked(registered(), cache.core),
                 only=options["only"],
                 workers=options["workers"],
                 dry_run=options["dry_run"],
-                out=self.stdout.write,
+                out=_discard if quiet else self.stdout.write,
                 err=self.stderr.write,
                 progress=(lambda line: self.stdout.write("\r" + line, ending=""))
                 if terminal
@@ -42,3 +45,7 @@ class Command(BaseCommand):
             core = cache.built
             if core is not None:
                 core.publish_stats()  # the loads warmers made count in cacheplug_stats too
+
+
+def _discard(line: str) -> None:
+    pass

@@ -34,9 +34,13 @@ class Command(BaseCommand):
                 only=options["only"],
                 once=options["once"],
                 stop=stop,
-                out=self.stdout.write,
+                out=self.stdout.write if options["verbosity"] > 0 else _discard,
             )
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt:
             stop.set()
+
+
+def _discard(line: str) -> None:
+    pass  # -v 0: quiet
