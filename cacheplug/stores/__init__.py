@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from cacheplug._exceptions import ConfigurationError
+from cacheplug._redact import redact
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
 
@@ -46,12 +47,17 @@ def store_from_url(url: str) -> Store:
     """The store a URL names: ``memory://``, ``redis://``, ``rediss://``, ``unix://``,
     ``redis+sentinel://``, ``redis+cluster://``."""
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"a store URL looks like 'redis://127.0.0.1:6379/0', not {url!r}")
+        shown = redact(url) if isinstance(url, str) else f"a {type(url).__name__}"
+        raise ConfigurationError(
+            f"a store URL looks like 'redis://127.0.0.1:6379/0', not {shown!r}"
+        )
     scheme = url.split("://", 1)[0].lower()
     path = _BY_SCHEME.get(scheme)
     if path is None:
         known = ", ".join(f"{s}://" for s in _BY_SCHEME)
-        raise ConfigurationError(f"unknown store URL scheme {scheme!r} in {url!r}; known: {known}")
+        raise ConfigurationError(
+            f"unknown store URL scheme in {redact(url)!r}; use one of: {known}"
+        )
     store: Store = _load(path).from_url(url)
     return store
 

@@ -8,8 +8,14 @@
   is the data servers'; query parameters ``sentinel_password`` and ``sentinel_username``
   authenticate to the Sentinels themselves.
 
-Query parameters (``?socket_timeout=0.2``) override the store's keyword options, as with
-redis-py URLs.
+Query parameters (``?socket_timeout=0.2``, ``?max_connections=20``) override the store's
+keyword options, as with redis-py URLs.
+
+Every client draws its connections from a *blocking* pool of at most ``max_connections``: a
+caller that finds them all busy waits for one (up to ``pool_timeout``) instead of failing.
+redis-py's default pools raise ``MaxConnectionsError`` at once (redis-py 6+: past 100
+connections), which the cache would take for an outage: it would run the loader for a key that
+is in the cache and open the circuit breaker, under load, when the store is fine.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from urllib.parse import parse_qsl, unquote
 
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 
 from cacheplug._exceptions import ConfigurationError
+from cacheplug._redact import redact
 from cacheplug.stores._redis_untyped import (
     async_master,
     async_sentinel_manager,
@@ -49,42 +58,102 @@ class SentinelTarget:
     sentinel_options: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_sentinel_url(url: str) -> SentinelTarget:
-    """Parse ``redis+sentinel://...`` (see the module docstring)."""
+@dataclass
+class ClusterTarget:
+    """What a ``redis+cluster://[[user]:password@]host:port[,host:port...][?options]`` URL
+    names: the nodes to start from (the client discovers the others)."""
+
+    nodes: list[tuple[str, int]]
+    username: str | None = None
+    password: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _HostsURL:
+    """A URL naming several ``host:port``: its parts, unquoted."""
+
+    hosts: list[tuple[str, int]]
+    path: list[str]
+    username: str | None
+    password: str | None
+    query: list[tuple[str, str]]
+
+
+def _parse_hosts(url: str, example: str) -> _HostsURL:
     rest = url.split("://", 1)[1]
     rest, _, query = rest.partition("?")
+    # The userinfo ends at the last "@": a password may hold an unencoded "@" or "/".
+    credentials, _, rest = rest.rpartition("@")
     location, _, path = rest.partition("/")
-    credentials, _, hosts = location.rpartition("@")
     username = password = None
     if credentials:
         user, has_password, secret = credentials.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if has_password else None
-    sentinels: list[tuple[str, int]] = []
-    for host in filter(None, hosts.split(",")):
+    hosts: list[tuple[str, int]] = []
+    for host in filter(None, location.split(",")):
         name, _, port = host.rpartition(":")
         try:
-            sentinels.append((name or "127.0.0.1", int(port)))
+            hosts.append((name or "127.0.0.1", int(port)))
         except ValueError:
-            raise ConfigurationError(f"bad Sentinel address {host!r} in {url!r}") from None
+            raise ConfigurationError(
+                f"bad address {host!r} in {redact(url)!r}; a URL looks like {example!r}"
+            ) from None
+    if not hosts:
+        raise ConfigurationError(f"a URL looks like {example!r}, not {redact(url)!r}")
     parts = [part for part in path.split("/") if part]
-    if not sentinels or not parts or len(parts) > 2:
-        raise ConfigurationError(
-            "a Sentinel URL looks like "
-            f"'redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/0', not {url!r}"
-        )
-    target = SentinelTarget(sentinels, unquote(parts[0]), username=username, password=password)
+    return _HostsURL(hosts, parts, username, password, parse_qsl(query))
+
+
+def _option(options: dict[str, Any], name: str, value: str, url: str) -> None:
+    """Put the query parameter ``name`` into ``options``, converted, or refuse it."""
+    if name in _INTEGER_OPTIONS:
+        options[name] = _integer(name, value, url)
+    elif name in _NUMERIC_OPTIONS:
+        options[name] = float(value)
+    else:
+        raise ConfigurationError(f"unknown option {name!r} in {redact(url)!r}")
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """Parse ``redis+sentinel://...`` (see the module docstring)."""
+    example = "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster/0"
+    parsed = _parse_hosts(url, example)
+    parts = parsed.path
+    if not parts or len(parts) > 2:
+        raise ConfigurationError(f"a Sentinel URL looks like {example!r}, not {redact(url)!r}")
+    target = SentinelTarget(
+        parsed.hosts, unquote(parts[0]), username=parsed.username, password=parsed.password
+    )
     if len(parts) == 2:
         target.db = _integer("db", parts[1], url)
-    for name, value in parse_qsl(query):
+    for name, value in parsed.query:
         if name in ("sentinel_password", "sentinel_username"):
             target.sentinel_options[name.removeprefix("sentinel_")] = value
-        elif name in _INTEGER_OPTIONS:
-            target.options[name] = _integer(name, value, url)
-        elif name in _NUMERIC_OPTIONS:
-            target.options[name] = float(value)
         else:
-            raise ConfigurationError(f"unknown option {name!r} in {url!r}")
+            _option(target.options, name, value, url)
+    return target
+
+
+def parse_cluster_url(url: str) -> ClusterTarget:
+    """Parse ``redis+cluster://...`` (see :class:`ClusterTarget`); ``?password=`` and
+    ``?username=`` are accepted as well as the userinfo."""
+    example = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+    parsed = _parse_hosts(url, example)
+    if parsed.path not in ([], ["0"]):
+        raise ConfigurationError(
+            f"a Redis Cluster has database 0 only; a URL looks like {example!r}, "
+            f"not {redact(url)!r}"
+        )
+    target = ClusterTarget(parsed.hosts, parsed.username, parsed.password)
+    for name, value in parsed.query:
+        if name == "password":
+            target.password = value
+        elif name == "username":
+            target.username = value
+        else:
+            _option(target.options, name, value, url)
     return target
 
 
@@ -92,21 +161,91 @@ def _integer(name: str, value: str, url: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigurationError(f"{name} must be an integer in {url!r}") from None
+        raise ConfigurationError(f"{name} must be an integer in {redact(url)!r}") from None
+
+
+_POOL_WAIT_RAN_OUT = "No connection available."  # redis-py 5.3 to 8.x, sync and asyncio
+
+
+class WaitingPool(redis.BlockingConnectionPool):
+    """A blocking pool whose callers wait as long as the pool makes progress.
+
+    ``timeout`` bounds the wait *between two connections handed back in working order*, not
+    the time in the queue: 2,000 callers sharing 50 connections wait their turn however long
+    the queue (back-pressure), and fail only when no connection came back healthy for a whole
+    ``timeout`` (the store is stuck, or down: then it is an outage, and is treated as one).
+    """
+
+    _handed_back = 0
+
+    def release(self, connection: Any) -> None:
+        # A connection that failed is disconnected before it is released: not progress.
+        if getattr(connection, "_sock", None) is not None:
+            self._handed_back += 1
+        parent: Any = super()  # untyped in some redis-py releases, typed in others
+        parent.release(connection)
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        parent: Any = super()
+        while True:
+            seen = self._handed_back
+            try:
+                return parent.get_connection(*args, **kwargs)
+            except redis.ConnectionError as exc:
+                if str(exc) != _POOL_WAIT_RAN_OUT or self._handed_back == seen:
+                    raise
+
+
+class AsyncWaitingPool(redis.asyncio.BlockingConnectionPool):
+    """The asyncio twin of :class:`WaitingPool`."""
+
+    _handed_back = 0
+
+    async def release(self, connection: Any) -> None:
+        if connection.is_connected:
+            self._handed_back += 1
+        await super().release(connection)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        parent: Any = super()
+        while True:
+            seen = self._handed_back
+            try:
+                return await parent.get_connection(*args, **kwargs)
+            except redis.ConnectionError as exc:
+                if str(exc) != _POOL_WAIT_RAN_OUT or self._handed_back == seen:
+                    raise
+
+
+class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, WaitingPool):
+    """The connections to the master a Sentinel names, from a pool that makes callers wait
+    when it is full (redis-py has no such pool; the two compose: Sentinel's part only finds
+    the master, the blocking part only hands out connections)."""
+
+
+class _AsyncBlockingSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool, AsyncWaitingPool):
+    """The asyncio twin of :class:`_BlockingSentinelPool`."""
 
 
 class ClientFactory:
-    """Builds the store's clients (sync, and async per event loop) for one URL."""
+    """Builds the store's clients (sync, and async per event loop) for one URL.
 
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
+    ``pool_timeout``: how long a caller waits for a free connection of a full pool before
+    the call fails (``None``: the socket timeout in effect for the URL).
+    """
+
+    def __init__(
+        self, url: str, options: dict[str, Any], pool_timeout: float | None = None
+    ) -> None:
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if scheme not in SCHEMES:
             raise ConfigurationError(
                 "RedisStore needs a redis://, rediss://, unix:// or redis+sentinel:// URL, "
-                f"not {url!r}"
+                f"not {redact(url)!r}"
             )
         self.url = url
         self.options = options
+        self._pool_timeout = pool_timeout
         self.sentinel: SentinelTarget | None = None
         self._sync_manager: Any = None  # a redis.sentinel.Sentinel, made on first use
         if scheme == SENTINEL_SCHEME:
@@ -141,19 +280,44 @@ class ClientFactory:
             kwargs["password"] = target.password
         return kwargs
 
+    def _wait_for_connection(self, pool: Any) -> None:
+        """Set how long a caller of ``pool`` waits without any connection coming back (its
+        ``socket_timeout`` is the one in effect: the URL's, if it names one)."""
+        timeout = self._pool_timeout
+        if timeout is None:
+            timeout = pool.connection_kwargs.get("socket_timeout")
+        pool.timeout = timeout
+
     def sync_client(self, retry: Any) -> redis.Redis:
         """A client on the server (the current master, for Sentinel)."""
         if self.sentinel is None:
-            return redis.Redis.from_url(self.url, retry=retry, **self.options)
+            # The retry policy goes to the pool: redis-py applies the connection's.
+            pool = WaitingPool.from_url(self.url, retry=retry, **self.options)
+            self._wait_for_connection(pool)
+            return redis.Redis.from_pool(pool)
         if self._sync_manager is None:
             self._sync_manager = sentinel_manager(self.sentinel.sentinels, self._sentinel_kwargs())
-        return sync_master(
-            self._sync_manager, self.sentinel.service_name, **self._master_kwargs(retry)
+        client = sync_master(
+            self._sync_manager,
+            self.sentinel.service_name,
+            connection_pool_class=_BlockingSentinelPool,
+            **self._master_kwargs(retry),
         )
+        self._wait_for_connection(client.connection_pool)
+        return client
 
     def async_client(self, retry: Any) -> redis.asyncio.Redis:
         """The asyncio twin of :meth:`sync_client` (a new one: call it once per loop)."""
         if self.sentinel is None:
-            return redis.asyncio.Redis.from_url(self.url, retry=retry, **self.options)
+            pool = AsyncWaitingPool.from_url(self.url, retry=retry, **self.options)
+            self._wait_for_connection(pool)
+            return redis.asyncio.Redis.from_pool(pool)
         manager = async_sentinel_manager(self.sentinel.sentinels, self._sentinel_kwargs())
-        return async_master(manager, self.sentinel.service_name, **self._master_kwargs(retry))
+        client = async_master(
+            manager,
+            self.sentinel.service_name,
+            connection_pool_class=_AsyncBlockingSentinelPool,
+            **self._master_kwargs(retry),
+        )
+        self._wait_for_connection(client.connection_pool)
+        return client

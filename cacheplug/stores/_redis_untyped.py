@@ -1,7 +1,8 @@
 """The redis-py calls whose annotations change from one supported release to the next.
 
 redis-py annotates more of its API with each release: 8.2 typed ``Sentinel`` and
-``pubsub()``, 5.3 did not, and ``RedisCluster.get_node_from_key`` is still untyped. A
+``pubsub()``, 5.3 did not, and ``RedisCluster.get_node_from_key`` and ``ClusterNode`` are
+still untyped. A
 ``# type: ignore[no-untyped-call]`` that one release needs is an unused-ignore error under
 the next (strict mypy), so main went red on a day nobody changed it. Every such call goes
 through this module instead, once, through an ``Any`` handle, and comes back with the type
@@ -15,6 +16,7 @@ from typing import Any
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
+import redis.cluster
 import redis.sentinel
 
 
@@ -59,3 +61,9 @@ def node_for_key(cluster: Any, key: str) -> Any:
 def queue_command(pipe: Any, *args: Any) -> None:
     """Queue a raw command (``WAIT``, say) on ``pipe``; its reply comes with ``execute()``."""
     pipe.execute_command(*args)
+
+
+def cluster_node(host: str, port: int) -> Any:
+    """A ``redis.cluster.ClusterNode`` (a startup node of a ``RedisCluster``)."""
+    factory: Any = redis.cluster.ClusterNode
+    return factory(host, port)

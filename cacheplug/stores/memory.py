@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from cacheplug._exceptions import ConfigurationError, NotACounter
+from cacheplug._redact import redact
 from cacheplug.stores.base import Store, VersionCheck
 
 _NEVER = math.inf
@@ -63,15 +64,17 @@ class MemoryStore(Store):
         """``memory://`` with optional ``?max_entries=...&max_bytes=...``."""
         parts = urlsplit(url)
         if parts.scheme != "memory":
-            raise ConfigurationError(f"not a memory:// URL: {url!r}")
+            raise ConfigurationError(f"not a memory:// URL: {redact(url)!r}")
         options = dict(parse_qsl(parts.query))
         unknown = set(options) - {"max_entries", "max_bytes"}
         if unknown:
             raise ConfigurationError(f"unknown memory:// option(s): {', '.join(sorted(unknown))}")
         try:
             sizes = {name: int(value) for name, value in options.items()}
-        except ValueError as exc:
-            raise ConfigurationError(f"memory:// options must be integers: {url!r}") from exc
+        except ValueError:
+            raise ConfigurationError(
+                f"memory:// options must be integers: {redact(url)!r}"
+            ) from None
         return cls(
             max_entries=sizes.get("max_entries", 10_000),
             max_bytes=sizes.get("max_bytes", 64 * 1024 * 1024),
@@ -101,14 +104,15 @@ class MemoryStore(Store):
         del self._data[key]
         self._bytes -= len(key) + len(item[0])
 
-    def _put(self, key: str, value: bytes, expires_at: float) -> None:
-        # Caller holds the lock.
+    def _put(self, key: str, value: bytes, expires_at: float) -> bool:
+        """Store ``value`` (caller holds the lock); False when it is larger than the whole
+        store, which then holds no value under ``key`` (the old one must not stay)."""
         old = self._data.pop(key, None)
         if old is not None:
             self._bytes -= len(key) + len(old[0])
         size = len(key) + len(value)
         if size > self.max_bytes:
-            return
+            return False
         self._data[key] = (value, expires_at)
         self._bytes += size
         now = self._clock()
@@ -117,6 +121,7 @@ class MemoryStore(Store):
         while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
             oldest, item = self._data.popitem(last=False)
             self._bytes -= len(oldest) + len(item[0])
+        return True
 
     def _sweep(self, now: float) -> None:
         expired = [k for k, (_, expires_at) in self._data.items() if expires_at <= now]
@@ -145,8 +150,7 @@ class MemoryStore(Store):
         with self._lock:
             if self._live(key) is not None:
                 return False
-            self._put(key, value, expires_at)
-            return key in self._data
+            return self._put(key, value, expires_at)
 
     def delete(self, key: str) -> bool:
         with self._lock:
@@ -193,8 +197,7 @@ class MemoryStore(Store):
             item = self._live(key)
             if item is None or item[0] != expected:
                 return False
-            self._put(key, new, item[1])
-            return True
+            return self._put(key, new, item[1])
 
     def ttl_ms(self, key: str) -> int | None:
         with self._lock:
@@ -228,7 +231,7 @@ class MemoryStore(Store):
                 return False
             stored = self._versions_hold(versions)
             if stored:
-                self._write(key, value, ttl_ms, lease_key, versions)
+                stored = self._write(key, value, ttl_ms, lease_key, versions)
             else:  # invalidated meanwhile: store nothing, let the waiters go
                 self._drop(lease_key, lease)
         self.fills.announce(key)
@@ -248,9 +251,9 @@ class MemoryStore(Store):
                 return False
             if not self._versions_hold(versions):
                 return False
-            self._write(key, value, ttl_ms, lease_key, versions)
+            stored = self._write(key, value, ttl_ms, lease_key, versions)
         self.fills.announce(key)
-        return True
+        return stored
 
     def ensure_versions(
         self,
@@ -303,8 +306,9 @@ class MemoryStore(Store):
         ttl_ms: int | None,
         lease_key: str,
         versions: Sequence[VersionCheck],
-    ) -> None:
-        # Caller holds the lock and checked the conditions.
+    ) -> bool:
+        # Caller holds the lock and checked the conditions. False when the value is larger
+        # than the whole store: nothing is stored under ``key`` then.
         expires_at = self._expiry(ttl_ms)
         for version_key, version, create in versions:
             item = self._live(version_key)
@@ -315,7 +319,7 @@ class MemoryStore(Store):
         lease = self._live(lease_key)
         if lease is not None:
             self._drop(lease_key, lease)
-        self._put(key, value, expires_at)
+        return self._put(key, value, expires_at)
 
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
         with self._lock:

@@ -19,8 +19,7 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any, NamedTuple, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Final, NamedTuple, cast
 
 import redis
 import redis.asyncio
@@ -30,6 +29,7 @@ from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
 from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._redact import redact
 from cacheplug.stores._redis_clients import ClientFactory
 from cacheplug.stores._redis_fills import RedisFillListener
 from cacheplug.stores.base import Store, VersionCheck
@@ -71,20 +71,12 @@ def _write_args(
     return keys, args
 
 
-def redacted(url: str) -> str:
-    """``url`` without its password (for messages and ``repr``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def _unavailable(command: str, exc: BaseException) -> CacheError:
     if isinstance(exc, redis.ResponseError) and _NOT_A_COUNTER in str(exc):
         return NotACounter("the value under this key is not an integer counter")
-    return CacheUnavailable(f"redis {command} failed: {type(exc).__name__}: {exc}")
+    # redis-py's messages name hosts, not passwords; redacted all the same, in case one
+    # quotes a URL.
+    return CacheUnavailable(redact(f"redis {command} failed: {type(exc).__name__}: {exc}"))
 
 
 class _AsyncClients(NamedTuple):
@@ -109,6 +101,15 @@ class RedisStore(Store):
     ``?socket_timeout=0.2``) override the keyword arguments. Timeouts are short by default
     because a cache that waits is worse than a miss.
 
+    ``max_connections`` (or ``?max_connections=`` in the URL): the size of each connection
+    pool, default :attr:`DEFAULT_MAX_CONNECTIONS` (50). The store keeps two pools (one whose
+    commands are retried once, one whose commands never are) per process, and two more per
+    event loop for the async API. A caller that finds every connection of a pool busy waits
+    for one instead of failing: a full pool is back-pressure, not an outage, so it neither
+    runs the loader for a key that is in the cache nor opens the circuit breaker. The wait
+    fails (as a failed store call) only when no connection came back in working order for
+    ``pool_timeout`` seconds (default: the socket timeout): the server is stuck or down.
+
     ``connection_pool``: a redis-py pool to share with the rest of the application (the
     Django adapter passes django-redis' for ``STORE="django:<alias>"``). Reads, idempotent
     writes and the pub/sub listener then use its connections, with its timeouts; the few
@@ -117,6 +118,7 @@ class RedisStore(Store):
     """
 
     shared = True
+    DEFAULT_MAX_CONNECTIONS: Final = 50
 
     def __init__(
         self,
@@ -124,21 +126,23 @@ class RedisStore(Store):
         *,
         socket_timeout: float = 0.5,
         socket_connect_timeout: float = 0.5,
-        max_connections: int | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
         retries: int = 1,
         health_check_interval: int = 0,
         connection_pool: redis.ConnectionPool | None = None,
     ) -> None:
+        if max_connections < 1:
+            raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
         self.url = url
         options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             "health_check_interval": health_check_interval,
             "decode_responses": False,
+            "max_connections": max_connections,
         }
-        if max_connections is not None:
-            options["max_connections"] = max_connections
-        self._clients = ClientFactory(url, options)
+        self._clients = ClientFactory(url, options, pool_timeout)
         self._retries = retries
         if connection_pool is not None:
             if connection_pool.connection_kwargs.get("decode_responses"):
@@ -177,7 +181,7 @@ class RedisStore(Store):
         return cls(url)
 
     def __repr__(self) -> str:
-        return f"RedisStore({redacted(self.url)!r})"
+        return f"RedisStore({redact(self.url)!r})"
 
     @property
     def fills(self) -> RedisFillListener:

@@ -22,6 +22,7 @@ ones (they block the event loop for a round trip): an asyncio cluster client is 
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -36,6 +37,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from cacheplug._exceptions import CacheUnavailable, ConfigurationError
+from cacheplug._redact import redact
 from cacheplug.stores._cluster_copies import (
     CopyNames,
     in_shard,
@@ -44,8 +46,9 @@ from cacheplug.stores._cluster_copies import (
     shard_of,
     spread,
 )
+from cacheplug.stores._redis_clients import WaitingPool, parse_cluster_url
 from cacheplug.stores._redis_fills import RedisFillListener
-from cacheplug.stores._redis_untyped import node_for_key, pubsub, queue_command
+from cacheplug.stores._redis_untyped import cluster_node, node_for_key, pubsub, queue_command
 from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.redis import (
     _ACQUIRE_LUA,
@@ -95,10 +98,23 @@ SCHEME = "redis+cluster"
 
 
 class RedisClusterStore(Store):
-    """A store on a Redis Cluster. ``url`` names any node: ``redis+cluster://host:port``
-    (``rediss+cluster://`` is not supported yet); the client discovers the others."""
+    """A store on a Redis Cluster.
+
+    ``url`` names one node or several to start from:
+    ``redis+cluster://[[user]:password@]host:port[,host:port...][?options]`` (the client
+    discovers the others; ``rediss+cluster://`` is not supported yet). Query parameters
+    (``socket_timeout``, ``socket_connect_timeout``, ``max_connections``, ``password``,
+    ``username``) override the keyword arguments.
+
+    ``max_connections``: the size of the connection pool to each node, default
+    :attr:`DEFAULT_MAX_CONNECTIONS` (50). A caller that finds every connection to a node busy
+    waits for one instead of failing: a full pool is back-pressure, not an outage. The wait
+    fails only when no connection came back in working order for ``pool_timeout`` seconds
+    (default: the socket timeout).
+    """
 
     shared = True
+    DEFAULT_MAX_CONNECTIONS: Final = 50
 
     def __init__(
         self,
@@ -106,17 +122,40 @@ class RedisClusterStore(Store):
         *,
         socket_timeout: float = 0.5,
         socket_connect_timeout: float = 0.5,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
         replica_ack_timeout_ms: int = 500,
     ) -> None:
         if not url.startswith(f"{SCHEME}://"):
-            raise ConfigurationError(f"RedisClusterStore needs a {SCHEME}:// URL, not {url!r}")
+            raise ConfigurationError(
+                f"RedisClusterStore needs a {SCHEME}:// URL, not {redact(url)!r}"
+            )
         self.url = url
-        self._options: dict[str, Any] = {
+        self._target = parse_cluster_url(url)
+        options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
+            "max_connections": max_connections,
+            **self._target.options,
         }
+        if options["max_connections"] < 1:
+            raise ConfigurationError(
+                f"max_connections must be at least 1, not {options['max_connections']}"
+            )
+        wait = options["socket_timeout"] if pool_timeout is None else pool_timeout
+        # redis-py's default node pools raise MaxConnectionsError when full (past 100
+        # connections since redis-py 6): the cache would take that for an outage. The wait
+        # is bound here because redis-py 5.3 drops a ``timeout`` keyword of RedisCluster.
+        options["connection_pool_class"] = functools.partial(WaitingPool, timeout=wait)
+        if self._target.username is not None:
+            options["username"] = self._target.username
+        if self._target.password is not None:
+            options["password"] = self._target.password
+        self._options = options
         # WAIT must return before the socket gives up on its reply.
-        self._ack_timeout_ms = max(1, min(replica_ack_timeout_ms, int(socket_timeout * 800)))
+        self._ack_timeout_ms = max(
+            1, min(replica_ack_timeout_ms, int(options["socket_timeout"] * 800))
+        )
         self._replicas: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
         self._connected: redis.cluster.RedisCluster | None = None
@@ -132,7 +171,7 @@ class RedisClusterStore(Store):
         return cls(url)
 
     def __repr__(self) -> str:
-        return f"RedisClusterStore({self.url!r})"
+        return f"RedisClusterStore({redact(self.url)!r})"
 
     @property
     def fills(self) -> RedisFillListener:
@@ -165,11 +204,9 @@ class RedisClusterStore(Store):
         return self.client, once
 
     def _new_client(self, retry: Retry) -> redis.cluster.RedisCluster:
-        return redis.cluster.RedisCluster.from_url(
-            "redis://" + self.url.split("://", 1)[1],
-            retry=retry,
-            decode_responses=False,
-            **self._options,
+        nodes = [cluster_node(host, port) for host, port in self._target.nodes]
+        return redis.cluster.RedisCluster(
+            startup_nodes=nodes, retry=retry, decode_responses=False, **self._options
         )
 
     @property
@@ -177,7 +214,7 @@ class RedisClusterStore(Store):
         try:
             return self.client
         except _ERRORS as exc:
-            raise CacheUnavailable(f"redis cluster unreachable: {exc}") from exc
+            raise CacheUnavailable(redact(f"redis cluster unreachable: {exc}")) from exc
 
     def _script(self, what: str, name: str, keys: list[str], args: list[Any]) -> Any:
         self._client  # noqa: B018 (makes the client and registers the scripts, or raises)
@@ -189,7 +226,7 @@ class RedisClusterStore(Store):
         except _ERRORS as exc:
             if isinstance(exc, redis.RedisError):
                 raise _unavailable(what, exc) from exc
-            raise CacheUnavailable(f"redis cluster {what} failed: {exc}") from exc
+            raise CacheUnavailable(redact(f"redis cluster {what} failed: {exc}")) from exc
 
     # -- primitives --------------------------------------------------------------------------
 
@@ -422,7 +459,7 @@ class RedisClusterStore(Store):
                     raise CacheUnavailable("no replica acknowledged the invalidation in time")
         except _ERRORS as exc:
             self._client.nodes_manager.initialize()
-            raise CacheUnavailable(f"redis cluster invalidation failed: {exc}") from exc
+            raise CacheUnavailable(redact(f"redis cluster invalidation failed: {exc}")) from exc
 
     def _publish(self, message: str) -> None:
         self._run("PUBLISH", self._client.publish, self.channel, message)
@@ -441,7 +478,7 @@ class RedisClusterStore(Store):
                 replies = pipe.execute()
         except _ERRORS as exc:
             self._client.nodes_manager.initialize()  # the slot may have moved: look again
-            raise CacheUnavailable(f"redis cluster invalidation failed: {exc}") from exc
+            raise CacheUnavailable(redact(f"redis cluster invalidation failed: {exc}")) from exc
         if replicated and int(replies[1]) < 1:
             self._replicas.pop(node.name, None)
             raise CacheUnavailable("no replica acknowledged the invalidation in time")
@@ -514,10 +551,10 @@ class _PubSubSource:
         try:
             return pubsub(self._store.client)
         except _ERRORS as exc:  # the listener retries with backoff on connection errors
-            raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
+            raise redis.ConnectionError(redact(f"redis cluster unreachable: {exc}")) from exc
 
     def publish(self, channel: str, message: str) -> Any:
         try:
             return self._store.client.publish(channel, message)
         except _ERRORS as exc:
-            raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
+            raise redis.ConnectionError(redact(f"redis cluster unreachable: {exc}")) from exc

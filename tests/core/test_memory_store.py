@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cacheplug import ConfigurationError, MemoryStore
+from cacheplug import Cache, ConfigurationError, MemoryStore
 from cacheplug.testing import FakeClock
 
 
@@ -86,3 +86,22 @@ def test_threads_do_not_corrupt_the_store() -> None:
     assert store.get("shared") in (b"2000", None)  # exact, unless evicted as LRU
     recount = sum(len(k) + len(v) for k, (v, _) in store._data.items())
     assert store.used_bytes == recount
+
+
+def test_a_value_larger_than_the_whole_store_is_reported_as_not_stored() -> None:
+    store = MemoryStore(max_bytes=100)
+    store.set("k", b"small", None)
+    assert store.put("k", b"x" * 500, None, "k:lease") is False
+    assert store.get("k") is None  # and the older value is gone too
+    assert store.add("other", b"x" * 500, None) is False
+    store.set("c", b"v", None)
+    assert store.compare_and_swap("c", b"v", b"x" * 500) is False
+    assert store.acquire_lease("f:lease", b"token", 10_000) == 0
+    assert store.fill_with_lease("f", b"x" * 500, None, "f:lease", b"token") is False
+    assert store.get("f") is None
+    assert store.used_bytes <= 100
+
+    cache = Cache(MemoryStore(max_bytes=2_000), max_value_bytes=10_000)
+    assert cache.set("big", "x" * 5_000) is False
+    assert cache.get("big", "absent") == "absent"
+    assert cache.set("fits", "x" * 10) is True
