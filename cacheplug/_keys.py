@@ -11,6 +11,15 @@ without spaces, or would give an empty hash tag are hashed with BLAKE2b; a sanit
 kept so that the key still reads well in ``redis-cli``. Hashed keys carry a ``#`` after the
 purpose, so a user key can never collide with another key's hashed form. Every produced key is
 printable ASCII without whitespace and at most 250 bytes: valid for Redis and memcached alike.
+
+Entries the library keeps for itself (shared pages, template fragments) live in a *reserved*
+key space that no application key can name: their keys are :class:`ReservedKey` objects, which
+are always stored in the hashed form with a digest of another domain (BLAKE2b personalised
+with ``_RESERVED_PERSON``). A string passed to ``get``/``set``/``delete`` is an application
+key whatever it holds ("page:...", "fragment:...", the readable prefix of a reserved store
+key): its store key carries the digest of its own domain, so it can neither read nor replace a
+reserved entry. A ``ReservedKey`` is also unequal to the ``str`` of the same characters, so
+nothing keyed by user key in process (memos, hot-key counts) mixes the two either.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ MAX_NAMESPACE_VERSION: Final = 10**12 - 1
 _READABLE_PREFIX_CHARS: Final = 64
 _DIGEST_BYTES: Final = 20
 _MEMO_ENTRIES: Final = 4096
+_RESERVED_PERSON: Final = b"cacheplug:rsvd"
 
 _NAMESPACE_RE: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_NAMESPACE_CHARS}}}\Z")
 _NESTED_NAME_RE: Final = re.compile(r"[A-Za-z0-9_\-]+\Z")
@@ -47,6 +57,25 @@ class Purpose(enum.Enum):
     STATS = "s"  # counters shared by the processes of a cache (see ``_shared_stats``)
     WRITES = "w"  # a key's write-through counter (see ``_writes``)
     QUEUE = "q"  # a write-behind queue (see ``_write_behind``)
+
+
+class ReservedKey(str):
+    """The key of an entry the library keeps for itself (a page, a fragment): stored where no
+    application key can reach (see the module docstring). Build it only in library code."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is ReservedKey and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((ReservedKey, str(self)))
+
+    def __repr__(self) -> str:
+        return f"ReservedKey({str.__repr__(self)})"
 
 
 def check_key(key: object) -> str:
@@ -71,10 +100,12 @@ def is_plain(key: str) -> bool:
 
 
 def hashed_form(key: str) -> str:
-    """The ``readable-prefix~digest`` form of a key that cannot be used as it is."""
+    """The ``readable-prefix~digest`` form of a key that cannot be used as it is (of a
+    :class:`ReservedKey`: with the digest of the reserved domain, whatever it holds)."""
     readable = _UNREADABLE_RE.sub("_", key[:_READABLE_PREFIX_CHARS])
+    person = _RESERVED_PERSON if type(key) is ReservedKey else b""
     digest = hashlib.blake2b(
-        key.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_BYTES
+        key.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_BYTES, person=person
     ).hexdigest()
     return f"{readable}~{digest}"
 
@@ -103,18 +134,18 @@ class KeyBuilder:
     def build(self, purpose: Purpose, key: str) -> str:
         """The store key for ``key`` with the given purpose."""
         check_key(key)
-        if is_plain(key):
+        if is_plain(key) and type(key) is not ReservedKey:
             return self._plain_prefixes[purpose] + key + "}"
         return self._hashed_prefixes[purpose] + hashed_form(key) + "}"
 
     def data(self, key: str) -> str:
         """The store key of a cached value (the hot path, kept short)."""
         try:
-            return self._data_keys[key]
+            return self._data_keys[key]  # a ReservedKey never equals a str key: no mix-up
         except (KeyError, TypeError):
             pass
         built = self.build(Purpose.DATA, key)
-        if type(key) is str:
+        if type(key) is str or type(key) is ReservedKey:
             if len(self._data_keys) >= _MEMO_ENTRIES:
                 self._data_keys.clear()
             self._data_keys[key] = built

@@ -20,7 +20,9 @@ When it does not know yet, it finds out from the entry stored under the key with
 and then reads again.
 
 Hits carry an ``ETag`` (a hash of the body) and answer a matching ``If-None-Match`` with
-304.
+304. Page keys are :class:`~cacheplug._keys.ReservedKey` objects: no application key can read or
+replace a page. What rendering read of the client decides whether a page is stored at all
+(``_client_reads``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
+from cacheplug._config import non_negative, ttl_seconds
 from cacheplug._exceptions import ConfigurationError
+from cacheplug._keys import ReservedKey
+from cacheplug._types import DEFAULT
 
 _MEMO_ENTRIES: Final = 10_000
 STORED_HEADERS: Final = frozenset(
@@ -208,6 +213,18 @@ class PagePolicy:
     """Which requests and responses may be shared, and under which key."""
 
     def __init__(self, *, statuses: Iterable[int] = (200,), per_user: bool = False) -> None:
+        if isinstance(statuses, str | bytes) or not isinstance(statuses, Iterable):
+            raise ConfigurationError(
+                f"statuses must be HTTP status codes such as (200, 404), not {statuses!r}"
+            )
+        statuses = tuple(statuses)
+        if not statuses or not all(type(code) is int and 100 <= code <= 599 for code in statuses):
+            raise ConfigurationError(
+                f"statuses must be HTTP status codes (ints 100-599) such as (200, 404), "
+                f"not {statuses!r}"
+            )
+        if not isinstance(per_user, bool):
+            raise ConfigurationError(f"per_user must be True or False, not {per_user!r}")
         self.statuses = frozenset(statuses)
         self.per_user = per_user
         self._vary: dict[str, tuple[str, ...]] = {}
@@ -243,7 +260,7 @@ class PagePolicy:
                 kept.append((name, value))
         return Page(status, tuple(kept), body, etag_of(body))
 
-    def base_key(self, request: PageRequest) -> str:
+    def base_key(self, request: PageRequest) -> ReservedKey:
         """The key of a URL before any ``Vary`` header (GET and HEAD share it)."""
         # Sorted by name only: a repeated name keeps the order of its values, since frameworks
         # read the first or the last of them.
@@ -257,9 +274,13 @@ class PagePolicy:
         )
         user = f"|user={quote(request.user, safe='')}" if self.per_user and request.user else ""
         variant = f"|{quote(request.variant, safe='')}" if request.variant else ""
-        return f"page:{request.scheme}://{request.host}{quote(request.path)}?{query}{user}{variant}"
+        return ReservedKey(
+            f"page:{request.scheme}://{request.host}{quote(request.path)}?{query}{user}{variant}"
+        )
 
-    def key(self, request: PageRequest, vary: Sequence[str], base: str | None = None) -> str:
+    def key(
+        self, request: PageRequest, vary: Sequence[str], base: ReservedKey | None = None
+    ) -> ReservedKey:
         """The key of ``request``'s page given the headers its URL varies on (``base``:
         :meth:`base_key`, if the caller has it)."""
         if base is None:
@@ -268,7 +289,7 @@ class PagePolicy:
             return base
         values = "|".join(f"{name}={request.headers.get(name, '')}" for name in vary)
         digest = hashlib.blake2b(values.encode("utf-8", "surrogatepass"), digest_size=16)
-        return f"{base}|vary={digest.hexdigest()}"
+        return ReservedKey(f"{base}|vary={digest.hexdigest()}")
 
     def fetch(
         self,
@@ -296,7 +317,7 @@ class PagePolicy:
         cache: _Reader,
         request: PageRequest,
         render: Callable[[], Page],
-        base: str,
+        base: ReservedKey,
         **options: Any,
     ) -> Page:
         vary = self._vary.get(base, ())
@@ -346,7 +367,7 @@ class PagePolicy:
         cache: _AsyncReader,
         request: PageRequest,
         render: Callable[[], Awaitable[Page]],
-        base: str,
+        base: ReservedKey,
         **options: Any,
     ) -> Page:
         vary = self._vary.get(base, ())
@@ -379,6 +400,20 @@ class PagePolicy:
         if len(self._vary) >= _MEMO_ENTRIES:
             self._vary.clear()
         self._vary[base] = vary
+
+
+def check_page_options(ttl: Any, stale_ttl: Any, where: str) -> None:
+    """Check a page decorator's ``ttl`` and ``stale_ttl`` when it is applied, not when the
+    first request comes; raises :class:`~cacheplug.ConfigurationError`."""
+    try:
+        ttl_seconds(ttl, None)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{where}: {exc}; pass a number of seconds > 0, None (no expiry), or leave ttl "
+            "out (the cache's default)"
+        ) from None
+    if stale_ttl is not DEFAULT and stale_ttl is not None:
+        non_negative(f"{where}: stale_ttl", stale_ttl)
 
 
 def not_modified(request: PageRequest, page: Page) -> bool:

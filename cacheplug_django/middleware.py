@@ -9,7 +9,9 @@ such as ``"shop:catalog"``), and under no rule otherwise. Each rule takes the op
 
 Put it near the top of ``MIDDLEWARE`` (right after ``SecurityMiddleware``): it then sees each
 response after every middleware below it has had its say, so their cookies (a session, a
-CSRF token) and ``Vary`` headers count when it decides what may be shared.
+CSRF token) and ``Vary`` headers count when it decides what may be shared. What the view, the
+templates and the middleware below read of the client (the session, flash messages, the user,
+a CSRF token; the cookies from the view on) decides it too, by the rule ``cache_view`` applies.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug._pages import PagePolicy
+from cacheplug.adapters import PagePolicy, check_page_options
+from cacheplug_django._request_facts import ReadWatch
 from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
+
+# The watch of a request this middleware is rendering for the cache; its cookie reads are
+# watched from the view on (the middleware below read the session and CSRF cookies of every
+# request before: what they found counts through the session and the CSRF token).
+_WATCH_ATTR = "_cacheplug_page_watch"
 
 _RULE_KEYS = {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL"}
 
@@ -73,6 +81,7 @@ def page_rules(raw: Any) -> tuple[PageRule, ...]:
         if isinstance(depends_on, str):
             depends_on = (depends_on,)
         tags = rule.get("TAGS", ())
+        check_page_options(rule.get("TTL", DEFAULT), rule.get("STALE_TTL", DEFAULT), where)
         rules.append(
             PageRule(
                 path=path,
@@ -128,4 +137,28 @@ class CachePlugMiddleware:
                 found.append(URL_NAME_TAG + name)
             return found
 
-        return serve(request, lambda: self.get_response(request), rule.policy, tags, **rule.options)
+        return serve(
+            request,
+            lambda: self.get_response(request),
+            rule.policy,
+            tags,
+            watch=_watch_from_the_view,
+            **rule.options,
+        )
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        watch = request.__dict__.get(_WATCH_ATTR)
+        if watch is not None:
+            watch.track_cookies()
+
+
+def _watch_from_the_view(request: HttpRequest) -> ReadWatch:
+    watch = ReadWatch(request, cookies=False)
+    setattr(request, _WATCH_ATTR, watch)
+    return watch

@@ -12,18 +12,22 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.utils.functional import LazyObject, empty
 from django.utils.translation import get_language
 
-from cacheplug import DEFAULT
-from cacheplug._pages import (
+from cacheplug import DEFAULT, ConfigurationError
+from cacheplug.adapters import (
+    ClientReads,
     EnvironHeaders,
     Page,
     PagePolicy,
     PageRequest,
     Uncacheable,
+    check_page_options,
     not_modified,
     private_user,
+    unshared_reason,
 )
 from cacheplug_django._cache import Models
 from cacheplug_django._request_facts import (
+    ReadWatch,
     private_cookie_names,
     session_cookie_name,
     use_i18n,
@@ -47,13 +51,18 @@ def cache_view(
 
     Only ``GET``/``HEAD`` requests without a session or login (``per_user=True``: keyed by
     the user instead), and only responses with an allowed status (200), no cookie, no
-    ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed, and not carrying
-    a CSRF token, are shared. ``depends_on``: models whose writes invalidate the page; ``tags``:
-    tags or a callable ``(request, *args, **kwargs) -> tags`` (e.g. ``instance_tag(Product,
-    pk)``). Concurrent misses render once; ``stale_ttl`` serves an expired page while one
-    request renders it again.
+    ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed, are shared;
+    and only if rendering read nothing of the client: no session, flash messages, user (unless
+    ``per_user``), CSRF token or cookie it sent. ``depends_on``: models whose writes
+    invalidate the page; ``tags``: tags or a callable ``(request, *args, **kwargs) -> tags``
+    (e.g. ``instance_tag(Product, pk)``). Concurrent misses render once; ``stale_ttl`` serves
+    an expired page while one request renders it again. The arguments are checked here: a
+    mistake raises :class:`~cacheplug.ConfigurationError` when the module is imported.
     """
     policy = PagePolicy(statuses=statuses, per_user=per_user)
+    check_page_options(ttl, stale_ttl, "cache_view()")
+    depends_on = _models(depends_on)
+    tags = _tags(tags)
 
     def decorator(view: View) -> View:
         if inspect.iscoroutinefunction(view):
@@ -81,6 +90,38 @@ def cache_view(
     return decorator
 
 
+def _models(depends_on: Any) -> Models:
+    if isinstance(depends_on, str):
+        depends_on = (depends_on,)
+    if not isinstance(depends_on, Iterable):
+        raise ConfigurationError(
+            f"cache_view(depends_on=...) takes models (classes or 'app.Model' names), not "
+            f"{depends_on!r}"
+        )
+    models = tuple(depends_on)
+    for model in models:
+        named = isinstance(model, str) and model.count(".") == 1
+        if not named and not hasattr(model, "_meta"):
+            raise ConfigurationError(
+                f"cache_view(depends_on=...) takes models (classes or 'app.Model' names), "
+                f"not {model!r}"
+            )
+    return models
+
+
+def _tags(tags: Any) -> TagsArg:
+    if tags is None or callable(tags):
+        return tags  # type: ignore[no-any-return]
+    if isinstance(tags, str):
+        return (tags,)
+    if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
+        raise ConfigurationError(
+            f"cache_view(tags=...) takes tag names, or a callable (request, *args, **kwargs) "
+            f"-> tag names, not {tags!r}"
+        )
+    return tuple(tags)
+
+
 def _async_cached_view(
     view: Callable[..., Any],
     policy: PagePolicy,
@@ -99,9 +140,14 @@ def _async_cached_view(
         own: list[HttpResponseBase] = []
 
         async def render() -> Page:
-            response = await view(request, *args, **kwargs)
-            own.append(response)
-            page = page_of(policy, request, response)
+            watch = ReadWatch(request)
+            try:
+                response = await view(request, *args, **kwargs)
+                own.append(response)
+                _render_template(response)
+            finally:
+                reads = watch.stop(own[-1] if own else None)
+            page = page_of(policy, request, response, reads)
             if page is None:
                 raise Uncacheable(response)
             return page
@@ -132,19 +178,27 @@ def serve(
     respond: Callable[[], HttpResponseBase],
     policy: PagePolicy,
     tags: Callable[[], list[str]],
+    *,
+    watch: Callable[[HttpRequest], ReadWatch] = ReadWatch,
     **options: Any,
 ) -> HttpResponseBase:
     """The response to ``request``: a shared page if the policy allows one, else what
-    ``respond()`` gives (stored if the policy allows)."""
+    ``respond()`` gives (stored if the policy allows). ``watch`` starts watching what
+    ``respond()`` reads of the client."""
     page_request = page_request_of(request, policy.per_user)
     if not policy.request_cacheable(page_request):
         return respond()
     own: list[HttpResponseBase] = []
 
     def render() -> Page:
-        response = respond()
-        own.append(response)
-        page = page_of(policy, request, response)
+        watching = watch(request)
+        try:
+            response = respond()
+            own.append(response)
+            _render_template(response)
+        finally:
+            reads = watching.stop(own[-1] if own else None)
+        page = page_of(policy, request, response, reads)
         if page is None:
             raise Uncacheable(response)
         return page
@@ -274,17 +328,19 @@ def _authenticated_user(request: HttpRequest, *, evaluate: bool) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def page_of(policy: PagePolicy, request: HttpRequest, response: HttpResponseBase) -> Page | None:
-    """The storable form of a Django response, or ``None`` if it may not be shared."""
-    if not policy.per_user and _authenticated_user(request, evaluate=False) is not None:
-        return None  # rendered for a logged-in user (it looked the user up)
+def _render_template(response: HttpResponseBase) -> None:
     render = getattr(response, "render", None)
     if render is not None and not getattr(response, "is_rendered", True):
-        render()  # a TemplateResponse: its content is needed now
-    if response.cookies or request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
-        return None  # a cookie, or a CSRF token in the body: this client's only
-    if getattr(getattr(request, "session", None), "modified", False):
-        return None  # SessionMiddleware will set this client's cookie after we return
+        render()  # a TemplateResponse: its content is needed now, and what it reads counts
+
+
+def page_of(
+    policy: PagePolicy, request: HttpRequest, response: HttpResponseBase, reads: ClientReads
+) -> Page | None:
+    """The storable form of a Django response made with ``reads`` of its client, or ``None``
+    if it may not be shared (the rule is the core's: ``unshared_reason``)."""
+    if unshared_reason(reads, keyed_by_client=policy.per_user) is not None:
+        return None
     if response.streaming or not isinstance(response, HttpResponse):
         return None
     return policy.page_of(response.status_code, response.items(), response.content)

@@ -9,20 +9,24 @@
 
 Arguments: the fragment's name, its ttl in seconds (``none``: the cache's default), then any
 values the fragment varies on. Keywords: ``depends_on`` (mapped class names, or classes),
-``tags``.
+``tags``. A fragment whose rendering read the client's state (the session, flashed messages,
+Flask-Login's user, a CSRF token, a cookie it sent) is shown to that client and not stored:
+the rule pages follow.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from flask import has_request_context
 from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.parser import Parser
 from markupsafe import Markup
 
 from cacheplug import DEFAULT
+from cacheplug.adapters import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
+from cacheplug_flask._request_facts import ReadWatch
 
 _KEYWORDS = ("depends_on", "tags")
 
@@ -71,13 +75,25 @@ class CachePlugExtension(Extension):
         tags: Any = (),
     ) -> Markup:
         extension = self.environment.cacheplug  # type: ignore[attr-defined]
-        digest = hashlib.blake2b(
-            "|".join(str(value) for value in vary).encode("utf-8", "surrogatepass"), digest_size=16
-        ).hexdigest()
         models = [_model(extension, model) for model in _listed(depends_on)]
-        text = extension.get_or_load(
-            f"fragment:{name}:{digest}",
-            lambda: str(caller()),
+
+        def render() -> tuple[str, ClientReads]:
+            # What rendering the fragment read of the client decides whether it is shared
+            # (the core's rule); outside a request there is no client to read.
+            if not has_request_context():
+                return str(caller()), NOTHING_READ
+            watch = ReadWatch(extension._state.private_cookies)
+            reads = NOTHING_READ
+            try:
+                text = str(caller())
+            finally:
+                reads = watch.stop()
+            return text, reads
+
+        text = fetch_fragment(
+            extension,
+            fragment_key(name, vary),
+            render,
             DEFAULT if ttl is None else ttl,
             tags=_listed(tags),
             depends_on=models,

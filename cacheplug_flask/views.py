@@ -8,17 +8,22 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, current_app, make_response, request, session
+from flask import Response, current_app, make_response, request
 
-from cacheplug._pages import (
+from cacheplug import DEFAULT, ConfigurationError
+from cacheplug.adapters import (
+    ClientReads,
     EnvironHeaders,
     Page,
     PagePolicy,
     PageRequest,
     Uncacheable,
+    check_page_options,
     not_modified,
     private_user,
+    unshared_reason,
 )
+from cacheplug_flask._request_facts import ReadWatch
 
 if TYPE_CHECKING:
     from cacheplug_flask.extension import CachePlug
@@ -41,8 +46,30 @@ def cached_view(
     ``Authorization`` (``per_user``: a callable giving the current user's id, which keys the
     page instead), and only responses with an allowed status, no cookie (the session's
     included), no ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed,
-    are shared. ``tags``: tags, or a callable taking the view's arguments."""
+    are shared; and only if rendering read nothing of the client: no session, flashed
+    messages, Flask-Login user (unless ``per_user``), CSRF token or cookie it sent. ``tags``:
+    tags, or a callable taking the view's arguments. The arguments are checked here: a mistake
+    raises :class:`~cacheplug.ConfigurationError` when the view is decorated."""
+    if per_user is not None and not callable(per_user):
+        raise ConfigurationError(
+            f"cached_view(per_user=...) takes a callable giving the current user's id, "
+            f"not {per_user!r}"
+        )
     policy = PagePolicy(statuses=statuses, per_user=per_user is not None)
+    check_page_options(ttl, DEFAULT if stale_ttl is None else stale_ttl, "cached_view()")
+    if isinstance(depends_on, str | bytes) or not isinstance(depends_on, Iterable):
+        raise ConfigurationError(
+            f"cached_view(depends_on=...) takes a list of mapped classes, not {depends_on!r}"
+        )
+    if isinstance(tags, str):
+        tags = (tags,)
+    elif not (tags is None or callable(tags)) and (
+        not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags)
+    ):
+        raise ConfigurationError(
+            f"cached_view(tags=...) takes tag names, or a callable taking the view's "
+            f"arguments and giving tag names, not {tags!r}"
+        )
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         label = f"{view.__module__}.{view.__qualname__}"
@@ -59,15 +86,20 @@ def cached_view(
 
             @functools.wraps(view)
             async def async_wrapped(**kwargs: Any) -> Any:
-                page_request = page_request_of(per_user, extension._state.private_cookies)
+                private_cookies = extension._state.private_cookies
+                page_request = page_request_of(per_user, private_cookies)
                 if not policy.request_cacheable(page_request):
                     return await view(**kwargs)
                 own: list[Response] = []
 
                 async def render() -> Page:
-                    response = make_response(await view(**kwargs))
-                    own.append(response)
-                    return _page_or_raise(policy, response)
+                    watch = ReadWatch(private_cookies)
+                    try:
+                        response = make_response(await view(**kwargs))
+                        own.append(response)
+                    finally:
+                        reads = watch.stop(own[-1] if own else None)
+                    return _page_or_raise(policy, response, reads)
 
                 try:
                     page = await policy.afetch(
@@ -82,15 +114,20 @@ def cached_view(
 
         @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Any:
-            page_request = page_request_of(per_user, extension._state.private_cookies)
+            private_cookies = extension._state.private_cookies
+            page_request = page_request_of(per_user, private_cookies)
             if not policy.request_cacheable(page_request):
                 return view(**kwargs)
             own: list[Response] = []
 
             def render() -> Page:
-                response = make_response(view(**kwargs))
-                own.append(response)
-                return _page_or_raise(policy, response)
+                watch = ReadWatch(private_cookies)
+                try:
+                    response = make_response(view(**kwargs))
+                    own.append(response)
+                finally:
+                    reads = watch.stop(own[-1] if own else None)
+                return _page_or_raise(policy, response, reads)
 
             try:
                 page = policy.fetch(
@@ -136,10 +173,12 @@ def page_request_of(
     )
 
 
-def _page_or_raise(policy: PagePolicy, response: Response) -> Page:
-    # The session cookie is only written after the view returns: a view that changed the
-    # session makes a response for this client alone.
-    if getattr(session, "modified", False) or response.is_streamed:
+def _page_or_raise(policy: PagePolicy, response: Response, reads: ClientReads) -> Page:
+    # What the view read of its client (the session, whose cookie is only written after the
+    # view returns, included) decides first: the core's rule.
+    if unshared_reason(reads, keyed_by_client=policy.per_user) is not None:
+        raise Uncacheable(response)
+    if response.is_streamed:
         raise Uncacheable(response)
     page = policy.page_of(
         response.status_code, response.headers.items(), response.get_data(), streamed=False
@@ -162,9 +201,8 @@ def _answer(page_request: PageRequest, page: Page, own: list[Response]) -> Respo
     headers = list(page.headers)
     if not any(name.lower() == "etag" for name, _ in headers):
         headers.append(("ETag", page.etag))
-    if page_request.method == "HEAD":
-        headers.append(("Content-Length", str(len(page.body))))
-        return Response(b"", status=page.status, headers=headers)
+    # The body even for HEAD: Werkzeug sends a HEAD response's headers only, with the
+    # Content-Length of the body a GET gets (a response made with an empty body says 0).
     return Response(page.body, status=page.status, headers=headers)
 
 

@@ -11,21 +11,25 @@ stampede protection.
 Arguments: the fragment's name, its ttl in seconds (``None``: the cache's default), then any
 values the fragment varies on. Keywords: ``depends_on`` (models, comma-separated
 ``app.Model``), ``tags`` (comma-separated), ``stale_ttl``. A ``{% csrf_token %}`` inside is
-refused when the template is compiled: the token belongs to one client.
+refused when the template is compiled: the token belongs to one client. A fragment whose
+rendering read the client's state (the session, flash messages, the user, a CSRF token, a
+cookie it sent) is shown to that client and not stored: the rule pages follow.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django import template
+from django.http import HttpRequest
 from django.template.base import FilterExpression, Node, NodeList, Parser, Token
 from django.template.defaulttags import CsrfTokenNode
 from django.utils.functional import empty
 from django.utils.safestring import SafeString, mark_safe
 
 from cacheplug import DEFAULT
+from cacheplug.adapters import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
+from cacheplug_django._request_facts import ReadWatch
 
 register = template.Library()
 
@@ -59,55 +63,37 @@ class CachePlugNode(Node):
                 raise template.TemplateSyntaxError(
                     f"{{% cacheplug %}} ttl must be a number or None, not {ttl!r}"
                 ) from exc
-        vary = "|".join(str(value.resolve(context)) for value in self.vary_on)
-        digest = hashlib.blake2b(vary.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        key = fragment_key(name, (value.resolve(context) for value in self.vary_on))
         options = {key: value.resolve(context) for key, value in self.options.items()}
-        request = context.get("request")
+        request = getattr(context, "request", None) or context.get("request")
 
-        rendering = object()  # identifies this call's own rendering
-
-        def render() -> str:
-            # A CSRF token used anywhere inside ({{ csrf_token }}, an included form) makes
-            # the fragment this client's only: Django flags the request when a token is taken.
-            meta = getattr(request, "META", None)
-            flagged = meta.pop("CSRF_COOKIE_NEEDS_UPDATE", None) if meta is not None else None
-            text = str(self.nodelist.render(context))
-            used = False
-            if meta is not None:
-                used = bool(meta.get("CSRF_COOKIE_NEEDS_UPDATE"))
-                if flagged is not None or used:
-                    meta["CSRF_COOKIE_NEEDS_UPDATE"] = flagged or used
-            # Without the request in the context, look for the token itself in the output
-            # (only if something already evaluated it: evaluating it here would set a cookie).
+        def render() -> tuple[str, ClientReads]:
+            # What rendering the fragment read of the client decides whether it is shared
+            # (the core's rule); Django's records of the reads say.
+            watch = ReadWatch(request) if isinstance(request, HttpRequest) else None
+            reads = NOTHING_READ
+            try:
+                text = str(self.nodelist.render(context))
+            finally:
+                if watch is not None:
+                    reads = watch.stop()
+            # Without the request, look for a CSRF token in the output (only if something
+            # already evaluated it: evaluating it here would set a cookie).
             token = getattr(context.get("csrf_token"), "_wrapped", empty)
-            if used or (token is not empty and token and str(token) in text):
-                raise _Unshared(text, rendering)
-            return text
+            if token is not empty and token and str(token) in text:
+                reads = reads | ClientReads(csrf_token=True)
+            return text, reads
 
-        try:
-            text = cache.get_or_load(
-                f"fragment:{name}:{digest}",
-                render,
-                DEFAULT if ttl is None else ttl,
-                tags=_names(options.get("tags")),
-                depends_on=_names(options.get("depends_on")),
-                stale_ttl=options.get("stale_ttl", DEFAULT),
-            )
-        except _Unshared as unshared:
-            # Ours to show if we rendered it; another request's (a waiter's) is not.
-            text = (
-                unshared.text if unshared.owner is rendering else str(self.nodelist.render(context))
-            )
+        text = fetch_fragment(
+            cache,
+            key,
+            render,
+            DEFAULT if ttl is None else ttl,
+            tags=_names(options.get("tags")),
+            depends_on=_names(options.get("depends_on")),
+            stale_ttl=options.get("stale_ttl", DEFAULT),
+        )
         return mark_safe(text)
-
-
-class _Unshared(Exception):
-    """A fragment that may not be stored (it holds this client's CSRF token)."""
-
-    def __init__(self, text: str, owner: object) -> None:
-        super().__init__("the fragment holds a CSRF token")
-        self.text = text
-        self.owner = owner
 
 
 def _names(value: Any) -> list[str]:

@@ -42,8 +42,9 @@ def test_token_users_and_anonymous_clients_never_share_a_page(
         for _ in range(2):
             for client in order:
                 assert greet(client) == expected[id(client)]
-    # Only the anonymous page came from the cache, the second time.
-    assert page_views.renders["greeting"] == 5
+    # Only the anonymous page came from the cache, the second time, and only when the user was
+    # worked out before the view: a view that looks a lazy user up makes a page of its client.
+    assert page_views.renders["greeting"] == (5 if middleware == "EagerTokenMiddleware" else 6)
 
 
 def test_a_request_with_a_private_cookie_is_never_served_a_shared_page(

@@ -1,0 +1,119 @@
+"""Shared pages and fragments never carry one client's state (ARCHITECTURE §6): the one rule
+both adapters apply before they store a page or a template fragment.
+
+A response or fragment is stored for everybody only if producing it read nothing of the
+client it was made for. The adapters know their framework and collect the facts
+(:class:`ClientReads`: was the session accessed, were flash messages read, the current user
+worked out, a CSRF token used, a cookie read or set, credentials sent); :func:`unshared_reason`
+decides, here, for both. The facts are taken where the response is final (after every
+middleware inside the cache has run), or, when the component that stores cannot see that far,
+from the framework's own record of the reads (a session's ``accessed`` flag, a message
+storage's ``used`` flag, a lazy user that was evaluated), which is set whoever read.
+
+:class:`CookieReads` is what the adapters put in place of a request's cookies while a page or
+fragment renders, to learn whether it read one the client sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ClientReads:
+    """What producing a response (or a fragment) read of the client it was made for, as the
+    adapter collected it from its framework. Each field is true when that happened."""
+
+    session: bool = False
+    """The session was read or written (Django ``session.accessed``, Flask ``accessed``)."""
+    messages: bool = False
+    """Flash messages were read (or queued) for this client."""
+    user: bool = False
+    """The current user was worked out (a lazy ``request.user``, Flask-Login's user)."""
+    csrf_token: bool = False
+    """A CSRF token was used: it is this client's."""
+    cookie_read: bool = False
+    """A cookie the client sent was read."""
+    cookie_set: bool = False
+    """A cookie is set on the response (the session's, a message cookie's, any)."""
+    credentials: bool = False
+    """The request carries credentials: an ``Authorization`` header, or a private cookie
+    (a "remember me" token) that names somebody."""
+
+    def __or__(self, other: ClientReads) -> ClientReads:
+        return ClientReads(*(getattr(self, f.name) or getattr(other, f.name) for f in _FIELDS))
+
+
+_FIELDS = fields(ClientReads)
+NOTHING_READ = ClientReads()
+
+# What a per-user page's key stands for: cacheplug worked out who is asking (a user, a session,
+# or nobody) before rendering, and keyed the page by it.
+_KEYED_BY_CLIENT = frozenset({"session", "user", "credentials"})
+_WHY = {
+    "session": "the session was accessed",
+    "messages": "flash messages were read",
+    "user": "the current user was looked up",
+    "csrf_token": "a CSRF token was used",
+    "cookie_read": "a cookie the client sent was read",
+    "cookie_set": "a cookie is set on the response",
+    "credentials": "the request carries credentials",
+}
+
+
+def unshared_reason(reads: ClientReads, *, keyed_by_client: bool = False) -> str | None:
+    """Why a page or fragment produced with ``reads`` must not be stored for others; ``None``
+    when it may be. ``keyed_by_client``: the entry's key names who asked (a per-user page), so
+    that the session, the user and the credentials are the key's own; flash messages (shown
+    once), a CSRF token (bound to one browser) and cookies never are."""
+    for f in _FIELDS:
+        if getattr(reads, f.name) and not (keyed_by_client and f.name in _KEYED_BY_CLIENT):
+            return _WHY[f.name]
+    return None
+
+
+class CookieReads(Mapping[str, Any]):
+    """A request's cookies that remember whether one the client sent was read. A read of a
+    cookie the client did not send is not counted: its answer is the same for everybody."""
+
+    __slots__ = ("_cookies", "read")
+
+    def __init__(self, cookies: Mapping[str, Any]) -> None:
+        self._cookies = cookies
+        self.read = False
+
+    @property
+    def original(self) -> Mapping[str, Any]:
+        """The cookies this wraps (to put back)."""
+        return self._cookies
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._cookies[name]
+        self.read = True
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self._cookies:
+            self.read = True
+            return self._cookies[name]
+        return default
+
+    def __contains__(self, name: object) -> bool:
+        found = name in self._cookies
+        self.read = self.read or found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        self.read = self.read or bool(self._cookies)
+        return iter(self._cookies)
+
+    def __len__(self) -> int:
+        return len(self._cookies)
+
+    def __getattr__(self, name: str) -> Any:
+        # The framework's own methods (Werkzeug's ``getlist``...): whatever they return may be
+        # a cookie's value.
+        self.read = self.read or bool(self._cookies)
+        return getattr(self._cookies, name)
