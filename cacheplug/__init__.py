@@ -18,6 +18,7 @@ from cacheplug._local import LocalTier
 from cacheplug._locks import Lock, LockError
 from cacheplug._metrics import CacheStats
 from cacheplug._pending import PendingInvalidation
+from cacheplug._redact import redact
 from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._stampede import XFetch
@@ -63,6 +64,7 @@ __all__ = [
     "SystemClock",
     "WriteBehind",
     "XFetch",
+    "redact",
     "store_from_url",
     "write_order",
 ]

@@ -142,6 +142,26 @@ class RedisStore(Store):
             "decode_responses": False,
             "max_connections": max_connections,
         }
+        try:
+            self._setup(url, options, pool_timeout, retries, connection_pool)
+        except ConfigurationError:
+            raise
+        except ValueError:
+            # redis-py's message quotes the piece of the URL it could not read, which may be
+            # part of the password.
+            raise ConfigurationError(
+                f"cannot read the store URL {redact(url)!r}: percent-encode the characters "
+                "of the password that a URL reserves (@ : / ? # %)"
+            ) from None
+
+    def _setup(
+        self,
+        url: str,
+        options: dict[str, Any],
+        pool_timeout: float | None,
+        retries: int,
+        connection_pool: redis.ConnectionPool | None,
+    ) -> None:
         self._clients = ClientFactory(url, options, pool_timeout)
         self._retries = retries
         if connection_pool is not None:
