@@ -3,6 +3,7 @@ rule, through the Django test client, on the embedded store and on Redis."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -254,3 +255,25 @@ def test_a_cached_redirect_keeps_its_location(client: Client) -> None:
         assert response.status_code == 301
         assert response["Location"] == "/pages/catalog/"
     assert renders("moved") == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ttl": -1}, "ttl must be a positive number"),
+        ({"ttl": "5m"}, "ttl must be seconds"),
+        ({"stale_ttl": -1}, "stale_ttl must be a number of seconds >= 0"),
+        ({"statuses": 200}, "statuses must be HTTP status codes"),
+        ({"statuses": [200, 999]}, "statuses must be HTTP status codes"),
+        ({"per_user": "yes"}, "per_user must be True or False"),
+        ({"depends_on": [42]}, "depends_on=...) takes models"),
+        ({"depends_on": "Product"}, "depends_on=...) takes models"),
+        ({"tags": [1]}, "tags=...) takes tag names"),
+    ],
+)
+def test_cache_view_checks_its_arguments_when_applied(options: dict, message: str) -> None:
+    from cacheplug import ConfigurationError
+    from cacheplug_django import cache_view
+
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        cache_view(**options)

@@ -4,6 +4,7 @@ pages are shared only when nothing about them is one client's."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from flask import Flask
@@ -248,3 +249,34 @@ def test_private_cookies_are_checked_at_init_app() -> None:
     app.config["CACHEPLUG_PRIVATE_COOKIES"] = "remember_token"
     with pytest.raises(ConfigurationError, match="list of cookie names"):
         CachePlug(app)
+
+
+def test_a_head_hit_has_the_content_length_of_the_page(app: Flask) -> None:
+    seed(app)
+    first = app.test_client().get("/catalog")
+    assert first.status_code == 200
+    for _ in range(2):  # the second HEAD is a hit too; the first GET stored the page
+        head = app.test_client().head("/catalog")
+        assert head.status_code == 200
+        assert head.get_data() == b""
+        assert head.headers["Content-Length"] == str(len(first.get_data()))
+    assert renders["catalog"] == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ttl": -1}, "ttl must be a positive number"),
+        ({"ttl": "soon"}, "ttl must be seconds"),
+        ({"ttl": 60, "stale_ttl": -5}, "stale_ttl must be a number of seconds >= 0"),
+        ({"ttl": 60, "statuses": 200}, "statuses must be HTTP status codes"),
+        ({"ttl": 60, "statuses": (200, "404")}, "statuses must be HTTP status codes"),
+        ({"ttl": 60, "per_user": True}, "per_user=...) takes a callable"),
+        ({"ttl": 60, "depends_on": "Product"}, "depends_on=...) takes a list"),
+        ({"ttl": 60, "tags": [1, 2]}, "tags=...) takes tag names"),
+    ],
+)
+def test_cached_view_checks_its_arguments_when_applied(options: dict, message: str) -> None:
+    cache = CachePlug()
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        cache.cached_view(**options)
