@@ -97,12 +97,13 @@ def test_invalidate_pages_by_view_function(cache: DjangoCache) -> None:
         ("not a list", "must be a list"),
         ([{"TTL": 5}], "needs PATH"),
         ([{"PATH": "("}], "not a regular expression"),
-        ([{"PATH": "^/", "TLL": 5}], "unknown keys"),
+        ([{"PATH": "^/", "TLL": 5}], "is not a cacheplug setting"),
+        ([{"PATH": "^/", "TTL": -1}], "ttl must be a positive number"),
     ],
 )
 def test_bad_rules_fail_the_system_check(settings: Any, rules: Any, message: str) -> None:
     settings.CACHEPLUG = {"PAGES": rules}
-    errors = [m for m in run_checks() if m.id == "cacheplug.E001"]
+    errors = [m for m in run_checks() if m.id == "cacheplug.E012"]
     assert len(errors) == 1
     assert message in errors[0].msg
 

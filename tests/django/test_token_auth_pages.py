@@ -65,5 +65,5 @@ def test_private_cookies_must_be_a_list_of_names(settings: object) -> None:
     from django.core.checks import run_checks
 
     settings.CACHEPLUG = {"PRIVATE_COOKIES": "token"}  # type: ignore[attr-defined]
-    found = [m.msg for m in run_checks() if m.id == "cacheplug.E001"]
-    assert any("PRIVATE_COOKIES'] must be a list of cookie names" in msg for msg in found)
+    found = [m.msg for m in run_checks() if m.id == "cacheplug.E013"]
+    assert any("must be a list of cookie names" in msg for msg in found)
