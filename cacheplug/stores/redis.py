@@ -126,12 +126,14 @@ class RedisStore(Store):
         *,
         socket_timeout: float = 0.5,
         socket_connect_timeout: float = 0.5,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float | None = None,
         retries: int = 1,
         health_check_interval: int = 0,
         connection_pool: redis.ConnectionPool | None = None,
     ) -> None:
+        if max_connections is None:  # what older releases took for "redis-py's default"
+            max_connections = self.DEFAULT_MAX_CONNECTIONS
         if max_connections < 1:
             raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
         self.url = url

@@ -122,7 +122,7 @@ class RedisClusterStore(Store):
         *,
         socket_timeout: float = 0.5,
         socket_connect_timeout: float = 0.5,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float | None = None,
         replica_ack_timeout_ms: int = 500,
     ) -> None:
@@ -132,6 +132,8 @@ class RedisClusterStore(Store):
             )
         self.url = url
         self._target = parse_cluster_url(url)
+        if max_connections is None:  # as RedisStore
+            max_connections = self.DEFAULT_MAX_CONNECTIONS
         options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
