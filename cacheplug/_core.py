@@ -311,9 +311,11 @@ class CacheCore(StoreIO):
     def _discarded(self, skey: str) -> None:
         self._counters.discarded += 1
         self._error_log.warning(
-            f"cacheplug: discarded the entry under {skey!r}: bad signature, unknown format "
-            "or undecodable payload (if the secret was rotated, list the old one in "
-            "secret_fallbacks)"
+            f"cacheplug: discarded the entry under {skey!r}: bad signature, unknown format, "
+            "undecodable payload, a compressed entry while compression is off, or larger "
+            "than max_value_bytes (if the secret was rotated, list the old one in "
+            "secret_fallbacks; every process sharing the store needs the same "
+            "compress_min_bytes)"
         )
 
 

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cacheplug import ConfigurationError
-from cacheplug._pages import cookie_names
+from cacheplug.adapters import cookie_names
 from cacheplug.settings_validation import (
     SettingProblem,
     SettingsError,

@@ -11,8 +11,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app
 
 from cacheplug import DEFAULT, Cache, CacheDecorator
-from cacheplug._pages import cookie_names
-from cacheplug.adapters import ReadOptions, Warmers, stored_tags
+from cacheplug.adapters import ReadOptions, Warmers, cookie_names, stored_tags
 from cacheplug_flask.config import build_cache, seed, validate
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
 

@@ -34,6 +34,7 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== mkdocs build --strict"
+export NO_MKDOCS_2_WARNING=1  # a banner about a future major version, on every build
 .venv/bin/mkdocs build --strict --quiet --site-dir .venv/site
 echo "== pytest (pinned versions: requirements/dev.lock, this checkout)"
 CACHEPLUG_LOCK=requirements/dev.lock CACHEPLUG_UNDER_TEST=checkout .venv/bin/pytest "$@"

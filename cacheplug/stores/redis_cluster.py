@@ -206,9 +206,17 @@ class RedisClusterStore(Store):
         return self.client, once
 
     def _new_client(self, retry: Retry) -> redis.cluster.RedisCluster:
-        nodes = [cluster_node(host, port) for host, port in self._target.nodes]
+        (first_host, first_port), *others = self._target.nodes
+        nodes = [cluster_node(host, port) for host, port in others]
+        # The first node goes in as a URL (credentials stay in the options): redis-py before
+        # 8.2 builds each node's pool with ``connection_pool_class`` (our waiting pool) only
+        # for a client made from a URL, and otherwise a pool that raises when it is full.
         return redis.cluster.RedisCluster(
-            startup_nodes=nodes, retry=retry, decode_responses=False, **self._options
+            url=f"redis://{first_host}:{first_port}/0",
+            startup_nodes=nodes,
+            retry=retry,
+            decode_responses=False,
+            **self._options,
         )
 
     @property
