@@ -1,5 +1,5 @@
-"""Shared pages and fragments never carry one client's state (ARCHITECTURE §6): the one rule
-both adapters apply before they store a page or a template fragment.
+"""Shared pages and fragments never carry one client's state: the one rule both adapters
+apply before they store a page or a template fragment.
 
 A response or fragment is stored for everybody only if producing it read nothing of the
 client it was made for. The adapters know their framework and collect the facts

@@ -5,7 +5,7 @@ call, running the loader, waiting for an announcement) and receive its result. A
 an async driver (in the cache) perform the steps, so the thread and asyncio paths share every
 decision. A plan never touches the store itself.
 
-The protocol (ARCHITECTURE §2): on a miss, take the key's lease (set-if-absent with a
+The protocol (docs/concepts.md, "Leases"): on a miss, take the key's lease (set-if-absent with a
 timeout); the holder runs the loader and stores the result only if its token is still the
 lease. Others wait for the announcement that the value landed — or the stale value, or,
 past ``wait_timeout``, load themselves without storing. A crashed holder's lease expires.
