@@ -71,8 +71,10 @@ class ReservedKey(str):
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
-    def __hash__(self) -> int:
-        return hash((ReservedKey, str(self)))
+    # str's own hash (C speed: a page key is looked up several times a hit). Equal hashes
+    # with the same characters as a str key only meet in a dict's probe, where __eq__ above
+    # (a subclass's, so Python asks it first) keeps them apart.
+    __hash__ = str.__hash__
 
     def __repr__(self) -> str:
         return f"ReservedKey({str.__repr__(self)})"
