@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 from django.db import models
 
 from cacheplug import DEFAULT, Cache, CacheDecorator, CacheUnavailable, store_from_url
-from cacheplug.adapters import ReadOptions
+from cacheplug.integration import ReadOptions
 from cacheplug_django.conf import SettingsHolder, shared_pool, store_url
 from cacheplug_django.orm import committed, pending_covers
 from cacheplug_django.tags import model_tags, stored_tags

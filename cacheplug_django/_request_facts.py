@@ -6,7 +6,7 @@
 - :class:`ReadWatch`: what rendering a page or a fragment read of the client, collected from
   Django's own records (the session's ``accessed``, the message storage's ``used``, a lazy
   ``request.user`` evaluated, the CSRF token's flag, the cookies) for the core's rule
-  (``cacheplug.adapters.unshared_reason``).
+  (``cacheplug.integration.unshared_reason``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
-from cacheplug.adapters import ClientReads, CookieReads, private_user
+from cacheplug.integration import ClientReads, CookieReads, private_user
 
 _MAX_HOSTS: Final = 1024
 _HOST_SETTINGS: Final = frozenset(

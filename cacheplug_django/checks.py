@@ -1,7 +1,7 @@
 """System checks (``manage.py check``, and before ``migrate`` and ``runserver``) for the
 ``CACHEPLUG`` setting: every problem at once, each with its id and a hint.
 
-The ids are those of :mod:`cacheplug.settings_validation` (``cacheplug.E001`` an unknown key
+The ids are those of :mod:`cacheplug.integration` (``cacheplug.E001`` an unknown key
 or a setting that is not a dict, ``E002`` a store that cannot be used, ``E003``-``E013`` one
 value each), plus ``cacheplug.W001``: entries on a shared store would not be signed.
 """
@@ -14,7 +14,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 
 from cacheplug import ConfigurationError, store_from_url
-from cacheplug.settings_validation import SettingProblem
+from cacheplug.integration import SettingProblem
 from cacheplug_django.conf import SETTING, secret_key, setting_problems, store_url
 
 

@@ -23,7 +23,7 @@ Every key, with its default:
   token a middleware of yours reads): a request carrying one is never served a shared page.
 
 Every value is checked by ``manage.py check`` (``cacheplug_django.checks``), every problem at
-once, with the rules of :mod:`cacheplug.settings_validation`.
+once, with the rules of :mod:`cacheplug.integration`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cacheplug import ConfigurationError
-from cacheplug.adapters import cookie_names
-from cacheplug.settings_validation import (
+from cacheplug.integration import (
     SettingProblem,
     SettingsError,
+    cookie_names,
     local_tier,
     unknown_settings,
     validate_settings,
@@ -82,7 +82,7 @@ class CachePlugSettings:
 
 def read_settings() -> CachePlugSettings:
     """The ``CACHEPLUG`` setting as the cache is built from it; raises
-    :class:`~cacheplug.settings_validation.SettingsError` listing every problem."""
+    :class:`~cacheplug.integration.SettingsError` listing every problem."""
     raw = getattr(settings, SETTING, None)
     if raw is None:
         raw = {}

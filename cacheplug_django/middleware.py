@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.adapters import PagePolicy, check_page_options
+from cacheplug.integration import PagePolicy, check_page_options
 from cacheplug_django._request_facts import ReadWatch
 from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
 

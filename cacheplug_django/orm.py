@@ -4,7 +4,7 @@ Every statement Django sends goes through the ``execute_wrapper`` installed on e
 connection, so ``save()``, ``delete()``, ``QuerySet.update()``/``delete()``, ``bulk_create``,
 ``bulk_update`` and raw SQL on a Django cursor are all seen, on every database alias. What a
 statement wrote (tables, and rows where the statement names them) is read from its text
-(:class:`cacheplug.adapters.WriteParser`). Model signals add what SQL cannot say: the
+(:class:`cacheplug.integration.WriteParser`). Model signals add what SQL cannot say: the
 instances on both sides of a many-to-many change, and the key of a row just created.
 
 Inside ``atomic()`` the tags wait in the connection's :class:`DeferredInvalidations` and are
@@ -16,7 +16,7 @@ cache (see :func:`pending_covers`).
 By the time the tags are invalidated the write has happened, so nothing the cache does may
 turn it into an exception: a store that is down, or a cache that cannot be set up (a bad
 setting), is logged and counted, and the invalidation is kept until it can be applied
-(:class:`cacheplug.after_commit.AfterCommit`).
+(:class:`cacheplug.integration.AfterCommit`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
-from cacheplug.adapters import ANY_ROW, DeferredInvalidations, TableWrite, WriteParser
-from cacheplug.after_commit import AfterCommit
+from cacheplug.integration import (
+    ANY_ROW,
+    AfterCommit,
+    DeferredInvalidations,
+    TableWrite,
+    WriteParser,
+)
 from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
 Invalidate = Callable[[list[str], float | None], None]

@@ -1,7 +1,7 @@
 """Tags for Django models, and the tags an SQL write invalidates.
 
-The tags are those of tables and rows (``cacheplug.adapters.table_tag``/``row_tag``; see
-``cacheplug._table_tags``): a proxy model shares its concrete model's table; a model with
+The tags are those of tables and rows (``cacheplug.integration.table_tag``/``row_tag``; see
+``cacheplug.integration``): a proxy model shares its concrete model's table; a model with
 multi-table inheritance spans its own table and its parents'. :func:`model_tags` gives the
 table tags of models, :func:`instance_tag` the tag of one row.
 """
@@ -16,10 +16,10 @@ from typing import Any, Final
 from django.apps import apps
 from django.db import models
 
-from cacheplug.adapters import TableWrite, row_tag, table_tag
-from cacheplug.adapters import any_row_tag as _any_row_tag
-from cacheplug.adapters import stored_tags as _stored_tags
-from cacheplug.adapters import written_tags as _written_tags
+from cacheplug.integration import TableWrite, row_tag, table_tag
+from cacheplug.integration import any_row_tag as _any_row_tag
+from cacheplug.integration import stored_tags as _stored_tags
+from cacheplug.integration import written_tags as _written_tags
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """``@cache_view``: whole-response caching for Django views, by allow-list (see
-``cacheplug._pages`` for what is shared, and why)."""
+``cacheplug.integration`` for what is shared, and why)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils.functional import LazyObject, empty
 from django.utils.translation import get_language
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.adapters import (
+from cacheplug.integration import (
     ClientReads,
     EnvironHeaders,
     Page,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from cacheplug.adapters import Warmers
+from cacheplug.integration import Warmers
 
 Warmer = Callable[[], object]
 

@@ -1,5 +1,5 @@
 """What rendering a page or a fragment read of the client, collected from Flask's own records
-for the core's rule (``cacheplug.adapters.unshared_reason``): the session's ``accessed`` flag,
+for the core's rule (``cacheplug.integration.unshared_reason``): the session's ``accessed`` flag,
 the flashed messages taken, Flask-Login's user worked out, a CSRF token made (Flask-WTF keeps
 it in ``g``), the client's cookies read, and the credentials the request carries."""
 
@@ -11,7 +11,7 @@ from typing import Any, Final
 from flask import g, request
 from flask.globals import request_ctx
 
-from cacheplug.adapters import ClientReads, CookieReads, private_user
+from cacheplug.integration import ClientReads, CookieReads, private_user
 
 _LOGIN_USER: Final = "_login_user"  # where Flask-Login keeps the user it worked out
 _CSRF_TOKEN: Final = "csrf_token"  # where Flask-WTF keeps the token it made (g.csrf_token)

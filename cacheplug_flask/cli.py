@@ -1,5 +1,5 @@
 """``flask cacheplug warm|flush|stats|inspect``: the same commands, behaviour and output as
-the Django adapter's (the work is done by ``cacheplug.adapters``)."""
+the Django adapter's (the work is done by ``cacheplug.integration``)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 import click
 from flask.cli import with_appcontext
 
-from cacheplug.adapters import (
+from cacheplug.integration import (
     OperationError,
     drain_queues,
     flush,
     inspect_report,
     stats_report,
+    store_checked,
     warm,
 )
-from cacheplug.warming import store_checked
 
 if TYPE_CHECKING:
     from cacheplug_flask.extension import CachePlug

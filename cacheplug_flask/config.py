@@ -19,7 +19,7 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
   served a shared page.
 
 ``init_app`` checks every ``CACHEPLUG_*`` key first (:func:`validate`): bad values raise,
-all of them in one :class:`~cacheplug.settings_validation.SettingsError`; a key nobody reads
+all of them in one :class:`~cacheplug.integration.SettingsError`; a key nobody reads
 raises too when ``app.testing`` or ``app.debug``, and is warned about otherwise.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 from cacheplug import Cache, store_from_url
-from cacheplug.settings_validation import (
+from cacheplug.integration import (
     SettingProblem,
     SettingsError,
     local_tier,
@@ -66,7 +66,7 @@ def seed(config: MutableMapping[str, Any], prefix: str) -> None:
 
 def validate(config: Mapping[str, Any], prefix: str, *, strict_keys: bool) -> None:
     """Check every ``<prefix>_*`` key of ``config`` (before :func:`seed`): raise
-    :class:`~cacheplug.settings_validation.SettingsError` listing every bad value, and every
+    :class:`~cacheplug.integration.SettingsError` listing every bad value, and every
     unknown key too when ``strict_keys`` (testing, debug); otherwise warn about unknown keys
     (:class:`UnknownSettingWarning`)."""
     start = f"{prefix}_"
@@ -100,7 +100,7 @@ def validate(config: Mapping[str, Any], prefix: str, *, strict_keys: bool) -> No
 
 def build_cache(config: MutableMapping[str, Any], prefix: str) -> Cache:
     """The cache the app's (validated, seeded) configuration describes; raises
-    :class:`~cacheplug.settings_validation.SettingsError` when the store cannot be used."""
+    :class:`~cacheplug.integration.SettingsError` when the store cannot be used."""
 
     def get(name: str) -> Any:
         return config[f"{prefix}_{name}"]

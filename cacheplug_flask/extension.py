@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app
 
 from cacheplug import DEFAULT, Cache, CacheDecorator
-from cacheplug.adapters import ReadOptions, Warmers, cookie_names, stored_tags
+from cacheplug.integration import ReadOptions, Warmers, cookie_names, stored_tags
 from cacheplug_flask.config import build_cache, seed, validate
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
 
@@ -56,7 +56,7 @@ class CachePlug:
         what their writes touched.
 
         Every ``CACHEPLUG_*`` key is checked first: bad values raise
-        :class:`~cacheplug.settings_validation.SettingsError` (all of them at once); an unknown
+        :class:`~cacheplug.integration.SettingsError` (all of them at once); an unknown
         key raises too under ``app.testing`` or ``app.debug``, and is warned about otherwise."""
         states = app.extensions.setdefault(_EXTENSION, {})
         if self.config_prefix in states:

@@ -25,7 +25,7 @@ from jinja2.parser import Parser
 from markupsafe import Markup
 
 from cacheplug import DEFAULT
-from cacheplug.adapters import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
+from cacheplug.integration import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
 from cacheplug_flask._request_facts import ReadWatch
 
 _KEYWORDS = ("depends_on", "tags")

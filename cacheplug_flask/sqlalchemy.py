@@ -24,7 +24,7 @@ depend on what the session wrote bypass the cache (:func:`pending_covers`).
 
 The invalidation after a commit never raises into the committing code: a store that is
 down, or any other cache failure, is logged and counted, and the invalidation is kept until
-it can be applied (:class:`cacheplug.after_commit.AfterCommit`).
+it can be applied (:class:`cacheplug.integration.AfterCommit`).
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
-from cacheplug.adapters import (
+from cacheplug.integration import (
+    AfterCommit,
     DeferredInvalidations,
     WriteParser,
     any_row_tag,
     row_tag,
     table_tag,
 )
-from cacheplug.after_commit import AfterCommit
 
 logger = logging.getLogger("cacheplug_flask")
 _INFO_KEY = "cacheplug_pending"

@@ -1,5 +1,5 @@
 """``cached_view``: whole-response caching for Flask views, by allow-list (the same rules as
-the Django adapter's; see ``cacheplug._pages``)."""
+the Django adapter's; see ``cacheplug.integration``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, current_app, make_response, request
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.adapters import (
+from cacheplug.integration import (
     ClientReads,
     EnvironHeaders,
     Page,

@@ -28,7 +28,7 @@ from django.utils.functional import empty
 from django.utils.safestring import SafeString, mark_safe
 
 from cacheplug import DEFAULT
-from cacheplug.adapters import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
+from cacheplug.integration import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
 from cacheplug_django._request_facts import ReadWatch
 
 register = template.Library()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cacheplug import Cache
-from cacheplug.adapters import OperationError, Warmers, flush, inspect_report, stats_report, warm
+from cacheplug.integration import OperationError, Warmers, flush, inspect_report, stats_report, warm
 
 
 def test_warmers_run_count_and_report(cache: Cache) -> None:

@@ -8,23 +8,28 @@ import sys
 import pytest
 
 import cacheplug
+import cacheplug.integration
 import cacheplug_django
 import cacheplug_flask
 
+LAZY = {cacheplug: {"RedisStore"}}  # imported on first use
 
-def test_all_is_sorted_and_lists_every_public_name() -> None:
+
+@pytest.mark.parametrize("package", [cacheplug, cacheplug.integration], ids=lambda p: p.__name__)
+def test_all_is_sorted_and_lists_every_public_name(package: object) -> None:
+    names = vars(package)
     public = {
         name
-        for name in vars(cacheplug)
+        for name in names
         if not name.startswith("_")
         and name not in {"annotations", "TYPE_CHECKING", "Any"}
-        and not isinstance(vars(cacheplug)[name], type(sys))
-    }
-    public.add("RedisStore")  # imported lazily, on first use
-    assert sorted(cacheplug.__all__) == cacheplug.__all__
-    assert set(cacheplug.__all__) == public
-    for name in cacheplug.__all__:
-        assert getattr(cacheplug, name) is not None
+        and not isinstance(names[name], type(sys))
+    } | LAZY.get(package, set())  # type: ignore[call-overload]
+    exported = package.__all__  # type: ignore[attr-defined]
+    assert sorted(exported) == exported
+    assert set(exported) == public
+    missing = [name for name in exported if not hasattr(package, name)]
+    assert not missing
 
 
 @pytest.mark.parametrize("adapter", [cacheplug_django, cacheplug_flask])

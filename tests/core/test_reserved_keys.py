@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cacheplug import Cache, MemoryStore
-from cacheplug.adapters import (
+from cacheplug.integration import (
     NOTHING_READ,
     Page,
     PagePolicy,
@@ -87,7 +87,7 @@ def test_any_string_at_all(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["page:x", "fragment:sidebar:abc"])
 def test_a_reserved_key_and_the_same_string_are_different_entries(cache: Cache, name: str) -> None:
-    from cacheplug.adapters import ReservedKey
+    from cacheplug.integration import ReservedKey
 
     reserved = ReservedKey(name)
     assert reserved != name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cacheplug.adapters import ANY_ROW, TableWrite, WriteParser
+from cacheplug.integration import ANY_ROW, TableWrite, WriteParser
 
 PKS = {"shop_product": "id", "shop_restaurant": "place_ptr_id", "tags": "id"}
 

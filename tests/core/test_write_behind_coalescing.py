@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from cacheplug import Cache, ConfigurationError, QueuedWrite, write_order
-from cacheplug.adapters import stats_report
+from cacheplug.integration import stats_report
 
 SECRET = "write-behind-secret"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cacheplug.settings_validation import SettingsError
+from cacheplug.integration import SettingsError
 from cacheplug_flask import CachePlug
 from cacheplug_flask.config import UnknownSettingWarning
 

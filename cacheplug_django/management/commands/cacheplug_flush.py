@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheplug.adapters import OperationError, flush
+from cacheplug.integration import OperationError, flush
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheplug.adapters import OperationError, inspect_report
+from cacheplug.integration import OperationError, inspect_report
 
 
 class Command(BaseCommand):

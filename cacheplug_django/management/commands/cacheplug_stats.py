@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheplug.adapters import OperationError, stats_report
+from cacheplug.integration import OperationError, stats_report
 
 
 class Command(BaseCommand):

@@ -8,8 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from cacheplug.adapters import OperationError, warm
-from cacheplug.warming import store_checked
+from cacheplug.integration import OperationError, store_checked, warm
 from cacheplug_django._state import cache
 from cacheplug_django.warmers import registered
 

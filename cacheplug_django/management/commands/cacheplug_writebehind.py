@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import autodiscover_modules
 
-from cacheplug.adapters import OperationError, drain_queues
+from cacheplug.integration import OperationError, drain_queues
 
 
 class Command(BaseCommand):

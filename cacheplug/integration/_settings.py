@@ -31,7 +31,7 @@ from cacheplug._config import non_negative, positive, ttl_seconds
 from cacheplug._exceptions import ConfigurationError
 from cacheplug._keys import KeyBuilder
 from cacheplug._local import LocalTier
-from cacheplug._pages import cookie_names
+from cacheplug.integration._pages import cookie_names
 
 __all__ = [
     "PAGE_RULE_KEYS",

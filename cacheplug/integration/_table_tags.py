@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from cacheplug._sql import ANY_ROW, TableWrite
+from cacheplug.integration._sql import ANY_ROW, TableWrite
 
 TABLE: Final = "db:t:"
 ROW: Final = "db:r:"

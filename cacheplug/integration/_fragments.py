@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from cacheplug._client_reads import ClientReads, unshared_reason
 from cacheplug._keys import ReservedKey
+from cacheplug.integration._client_reads import ClientReads, unshared_reason
 
 
 class _Reader(Protocol):

@@ -1,5 +1,5 @@
-"""Building blocks for framework adapters (``cacheplug_django``, ``cacheplug_flask``, or your
-own): what they share lives here, so that each adapter only translates its framework's events.
+"""What every framework adapter shares (``cacheplug_django``, ``cacheplug_flask``, or your
+own): the logic lives here once, so that each adapter only translates its framework's events.
 
 - :class:`WriteParser` / :class:`TableWrite` / :data:`ANY_ROW`: which tables and rows an SQL
   statement writes (for ORM hooks that see raw statements).
@@ -20,16 +20,27 @@ own): what they share lives here, so that each adapter only translates its frame
 - Fragments: :func:`fragment_key`, :func:`fetch_fragment`.
 - :class:`ReservedKey`: the key of an entry the library keeps for itself, out of reach of
   every application key.
+- Settings: :func:`validate_settings`, :func:`unknown_settings`, :class:`SettingProblem`,
+  :class:`SettingsError`, :data:`PAGE_RULE_KEYS`, :func:`local_tier` (one set of rules for
+  every adapter's settings, each problem with an id and a hint).
+- :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
+- :func:`store_checked`: warmers that fail when the store failed while they ran.
 """
 
 from __future__ import annotations
 
-from cacheplug._client_reads import NOTHING_READ, ClientReads, CookieReads, unshared_reason
 from cacheplug._decorators import ReadOptions
-from cacheplug._deferred import DeferredInvalidations
-from cacheplug._fragments import fetch_fragment, fragment_key
 from cacheplug._keys import ReservedKey
-from cacheplug._operations import (
+from cacheplug.integration._after_commit import AfterCommit, Invalidate
+from cacheplug.integration._client_reads import (
+    NOTHING_READ,
+    ClientReads,
+    CookieReads,
+    unshared_reason,
+)
+from cacheplug.integration._deferred import DeferredInvalidations
+from cacheplug.integration._fragments import fetch_fragment, fragment_key
+from cacheplug.integration._operations import (
     OperationError,
     Warmers,
     drain_queues,
@@ -38,7 +49,7 @@ from cacheplug._operations import (
     stats_report,
     warm,
 )
-from cacheplug._pages import (
+from cacheplug.integration._pages import (
     EnvironHeaders,
     Page,
     PagePolicy,
@@ -49,22 +60,42 @@ from cacheplug._pages import (
     not_modified,
     private_user,
 )
-from cacheplug._sql import ANY_ROW, TableWrite, WriteParser
-from cacheplug._table_tags import any_row_tag, row_tag, stored_tags, table_tag, written_tags
+from cacheplug.integration._settings import (
+    PAGE_RULE_KEYS,
+    SettingProblem,
+    SettingsError,
+    local_tier,
+    unknown_settings,
+    validate_settings,
+)
+from cacheplug.integration._sql import ANY_ROW, TableWrite, WriteParser
+from cacheplug.integration._table_tags import (
+    any_row_tag,
+    row_tag,
+    stored_tags,
+    table_tag,
+    written_tags,
+)
+from cacheplug.integration._warming import store_checked
 
 __all__ = [
     "ANY_ROW",
+    "AfterCommit",
     "ClientReads",
     "CookieReads",
     "DeferredInvalidations",
     "EnvironHeaders",
+    "Invalidate",
     "NOTHING_READ",
     "OperationError",
+    "PAGE_RULE_KEYS",
     "Page",
     "PagePolicy",
     "PageRequest",
     "ReadOptions",
     "ReservedKey",
+    "SettingProblem",
+    "SettingsError",
     "TableWrite",
     "Uncacheable",
     "Warmers",
@@ -77,13 +108,17 @@ __all__ = [
     "flush",
     "fragment_key",
     "inspect_report",
+    "local_tier",
     "not_modified",
     "private_user",
     "row_tag",
     "stats_report",
+    "store_checked",
     "stored_tags",
     "table_tag",
+    "unknown_settings",
     "unshared_reason",
+    "validate_settings",
     "warm",
     "written_tags",
 ]
