@@ -24,7 +24,7 @@ from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING
 from cacheplug._write_behind import QueuedWrite, QueueFull, WriteBehind, write_order
-from cacheplug.stores import store_from_url
+from cacheplug.stores import register_store, store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
 
@@ -65,6 +65,7 @@ __all__ = [
     "WriteBehind",
     "XFetch",
     "redact",
+    "register_store",
     "store_from_url",
     "write_order",
 ]
