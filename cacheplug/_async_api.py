@@ -265,7 +265,7 @@ class AsyncCacheAPI(Invalidations):
             values = [None] * len(everything)
         found, undecided, versions = self._collect(keys, skeys, values, version_keys)
         if undecided:
-            more = sorted({k for _, _, e in undecided for k, _ in e[4] if k not in versions})
+            more = sorted({k for _, _, e in undecided for k, _ in e.tags if k not in versions})
             read = await self._acall("get_many", self.strict, self._store.aget_many, more)
             versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
             found.update(self._settle(undecided, versions))
@@ -365,14 +365,14 @@ class AsyncCacheAPI(Invalidations):
         for skey in discarded:
             self._discarded(skey)
         for _, skey, entry in undecided:
-            self._remember_recorded(skey, entry[4])
+            self._remember_recorded(skey, entry.tags)
         if self._pending.active:
             raws = values[:count]
             recorded = []
             for key, skey, raw in zip(keys, skeys, raws, strict=True):
                 if key in found:
                     decoded = self._codec.decode(skey, raw)
-                    recorded.append((key, skey, decoded[4] if decoded is not None else ()))
+                    recorded.append((key, skey, decoded.tags if decoded is not None else ()))
             found = self._not_pending(found, recorded)
         counters = self._counters
         counters.bytes_read += size
@@ -384,9 +384,9 @@ class AsyncCacheAPI(Invalidations):
         self, undecided: list[tuple[str, str, Entry]], versions: Versions
     ) -> dict[str, Any]:
         """The values of ``undecided`` entries that are current given ``versions``."""
-        found = {key: entry[0] for key, _, entry in undecided if current(entry[4], versions)}
+        found = {key: entry.value for key, _, entry in undecided if current(entry.tags, versions)}
         if self._pending.active:
-            found = self._not_pending(found, [(k, s, e[4]) for k, s, e in undecided])
+            found = self._not_pending(found, [(k, s, e.tags) for k, s, e in undecided])
         self._counters.hits += len(found)
         self._counters.misses += len(undecided) - len(found)
         return found

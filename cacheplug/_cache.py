@@ -395,7 +395,7 @@ class Cache(AsyncCacheAPI):
             values = [None] * (len(skeys) + len(version_keys))
         found, undecided, versions = self._collect(keys, skeys, values, version_keys)
         if undecided:
-            more = sorted({k for _, _, e in undecided for k, _ in e[4] if k not in versions})
+            more = sorted({k for _, _, e in undecided for k, _ in e.tags if k not in versions})
             read = self._call("get_many", self.strict, self._store.get_many, more)
             versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
             found.update(self._settle(undecided, versions))

@@ -39,15 +39,22 @@ class Entry(NamedTuple):
     tags: tuple[tuple[str, int], ...]
 
 
-_new_entry = tuple.__new__  # builds an Entry without NamedTuple's keyword-handling __new__
+# Builds a NamedTuple without its keyword-handling __new__ (a hit builds an Entry).
+_new_tuple = tuple.__new__
 
 
-_Known = tuple[bytes, float, float, float, tuple[tuple[str, int], ...]]
+class _Known(NamedTuple):
+    """A record this process verified (if signed) and parsed, and its envelope's fields."""
+
+    record: bytes
+    created_at: float
+    fresh_until: float
+    compute_time: float
+    tags: tuple[tuple[str, int], ...]
 
 
 class _KnownRecords(dict[str, _Known]):
-    """Records this process verified (if signed) and parsed: store key -> (record,
-    created_at, fresh_until, compute_time, tags).
+    """Records this process verified (if signed) and parsed, by store key.
 
     A hot entry read again is byte-for-byte the record verified last time, and comparing bytes
     is far cheaper than hashing and parsing them again. Only a record identical to one that
@@ -78,7 +85,7 @@ class _KnownRecords(dict[str, _Known]):
         if self.bytes + size > self.MAX_BYTES or len(self) >= self.MAX_ENTRIES:
             self.clear()
             self.bytes = 0
-        self[store_key] = (record, created_at, fresh_until, compute_time, tags)
+        self[store_key] = _new_tuple(_Known, (record, created_at, fresh_until, compute_time, tags))
         self.bytes += size
 
 
@@ -187,12 +194,14 @@ class EntryCodec:
         unknown format, foreign codec, a flag this cache does not set, larger than
         ``max_value_bytes`` as stored or inflated, undecodable payload)."""
         known = self._known.get(store_key)
-        if known is not None and known[0] == record:
+        if known is not None and known.record == record:
             try:
                 value = self._loads(record)
             except Exception:
                 return None
-            return _new_entry(Entry, (value, known[1], known[2], known[3], known[4]))
+            return _new_tuple(
+                Entry, (value, known.created_at, known.fresh_until, known.compute_time, known.tags)
+            )
         if not record or len(record) > self.max_value_bytes:
             # encode() never writes a larger record: someone else did. Refused before it is
             # hashed or parsed, so its size cannot buy more work than a genuine record's.
@@ -201,7 +210,15 @@ class EntryCodec:
             # Bare digits are a counter; a signed cache keeps counters signed, so it never
             # accepts bare digits (anyone able to write to the store could forge them).
             counter = parse_counter(record)
-            return None if counter is None else Entry(counter, 0.0, _envelope.NEVER, 0.0, ())
+            if counter is None:
+                return None
+            return Entry(
+                value=counter,
+                created_at=0.0,
+                fresh_until=_envelope.NEVER,
+                compute_time=0.0,
+                tags=(),
+            )
         end = len(record)
         if self._signer is not None:
             if not self._signer.verify(store_key, record):
@@ -235,7 +252,7 @@ class EntryCodec:
             return None
         if self._pickled and not flags:
             self._known.remember(store_key, record, created_at, fresh_until, compute_time, tags)
-        return _new_entry(Entry, (value, created_at, fresh_until, compute_time, tags))
+        return _new_tuple(Entry, (value, created_at, fresh_until, compute_time, tags))
 
     def decode_many(
         self,
@@ -267,10 +284,10 @@ class EntryCodec:
                 continue
             size += len(record)
             known = known_records.get(store_key)
-            if known is not None and known[0] == record:
-                if known[2] < now:
+            if known is not None and known.record == record:
+                if known.fresh_until < now:
                     continue
-                tags = known[4]
+                tags = known.tags
                 if tags == usual or all(versions.get(tag, -1) == v for tag, v in tags):
                     try:
                         found[key] = loads(record)
@@ -282,10 +299,10 @@ class EntryCodec:
                 entry = decode(store_key, record)
             if entry is None:
                 discarded.append(store_key)
-            elif entry[2] >= now:
-                tags = entry[4]
+            elif entry.fresh_until >= now:
+                tags = entry.tags
                 if tags == usual or all(versions.get(tag, -1) == v for tag, v in tags):
-                    found[key] = entry[0]
+                    found[key] = entry.value
                 elif any(tag not in versions for tag, _ in tags):
                     undecided.append((key, store_key, entry))
         return found, discarded, size, undecided

@@ -50,7 +50,7 @@ def inspect_entry(cache: Cache, key: str) -> EntryInfo | None:
     entry = cache._codec.decode(skey, raw)
     if entry is None:
         return EntryInfo(key, skey, "discarded", len(raw))
-    value, created_at, fresh_until, _, recorded = entry
+    created_at, fresh_until, recorded = entry.created_at, entry.fresh_until, entry.tags
     now = cache._now()
     version_keys = [version_key for version_key, _ in recorded]
     current = store.get_many(version_keys) if version_keys else []
@@ -73,7 +73,7 @@ def inspect_entry(cache: Cache, key: str) -> EntryInfo | None:
         fresh_for=None if math.isinf(fresh_until) else fresh_until - now,
         ttl_left=None if ttl_ms is None else max(ttl_ms, 0) / 1000,
         tags=tuple(_tag_name(k) for k in version_keys if k not in tag_keys),
-        value_type=type(value).__name__,
+        value_type=type(entry.value).__name__,
     )
 
 

@@ -119,7 +119,7 @@ class ReadPolicies(CacheCore):
         if entry is None:
             self._discarded(skey)
             return None
-        recorded = entry[4]
+        recorded = entry.tags
         if recorded:
             # The usual case inline (one version key, read with the entry); else the general.
             if len(recorded) == 1 == len(version_keys) and recorded[0][0] == version_keys[0]:
@@ -135,7 +135,7 @@ class ReadPolicies(CacheCore):
             if self._pending.active and self._pending.affects(skey, [k for k, _ in recorded]):
                 self._counters.bypassed += 1
                 return None
-        if max_staleness is not None and entry[1] < self._now() - max_staleness:
+        if max_staleness is not None and entry.created_at < self._now() - max_staleness:
             return None
         return entry
 
@@ -144,9 +144,9 @@ class ReadPolicies(CacheCore):
         entry = self._valid(skey, values, version_keys)
         if isinstance(entry, Unread):
             return entry
-        if entry is not None and entry[2] >= self._now():  # fresh_until
+        if entry is not None and entry.fresh_until >= self._now():
             self._counters.hits += 1
-            return entry[0]
+            return entry.value
         self._counters.misses += 1
         return MISSING
 
@@ -231,11 +231,11 @@ class ReadPolicies(CacheCore):
             if entry is None or type(entry) is Unread:
                 self._counters.misses += 1
                 return MISSING
-            if entry[2] >= self._now():
+            if entry.fresh_until >= self._now():
                 self._counters.hits += 1
                 if epoch >= 0:
                     self._keep_local(skey, values, version_keys, epoch, entry)
-                return entry[0]
+                return entry.value
         value = self._answer(skey, values, version_keys, loader, options, refresh_soon)
         if value is not MISSING and epoch >= 0:
             self._keep_local(skey, values, version_keys, epoch)
@@ -263,10 +263,10 @@ class ReadPolicies(CacheCore):
             entry = self._codec.decode(skey, raw)
         if entry is None:
             return
-        recorded = tuple(key for key, _ in entry[4])
+        recorded = tuple(key for key, _ in entry.tags)
         if recorded != tuple(version_keys):
             return
-        local.put(skey, entry[0], entry[2] - self._now(), recorded, len(raw), epoch)
+        local.put(skey, entry.value, entry.fresh_until - self._now(), recorded, len(raw), epoch)
 
     # -- replicas of hot keys (see stores/_cluster_copies) --------------------------------
 
@@ -329,14 +329,21 @@ class ReadPolicies(CacheCore):
         ``MISSING``."""
         rkey, _, rversions = replica
         entry = self._valid(rkey, values, rversions)
-        if entry is None or type(entry) is Unread or entry[2] < self._now():
+        if entry is None or type(entry) is Unread or entry.fresh_until < self._now():
             return MISSING
         self._counters.hits += 1
         self._counters.replica_hits += 1
         local = self._local
         if epoch >= 0 and local is not None and self._store.fills.live:
-            local.put(skey, entry[0], entry[2] - self._now(), version_keys, len(values[0]), epoch)
-        return entry[0]
+            local.put(
+                skey,
+                entry.value,
+                entry.fresh_until - self._now(),
+                version_keys,
+                len(values[0]),
+                epoch,
+            )
+        return entry.value
 
     def _replica_ensure_args(
         self, replica: tuple[str, str, tuple[str, ...]], read: list[Any]
@@ -358,10 +365,10 @@ class ReadPolicies(CacheCore):
         entry = self._valid(skey, values, version_keys)
         if entry is None or type(entry) is Unread:
             return None
-        if entry[2] == math.inf:
-            return entry[0], None
-        remaining = entry[2] - self._now()
-        return None if remaining <= 0 else (entry[0], remaining)
+        if entry.fresh_until == math.inf:
+            return entry.value, None
+        remaining = entry.fresh_until - self._now()
+        return None if remaining <= 0 else (entry.value, remaining)
 
     def _replica_write(
         self,
@@ -416,14 +423,14 @@ class ReadPolicies(CacheCore):
                     self._plain_hits
                     and early is DEFAULT
                     and refresh_ahead is DEFAULT
-                    and entry[2] >= self._now()
+                    and entry.fresh_until >= self._now()
                 ):
                     self._counters.hits += 1
-                    return entry[0]
+                    return entry.value
                 policy = self._read_policy(*options)
                 value, refresh = self._serve(skey, entry, policy)
                 if refresh:
-                    refresh_soon(skey, version_keys, loader, policy, entry[1])
+                    refresh_soon(skey, version_keys, loader, policy, entry.created_at)
                 if value is not MISSING:
                     return value
         self._counters.misses += 1
@@ -432,14 +439,15 @@ class ReadPolicies(CacheCore):
     def _serve(self, skey: str, entry: Entry, policy: ReadPolicy) -> tuple[Any, bool]:
         """``(value or MISSING, refresh it in the background?)`` for a stored entry."""
         now = self._now()
-        value, created_at, fresh_until, compute_time, _ = entry
+        fresh_until = entry.fresh_until
         if fresh_until >= now:
             self._counters.hits += 1
-            return value, policy.wants_refresh(now, created_at, fresh_until, compute_time)
+            refresh = policy.wants_refresh(now, entry.created_at, fresh_until, entry.compute_time)
+            return entry.value, refresh
         if policy.stale_ttl and now - fresh_until <= policy.stale_ttl:
             self._counters.hits += 1
             self._counters.stale_hits += 1
-            return value, True
+            return entry.value, True
         return MISSING, False
 
     def _usable(
@@ -456,9 +464,9 @@ class ReadPolicies(CacheCore):
             entry = self._valid(skey, values, version_keys, max_staleness)
             if entry is None or isinstance(entry, Unread):
                 return MISSING
-            if entry[2] >= self._now() - stale_ttl:
+            if entry.fresh_until >= self._now() - stale_ttl:
                 self._counters.coalesced += 1
-                return entry[0]
+                return entry.value
             return MISSING
 
         return decide
@@ -516,7 +524,7 @@ class ReadPolicies(CacheCore):
             if not isinstance(values, list) or values[0] is None:
                 return False
             entry = self._codec.decode(skey, values[0])
-            return entry is not None and entry[1] > seen_created_at
+            return entry is not None and entry.created_at > seen_created_at
 
         return refresh_plan(
             key=skey,
