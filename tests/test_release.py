@@ -119,7 +119,7 @@ def test_the_installed_package_has_its_data_files(package: str) -> None:
     files = resources.files(package)
     assert files.joinpath("py.typed").is_file()
     if package == "cacheplug":
-        lua = {path.name for path in files.joinpath("stores", "lua").iterdir()}
+        lua = {path.name for path in files.joinpath("stores", "redis", "lua").iterdir()}
         assert {"acquire_lease.lua", "invalidate.lua", "write.lua"} <= lua, lua
 
 

@@ -1,8 +1,9 @@
 """Stores, chosen by URL scheme, dotted path or instance, and imported only when chosen.
 
-``redis`` is imported by the Redis stores alone, so an application on the embedded store
-never needs it installed. :func:`register_store` adds a URL scheme for a store of your own;
-:func:`resolve_store` turns a URL, a dotted path or a store into a store.
+``redis`` is imported by the Redis stores alone (:mod:`cacheplug.stores.redis`; ``RedisStore``
+and ``RedisClusterStore`` are imported from here on first use), so an application on the
+embedded store never needs it installed. :func:`register_store` adds a URL scheme for a store
+of your own; :func:`resolve_store` turns a URL, a dotted path or a store into a store.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
-    from cacheplug.stores.redis import RedisStore
+    from cacheplug.stores.redis import RedisClusterStore, RedisStore
 
 __all__ = [
     "MemoryStore",
+    "RedisClusterStore",
     "RedisStore",
     "Store",
     "register_store",
@@ -28,7 +30,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RedisStore":
+    if name in ("RedisClusterStore", "RedisStore"):
         # Through the registry's import, so a missing redis-py names the extra to install.
-        return _registry.import_path("cacheplug.stores.redis:RedisStore")
+        return _registry.import_path(f"cacheplug.stores.redis:{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,13 +31,10 @@ _by_scheme: dict[str, str] = {
     "rediss": "cacheplug.stores.redis:RedisStore",
     "unix": "cacheplug.stores.redis:RedisStore",
     "redis+sentinel": "cacheplug.stores.redis:RedisStore",
-    "redis+cluster": "cacheplug.stores.redis_cluster:RedisClusterStore",
+    "redis+cluster": "cacheplug.stores.redis:RedisClusterStore",
 }
 # The optional dependency behind a built-in store, named in the error when it is missing.
-_EXTRA_FOR_PACKAGE: Final = {
-    "cacheplug.stores.redis": "redis",
-    "cacheplug.stores.redis_cluster": "redis",
-}
+_EXTRA_FOR_PACKAGE: Final = {"cacheplug.stores.redis": "redis"}
 
 
 def register_store(scheme: str, path: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from _race_harness import RaceConfig, Strategy, run_race
 
 from cacheplug import Cache
-from cacheplug.stores.redis_cluster import RedisClusterStore
+from cacheplug.stores import RedisClusterStore
 from cacheplug.testing.cluster import RedisClusterSetup
 from cacheplug.testing.conformance import StoreConformance
 

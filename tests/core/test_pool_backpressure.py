@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from cacheplug import Cache, RedisStore
-from cacheplug.stores.redis_cluster import RedisClusterStore
+from cacheplug.stores import RedisClusterStore
 from cacheplug.testing.cluster import RedisClusterSetup
 
 SECRET = "pool-backpressure-secret"

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from flask import Flask
 
 from cacheplug import Cache, CacheUnavailable, ConfigurationError, redact, store_from_url
-from cacheplug.stores.redis_cluster import RedisClusterStore
+from cacheplug.stores import RedisClusterStore
 from cacheplug.testing import RedisServer, free_port
 from cacheplug_django import cache as django_cache
 from cacheplug_flask import CachePlug

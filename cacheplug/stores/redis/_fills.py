@@ -13,12 +13,15 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from cacheplug.stores._redis_untyped import pubsub as open_pubsub
+from cacheplug._redact import redact
 from cacheplug.stores.fills import FillListener
+from cacheplug.stores.redis._scripts import CLUSTER_ERRORS as _UNREACHABLE
+from cacheplug.stores.redis._untyped import pubsub as open_pubsub
 
 logger = logging.getLogger("cacheplug")
 
@@ -117,3 +120,24 @@ class RedisFillListener(FillListener):
                     with contextlib.suppress(redis.RedisError, OSError):
                         pubsub.close()
         self._subscribed.clear()
+
+
+class ClientPubSub:
+    """What a fill listener subscribes and publishes through when the client is made later
+    (the cluster store's, on first use): a failure to make it is a connection error, which
+    the listener retries with backoff."""
+
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self._client = client
+
+    def pubsub(self) -> Any:
+        try:
+            return open_pubsub(self._client())
+        except _UNREACHABLE as exc:
+            raise redis.ConnectionError(redact(f"redis cluster unreachable: {exc}")) from exc
+
+    def publish(self, channel: str, message: str) -> Any:
+        try:
+            return self._client().publish(channel, message)
+        except _UNREACHABLE as exc:
+            raise redis.ConnectionError(redact(f"redis cluster unreachable: {exc}")) from exc

@@ -28,10 +28,13 @@ import redis
 import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 
 from cacheplug._exceptions import ConfigurationError
 from cacheplug._redact import redact
-from cacheplug.stores._redis_untyped import (
+from cacheplug.stores.redis._untyped import (
     async_master,
     async_sentinel_manager,
     sentinel_manager,
@@ -321,3 +324,46 @@ class ClientFactory:
         )
         self._wait_for_connection(client.connection_pool)
         return client
+
+    def sync_pair(
+        self, retries: int, shared: redis.ConnectionPool | None = None
+    ) -> tuple[redis.Redis, redis.Redis]:
+        """The client whose commands are retried ``retries`` times (on ``shared``, a pool of
+        the application's, if given) and the one whose commands never are."""
+        if shared is None:
+            retrying = self.sync_client(Retry(ExponentialBackoff(cap=0.05, base=0.005), retries))
+        elif shared.connection_kwargs.get("decode_responses"):
+            raise ConfigurationError(
+                "RedisStore needs a connection pool with decode_responses=False (entries are bytes)"
+            )
+        else:
+            retrying = redis.Redis(connection_pool=shared)
+        return retrying, self.sync_client(Retry(NoBackoff(), 0))
+
+    def async_pair(self, retries: int) -> tuple[redis.asyncio.Redis, redis.asyncio.Redis]:
+        """The asyncio twin of :meth:`sync_pair` (new clients: call it once per loop)."""
+        retrying = self.async_client(AsyncRetry(ExponentialBackoff(cap=0.05, base=0.005), retries))
+        return retrying, self.async_client(AsyncRetry(NoBackoff(), 0))
+
+
+def connect(
+    url: str,
+    options: dict[str, Any],
+    pool_timeout: float | None,
+    retries: int,
+    shared: redis.ConnectionPool | None,
+) -> tuple[ClientFactory, redis.Redis, redis.Redis]:
+    """The client factory of ``url`` and its sync pair (see :meth:`ClientFactory.sync_pair`);
+    a redacted :class:`ConfigurationError` if redis-py cannot read the URL."""
+    try:
+        factory = ClientFactory(url, options, pool_timeout)
+        return (factory, *factory.sync_pair(retries, shared))
+    except ConfigurationError:
+        raise
+    except ValueError:
+        # redis-py's message quotes the piece of the URL it could not read, which may be part
+        # of the password.
+        raise ConfigurationError(
+            f"cannot read the store URL {redact(url)!r}: percent-encode the characters "
+            "of the password that a URL reserves (@ : / ? # %)"
+        ) from None

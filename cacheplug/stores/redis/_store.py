@@ -1,0 +1,395 @@
+"""The Redis store, over redis-py (standalone server, TCP, TLS or a unix socket).
+
+Retries are set explicitly rather than left to redis-py's defaults: idempotent commands
+(GET, SET, MGET, DEL, PTTL) go through a client that retries once on a connection error;
+commands whose effect or reply would change if repeated (the counter and compare-and-swap
+scripts, SET NX) go through a twin client that never retries, so a lost reply can never make
+a counter count twice. Lua scripts are registered once and called by SHA (EVALSHA).
+
+The read hot path (GET, MGET) sends its command on a pooled connection through redis-py's
+connection API (``get_connection`` / ``send_command`` / ``read_response`` / ``release``)
+instead of ``Redis.execute_command``: redis-py 8 wraps every command in retry closures and
+telemetry hooks that cost more than all of cacheplug's own work on a hit. Retry-once and
+disconnect-on-error are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, cast
+
+import redis
+
+from cacheplug._exceptions import ConfigurationError
+from cacheplug._redact import redact
+from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.stores.redis import _scripts as scripts
+from cacheplug.stores.redis._async import AsyncCommands
+from cacheplug.stores.redis._clients import connect
+from cacheplug.stores.redis._fills import RedisFillListener
+from cacheplug.stores.redis._scripts import ERRORS, RETRYABLE, unavailable, write_args
+
+
+class RedisStore(Store):
+    """A store on one Redis server.
+
+    ``url`` is a redis-py URL: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://``
+    for TLS, ``unix:///path/to/redis.sock[?db=0]``; query parameters of the URL (for example
+    ``?socket_timeout=0.2``) override the keyword arguments. Timeouts are short by default
+    because a cache that waits is worse than a miss.
+
+    ``max_connections`` (or ``?max_connections=`` in the URL): the size of each connection
+    pool, default :attr:`DEFAULT_MAX_CONNECTIONS` (50). The store keeps two pools (one whose
+    commands are retried once, one whose commands never are) per process, and two more per
+    event loop for the async API. A caller that finds every connection of a pool busy waits
+    for one instead of failing: a full pool is back-pressure, not an outage, so it neither
+    runs the loader for a key that is in the cache nor opens the circuit breaker. The wait
+    fails (as a failed store call) only when no connection came back in working order for
+    ``pool_timeout`` seconds (default: the socket timeout): the server is stuck or down.
+
+    ``connection_pool``: a redis-py pool to share with the rest of the application (the
+    Django adapter passes django-redis' for ``STORE="django:<alias>"``). Reads, idempotent
+    writes and the pub/sub listener then use its connections, with its timeouts; the few
+    writes that must never be retried (counters, leases) keep a small pool of their own on
+    ``url``, which must name the same server.
+    """
+
+    shared = True
+    DEFAULT_MAX_CONNECTIONS: Final = 50
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        socket_timeout: float = 0.5,
+        socket_connect_timeout: float = 0.5,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = None,
+        retries: int = 1,
+        health_check_interval: int = 0,
+        connection_pool: redis.ConnectionPool | None = None,
+    ) -> None:
+        if max_connections is None:  # what older releases took for "redis-py's default"
+            max_connections = self.DEFAULT_MAX_CONNECTIONS
+        if max_connections < 1:
+            raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
+        self.url = url
+        options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            "health_check_interval": health_check_interval,
+            "decode_responses": False,
+            "max_connections": max_connections,
+        }
+        self._clients, self._client, self._once_client = connect(
+            url, options, pool_timeout, retries, connection_pool
+        )
+        self._retries = retries
+        self._pool = self._client.connection_pool
+        self._scripts = scripts.register(
+            self._once_client.register_script, self._client.register_script
+        )
+        self.channel = f"cacheplug:fills:{self._clients.db}"
+        self._fills = RedisFillListener(self._client, self.channel)
+        self._async = AsyncCommands(self._clients, retries, self.channel)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """The store for ``url`` with default options (see the class docstring)."""
+        return cls(url)
+
+    def __repr__(self) -> str:
+        return f"RedisStore({redact(self.url)!r})"
+
+    @property
+    def fills(self) -> RedisFillListener:
+        return self._fills
+
+    @property
+    def client(self) -> redis.Redis:
+        """The underlying redis-py client (retrying once on connection errors)."""
+        return self._client
+
+    def clients(self) -> tuple[redis.Redis, redis.Redis]:
+        """Both sync clients: the retrying one and the one that never retries."""
+        return self._client, self._once_client
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def _read_command(self, *command: str) -> Any:
+        """Run an idempotent read command on a pooled connection, retrying on a new
+        connection after a connection error."""
+        pool = self._pool
+        attempt = 0
+        while True:
+            connection: Any = pool.get_connection()
+            try:
+                connection.send_command(*command)
+                return connection.read_response()
+            except RETRYABLE:
+                connection.disconnect()
+                if attempt >= self._retries:
+                    raise
+                attempt += 1
+            finally:
+                pool.release(connection)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._read_command("GET", key)  # type: ignore[no-any-return]
+        except ERRORS as exc:
+            raise unavailable("GET", exc) from exc
+
+    def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        try:
+            self._client.set(key, value, px=ttl_ms)
+        except ERRORS as exc:
+            raise unavailable("SET", exc) from exc
+
+    def add(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        try:
+            return bool(self._once_client.set(key, value, px=ttl_ms, nx=True))
+        except ERRORS as exc:
+            raise unavailable("SET NX", exc) from exc
+
+    def delete(self, key: str) -> bool:
+        try:
+            return bool(self._client.delete(key))
+        except ERRORS as exc:
+            raise unavailable("DEL", exc) from exc
+
+    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        try:
+            return int(self._scripts.incr(keys=[key], args=[delta, ttl_ms or 0]))
+        except ERRORS as exc:
+            raise unavailable("incr script", exc) from exc
+
+    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        try:
+            return bool(self._scripts.cas(keys=[key], args=[expected, new]))
+        except ERRORS as exc:
+            raise unavailable("compare-and-swap script", exc) from exc
+
+    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        try:
+            return int(self._scripts.acquire(keys=[lease_key], args=[token, ttl_ms]))
+        except ERRORS as exc:
+            raise unavailable("lease script", exc) from exc
+
+    def fill_with_lease(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
+    ) -> bool:
+        extra, args = write_args(token, value, ttl_ms, self.channel, False, versions)
+        try:
+            return bool(self._scripts.write(keys=[key, lease_key, *extra], args=args))
+        except ERRORS as exc:
+            raise unavailable("fill script", exc) from exc
+
+    def put(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        extra, args = write_args(b"", value, ttl_ms, self.channel, only_if_absent, versions)
+        try:
+            return bool(self._scripts.write(keys=[key, lease_key, *extra], args=args))
+        except ERRORS as exc:
+            raise unavailable("write script", exc) from exc
+
+    def ensure_versions(
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
+    ) -> list[bytes | None]:
+        try:
+            found = self._scripts.ensure(keys=list(version_keys), args=[keep_ms, *fresh])
+        except ERRORS as exc:
+            raise unavailable("version script", exc) from exc
+        return cast("list[bytes | None]", found)
+
+    def bump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        if not version_keys:
+            return
+        try:
+            self._scripts.bump(keys=list(version_keys), args=[self.channel, keep_ms, *fresh])
+        except ERRORS as exc:
+            raise unavailable("bump script", exc) from exc
+
+    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        try:
+            return bool(self._scripts.release(keys=[key, lease_key], args=[token, self.channel]))
+        except ERRORS as exc:
+            raise unavailable("release script", exc) from exc
+
+    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        try:
+            return bool(self._scripts.extend(keys=[lease_key], args=[token, ttl_ms]))
+        except ERRORS as exc:
+            raise unavailable("extend script", exc) from exc
+
+    def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        if not entries:
+            return 0
+        keys = [name for pair in entries for name in pair]
+        try:
+            return int(self._scripts.invalidate(keys=keys, args=[self.channel]))
+        except ERRORS as exc:
+            raise unavailable("invalidate script", exc) from exc
+
+    def ttl_ms(self, key: str) -> int | None:
+        try:
+            remaining = int(self._client.pttl(key))
+        except ERRORS as exc:
+            raise unavailable("PTTL", exc) from exc
+        return {-2: -1, -1: None}.get(remaining, remaining)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        try:
+            return self._read_command("MGET", *keys)  # type: ignore[no-any-return]
+        except ERRORS as exc:
+            raise unavailable("MGET", exc) from exc
+
+    def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        if not items:
+            return
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for key, value in items:
+                    pipe.set(key, value, px=ttl_ms)
+                pipe.execute()
+        except ERRORS as exc:
+            raise unavailable("SET (pipeline)", exc) from exc
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        try:
+            return int(self._client.delete(*keys))
+        except ERRORS as exc:
+            raise unavailable("DEL", exc) from exc
+
+    def put_many(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck] = (),
+    ) -> list[bool]:
+        if not items:
+            return []
+        try:
+            with self._once_client.pipeline(transaction=False) as pipe:
+                for key, value, lease_key in items:
+                    extra, args = write_args(b"", value, ttl_ms, self.channel, False, versions)
+                    self._scripts.write(keys=[key, lease_key, *extra], args=args, client=pipe)
+                return [bool(stored) for stored in pipe.execute()]
+        except ERRORS as exc:
+            raise unavailable("write script (pipeline)", exc) from exc
+
+    def close(self) -> None:
+        self._fills.stop()
+        self._client.close()
+        self._once_client.close()
+
+    # -- async: redis.asyncio clients per event loop (see ``_async``) -------------------------
+
+    async def aget(self, key: str) -> bytes | None:
+        return await self._async.get(key)
+
+    async def aset(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        await self._async.set(key, value, ttl_ms)
+
+    async def aadd(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
+        return await self._async.add(key, value, ttl_ms)
+
+    async def adelete(self, key: str) -> bool:
+        return await self._async.delete(key)
+
+    async def aincr(self, key: str, delta: int, ttl_ms: int | None) -> int:
+        return await self._async.incr(key, delta, ttl_ms)
+
+    async def acompare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
+        return await self._async.compare_and_swap(key, expected, new)
+
+    async def aacquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
+        return await self._async.acquire_lease(lease_key, token, ttl_ms)
+
+    async def afill_with_lease(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        token: bytes,
+        versions: Sequence[VersionCheck] = (),
+    ) -> bool:
+        return await self._async.fill_with_lease(key, value, ttl_ms, lease_key, token, versions)
+
+    async def aput(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int | None,
+        lease_key: str,
+        versions: Sequence[VersionCheck] = (),
+        only_if_absent: bool = False,
+    ) -> bool:
+        return await self._async.put(key, value, ttl_ms, lease_key, versions, only_if_absent)
+
+    async def aensure_versions(
+        self,
+        version_keys: Sequence[str],
+        fresh: Sequence[int],
+        keep_ms: int,
+        near: str | None = None,
+    ) -> list[bytes | None]:
+        return await self._async.ensure_versions(version_keys, fresh, keep_ms, near)
+
+    async def abump_versions(
+        self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
+    ) -> None:
+        await self._async.bump_versions(version_keys, fresh, keep_ms)
+
+    async def arelease_lease(self, key: str, lease_key: str, token: bytes) -> bool:
+        return await self._async.release_lease(key, lease_key, token)
+
+    async def aextend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
+        return await self._async.extend_lease(lease_key, token, ttl_ms)
+
+    async def ainvalidate(self, entries: Sequence[tuple[str, str]]) -> int:
+        return await self._async.invalidate(entries)
+
+    async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return await self._async.get_many(keys)
+
+    async def aset_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        await self._async.set_many(items, ttl_ms)
+
+    async def adelete_many(self, keys: Sequence[str]) -> int:
+        return await self._async.delete_many(keys)
+
+    async def aput_many(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck] = (),
+    ) -> list[bool]:
+        return await self._async.put_many(items, ttl_ms, versions)
+
+    async def aclose(self) -> None:
+        await self._async.close()
