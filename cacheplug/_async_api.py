@@ -15,9 +15,6 @@ from cacheplug._codec import Entry
 from cacheplug._config import ttl_ms, ttl_seconds
 from cacheplug._incr import raw_counter_plan, signed_counter_plan
 from cacheplug._invalidation import Invalidations
-from cacheplug._io import FAILED
-from cacheplug._local import NOTHING
-from cacheplug._reads import BYPASS
 from cacheplug._stampede import XFetch
 from cacheplug._tags import (
     Recorded,
@@ -29,7 +26,7 @@ from cacheplug._tags import (
     parse_versions,
     tag_names,
 )
-from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
+from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
 T = TypeVar("T")

@@ -11,13 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
 from cacheplug._config import CacheOptions
-from cacheplug._io import FAILED
-from cacheplug._local import NOTHING
 from cacheplug._locks import Lock
-from cacheplug._reads import BYPASS
 from cacheplug._stampede import XFetch
 from cacheplug._tags import Unread, parse_versions, tag_names
-from cacheplug._types import DEFAULT, MISSING, DefaultType, Tags, Ttl
+from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
 from cacheplug.stores import store_from_url
 
 if TYPE_CHECKING:

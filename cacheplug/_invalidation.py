@@ -17,10 +17,10 @@ from typing import Any, Self
 
 from cacheplug._config import non_negative
 from cacheplug._exceptions import CacheUnavailable
-from cacheplug._io import FAILED
 from cacheplug._pending import PendingInvalidation
 from cacheplug._reads import ReadPolicies
 from cacheplug._tags import fresh_version
+from cacheplug._types import FAILED
 from cacheplug.stores.fills import InvalidationCallback
 
 

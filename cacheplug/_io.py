@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import Any, Final
+from typing import Any
 
 from cacheplug._clock import Clock
 from cacheplug._coalesce import ReadBatches
@@ -20,9 +20,8 @@ from cacheplug._exceptions import CacheUnavailable
 from cacheplug._metrics import Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
 from cacheplug._stampede import LOAD, SLEEP, STORE, WAIT, Plan
+from cacheplug._types import FAILED
 from cacheplug.stores.base import Store
-
-FAILED: Final[Any] = object()  # a store call that failed or was refused by the breaker
 
 
 class StoreIO:

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cacheplug._config import positive
-
-NOTHING: Final[Any] = object()  # what ``LocalCache.get`` returns for "not here"
+from cacheplug._types import NOTHING
 
 
 @dataclass(frozen=True)

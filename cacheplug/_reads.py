@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 from cacheplug._codec import Entry
 from cacheplug._config import ttl_ms
 from cacheplug._core import CacheCore
-from cacheplug._io import FAILED
-from cacheplug._local import NOTHING
 from cacheplug._singleflight import FLIGHT_SEPARATOR
 from cacheplug._stampede import STORE, Encoder, Ensure, Plan, ReadPolicy, fill_plan, refresh_plan
 from cacheplug._tags import (
@@ -28,15 +26,15 @@ from cacheplug._tags import (
     tag_names,
     versions_match,
 )
-from cacheplug._types import DEFAULT, MISSING, Tags, Ttl
+from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
 _RECORDED_MEMO_ENTRIES = 4096
-BYPASS: Final[Any] = object()  # what ``_begin_read`` answers when the cache must be skipped
 
-ReadOptions = tuple[Ttl, Any, Any, Any, Any, Any]
-"""A read's options as passed: ttl, stale_ttl, early, refresh_ahead, max_staleness,
-negative_ttl (``DEFAULT`` where the cache's default applies)."""
+GetOrLoadArgs = tuple[Ttl, Any, Any, Any, Any, Any]
+"""The arguments of one ``get_or_load`` call, as passed: ttl, stale_ttl, early, refresh_ahead,
+max_staleness, negative_ttl (``DEFAULT`` where the cache's default applies). Not the
+decorator's :class:`~cacheplug._decorators.ReadOptions`."""
 
 
 class ReadPolicies(CacheCore):
@@ -219,7 +217,7 @@ class ReadPolicies(CacheCore):
         values: list[Any],
         version_keys: tuple[str, ...],
         loader: Callable[[], Any],
-        options: ReadOptions,
+        options: GetOrLoadArgs,
         epoch: int,
         refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
     ) -> Any:
@@ -410,7 +408,7 @@ class ReadPolicies(CacheCore):
         values: list[Any],
         version_keys: Sequence[str],
         loader: Callable[[], Any],
-        options: ReadOptions,
+        options: GetOrLoadArgs,
         refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
     ) -> Any:
         """What ``get_or_load`` returns without loading (a hit, maybe stale, maybe scheduling

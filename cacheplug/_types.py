@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 
 class _Missing(enum.Enum):
@@ -28,11 +28,31 @@ class _Default(enum.Enum):
         return "DEFAULT"
 
 
+class _Marker(enum.Enum):
+    """The core's private sentinels: compared by identity, never handed to a caller."""
+
+    FAILED = "FAILED"
+    BYPASS = "BYPASS"
+    NOTHING = "NOTHING"
+
+    def __repr__(self) -> str:
+        return self.value
+
+
 MISSING: Final = _Missing.MISSING
 """Returned by low-level lookups when there is no usable entry."""
 
 DEFAULT: Final = _Default.DEFAULT
 """Stands for "the value configured on the cache" (for example ``default_ttl``)."""
+
+FAILED: Final[Any] = _Marker.FAILED
+"""A store call that failed, or that the circuit breaker refused."""
+
+BYPASS: Final[Any] = _Marker.BYPASS
+"""What a read's first step answers when this read must skip the cache (pending writes)."""
+
+NOTHING: Final[Any] = _Marker.NOTHING
+"""What the L1 tier answers for "not here" (a cached ``None`` is a value)."""
 
 DefaultType: TypeAlias = Literal[_Default.DEFAULT]
 

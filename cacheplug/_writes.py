@@ -22,9 +22,8 @@ from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cacheplug._exceptions import CacheError
-from cacheplug._io import FAILED
 from cacheplug._tags import tag_names
-from cacheplug._types import DEFAULT, Tags, Ttl
+from cacheplug._types import DEFAULT, FAILED, Tags, Ttl
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache

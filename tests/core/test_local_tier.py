@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from cacheplug import Cache, LocalTier, MemoryStore, RedisStore
-from cacheplug._local import NOTHING, LocalCache
+from cacheplug._local import LocalCache
+from cacheplug._types import NOTHING
 from cacheplug.testing.round_trips import RoundTrips
 
 SECRET = "l1-secret"
