@@ -15,12 +15,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final
+from typing import Any
 
 from cacheplug._background import Background
 from cacheplug._clock import SYSTEM_CLOCK, Clock
 from cacheplug._coalesce import ReadBatches
-from cacheplug._codec import Entry, EntryCodec
+from cacheplug._codec import EntryCodec
 from cacheplug._config import (
     SerializerName,
     choose_serializer,
@@ -35,6 +35,7 @@ from cacheplug._hotkeys import HotKeys
 from cacheplug._io import StoreIO
 from cacheplug._keys import KeyBuilder
 from cacheplug._local import LocalCache, LocalTier
+from cacheplug._memo import BoundedMemo
 from cacheplug._metrics import CacheStats, Counters
 from cacheplug._pending import DEFAULT_MAX_PENDING, PendingInvalidations
 from cacheplug._resilience import BurstLogger, CircuitBreaker
@@ -51,15 +52,12 @@ from cacheplug._tags import (
     VersionKeys,
     fresh_version,
 )
-from cacheplug._types import DEFAULT, DefaultType, Ttl
+from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, DefaultType, Ttl
 from cacheplug.stores import store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
 
 logger = logging.getLogger("cacheplug")
-
-
-_VERSION_KEY_KEEP_MIN_MS: Final = 86_400_000  # how long a version key created by a bump lives
 
 
 class CacheCore(StoreIO):
@@ -156,7 +154,7 @@ class CacheCore(StoreIO):
             self._local = LocalCache(l1, live=lambda: fills.live)
             # Subscribed from the start: L1 serves nothing until the bus is live.
             self._bus.append(fills.on_change(self._local_changed))
-        self._recorded_keys: dict[str, tuple[str, ...]] = {}
+        self._recorded_keys: BoundedMemo[str, tuple[str, ...]] = BoundedMemo()
         # Fresh hits skip every refresh check unless a refresh policy is configured.
         self._plain_hits = early is None and self.refresh_ahead is None
 
@@ -212,7 +210,7 @@ class CacheCore(StoreIO):
 
     def _version_keep_ms(self) -> int:
         # A version key a bump creates must outlive any load that read it as absent.
-        return max(_VERSION_KEY_KEEP_MIN_MS, int(self.lock_timeout * 2000))
+        return max(BOOKKEEPING_TTL_MS, int(self.lock_timeout * 2000))
 
     def _local_changed(self, store_key: str | None) -> None:
         if self._local is not None:
@@ -299,14 +297,6 @@ class CacheCore(StoreIO):
         else:
             self._counters.bytes_written += len(record)
         return record
-
-    def _entry(self, skey: str, raw: bytes) -> Entry | None:
-        """The decoded entry (fresh or not); None, counted and logged, if discarded."""
-        self._counters.bytes_read += len(raw)
-        entry = self._codec.decode(skey, raw)
-        if entry is None:
-            self._discarded(skey)
-        return entry
 
     def _discarded(self, skey: str) -> None:
         self._counters.discarded += 1

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from cacheplug._config import non_negative
 from cacheplug._exceptions import CacheUnavailable
+from cacheplug._memo import BoundedMemo
 from cacheplug._pending import PendingInvalidation
 from cacheplug._reads import ReadPolicies
 from cacheplug._tags import fresh_version
@@ -39,7 +40,7 @@ class Invalidations(ReadPolicies):
         view._keys = self._keys.child(name)
         view._versions = self._versions.nested(view._keys)
         view._implicit = view._versions.implicit
-        view._recorded_keys = {}
+        view._recorded_keys = BoundedMemo()
         return view
 
     def on_invalidation(self, callback: InvalidationCallback) -> Callable[[], None]:

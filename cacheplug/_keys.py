@@ -30,13 +30,13 @@ import re
 from typing import Final
 
 from cacheplug._exceptions import ConfigurationError
+from cacheplug._memo import BoundedMemo
 
 MAX_USER_KEY_BYTES: Final = 200
 MAX_NAMESPACE_CHARS: Final = 31
 MAX_NAMESPACE_VERSION: Final = 10**12 - 1
 _READABLE_PREFIX_CHARS: Final = 64
 _DIGEST_BYTES: Final = 20
-_MEMO_ENTRIES: Final = 4096
 _RESERVED_PERSON: Final = b"cacheplug:rsvd"
 
 _NAMESPACE_RE: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_NAMESPACE_CHARS}}}\Z")
@@ -131,7 +131,7 @@ class KeyBuilder:
         self._plain_prefixes = {p: f"{namespace}:{version}:{p.value}:{{" for p in Purpose}
         self._hashed_prefixes = {p: f"{namespace}:{version}:{p.value}#:{{" for p in Purpose}
         # Hot keys repeat: remembering recent data keys saves the checks and the hashing.
-        self._data_keys: dict[str, str] = {}
+        self._data_keys: BoundedMemo[str, str] = BoundedMemo()
 
     def build(self, purpose: Purpose, key: str) -> str:
         """The store key for ``key`` with the given purpose."""
@@ -148,9 +148,7 @@ class KeyBuilder:
             pass
         built = self.build(Purpose.DATA, key)
         if type(key) is str or type(key) is ReservedKey:
-            if len(self._data_keys) >= _MEMO_ENTRIES:
-                self._data_keys.clear()
-            self._data_keys[key] = built
+            self._data_keys.remember(key, built)
         return built
 
     def lease_of(self, data_key: str) -> str:

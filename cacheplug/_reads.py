@@ -29,8 +29,6 @@ from cacheplug._tags import (
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
-_RECORDED_MEMO_ENTRIES = 4096
-
 GetOrLoadArgs = tuple[Ttl, Any, Any, Any, Any, Any]
 """The arguments of one ``get_or_load`` call, as passed: ttl, stale_ttl, early, refresh_ahead,
 max_staleness, negative_ttl (``DEFAULT`` where the cache's default applies). Not the
@@ -397,10 +395,7 @@ class ReadPolicies(CacheCore):
 
     def _remember_recorded(self, skey: str, recorded: Recorded) -> None:
         # get() fetches these with the entry next time: one round trip instead of two.
-        memo = self._recorded_keys
-        if len(memo) >= _RECORDED_MEMO_ENTRIES:
-            memo.clear()
-        memo[skey] = tuple(key for key, _ in recorded)
+        self._recorded_keys.remember(skey, tuple(key for key, _ in recorded))
 
     def _answer(
         self,

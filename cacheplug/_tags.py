@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
 from cacheplug._keys import KeyBuilder, Purpose
+from cacheplug._memo import BoundedMemo
 from cacheplug.stores.base import VersionCheck
 
 MAX_TAGS: Final = 64
@@ -72,7 +73,7 @@ class VersionKeys:
         self.implicit: tuple[str, ...] = tuple(
             builder.build(Purpose.NAMESPACE, "*") for builder in namespaces
         )
-        self._memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._memo: BoundedMemo[tuple[str, ...], tuple[str, ...]] = BoundedMemo(1024)
 
     def nested(self, namespace: KeyBuilder) -> VersionKeys:
         """The version keys of a namespace nested in this one."""
@@ -92,9 +93,7 @@ class VersionKeys:
         found = self._memo.get(names)
         if found is None:
             found = tuple(dict.fromkeys((*self.implicit, *self.of_tags(names))))
-            if len(self._memo) >= 1024:
-                self._memo.clear()
-            self._memo[names] = found
+            self._memo.remember(names, found)
         return found
 
 

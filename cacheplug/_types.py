@@ -54,6 +54,11 @@ BYPASS: Final[Any] = _Marker.BYPASS
 NOTHING: Final[Any] = _Marker.NOTHING
 """What the L1 tier answers for "not here" (a cached ``None`` is a value)."""
 
+BOOKKEEPING_TTL_MS: Final = 86_400_000
+"""How long the store keeps a key the cache writes for its own bookkeeping (a version key a
+bump creates, a write counter), in milliseconds: a day, far longer than any load or lease that
+reads it, after which it expires instead of staying forever."""
+
 DefaultType: TypeAlias = Literal[_Default.DEFAULT]
 
 Ttl: TypeAlias = "float | DefaultType | None"

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cacheplug._exceptions import CacheError
 from cacheplug._tags import tag_names
-from cacheplug._types import DEFAULT, FAILED, Tags, Ttl
+from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, FAILED, Tags, Ttl
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache
 
 T = TypeVar("T")
-_COUNTER_KEEP_MS: Final = 86_400_000
 
 
 def write_through(
@@ -45,7 +44,7 @@ def write_through(
     counter = cache._keys.writes_of(skey)
     store = cache._store
     try:
-        started: int | None = store.incr(counter, 1, _COUNTER_KEEP_MS)
+        started: int | None = store.incr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
         started = None
     try:
@@ -67,7 +66,7 @@ def write_through(
 
 def _finish(cache: Cache, counter: str) -> int | None:
     try:
-        return cache._store.incr(counter, 1, _COUNTER_KEEP_MS)
+        return cache._store.incr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
         return None
 
@@ -123,7 +122,7 @@ async def awrite_through(
     counter = cache._keys.writes_of(skey)
     store = cache._store
     try:
-        started: int | None = await store.aincr(counter, 1, _COUNTER_KEEP_MS)
+        started: int | None = await store.aincr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
         started = None
     try:
@@ -147,7 +146,7 @@ async def awrite_through(
 
 async def _afinish(cache: Cache, counter: str) -> int | None:
     try:
-        return await cache._store.aincr(counter, 1, _COUNTER_KEEP_MS)
+        return await cache._store.aincr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
         return None
 
