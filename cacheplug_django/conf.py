@@ -7,7 +7,7 @@ Every key, with its default:
   ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``memory://``), or
   ``"django:<alias>"`` to use the Redis server of a ``CACHES`` alias (django-redis, whose
   connection pool is then shared, or Django's own ``RedisCache``, whose server is reused).
-- ``NAMESPACE``: ``"django"``. ``DEFAULT_TTL``: ``300`` seconds (``None``: no expiry).
+- ``NAMESPACE``: ``"default"``. ``DEFAULT_TTL``: ``300`` seconds (``None``: no expiry).
   ``STALE_TTL``: ``0``. ``LOCK_TIMEOUT``: ``10`` seconds. ``NEGATIVE_TTL``: ``None``.
 - ``SECRET``: ``None``, meaning ``SECRET_KEY`` (entries on a shared store are signed with it).
   ``SECRET_FALLBACKS``: ``None``, meaning ``SECRET_KEY_FALLBACKS`` when ``SECRET`` is not set
@@ -19,8 +19,13 @@ Every key, with its default:
   the tables and rows it wrote.
 - ``PAGES``: ``[]``: the URLs ``CachePlugMiddleware`` caches (see
   ``cacheplug_django.middleware``).
-- ``PRIVATE_COOKIES``: ``[]``: cookies that identify somebody besides the session's (a login
-  token a middleware of yours reads): a request carrying one is never served a shared page.
+- ``PRIVATE_COOKIES``: ``("remember_token",)``: cookies that identify somebody besides the
+  session's (a login token a middleware of yours reads): a request carrying one is never
+  served a shared page.
+
+The defaults of every key but ``INVALIDATE_ON_WRITE`` and ``PAGES`` are Flask's too
+(:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into
+:class:`cacheplug.Cache` options (:func:`cacheplug.integration.cache_options`).
 
 Every value is checked by ``manage.py check`` (``cacheplug_django.checks``), every problem at
 once, with the rules of :mod:`cacheplug.integration`.
@@ -35,35 +40,22 @@ from typing import Any, Final
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from cacheplug import ConfigurationError
+from cacheplug import ConfigurationError, Store, store_from_url
 from cacheplug.integration import (
+    SETTING_DEFAULTS,
+    CacheOptions,
     SettingProblem,
     SettingsError,
+    cache_options,
     cookie_names,
-    local_tier,
     unknown_settings,
     validate_settings,
 )
 
 SETTING: Final = "CACHEPLUG"
-_KEYS: Final = frozenset(
-    {
-        "STORE",
-        "NAMESPACE",
-        "DEFAULT_TTL",
-        "STALE_TTL",
-        "LOCK_TIMEOUT",
-        "NEGATIVE_TTL",
-        "SECRET",
-        "SECRET_FALLBACKS",
-        "L1",
-        "HOT_KEY_REPLICAS",
-        "STRICT",
-        "INVALIDATE_ON_WRITE",
-        "PAGES",
-        "PRIVATE_COOKIES",
-    }
-)
+INVALIDATE_ON_WRITE: Final = True
+"""The default of ``INVALIDATE_ON_WRITE`` (the other keys' are ``SETTING_DEFAULTS``)."""
+_KEYS: Final = frozenset({*SETTING_DEFAULTS, "INVALIDATE_ON_WRITE", "PAGES"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,7 @@ class CachePlugSettings:
     """The ``CACHEPLUG`` setting, checked."""
 
     store: str | None
-    options: dict[str, Any]
+    options: CacheOptions
     invalidate_on_write: bool
     pages: tuple[Any, ...] = ()
     """The page rules of ``CachePlugMiddleware`` (see ``cacheplug_django.middleware``)."""
@@ -89,35 +81,21 @@ def read_settings() -> CachePlugSettings:
     problems = setting_problems(raw)
     if problems:
         raise SettingsError(problems)
-    secret = raw.get("SECRET") or None
-    fallbacks = raw.get("SECRET_FALLBACKS")
-    if secret is None:
-        secret = secret_key()
-        if fallbacks is None:  # rotating SECRET_KEY must not empty the cache
-            fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", None) or ()
-    options: dict[str, Any] = {
-        "namespace": raw.get("NAMESPACE", "django"),
-        "default_ttl": raw.get("DEFAULT_TTL", 300.0),
-        "stale_ttl": raw.get("STALE_TTL", 0.0),
-        "lock_timeout": raw.get("LOCK_TIMEOUT", 10.0),
-        "negative_ttl": raw.get("NEGATIVE_TTL"),
-        "secret": secret,
-        "secret_fallbacks": tuple(fallbacks or ()),
-        "hot_key_replicas": raw.get("HOT_KEY_REPLICAS", 0),
-        "strict": raw.get("STRICT", False),
-    }
-    l1 = local_tier(raw.get("L1"))
-    if l1 is not None:
-        options["l1"] = l1
+    options = cache_options(
+        raw,
+        secret_key=secret_key(),
+        secret_key_fallbacks=getattr(settings, "SECRET_KEY_FALLBACKS", None),
+    )
     from cacheplug_django.middleware import page_rules
 
     return CachePlugSettings(
-        store=raw.get("STORE"),
+        store=raw.get("STORE", SETTING_DEFAULTS["STORE"]),
         options=options,
-        invalidate_on_write=raw.get("INVALIDATE_ON_WRITE", True),
+        invalidate_on_write=raw.get("INVALIDATE_ON_WRITE", INVALIDATE_ON_WRITE),
         pages=page_rules(raw.get("PAGES")),
         private_cookies=cookie_names(
-            raw.get("PRIVATE_COOKIES", ()), f"{SETTING}['PRIVATE_COOKIES']"
+            raw.get("PRIVATE_COOKIES", SETTING_DEFAULTS["PRIVATE_COOKIES"]),
+            f"{SETTING}['PRIVATE_COOKIES']",
         ),
     )
 
@@ -173,6 +151,19 @@ def store_url(store: str | None) -> str | None:
     if isinstance(location, list | tuple):
         location = location[0]  # the primary (django-redis and Django list it first)
     return str(location)
+
+
+def build_store(store: Any) -> Store | None:
+    """The store ``STORE`` names (``None``: the embedded one, which ``Cache`` makes)."""
+    url = store_url(store)
+    if url is None:
+        return None
+    pool = shared_pool(store)
+    if pool is not None:
+        from cacheplug.stores.redis import RedisStore  # needs redis-py
+
+        return RedisStore(url, connection_pool=pool)
+    return store_from_url(url)
 
 
 def shared_pool(store: str | None) -> Any:

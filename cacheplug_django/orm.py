@@ -34,6 +34,7 @@ from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from cacheplug.integration import (
+    AGAIN_AFTER,
     ANY_ROW,
     AfterCommit,
     DeferredInvalidations,
@@ -43,7 +44,6 @@ from cacheplug.integration import (
 from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
 Invalidate = Callable[[list[str], float | None], None]
-_MANUAL_COMMIT_GRACE = 2.0  # seconds
 logger = logging.getLogger("cacheplug_django")
 
 _pending: weakref.WeakKeyDictionary[BaseDatabaseWrapper, DeferredInvalidations] = (
@@ -123,7 +123,7 @@ class WriteHooks:
             # Manual transaction management: there is no public commit hook outside atomic().
             # Invalidate now and once more a moment later, for readers that re-cached the
             # old rows before the commit.
-            self._run(tags, again_after=_MANUAL_COMMIT_GRACE)
+            self._run(tags, again_after=AGAIN_AFTER)
             return
         self._run(tags)
 

@@ -172,7 +172,7 @@ def _resolve(model: type[models.Model] | str) -> type[models.Model]:
 def stored_tags(tags: Iterable[str]) -> list[str]:
     """``tags`` as an entry is stored with: each row tag brings the "rows unknown" tags of
     its table and its parents' tables."""
-    return _stored_tags(tags, _parents)
+    return _stored_tags(tags, parents_of)
 
 
 def written_tags(write: TableWrite) -> list[str]:
@@ -188,7 +188,8 @@ def any_row_tag(model: type[models.Model]) -> str:
     return _any_row_tag(model._meta.db_table)
 
 
-def _parents(table: str) -> tuple[str, ...]:
+def parents_of(table: str) -> tuple[str, ...]:
+    """The tables whose rows ``table``'s rows extend (multi-table inheritance)."""
     info = TABLES.get(table)
     return () if info is None else info.parents
 

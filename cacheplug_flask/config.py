@@ -5,7 +5,7 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
 
 - ``CACHEPLUG_STORE``: ``None`` (the embedded in-process store) or a store URL
   (``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``).
-- ``CACHEPLUG_NAMESPACE``: ``"flask"``. ``CACHEPLUG_DEFAULT_TTL``: ``300`` seconds.
+- ``CACHEPLUG_NAMESPACE``: ``"default"``. ``CACHEPLUG_DEFAULT_TTL``: ``300`` seconds.
   ``CACHEPLUG_STALE_TTL``: ``0``. ``CACHEPLUG_LOCK_TIMEOUT``: ``10``. ``CACHEPLUG_NEGATIVE_TTL``:
   ``None``.
 - ``CACHEPLUG_SECRET``: ``None``, meaning ``SECRET_KEY`` when the app has one.
@@ -18,6 +18,10 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
   cookies that identify somebody besides the session's; a request carrying one is never
   served a shared page.
 
+These are the defaults of Django's ``CACHEPLUG`` too
+(:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into
+:class:`cacheplug.Cache` options (:func:`cacheplug.integration.cache_options`).
+
 ``init_app`` checks every ``CACHEPLUG_*`` key first (:func:`validate`): bad values raise,
 all of them in one :class:`~cacheplug.integration.SettingsError`; a key nobody reads
 raises too when ``app.testing`` or ``app.debug``, and is warned about otherwise.
@@ -27,31 +31,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from typing import Any
 
 from cacheplug import Cache, store_from_url
 from cacheplug.integration import (
+    SETTING_DEFAULTS,
     SettingProblem,
     SettingsError,
-    local_tier,
+    cache_options,
     unknown_settings,
     validate_settings,
 )
-
-DEFAULTS: Final[dict[str, Any]] = {
-    "STORE": None,
-    "NAMESPACE": "flask",
-    "DEFAULT_TTL": 300.0,
-    "STALE_TTL": 0.0,
-    "LOCK_TIMEOUT": 10.0,
-    "NEGATIVE_TTL": None,
-    "SECRET": None,
-    "SECRET_FALLBACKS": None,
-    "L1": None,
-    "HOT_KEY_REPLICAS": 0,
-    "STRICT": False,
-    "PRIVATE_COOKIES": ("remember_token",),
-}
 
 
 class UnknownSettingWarning(UserWarning):
@@ -60,7 +50,7 @@ class UnknownSettingWarning(UserWarning):
 
 def seed(config: MutableMapping[str, Any], prefix: str) -> None:
     """Put the defaults into ``config`` where the app set nothing."""
-    for name, value in DEFAULTS.items():
+    for name, value in SETTING_DEFAULTS.items():
         config.setdefault(f"{prefix}_{name}", value)
 
 
@@ -80,11 +70,17 @@ def validate(config: Mapping[str, Any], prefix: str, *, strict_keys: bool) -> No
     # Another extension's keys (``CACHEPLUG_SESSIONS_STORE`` next to prefix ``CACHEPLUG``)
     # end with one of ours: they are that prefix's business.
     unknown = unknown_settings(
-        [name for name in given if not any(name.endswith(f"_{known}") for known in DEFAULTS)],
-        DEFAULTS,
+        [
+            name
+            for name in given
+            if not any(name.endswith(f"_{known}") for known in SETTING_DEFAULTS)
+        ],
+        SETTING_DEFAULTS,
         spell=spell,
     )
-    problems = validate_settings({k: v for k, v in given.items() if k in DEFAULTS}, spell=spell)
+    problems = validate_settings(
+        {k: v for k, v in given.items() if k in SETTING_DEFAULTS}, spell=spell
+    )
     if strict_keys:
         problems = [*unknown, *problems]
     else:
@@ -102,10 +98,8 @@ def build_cache(config: MutableMapping[str, Any], prefix: str) -> Cache:
     """The cache the app's (validated, seeded) configuration describes; raises
     :class:`~cacheplug.integration.SettingsError` when the store cannot be used."""
 
-    def get(name: str) -> Any:
-        return config[f"{prefix}_{name}"]
-
-    url = get("STORE")
+    values = {name: config[f"{prefix}_{name}"] for name in SETTING_DEFAULTS}
+    url = values["STORE"]
     try:
         store = None if url is None else store_from_url(url)
     except (ValueError, ImportError) as exc:
@@ -120,24 +114,13 @@ def build_cache(config: MutableMapping[str, Any], prefix: str) -> Cache:
                 )
             ]
         ) from exc
-    secret = get("SECRET") or None
-    fallbacks = get("SECRET_FALLBACKS")
-    if secret is None:
-        secret = config.get("SECRET_KEY") or None
-        if fallbacks is None:
-            # Flask 3.1+ rotates its secret with SECRET_KEY_FALLBACKS (absent in 3.0): the
-            # cache follows, or a rotation would empty it.
-            fallbacks = config.get("SECRET_KEY_FALLBACKS") or ()
+    # Flask 3.1+ rotates its secret with SECRET_KEY_FALLBACKS (absent in 3.0): the cache
+    # follows, or a rotation would empty it.
     return Cache(
         store,
-        namespace=get("NAMESPACE"),
-        default_ttl=get("DEFAULT_TTL"),
-        stale_ttl=get("STALE_TTL"),
-        lock_timeout=get("LOCK_TIMEOUT"),
-        negative_ttl=get("NEGATIVE_TTL"),
-        secret=secret,
-        secret_fallbacks=tuple(fallbacks or ()),
-        l1=local_tier(get("L1")),
-        hot_key_replicas=get("HOT_KEY_REPLICAS"),
-        strict=get("STRICT"),
+        **cache_options(
+            values,
+            secret_key=config.get("SECRET_KEY"),
+            secret_key_fallbacks=config.get("SECRET_KEY_FALLBACKS"),
+        ),
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import atexit
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app
 
-from cacheplug import DEFAULT, Cache, CacheDecorator
-from cacheplug.integration import ReadOptions, Warmers, cookie_names, stored_tags
+from cacheplug import DEFAULT, Cache
+from cacheplug.integration import ModelTagging, TaggedCache, Warmers, cookie_names
 from cacheplug_flask.config import build_cache, seed, validate
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
 
@@ -25,17 +25,18 @@ class _AppState:
     session: Callable[[], Any] | None = None
     hooks: SessionHooks | None = None
     models: Any = None  # the SQLAlchemy registry of the app's mapped classes, when known
-    tags_memo: dict[Any, tuple[str, ...]] = field(default_factory=dict)
     private_cookies: tuple[str, ...] = ()
 
 
-class CachePlug:
+class CachePlug(TaggedCache):
     """The Flask extension: ``CachePlug(app)`` or ``ext = CachePlug(); ext.init_app(app)``.
 
     Every :class:`cacheplug.Cache` method is available on the extension and acts on the
     current app's cache; reads also take ``depends_on=[Model, ...]`` (SQLAlchemy mapped
-    classes). ``config_prefix`` names the configuration keys (``CACHEPLUG_STORE``, ...; see
-    ``cacheplug_flask.config``), so that an app can have several caches.
+    classes), and those of what this context's session wrote and has not committed go around
+    the cache (:class:`cacheplug.integration.TaggedCache`). ``config_prefix`` names the
+    configuration keys (``CACHEPLUG_STORE``, ...; see ``cacheplug_flask.config``), so that an
+    app can have several caches.
     """
 
     def __init__(
@@ -45,6 +46,9 @@ class CachePlug:
         sqlalchemy: Any = None,
         config_prefix: str = "CACHEPLUG",
     ) -> None:
+        super().__init__(
+            lambda: self._state.cache, ModelTagging(model_tags, parents_of, self._uncommitted)
+        )
         self.config_prefix = config_prefix
         self.warmers = Warmers()
         if app is not None:
@@ -133,99 +137,17 @@ class CachePlug:
         """The current app's :class:`cacheplug.Cache`."""
         return self._state.cache
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.cache, name)
-
-    def tags_for(
-        self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] = ()
-    ) -> list[str]:
-        """The tags an entry is stored with: ``tags``, the tags of ``depends_on`` models, and
-        what row tags bring along."""
-        return self._tags_for(self._state, tags, depends_on)
-
-    @staticmethod
-    def _tags_for(
-        state: _AppState, tags: Iterable[str] | str | None, depends_on: Sequence[Any]
-    ) -> list[str]:
-        named = (tags,) if isinstance(tags, str) else tuple(tags or ())
-        memo = state.tags_memo
-        memo_key = (named, tuple(depends_on))
-        found = memo.get(memo_key)
-        if found is None:
-            found = tuple(stored_tags([*named, *model_tags(*depends_on)], parents_of))
-            if len(memo) >= 4096:
-                memo.clear()
-            memo[memo_key] = found
-        return list(found)
-
-    @staticmethod
-    def _bypass(state: _AppState, tags: list[str]) -> bool:
+    def _uncommitted(self, tags: list[str]) -> bool:
+        """True when this context's session wrote something ``tags`` depend on and has not
+        committed (see ``cacheplug_flask.sqlalchemy``)."""
+        state = self._state
         session_factory = state.session
-        if not tags or session_factory is None or state.hooks is None:
+        if session_factory is None or state.hooks is None:
             return False
         registry = getattr(session_factory, "registry", None)
         if registry is not None and not registry.has():
             return False  # no session in this context: nothing uncommitted
         return state.hooks.covers(session_factory(), tags)
-
-    def get_or_load(
-        self,
-        key: str,
-        loader: Callable[[], T],
-        ttl: Any = DEFAULT,
-        *,
-        tags: Iterable[str] | str | None = None,
-        depends_on: Sequence[Any] = (),
-        **options: Any,
-    ) -> T:
-        """:meth:`cacheplug.Cache.get_or_load`, plus ``depends_on``: mapped classes whose
-        writes invalidate the entry. Reads of what this request's session wrote and has not
-        committed yet go around the cache."""
-        state = self._state
-        all_tags = self._tags_for(state, tags, depends_on)
-        if self._bypass(state, all_tags):
-            options["max_staleness"] = 0
-        return state.cache.get_or_load(key, loader, ttl, tags=all_tags or None, **options)
-
-    async def aget_or_load(
-        self,
-        key: str,
-        loader: Callable[[], Any],
-        ttl: Any = DEFAULT,
-        *,
-        tags: Iterable[str] | str | None = None,
-        depends_on: Sequence[Any] = (),
-        **options: Any,
-    ) -> Any:
-        """Async :meth:`get_or_load`."""
-        state = self._state
-        all_tags = self._tags_for(state, tags, depends_on)
-        if self._bypass(state, all_tags):
-            options["max_staleness"] = 0
-        return await state.cache.aget_or_load(key, loader, ttl, tags=all_tags or None, **options)
-
-    def cached(
-        self,
-        ttl: Any = DEFAULT,
-        *,
-        key: Any = None,
-        tags: Any = None,
-        depends_on: Sequence[Any] = (),
-        stale_ttl: Any = DEFAULT,
-        early: Any = DEFAULT,
-        refresh_ahead: Any = DEFAULT,
-    ) -> CacheDecorator:
-        """:meth:`cacheplug.Cache.cached`, plus ``depends_on``."""
-        extra = model_tags(*depends_on)
-        if callable(tags):
-            user = tags
-            tags = lambda *args, **kwargs: [*user(*args, **kwargs), *extra]  # noqa: E731
-        elif extra:
-            tags = [*([tags] if isinstance(tags, str) else tags or ()), *extra]
-        options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
-        return CacheDecorator(cast(Cache, self), ttl, key, options, tags)
 
     def cached_view(
         self,

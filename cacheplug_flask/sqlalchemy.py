@@ -34,12 +34,13 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from cacheplug.integration import (
+    AGAIN_AFTER,
     AfterCommit,
     DeferredInvalidations,
     WriteParser,
@@ -54,8 +55,6 @@ _parser = WriteParser(lambda table: None)  # text() SQL: tables only, rows unkno
 
 
 _parents: dict[str, tuple[str, ...]] = {}
-AGAIN_AFTER: Final = 2.0
-"""Seconds after a session-less connection's commit when its writes are invalidated again."""
 Invalidate = Callable[[list[str], "float | None"], None]
 
 

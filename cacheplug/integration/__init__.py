@@ -25,6 +25,11 @@ own): the logic lives here once, so that each adapter only translates its framew
   every adapter's settings, each problem with an id and a hint).
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
+- :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
+  (``depends_on=`` models, the uncommitted-write bypass), given the adapter's ORM.
+- :func:`cache_options`, :data:`SETTING_DEFAULTS`, :class:`CacheOptions`: the settings both
+  adapters read, their defaults, and the ``Cache`` options they give; :data:`AGAIN_AFTER`:
+  the second invalidation after a commit no hook follows.
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ from cacheplug.integration._operations import (
     inspect_report,
     stats_report,
     warm,
+)
+from cacheplug.integration._options import (
+    AGAIN_AFTER,
+    SETTING_DEFAULTS,
+    CacheOptions,
+    cache_options,
 )
 from cacheplug.integration._pages import (
     EnvironHeaders,
@@ -76,16 +87,20 @@ from cacheplug.integration._table_tags import (
     table_tag,
     written_tags,
 )
+from cacheplug.integration._tagged import ModelTagging, TaggedCache
 from cacheplug.integration._warming import store_checked
 
 __all__ = [
+    "AGAIN_AFTER",
     "ANY_ROW",
     "AfterCommit",
+    "CacheOptions",
     "ClientReads",
     "CookieReads",
     "DeferredInvalidations",
     "EnvironHeaders",
     "Invalidate",
+    "ModelTagging",
     "NOTHING_READ",
     "OperationError",
     "PAGE_RULE_KEYS",
@@ -94,13 +109,16 @@ __all__ = [
     "PageRequest",
     "ReadOptions",
     "ReservedKey",
+    "SETTING_DEFAULTS",
     "SettingProblem",
     "SettingsError",
     "TableWrite",
+    "TaggedCache",
     "Uncacheable",
     "Warmers",
     "WriteParser",
     "any_row_tag",
+    "cache_options",
     "check_page_options",
     "cookie_names",
     "drain_queues",

@@ -21,7 +21,7 @@ def test_defaults_use_the_embedded_store_signed_with_secret_key(settings: Any) -
     settings.CACHEPLUG = {}
     core = cache.core
     assert isinstance(core.store, MemoryStore)
-    assert core.namespace_name == "django"
+    assert core.namespace_name == "default"
     assert core.default_ttl == 300
     cache.reset()
 

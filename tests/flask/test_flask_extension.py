@@ -19,7 +19,7 @@ def test_defaults_are_seeded_and_the_secret_comes_from_secret_key() -> None:
     app = Flask("plain")
     app.config["SECRET_KEY"] = "k"
     ext = CachePlug(app)
-    assert app.config["CACHEPLUG_NAMESPACE"] == "flask"
+    assert app.config["CACHEPLUG_NAMESPACE"] == "default"
     assert app.config["CACHEPLUG_DEFAULT_TTL"] == 300.0
     with app.app_context():
         assert isinstance(ext.cache.store, MemoryStore)

@@ -1,0 +1,188 @@
+"""The cache object an ORM adapter hands its users: a :class:`~cacheplug.Cache` whose reads
+also take ``depends_on=[Model, ...]``.
+
+What the adapters used to write twice (``cacheplug_django``'s ``cache`` and
+``cacheplug_flask``'s ``CachePlug``), written once:
+
+- the tags an entry is stored with: the ``tags`` given, the table tags of ``depends_on``, and
+  what row tags bring along (:func:`~cacheplug.integration.stored_tags`), resolved once per
+  call site (call sites pass the same tags and models again and again);
+- the uncommitted-write bypass: a read that depends on something the current transaction
+  wrote and has not committed goes around the cache (``max_staleness=0``): it must neither
+  be answered from the cache (the writer already sees its new rows) nor store what it loads
+  (nobody else can see those rows yet);
+- ``cached(depends_on=...)``: the models' tags are resolved when the function is decorated
+  (a typo fails at import, not per call) and merged with the decorator's own ``tags``.
+
+The adapter says how: :class:`ModelTagging` holds its ORM's three answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+from cacheplug import DEFAULT, CacheDecorator
+from cacheplug._decorators import ReadOptions
+from cacheplug.integration._table_tags import stored_tags
+
+if TYPE_CHECKING:
+    from cacheplug import Cache
+
+__all__ = ["ModelTagging", "TaggedCache"]
+
+T = TypeVar("T")
+_MEMO_ENTRIES: Final = 4096
+
+
+@dataclass(frozen=True)
+class ModelTagging:
+    """What an ORM adapter knows that :class:`TaggedCache` needs."""
+
+    model_tags: Callable[..., list[str]]
+    """``model_tags(*models)``: the tags of whole models (raises for what is not one)."""
+    parents: Callable[[str], Iterable[str]]
+    """``parents(table)``: the tables whose rows ``table``'s rows extend (inheritance)."""
+    uncommitted: Callable[[list[str]], bool]
+    """``uncommitted(tags)``: True when the current transaction wrote something ``tags``
+    depend on and has not committed."""
+
+
+class TaggedCache:
+    """A :class:`~cacheplug.Cache` with ``depends_on=`` models and the uncommitted-write
+    bypass; every other :class:`~cacheplug.Cache` method is the core's.
+
+    ``core()`` gives the cache to act on, at each call (built on first use, or the current
+    app's); ``tagging`` is the adapter's ORM (see :class:`ModelTagging`). Adapters extend this
+    class with their framework's entry points; what varies between them is passed in.
+    """
+
+    def __init__(self, core: Callable[[], Cache], tagging: ModelTagging) -> None:
+        self._core = core
+        self._tagging = tagging
+        self._tags_memo: dict[Any, tuple[str, ...]] = {}
+
+    @property
+    def core(self) -> Cache:
+        """The underlying :class:`cacheplug.Cache`."""
+        return self._core()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # never the core's private state (nor a half-built self's)
+            raise AttributeError(name)
+        return getattr(self.core, name)
+
+    def clear_tags_memo(self) -> None:
+        """Forget the tags resolved so far (models are resolved again at the next read)."""
+        self._tags_memo = {}
+
+    def tags_for(
+        self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] = ()
+    ) -> list[str]:
+        """The tags an entry is stored with: ``tags``, the tags of ``depends_on`` models, and
+        the "rows unknown" tags each row tag brings along."""
+        named = (tags,) if isinstance(tags, str) else tuple(tags or ())
+        memo = self._tags_memo
+        memo_key: Any = (named, tuple(depends_on))
+        try:
+            found = memo.get(memo_key)
+        except TypeError:  # an unhashable model argument: let model_tags() say what is wrong
+            found, memo_key = None, None
+        if found is None:
+            tagging = self._tagging
+            found = tuple(stored_tags([*named, *tagging.model_tags(*depends_on)], tagging.parents))
+            if memo_key is not None:
+                if len(memo) >= _MEMO_ENTRIES:
+                    memo.clear()
+                memo[memo_key] = found
+        return list(found)
+
+    def _read_tags(
+        self, tags: Iterable[str] | str | None, depends_on: Sequence[Any], options: dict[str, Any]
+    ) -> list[str] | None:
+        """The tags of a read, switching ``options`` to bypass the cache when the current
+        transaction wrote what they depend on."""
+        all_tags = self.tags_for(tags, depends_on)
+        if not all_tags:
+            return None
+        if self._tagging.uncommitted(all_tags):
+            options["max_staleness"] = 0  # our own uncommitted write: read around the cache
+        return all_tags
+
+    def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Sequence[Any] = (),
+        **options: Any,
+    ) -> T:
+        """:meth:`cacheplug.Cache.get_or_load`, plus ``depends_on``: models whose writes
+        invalidate the entry. Reads of what the current transaction wrote and has not
+        committed yet go around the cache."""
+        all_tags = self._read_tags(tags, depends_on, options)
+        return self.core.get_or_load(key, loader, ttl, tags=all_tags, **options)
+
+    async def aget_or_load(
+        self,
+        key: str,
+        loader: Callable[[], Any],
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Sequence[Any] = (),
+        **options: Any,
+    ) -> Any:
+        """Async :meth:`get_or_load`."""
+        all_tags = self._read_tags(tags, depends_on, options)
+        return await self.core.aget_or_load(key, loader, ttl, tags=all_tags, **options)
+
+    def set(
+        self,
+        key: str,
+        value: Any,
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Sequence[Any] = (),
+    ) -> bool:
+        """:meth:`cacheplug.Cache.set`, plus ``depends_on``."""
+        return self.core.set(key, value, ttl, tags=self.tags_for(tags, depends_on) or None)
+
+    async def aset(
+        self,
+        key: str,
+        value: Any,
+        ttl: Any = DEFAULT,
+        *,
+        tags: Iterable[str] | str | None = None,
+        depends_on: Sequence[Any] = (),
+    ) -> bool:
+        """Async :meth:`set`."""
+        return await self.core.aset(key, value, ttl, tags=self.tags_for(tags, depends_on) or None)
+
+    def cached(
+        self,
+        ttl: Any = DEFAULT,
+        *,
+        key: Any = None,
+        tags: Any = None,
+        depends_on: Sequence[Any] = (),
+        stale_ttl: Any = DEFAULT,
+        early: Any = DEFAULT,
+        refresh_ahead: Any = DEFAULT,
+    ) -> CacheDecorator:
+        """:meth:`cacheplug.Cache.cached`, plus ``depends_on``: models whose writes invalidate
+        every cached result of the function."""
+        extra = self._tagging.model_tags(*depends_on)  # now: a typo fails at import
+        if callable(tags):
+            user = tags
+            tags = lambda *args, **kwargs: [*user(*args, **kwargs), *extra]  # noqa: E731
+        elif extra:
+            tags = [*([tags] if isinstance(tags, str) else tags or ()), *extra]
+        options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
+        # The decorator calls this object's get_or_load: row tags and the bypass apply.
+        return CacheDecorator(cast("Cache", self), ttl, key, options, tags)
