@@ -12,7 +12,13 @@ from cacheplug._cache import Cache
 from cacheplug._clock import Clock, SystemClock
 from cacheplug._config import CacheOptions
 from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
-from cacheplug._exceptions import CacheError, CacheUnavailable, ConfigurationError, NotACounter
+from cacheplug._exceptions import (
+    CacheError,
+    CacheUnavailable,
+    ConfigurationError,
+    NotACounter,
+    QueueFull,
+)
 from cacheplug._inspect import EntryInfo
 from cacheplug._local import LocalTier
 from cacheplug._locks import Lock, LockError
@@ -23,7 +29,7 @@ from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._stampede import XFetch
 from cacheplug._types import DEFAULT, MISSING
-from cacheplug._write_behind import QueuedWrite, QueueFull, WriteBehind, write_order
+from cacheplug._write_behind import QueuedWrite, WriteBehind, write_order
 from cacheplug.stores import register_store, store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore

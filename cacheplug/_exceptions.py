@@ -8,8 +8,12 @@
           │                         circuit breaker is open (raised only where asked: strict
           │                         mode, counters); stores raise it for any backend failure
           ├── ConfigurationError    a setting or URL that cannot work (also a ValueError)
-          └── NotACounter           incr() on a key that holds a non-integer value
-                                    (also a TypeError)
+          ├── LockError             a lock not acquired in time, or no longer held when
+          │                         released or extended
+          ├── NotACounter           incr() on a key that holds a non-integer value
+          │                         (also a TypeError)
+          └── QueueFull             a write-behind queue holds max_length entries: the
+                                    write was not queued
 
 Serialization problems surface as the builtin ``TypeError`` (a value the codec cannot
 encode) because that is what ``json``/``pickle`` users already catch.
@@ -30,5 +34,13 @@ class ConfigurationError(CacheError, ValueError):
     """A setting, URL or combination of options that cannot work."""
 
 
+class LockError(CacheError):
+    """A lock could not be acquired in time, or was no longer held when released/extended."""
+
+
 class NotACounter(CacheError, TypeError):
     """``incr``/``decr`` on a key whose value is not an integer."""
+
+
+class QueueFull(CacheError):
+    """The write-behind queue holds ``max_length`` entries: the write was not queued."""

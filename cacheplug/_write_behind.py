@@ -27,6 +27,7 @@ On the embedded store the queue is an in-process list: nothing survives the proc
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -34,16 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cacheplug._exceptions import CacheError, ConfigurationError
+from cacheplug._exceptions import ConfigurationError, QueueFull
+from cacheplug._keys import Purpose
 from cacheplug._types import DEFAULT, MISSING
-from cacheplug._wb_queues import Batch, Entry, MemoryQueue, Queue, RedisQueue, order
+from cacheplug._wb_queues import MemoryQueue, order
+from cacheplug.stores.queues import Batch, Entry, Queue
 
 if TYPE_CHECKING:
     from cacheplug._cache import Cache
 
-
-class QueueFull(CacheError):
-    """The write-behind queue holds ``max_length`` entries: the write was not queued."""
+logger = logging.getLogger("cacheplug")
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ class WriteBehind:
         self._last_flush = time.monotonic()
         self._retry: Batch | None = None
         self._put_locks = [threading.Lock() for _ in range(64)]
-        clients = getattr(cache.store, "clients", None)
-        if clients is not None and cache.store.shared:
-            self._queue: Queue = RedisQueue(self, *clients())
+        queue = cache.store.write_queue(cache._keys.build(Purpose.QUEUE, name), self)
+        if queue is not None:
+            self._queue: Queue = queue
         elif durable and cache.store.shared:
             raise ConfigurationError(f"{cache.store!r} has no durable queue for write-behind")
         elif durable:
@@ -156,12 +157,21 @@ class WriteBehind:
         if record is None:
             raise ValueError(f"the value for {key!r} cannot be queued (too large or unpicklable)")
         if not self.update_cache:
-            return self._queue.put(key, record)
+            return self._queued(key, record)
         with self._put_locks[hash(key) % len(self._put_locks)]:
             # Queued and cached in the same order as other puts of this process.
-            entry_id = self._queue.put(key, record)
+            entry_id = self._queued(key, record)
             if not self.cache.set(key, value, self.ttl):
                 self.cache.invalidate(key)
+        return entry_id
+
+    def _queued(self, key: str, record: bytes) -> str:
+        entry_id = self._queue.put(key, record)
+        if entry_id is None:
+            raise QueueFull(
+                f"write-behind queue {self.name!r} holds {self.max_length} entries: "
+                "the write was not queued"
+            )
         return entry_id
 
     def due(self) -> bool:
@@ -188,7 +198,7 @@ class WriteBehind:
             if decoded is None or entry.deliveries > self.max_deliveries:
                 bad.append(entry)
             else:
-                good.append((entry, decoded[0]))
+                good.append((entry, decoded.value))
         if bad and batch.recorded:
             # A batch handed out before is handled whole, as it was, or not at all.
             bad, good = list(batch.entries), []
@@ -218,13 +228,20 @@ class WriteBehind:
         return len(batch.entries)
 
     def run(self, stop: threading.Event, consumer: str | None = None, idle: float = 1.0) -> None:
-        """Drain until ``stop`` is set (a worker loop; errors are retried after ``idle``)."""
+        """Drain until ``stop`` is set (a worker loop). An error (the sink's, or the store's)
+        is logged on the ``cacheplug`` logger and the batch retried after ``idle`` seconds."""
         name = consumer or f"worker-{uuid.uuid4().hex[:8]}"
         while not stop.is_set():
             try:
                 if not self.due() or not self.drain(name, block=min(idle, 0.2)):
                     stop.wait(0.02)
             except Exception:
+                logger.exception(
+                    "write-behind queue %r, worker %s: draining failed; retrying in %gs",
+                    self.name,
+                    name,
+                    idle,
+                )
                 stop.wait(idle)
 
     def start(self, consumer: str | None = None) -> threading.Event:
@@ -244,7 +261,7 @@ class WriteBehind:
         if record is None:
             return MISSING
         decoded = self.cache._codec.decode(f"wb:{self.name}", record)
-        return MISSING if decoded is None else decoded[0]
+        return MISSING if decoded is None else decoded.value
 
     def get_or_load(self, key: str, loader: Callable[[], Any], ttl: Any = DEFAULT) -> Any:
         """The pending value of ``key`` if it has one, else ``cache.get_or_load``."""

@@ -16,6 +16,7 @@ import abc
 from collections.abc import Sequence
 
 from cacheplug.stores.fills import FillListener
+from cacheplug.stores.queues import Queue, QueueLimits
 
 VersionCheck = tuple[str, int, bool]
 """A condition on a write: ``(version key, version, create)``. With ``create`` False the
@@ -151,6 +152,12 @@ class Store(abc.ABC):
         """Names for up to ``replicas`` copies of the entry ``key`` that spread its reads
         over the store's nodes; empty (the default) when the store gains nothing from them."""
         return []
+
+    def write_queue(self, key: str, limits: QueueLimits) -> Queue | None:
+        """A durable write-behind queue kept under ``key`` (the store key the cache chose for
+        it), reading its settings from ``limits``; or ``None`` (the default) when the store
+        keeps none: write-behind then needs ``durable=False`` and queues in the process."""
+        return None
 
     @property
     def fills(self) -> FillListener:

@@ -29,6 +29,7 @@ import redis.cluster
 
 from cacheplug._redact import redact
 from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._acks import AcknowledgedWrites
 from cacheplug.stores.redis._cluster_client import ClusterConnection
@@ -42,6 +43,7 @@ from cacheplug.stores.redis._copies import (
 )
 from cacheplug.stores.redis._fills import ClientPubSub, RedisFillListener
 from cacheplug.stores.redis._scripts import write_args
+from cacheplug.stores.redis._streams import RedisStreamQueue
 
 _KEY_VERSION_KEEP_MS: Final = 86_400_000
 
@@ -101,6 +103,10 @@ class RedisClusterStore(Store):
 
     def __repr__(self) -> str:
         return f"RedisClusterStore({redact(self.url)!r})"
+
+    def write_queue(self, key: str, limits: QueueLimits) -> RedisStreamQueue:
+        """A write-behind queue in a Redis stream under ``key`` (see ``_streams``)."""
+        return RedisStreamQueue(*self.clients(), key, limits)
 
     @property
     def fills(self) -> RedisFillListener:

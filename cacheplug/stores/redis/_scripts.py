@@ -38,6 +38,9 @@ INVALIDATE: Final = lua("invalidate")
 REMOVE_IF: Final = lua("remove_if")
 ENSURE_PERSISTENT: Final = lua("ensure_persistent")
 INVALIDATE_MARKED: Final = lua("invalidate_marked")
+# The write-behind queue (``_streams``).
+QUEUE_PUT: Final = lua("queue_put")
+QUEUE_SETTLE: Final = lua("queue_settle")
 
 
 S = TypeVar("S")

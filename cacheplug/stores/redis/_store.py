@@ -23,11 +23,12 @@ import redis
 from cacheplug._exceptions import ConfigurationError
 from cacheplug._redact import redact
 from cacheplug.stores.base import Store, VersionCheck
-from cacheplug.stores.redis import _scripts as scripts
+from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis._async import AsyncCommands
 from cacheplug.stores.redis._clients import connect
 from cacheplug.stores.redis._fills import RedisFillListener
-from cacheplug.stores.redis._scripts import ERRORS, RETRYABLE, unavailable, write_args
+from cacheplug.stores.redis._scripts import ERRORS, RETRYABLE, register, unavailable, write_args
+from cacheplug.stores.redis._streams import RedisStreamQueue
 
 
 class RedisStore(Store):
@@ -86,9 +87,7 @@ class RedisStore(Store):
         )
         self._retries = retries
         self._pool = self._client.connection_pool
-        self._scripts = scripts.register(
-            self._once_client.register_script, self._client.register_script
-        )
+        self._scripts = register(self._once_client.register_script, self._client.register_script)
         self.channel = f"cacheplug:fills:{self._clients.db}"
         self._fills = RedisFillListener(self._client, self.channel)
         self._async = AsyncCommands(self._clients, retries, self.channel)
@@ -100,6 +99,10 @@ class RedisStore(Store):
 
     def __repr__(self) -> str:
         return f"RedisStore({redact(self.url)!r})"
+
+    def write_queue(self, key: str, limits: QueueLimits) -> RedisStreamQueue:
+        """A write-behind queue in a Redis stream under ``key`` (see ``_streams``)."""
+        return RedisStreamQueue(*self.clients(), key, limits)
 
     @property
     def fills(self) -> RedisFillListener:
