@@ -176,6 +176,12 @@ class ReadWatch:
         )
 
 
+def signed_in(request: HttpRequest) -> bool:
+    """True when something already worked out the request's user and it is logged in
+    (never works it out itself: that would read the session)."""
+    return _user_state(request) == "somebody"
+
+
 def _user_state(request: HttpRequest) -> str:
     """``"unknown"`` (nobody worked out who is asking yet), ``"somebody"`` (a logged-in user)
     or ``"anonymous"``."""

@@ -14,16 +14,16 @@ from django.utils.translation import get_language
 
 from cacheplug import DEFAULT, ConfigurationError
 from cacheplug.integration import (
+    Answer,
     ClientReads,
     EnvironHeaders,
     Page,
     PagePolicy,
     PageRequest,
-    Uncacheable,
+    aserve_page,
     check_page_options,
-    not_modified,
     private_user,
-    unshared_reason,
+    serve_page,
 )
 from cacheplug_django._cache import Models
 from cacheplug_django._request_facts import (
@@ -134,40 +134,34 @@ def _async_cached_view(
 
     @functools.wraps(view)
     async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        page_request = page_request_of(request, policy.per_user)
-        if not policy.request_cacheable(page_request):
+        async def respond() -> HttpResponseBase:
             return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
-        own: list[HttpResponseBase] = []
 
-        async def render() -> Page:
+        async def render() -> tuple[HttpResponseBase, Page | None]:
             watch = ReadWatch(request)
+            response = None
             try:
-                response = await view(request, *args, **kwargs)
-                own.append(response)
+                response = await respond()
                 _render_template(response)
             finally:
-                reads = watch.stop(own[-1] if own else None)
-            page = page_of(policy, request, response, reads)
-            if page is None:
-                raise Uncacheable(response)
-            return page
+                reads = watch.stop(response)
+            return response, page_of(policy, request, response, reads)
 
         named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
         from cacheplug_django._state import cache
 
-        try:
-            page = await policy.afetch(
-                cache,
-                page_request,
-                render,
-                tags=[*named, *page_tags(request, view)],
-                ttl=ttl,
-                depends_on=depends_on,
-                stale_ttl=stale_ttl,
-            )
-        except Uncacheable:
-            return own[0] if own else await view(request, *args, **kwargs)
-        return _answer(request, page_request, page, own)
+        found = await aserve_page(
+            cache,
+            policy,
+            page_request_of(request, policy.per_user),
+            respond,
+            render,
+            tags=[*named, *page_tags(request, view)],
+            ttl=ttl,
+            depends_on=depends_on,
+            stale_ttl=stale_ttl,
+        )
+        return response_of(found)
 
     wrapped.page_policy = policy  # type: ignore[attr-defined]
     return wrapped
@@ -185,46 +179,23 @@ def serve(
     """The response to ``request``: a shared page if the policy allows one, else what
     ``respond()`` gives (stored if the policy allows). ``watch`` starts watching what
     ``respond()`` reads of the client."""
-    page_request = page_request_of(request, policy.per_user)
-    if not policy.request_cacheable(page_request):
-        return respond()
-    own: list[HttpResponseBase] = []
 
-    def render() -> Page:
+    def render() -> tuple[HttpResponseBase, Page | None]:
         watching = watch(request)
+        response = None
         try:
             response = respond()
-            own.append(response)
             _render_template(response)
         finally:
-            reads = watching.stop(own[-1] if own else None)
-        page = page_of(policy, request, response, reads)
-        if page is None:
-            raise Uncacheable(response)
-        return page
+            reads = watching.stop(response)
+        return response, page_of(policy, request, response, reads)
 
     from cacheplug_django._state import cache
 
-    try:
-        page = policy.fetch(cache, page_request, render, tags=tags(), **options)
-    except Uncacheable:
-        # Our own response is ours to send; another request's is not (it may carry that
-        # client's cookie or token): respond to this one.
-        return own[0] if own else respond()
-    return _answer(request, page_request, page, own)
-
-
-def _answer(
-    request: HttpRequest, page_request: PageRequest, page: Page, own: list[HttpResponseBase]
-) -> HttpResponseBase:
-    if not_modified(page_request, page):
-        return not_modified_response(page)
-    if own:
-        response = own[-1]
-        if not response.has_header("ETag"):
-            response["ETag"] = page.etag
-        return response
-    return response_of(page, head=request.method == "HEAD")
+    page_request = page_request_of(request, policy.per_user)
+    # Tags are worked out only when the page is looked up (resolving a URL name costs).
+    options["tags"] = tags() if policy.request_cacheable(page_request) else ()
+    return response_of(serve_page(cache, policy, page_request, respond, render, **options))
 
 
 VIEW_TAG = "dj:v:"
@@ -338,30 +309,26 @@ def page_of(
     policy: PagePolicy, request: HttpRequest, response: HttpResponseBase, reads: ClientReads
 ) -> Page | None:
     """The storable form of a Django response made with ``reads`` of its client, or ``None``
-    if it may not be shared (the rule is the core's: ``unshared_reason``)."""
-    if unshared_reason(reads, keyed_by_client=policy.per_user) is not None:
-        return None
+    if it may not be shared (the rule is the core's)."""
     if response.streaming or not isinstance(response, HttpResponse):
         return None
-    return policy.page_of(response.status_code, response.items(), response.content)
+    return policy.page_of(response.status_code, response.items(), response.content, reads=reads)
 
 
-def response_of(page: Page, *, head: bool = False) -> HttpResponse:
-    """A Django response from a stored page."""
-    headers = dict(page.headers)
-    if not any(name.lower() == "etag" for name in headers):
-        headers["ETag"] = page.etag
-    headers["Content-Length"] = str(len(page.body))
-    return HttpResponse(b"" if head else page.body, status=page.status, headers=headers)
-
-
-def not_modified_response(page: Page) -> HttpResponseNotModified:
-    response = HttpResponseNotModified()
-    response["ETag"] = page.etag
-    for name, value in page.headers:
-        if name.lower() in ("cache-control", "vary", "expires", "content-location"):
+def response_of(answer: Answer[HttpResponseBase]) -> HttpResponseBase:
+    """The Django response of an :class:`~cacheplug.integration.Answer`."""
+    response = answer.own
+    if response is not None:
+        for name, value in answer.headers:
+            if not response.has_header(name):
+                response[name] = value
+        return response
+    if answer.status == 304:
+        response = HttpResponseNotModified()
+        for name, value in answer.headers:
             response[name] = value
-    return response
+        return response
+    return HttpResponse(answer.body, status=answer.status, headers=dict(answer.headers))
 
 
 __all__: Sequence[str] = ["cache_view", "invalidate_pages"]

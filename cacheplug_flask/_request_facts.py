@@ -5,14 +5,15 @@ it in ``g``), the client's cookies read, and the credentials the request carries
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
 
-from flask import g, request
+from flask import g, has_request_context, request
 from flask.globals import request_ctx
 
 from cacheplug.integration import ClientReads, CookieReads, private_user
 
+T = TypeVar("T")
 _LOGIN_USER: Final = "_login_user"  # where Flask-Login keeps the user it worked out
 _CSRF_TOKEN: Final = "csrf_token"  # where Flask-WTF keeps the token it made (g.csrf_token)
 
@@ -65,6 +66,39 @@ class ReadWatch:
             cookie_set=response is not None and "Set-Cookie" in response.headers,
             credentials=carries_credentials(self._private_cookies),
         )
+
+
+def csrf_token() -> str | None:
+    """The CSRF token made for this request so far (Flask-WTF's ``g.csrf_token``), if any;
+    ``None`` outside a request or before one is made."""
+    if not has_request_context():
+        return None
+    token = g.get(_CSRF_TOKEN)
+    return token if isinstance(token, str) and token else None
+
+
+def signed_in() -> bool:
+    """True when Flask-Login already worked out this request's user and it is logged in."""
+    if not has_request_context():
+        return False
+    return bool(getattr(g.get(_LOGIN_USER), "is_authenticated", False))
+
+
+def in_request(render: Callable[[], T]) -> Callable[[], T]:
+    """``render`` run in the current request's context wherever it runs: a background
+    refresh (``stale_ttl``) renders on another thread, which has no request of its own.
+    Outside a request, ``render`` itself."""
+    if not has_request_context():
+        return render
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> T:
+        if has_request_context():
+            return render()
+        with ctx.copy():
+            return render()
+
+    return run
 
 
 def _session_of(ctx: Any) -> Any:

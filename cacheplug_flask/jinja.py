@@ -9,9 +9,9 @@
 
 Arguments: the fragment's name, its ttl in seconds (``none``: the cache's default), then any
 values the fragment varies on. Keywords: ``depends_on`` (mapped class names, or classes),
-``tags``. A fragment whose rendering read the client's state (the session, flashed messages,
-Flask-Login's user, a CSRF token, a cookie it sent) is shown to that client and not stored:
-the rule pages follow.
+``tags``, ``stale_ttl`` (the options of Django's tag, checked by the same code). A fragment
+whose rendering read the client's state (the session, flashed messages, Flask-Login's user, a
+CSRF token, a cookie it sent) is shown to that client and not stored: the rule pages follow.
 """
 
 from __future__ import annotations
@@ -24,11 +24,17 @@ from jinja2.ext import Extension
 from jinja2.parser import Parser
 from markupsafe import Markup
 
-from cacheplug import DEFAULT
-from cacheplug.integration import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
-from cacheplug_flask._request_facts import ReadWatch
+from cacheplug.integration import (
+    FRAGMENT_OPTIONS,
+    NOTHING_READ,
+    ClientReads,
+    fetch_fragment,
+    fragment_key,
+    fragment_options,
+)
+from cacheplug_flask._request_facts import ReadWatch, csrf_token, in_request, signed_in
 
-_KEYWORDS = ("depends_on", "tags")
+_KEYWORDS = FRAGMENT_OPTIONS
 
 
 class CachePlugExtension(Extension):
@@ -73,9 +79,11 @@ class CachePlugExtension(Extension):
         caller: Any,
         depends_on: Any = (),
         tags: Any = (),
+        stale_ttl: Any = None,
     ) -> Markup:
         extension = self.environment.cacheplug  # type: ignore[attr-defined]
-        models = [_model(extension, model) for model in _listed(depends_on)]
+        options = fragment_options(ttl, stale_ttl=stale_ttl, tags=tags, depends_on=depends_on)
+        models = [_model(extension, model) for model in options.depends_on]
 
         def render() -> tuple[str, ClientReads]:
             # What rendering the fragment read of the client decides whether it is shared
@@ -93,20 +101,15 @@ class CachePlugExtension(Extension):
         text = fetch_fragment(
             extension,
             fragment_key(name, vary),
-            render,
-            DEFAULT if ttl is None else ttl,
-            tags=_listed(tags),
+            in_request(render),
+            options.ttl,
+            csrf_token=csrf_token,
+            signed_in=signed_in(),
+            tags=list(options.tags),
             depends_on=models,
+            stale_ttl=options.stale_ttl,
         )
         return Markup(text)
-
-
-def _listed(value: Any) -> list[Any]:
-    if not value:
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return list(value)
 
 
 def _model(extension: Any, model: Any) -> Any:

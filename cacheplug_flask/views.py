@@ -12,18 +12,18 @@ from flask import Response, current_app, make_response, request
 
 from cacheplug import DEFAULT, ConfigurationError
 from cacheplug.integration import (
+    Answer,
     ClientReads,
     EnvironHeaders,
     Page,
     PagePolicy,
     PageRequest,
-    Uncacheable,
+    aserve_page,
     check_page_options,
-    not_modified,
     private_user,
-    unshared_reason,
+    serve_page,
 )
-from cacheplug_flask._request_facts import ReadWatch
+from cacheplug_flask._request_facts import ReadWatch, in_request
 
 if TYPE_CHECKING:
     from cacheplug_flask.extension import CachePlug
@@ -87,27 +87,29 @@ def cached_view(
             @functools.wraps(view)
             async def async_wrapped(**kwargs: Any) -> Any:
                 private_cookies = extension._state.private_cookies
-                page_request = page_request_of(per_user, private_cookies)
-                if not policy.request_cacheable(page_request):
-                    return await view(**kwargs)
-                own: list[Response] = []
 
-                async def render() -> Page:
+                async def respond() -> Response:
+                    return make_response(await view(**kwargs))
+
+                async def render() -> tuple[Response, Page | None]:
                     watch = ReadWatch(private_cookies)
+                    response = None
                     try:
-                        response = make_response(await view(**kwargs))
-                        own.append(response)
+                        response = await respond()
                     finally:
-                        reads = watch.stop(own[-1] if own else None)
-                    return _page_or_raise(policy, response, reads)
+                        reads = watch.stop(response)
+                    return response, page_of(policy, response, reads)
 
-                try:
-                    page = await policy.afetch(
-                        extension, page_request, render, tags=entry_tags(kwargs), **options
-                    )
-                except Uncacheable:
-                    return own[0] if own else await view(**kwargs)
-                return _answer(page_request, page, own)
+                found = await aserve_page(
+                    extension,
+                    policy,
+                    page_request_of(per_user, private_cookies),
+                    respond,
+                    render,
+                    tags=entry_tags(kwargs),
+                    **options,
+                )
+                return response_of(found)
 
             async_wrapped.page_policy = policy  # type: ignore[attr-defined]
             return async_wrapped
@@ -115,27 +117,29 @@ def cached_view(
         @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Any:
             private_cookies = extension._state.private_cookies
-            page_request = page_request_of(per_user, private_cookies)
-            if not policy.request_cacheable(page_request):
-                return view(**kwargs)
-            own: list[Response] = []
 
-            def render() -> Page:
+            def respond() -> Response:
+                return make_response(view(**kwargs))
+
+            def render() -> tuple[Response, Page | None]:
                 watch = ReadWatch(private_cookies)
+                response = None
                 try:
-                    response = make_response(view(**kwargs))
-                    own.append(response)
+                    response = respond()
                 finally:
-                    reads = watch.stop(own[-1] if own else None)
-                return _page_or_raise(policy, response, reads)
+                    reads = watch.stop(response)
+                return response, page_of(policy, response, reads)
 
-            try:
-                page = policy.fetch(
-                    extension, page_request, render, tags=entry_tags(kwargs), **options
-                )
-            except Uncacheable:
-                return own[0] if own else view(**kwargs)
-            return _answer(page_request, page, own)
+            found = serve_page(
+                extension,
+                policy,
+                page_request_of(per_user, private_cookies),
+                respond,
+                in_request(render),
+                tags=entry_tags(kwargs),
+                **options,
+            )
+            return response_of(found)
 
         wrapped.page_policy = policy  # type: ignore[attr-defined]
         return wrapped
@@ -173,37 +177,32 @@ def page_request_of(
     )
 
 
-def _page_or_raise(policy: PagePolicy, response: Response, reads: ClientReads) -> Page:
-    # What the view read of its client (the session, whose cookie is only written after the
-    # view returns, included) decides first: the core's rule.
-    if unshared_reason(reads, keyed_by_client=policy.per_user) is not None:
-        raise Uncacheable(response)
+def page_of(policy: PagePolicy, response: Response, reads: ClientReads) -> Page | None:
+    """The storable form of a Flask response made with ``reads`` of its client (the session,
+    whose cookie is only written after the view returns, included), or ``None`` if it may not
+    be shared (the rule is the core's)."""
     if response.is_streamed:
-        raise Uncacheable(response)
-    page = policy.page_of(
-        response.status_code, response.headers.items(), response.get_data(), streamed=False
+        return None
+    return policy.page_of(
+        response.status_code, response.headers.items(), response.get_data(), reads=reads
     )
-    if page is None:
-        raise Uncacheable(response)
-    return page
 
 
-def _answer(page_request: PageRequest, page: Page, own: list[Response]) -> Response:
-    if not_modified(page_request, page):
-        response = Response(status=304)
-        response.headers["ETag"] = page.etag
+def response_of(answer: Answer[Response]) -> Response:
+    """The Flask response of an :class:`~cacheplug.integration.Answer`."""
+    response = answer.own
+    if response is not None:
+        for name, value in answer.headers:
+            if name not in response.headers:
+                response.headers[name] = value
         return response
-    if own:
-        response = own[-1]
-        if "ETag" not in response.headers:
-            response.headers["ETag"] = page.etag
-        return response
-    headers = list(page.headers)
-    if not any(name.lower() == "etag" for name, _ in headers):
-        headers.append(("ETag", page.etag))
-    # The body even for HEAD: Werkzeug sends a HEAD response's headers only, with the
-    # Content-Length of the body a GET gets (a response made with an empty body says 0).
-    return Response(page.body, status=page.status, headers=headers)
+    response = Response(answer.body, status=answer.status, headers=answer.headers)
+    # Werkzeug sets the length of the body it was given (none for a HEAD): the answer's is
+    # the GET's.
+    for name, value in answer.headers:
+        if name.lower() == "content-length":
+            response.headers["Content-Length"] = value
+    return response
 
 
 __all__: Sequence[str] = ["cached_view"]

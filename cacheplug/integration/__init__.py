@@ -13,11 +13,15 @@ own): the logic lives here once, so that each adapter only translates its framew
   (for adapters whose cache object wraps :class:`~cacheplug.Cache`).
 - Shared pages: :class:`PagePolicy` (what may be shared, under which key), :class:`PageRequest`,
   :class:`Page`, :class:`Uncacheable`, :class:`EnvironHeaders`, :func:`not_modified`,
-  :func:`private_user`, :func:`cookie_names`, :func:`check_page_options`.
+  :func:`private_user`, :func:`cookie_names`, :func:`check_page_options`; and serving
+  one: :func:`serve_page` / :func:`aserve_page` give the :class:`Answer` (200, 304 or
+  ``HEAD``, the headers to send), :func:`answer`, :func:`not_modified`, :func:`etag_sent`.
 - Shared pages and fragments never carry one client's state: :class:`ClientReads` (what
   rendering read of the client, as the adapter collected it), :func:`unshared_reason` (the
   rule), :class:`CookieReads` (cookies that notice being read).
-- Fragments: :func:`fragment_key`, :func:`fetch_fragment`.
+- Fragments: :func:`fragment_key`, :func:`fetch_fragment`, :func:`fragment_options` /
+  :class:`FragmentOptions` / :data:`FRAGMENT_OPTIONS` (every ``{% cacheplug %}`` tag's
+  options, checked alike).
 - :class:`ReservedKey`: the key of an entry the library keeps for itself, out of reach of
   every application key.
 - Settings: :func:`validate_settings`, :func:`unknown_settings`, :class:`SettingProblem`,
@@ -44,7 +48,13 @@ from cacheplug.integration._client_reads import (
     unshared_reason,
 )
 from cacheplug.integration._deferred import DeferredInvalidations
-from cacheplug.integration._fragments import fetch_fragment, fragment_key
+from cacheplug.integration._fragments import (
+    FRAGMENT_OPTIONS,
+    FragmentOptions,
+    fetch_fragment,
+    fragment_key,
+    fragment_options,
+)
 from cacheplug.integration._operations import (
     OperationError,
     Warmers,
@@ -68,8 +78,15 @@ from cacheplug.integration._pages import (
     Uncacheable,
     check_page_options,
     cookie_names,
-    not_modified,
     private_user,
+)
+from cacheplug.integration._serving import (
+    Answer,
+    answer,
+    aserve_page,
+    etag_sent,
+    not_modified,
+    serve_page,
 )
 from cacheplug.integration._settings import (
     PAGE_RULE_KEYS,
@@ -94,11 +111,14 @@ __all__ = [
     "AGAIN_AFTER",
     "ANY_ROW",
     "AfterCommit",
+    "Answer",
     "CacheOptions",
     "ClientReads",
     "CookieReads",
     "DeferredInvalidations",
     "EnvironHeaders",
+    "FRAGMENT_OPTIONS",
+    "FragmentOptions",
     "Invalidate",
     "ModelTagging",
     "NOTHING_READ",
@@ -117,19 +137,24 @@ __all__ = [
     "Uncacheable",
     "Warmers",
     "WriteParser",
+    "answer",
     "any_row_tag",
+    "aserve_page",
     "cache_options",
     "check_page_options",
     "cookie_names",
     "drain_queues",
+    "etag_sent",
     "fetch_fragment",
     "flush",
     "fragment_key",
+    "fragment_options",
     "inspect_report",
     "local_tier",
     "not_modified",
     "private_user",
     "row_tag",
+    "serve_page",
     "stats_report",
     "store_checked",
     "stored_tags",

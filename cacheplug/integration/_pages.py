@@ -19,9 +19,10 @@ A hit costs one round trip: each process remembers which headers a URL's respons
 When it does not know yet, it finds out from the entry stored under the key without them,
 and then reads again.
 
-Hits carry an ``ETag`` (a hash of the body) and answer a matching ``If-None-Match`` with
-304. Page keys are :class:`~cacheplug._keys.ReservedKey` objects: no application key can read or
-replace a page. What rendering read of the client decides whether a page is stored at all
+Hits carry an ``ETag`` (a hash of the body, unless the response set its own) and answer a
+matching ``If-None-Match`` with 304 (``_serving``). Page keys are
+:class:`~cacheplug._keys.ReservedKey` objects: no application key can read or replace a page.
+What rendering read of the client decides whether a page is stored at all
 (``_client_reads``).
 """
 
@@ -38,6 +39,7 @@ from cacheplug._config import non_negative, ttl_seconds
 from cacheplug._exceptions import ConfigurationError
 from cacheplug._keys import ReservedKey
 from cacheplug._types import DEFAULT
+from cacheplug.integration._client_reads import NOTHING_READ, ClientReads, unshared_reason
 
 _MEMO_ENTRIES: Final = 10_000
 STORED_HEADERS: Final = frozenset(
@@ -45,6 +47,7 @@ STORED_HEADERS: Final = frozenset(
         "content-type",
         "content-language",
         "content-disposition",
+        "content-location",
         "content-security-policy",
         "cache-control",
         "expires",
@@ -240,10 +243,19 @@ class PagePolicy:
         return self.per_user
 
     def page_of(
-        self, status: int, headers: Iterable[tuple[str, str]], body: bytes, streamed: bool = False
+        self,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        streamed: bool = False,
+        *,
+        reads: ClientReads = NOTHING_READ,
     ) -> Page | None:
-        """The storable form of a response; ``None`` if it may not be shared."""
+        """The storable form of a response made with ``reads`` of its client; ``None`` if it
+        may not be shared (``unshared_reason`` decides what the reads allow)."""
         if streamed or status not in self.statuses:
+            return None
+        if unshared_reason(reads, keyed_by_client=self.per_user) is not None:
             return None
         kept: list[tuple[str, str]] = []
         for name, value in headers:
@@ -414,12 +426,3 @@ def check_page_options(ttl: Any, stale_ttl: Any, where: str) -> None:
         ) from None
     if stale_ttl is not DEFAULT and stale_ttl is not None:
         non_negative(f"{where}: stale_ttl", stale_ttl)
-
-
-def not_modified(request: PageRequest, page: Page) -> bool:
-    """True when the client already has this page (``If-None-Match`` names its ETag)."""
-    wanted = request.headers.get("if-none-match")
-    if not wanted or not page.etag:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
-    return "*" in tags or page.etag in tags

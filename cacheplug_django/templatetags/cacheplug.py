@@ -18,8 +18,6 @@ cookie it sent) is shown to that client and not stored: the rule pages follow.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.http import HttpRequest
 from django.template.base import FilterExpression, Node, NodeList, Parser, Token
@@ -27,13 +25,20 @@ from django.template.defaulttags import CsrfTokenNode
 from django.utils.functional import empty
 from django.utils.safestring import SafeString, mark_safe
 
-from cacheplug import DEFAULT
-from cacheplug.integration import NOTHING_READ, ClientReads, fetch_fragment, fragment_key
-from cacheplug_django._request_facts import ReadWatch
+from cacheplug import ConfigurationError
+from cacheplug.integration import (
+    FRAGMENT_OPTIONS,
+    NOTHING_READ,
+    ClientReads,
+    fetch_fragment,
+    fragment_key,
+    fragment_options,
+)
+from cacheplug_django._request_facts import ReadWatch, signed_in
 
 register = template.Library()
 
-_KEYWORDS = ("depends_on", "tags", "stale_ttl")
+_KEYWORDS = FRAGMENT_OPTIONS
 
 
 class CachePlugNode(Node):
@@ -55,16 +60,12 @@ class CachePlugNode(Node):
         from cacheplug_django._state import cache
 
         name = self.name.resolve(context)
-        ttl = self.ttl.resolve(context)
-        if ttl is not None and not isinstance(ttl, int | float):
-            try:
-                ttl = float(ttl)
-            except (TypeError, ValueError) as exc:
-                raise template.TemplateSyntaxError(
-                    f"{{% cacheplug %}} ttl must be a number or None, not {ttl!r}"
-                ) from exc
+        resolved = {key: value.resolve(context) for key, value in self.options.items()}
+        try:
+            options = fragment_options(self.ttl.resolve(context), **resolved)
+        except ConfigurationError as exc:
+            raise template.TemplateSyntaxError(str(exc)) from None
         key = fragment_key(name, (value.resolve(context) for value in self.vary_on))
-        options = {key: value.resolve(context) for key, value in self.options.items()}
         request = getattr(context, "request", None) or context.get("request")
 
         def render() -> tuple[str, ClientReads]:
@@ -77,31 +78,25 @@ class CachePlugNode(Node):
             finally:
                 if watch is not None:
                     reads = watch.stop()
-            # Without the request, look for a CSRF token in the output (only if something
-            # already evaluated it: evaluating it here would set a cookie).
-            token = getattr(context.get("csrf_token"), "_wrapped", empty)
-            if token is not empty and token and str(token) in text:
-                reads = reads | ClientReads(csrf_token=True)
             return text, reads
+
+        def csrf_token() -> str | None:
+            # Only if something already evaluated it: evaluating it here would set a cookie.
+            token = getattr(context.get("csrf_token"), "_wrapped", empty)
+            return None if token is empty or not token else str(token)
 
         text = fetch_fragment(
             cache,
             key,
             render,
-            DEFAULT if ttl is None else ttl,
-            tags=_names(options.get("tags")),
-            depends_on=_names(options.get("depends_on")),
-            stale_ttl=options.get("stale_ttl", DEFAULT),
+            options.ttl,
+            csrf_token=csrf_token,
+            signed_in=isinstance(request, HttpRequest) and signed_in(request),
+            tags=list(options.tags),
+            depends_on=[str(model) for model in options.depends_on],
+            stale_ttl=options.stale_ttl,
         )
         return mark_safe(text)
-
-
-def _names(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(part) for part in value]
 
 
 @register.tag("cacheplug")

@@ -1,0 +1,156 @@
+"""Serving a shared page: the one flow every adapter's page view and middleware call, so that
+the answer (200, 304, HEAD, the headers sent) is the same whichever framework asks.
+
+The adapter parses its request into a :class:`~cacheplug.integration.PageRequest`, gives a
+``render`` callable returning its framework's response and that response's storable
+:class:`~cacheplug.integration.Page` (``None`` when it may not be shared), and builds its
+framework's response from the :class:`Answer`:
+
+- a response this request rendered itself is sent as it is (``Answer.own``), with
+  ``Answer.headers`` added where it lacks them (the ``ETag`` and ``Content-Length`` a hit
+  would carry);
+- a stored page is sent as ``Answer.status``, ``Answer.headers``, ``Answer.body`` (the body is
+  empty for ``HEAD``, the ``Content-Length`` that of the ``GET``);
+- a client that already has the page gets 304 with the headers RFC 9110 §15.4.5 says a 304
+  carries as the 200 would: ``Cache-Control``, ``Content-Location``, ``ETag``, ``Expires`` and
+  ``Vary`` (``Date`` is the server's to add, as on the 200).
+
+A response that may not be shared is this request's own to send; another request's is not
+(it may carry that client's cookie or token): a request that waited for one renders its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from cacheplug.integration._pages import Page, PagePolicy, PageRequest, Uncacheable
+
+R = TypeVar("R")
+
+NOT_MODIFIED_HEADERS: Final = frozenset(
+    {"cache-control", "content-location", "date", "etag", "expires", "vary"}
+)
+"""The headers of the 200 that a 304 repeats (RFC 9110 §15.4.5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[R]):
+    """What to send: the adapter's own response (``own``, with ``headers`` added where it lacks
+    them), or a response made of ``status``, ``headers`` and ``body``."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+    own: R | None = None
+
+
+def etag_sent(page: Page) -> str:
+    """The ``ETag`` a page is sent with: the response's own if it set one, else the hash of
+    its body."""
+    for name, value in page.headers:
+        if name.lower() == "etag":
+            return value
+    return page.etag
+
+
+def _opaque(tag: str) -> str:
+    # If-None-Match compares weakly (RFC 9110 §13.1.2): W/"x" matches "x".
+    return tag.strip().removeprefix("W/")
+
+
+def not_modified(request: PageRequest, page: Page) -> bool:
+    """True when the client already has this page (``If-None-Match`` names the ETag it is
+    sent with)."""
+    wanted = request.headers.get("if-none-match")
+    sent = etag_sent(page)
+    if not wanted or not sent:
+        return False
+    tags = {_opaque(tag) for tag in wanted.split(",")}
+    return "*" in tags or _opaque(sent) in tags
+
+
+def answer(request: PageRequest, page: Page, own: R | None = None) -> Answer[R]:
+    """The answer to ``request`` with ``page``; ``own``: the response this request rendered
+    (the page was made from it)."""
+    etag = etag_sent(page)
+    has_etag = any(name.lower() == "etag" for name, _ in page.headers)
+    if not_modified(request, page):
+        kept = tuple(
+            (name, value) for name, value in page.headers if name.lower() in NOT_MODIFIED_HEADERS
+        )
+        return Answer(304, kept if has_etag else (*kept, ("ETag", etag)))
+    length = ("Content-Length", str(len(page.body)))
+    if own is not None:
+        return Answer(page.status, (("ETag", etag), length), own=own)
+    headers = tuple(
+        (name, value) for name, value in page.headers if name.lower() != "content-length"
+    )
+    if not has_etag:
+        headers = (*headers, ("ETag", etag))
+    body = b"" if request.method == "HEAD" else page.body
+    return Answer(page.status, (*headers, length), body)
+
+
+def _own(response: R) -> Answer[R]:
+    return Answer(0, (), own=response)
+
+
+def serve_page(
+    cache: Any,
+    policy: PagePolicy,
+    request: PageRequest,
+    respond: Callable[[], R],
+    render: Callable[[], tuple[R, Page | None]],
+    **options: Any,
+) -> Answer[R]:
+    """The answer to ``request``: a shared page if ``policy`` allows one, else a response of
+    this request's own: ``respond()``'s, or ``render()``'s (``render`` responds too, watching
+    what that reads of the client, and gives the page to store, if any). ``cache``: anything
+    with ``get_or_load`` (the adapter's cache, which reads around the cache what an open
+    transaction wrote); ``options`` go to it (``ttl``, ``tags``, ``stale_ttl``, ...)."""
+    if not policy.request_cacheable(request):
+        return _own(respond())
+    own: list[R] = []
+
+    def render_page() -> Page:
+        response, page = render()
+        own.append(response)
+        if page is None:
+            raise Uncacheable(response)
+        return page
+
+    try:
+        page = policy.fetch(cache, request, render_page, **options)
+    except Uncacheable:
+        return _own(own[0] if own else respond())
+    return answer(request, page, own[-1] if own else None)
+
+
+async def aserve_page(
+    cache: Any,
+    policy: PagePolicy,
+    request: PageRequest,
+    respond: Callable[[], Awaitable[R]],
+    render: Callable[[], Awaitable[tuple[R, Page | None]]],
+    **options: Any,
+) -> Answer[R]:
+    """Async :func:`serve_page`: ``respond`` and ``render`` are coroutine functions and
+    ``cache`` has ``aget_or_load``."""
+    if not policy.request_cacheable(request):
+        return _own(await respond())
+    own: list[R] = []
+
+    async def render_page() -> Page:
+        response, page = await render()
+        own.append(response)
+        if page is None:
+            raise Uncacheable(response)
+        return page
+
+    try:
+        page = await policy.afetch(cache, request, render_page, **options)
+    except Uncacheable:
+        return _own(own[0] if own else await respond())
+    return answer(request, page, own[-1] if own else None)
