@@ -42,7 +42,6 @@ LONG_MODULES = {
     "cacheplug/_cache.py",
     "cacheplug/_reads.py",
     "cacheplug/integration/_pages.py",
-    "cacheplug_django/backends.py",
 }
 
 MAX_CHAIN = 3
