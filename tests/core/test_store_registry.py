@@ -170,3 +170,23 @@ def test_register_store_refuses_a_bad_scheme(scheme: str) -> None:
 def test_register_store_refuses_a_path_without_module_and_name(path: str) -> None:
     with pytest.raises(ConfigurationError, match=r"package\.module:Name"):
         register_store("custom", path)
+
+
+def test_a_redis_url_without_redis_py_names_the_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None; import cacheplug\n"
+        "for choose in (lambda: cacheplug.store_from_url('redis://:s3cr3t@h/0'),\n"
+        "               lambda: cacheplug.RedisStore):\n"
+        "    try:\n"
+        "        choose()\n"
+        "    except cacheplug.ConfigurationError as exc:\n"
+        "        print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert "pip install 'cacheplug[redis]'" in line
+        assert "s3cr3t" not in line

@@ -16,6 +16,7 @@ from typing import Any, Final
 import redis
 
 from cacheplug._exceptions import CacheError, CacheUnavailable
+from cacheplug._redact import redact
 from cacheplug.stores.queues import Batch, Entry, Queue, QueueLimits, new_batch_id
 from cacheplug.stores.redis import _scripts as scripts
 
@@ -49,9 +50,9 @@ class RedisStreamQueue(Queue):
         except redis.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 self._group_ready = False
-            raise CacheError(f"write-behind {what} failed: {exc}") from exc
+            raise CacheError(redact(f"write-behind {what} failed: {exc}")) from exc
         except (redis.RedisError, OSError) as exc:
-            raise CacheUnavailable(f"write-behind {what} failed: {exc}") from exc
+            raise CacheUnavailable(redact(f"write-behind {what} failed: {exc}")) from exc
 
     def _ensure_group(self) -> None:
         if self._group_ready:
