@@ -9,7 +9,7 @@ import re
 import threading
 import time as time_module
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -29,8 +29,13 @@ from cacheplug import (
     Store,
     store_from_url,
 )
+from cacheplug.integration import SETTING_DEFAULTS, cache_options
+from cacheplug.integration import local_tier as _local_tier
 
 DEFAULT_NAMESPACE: Final = "django-cache"
+"""Not ``CACHEPLUG``'s: this backend keeps Django's pickles under Django's keys, and its
+``clear()`` bumps the namespace, so it must not share one with the project's cache (often on
+the same Redis server)."""
 OPTIONS: Final = frozenset(
     {
         "NAMESPACE",
@@ -46,12 +51,6 @@ OPTIONS: Final = frozenset(
         "CLOCK",
     }
 )
-L1_OPTIONS: Final = {
-    "MAX_ENTRIES": "max_entries",
-    "MAX_BYTES": "max_bytes",
-    "TTL": "ttl",
-    "ADMISSION": "admission",
-}
 _READABLE_PREFIX: Final = re.compile(r"[A-Za-z0-9_-]*\Z")
 MISSING: Final[Any] = object()
 
@@ -208,21 +207,41 @@ def read_through(core: Cache, made: str) -> Any:
     return core.get_many([made]).get(made, MISSING)
 
 
+def core_config(location: str, options: Mapping[str, Any]) -> CoreConfig:
+    """The core ``LOCATION`` and (checked) ``OPTIONS`` describe: the options every adapter's
+    settings share, by the same rules (:func:`cacheplug.integration.cache_options`), with
+    this backend's namespace; read at first use, when ``SECRET_KEY`` is final."""
+    # Nothing outside this process can write the embedded store: nothing to sign, unless
+    # OPTIONS['SECRET'] says so.
+    shared = bool(location) and not location.startswith("memory://")
+    common = cache_options(
+        {"NAMESPACE": DEFAULT_NAMESPACE}
+        | {name: value for name, value in options.items() if name in SETTING_DEFAULTS},
+        secret_key=setting("SECRET_KEY") if shared else None,
+        secret_key_fallbacks=setting("SECRET_KEY_FALLBACKS") if shared else None,
+    )
+    max_entries = options.get("MAX_ENTRIES")
+    compress = options.get("COMPRESS_MIN_BYTES")
+    return CoreConfig(
+        location=location,
+        namespace=str(common["namespace"]),
+        secret=common["secret"],
+        secret_fallbacks=common["secret_fallbacks"],
+        l1=common["l1"],
+        strict=bool(common["strict"]),
+        lock_timeout=float(common["lock_timeout"]),
+        max_value_bytes=int(options.get("MAX_VALUE_BYTES", 1024 * 1024)),
+        compress_min_bytes=None if compress is None else int(compress),
+        max_entries=None if max_entries is None else int(max_entries),
+        clock=options.get("CLOCK"),
+    )
+
+
 def local_tier(raw: Any) -> LocalTier | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ImproperlyConfigured(
-            "CachePlugCache OPTIONS['L1'] must be a dict, e.g. {'MAX_ENTRIES': 10000}"
-        )
-    unknown = sorted(set(raw) - set(L1_OPTIONS))
-    if unknown:
-        raise ImproperlyConfigured(
-            f"CachePlugCache OPTIONS['L1'] has unknown keys {unknown}; known: {sorted(L1_OPTIONS)}"
-        )
+    """``OPTIONS['L1']``, by the rules of every adapter's ``L1`` setting."""
     try:
-        return LocalTier(**{L1_OPTIONS[name]: value for name, value in raw.items()})
-    except (TypeError, ValueError) as exc:
+        return _local_tier(raw)
+    except ConfigurationError as exc:
         raise ImproperlyConfigured(f"CachePlugCache OPTIONS['L1'] is not valid: {exc}") from exc
 
 

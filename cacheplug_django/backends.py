@@ -50,19 +50,19 @@ from cacheplug import (
     CacheUnavailable,
     ConfigurationError,
 )
+from cacheplug.integration import SETTING_DEFAULTS
 from cacheplug_django._backend_cores import (
     DEFAULT_NAMESPACE,
     MISSING,
     OPTIONS,
-    CoreConfig,
     close_shared_cores,
+    core_config,
     current_generation,
     local_tier,
     pickle_errors,
     prefix_namespace,
     private,
     read_through,
-    setting,
     shared_core,
 )
 
@@ -95,7 +95,7 @@ class CachePlugCache(BaseCache):
                 f"CachePlugCache OPTIONS has unknown keys {unknown}; known: {sorted(OPTIONS)}"
             )
         self._options = options
-        self._lock_timeout = float(options.get("LOCK_TIMEOUT", 10.0))
+        self._lock_timeout = float(options.get("LOCK_TIMEOUT", SETTING_DEFAULTS["LOCK_TIMEOUT"]))
         self._l1 = local_tier(options.get("L1"))
         self._namespace = str(options.get("NAMESPACE", DEFAULT_NAMESPACE))
         self._view: Cache | None = None
@@ -108,39 +108,10 @@ class CachePlugCache(BaseCache):
         entries. Keys there are the ones Django makes: ``make_key(key, version)``."""
         view = self._view
         if view is None or self._view_generation != current_generation():
-            core, generation = shared_core(self._config())
+            core, generation = shared_core(core_config(self._location, self._options))
             view = self._namespace_view(core)
             self._view, self._view_generation = view, generation
         return view
-
-    def _config(self) -> CoreConfig:
-        options = self._options
-        if "SECRET" in options:
-            secret = options["SECRET"] or None
-            fallbacks = tuple(options.get("SECRET_FALLBACKS", ()))
-        elif self._location and not self._location.startswith("memory://"):
-            secret = setting("SECRET_KEY") or None
-            fallbacks = tuple(
-                options.get("SECRET_FALLBACKS", setting("SECRET_KEY_FALLBACKS") or ())
-            )
-        else:
-            # Nothing outside this process can write the embedded store: nothing to sign.
-            secret, fallbacks = None, ()
-        max_entries = options.get("MAX_ENTRIES")
-        compress = options.get("COMPRESS_MIN_BYTES")
-        return CoreConfig(
-            location=self._location,
-            namespace=self._namespace,
-            secret=secret,
-            secret_fallbacks=fallbacks,
-            l1=self._l1,
-            strict=bool(options.get("STRICT", False)),
-            lock_timeout=self._lock_timeout,
-            max_value_bytes=int(options.get("MAX_VALUE_BYTES", 1024 * 1024)),
-            compress_min_bytes=None if compress is None else int(compress),
-            max_entries=None if max_entries is None else int(max_entries),
-            clock=options.get("CLOCK"),
-        )
 
     def _namespace_view(self, core: Cache) -> Cache:
         # A namespace per KEY_PREFIX lets clear() bump exactly this backend's keys, whatever

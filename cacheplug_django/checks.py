@@ -13,9 +13,9 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 
-from cacheplug import ConfigurationError, store_from_url
-from cacheplug.integration import SettingProblem
-from cacheplug_django.conf import SETTING, secret_key, setting_problems, store_url
+from cacheplug import ConfigurationError
+from cacheplug.integration import STORE_HINT, SettingProblem
+from cacheplug_django.conf import SETTING, build_store, secret_key, setting_problems
 
 
 def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
@@ -33,15 +33,12 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
         return messages
     store = raw.get("STORE")
     try:
-        url = store_url(store)
-        built = None if url is None else store_from_url(url)
+        built = build_store(store)
     except (ConfigurationError, ImportError) as exc:
         messages.append(
             Error(
                 f"{SETTING}['STORE'] cannot be used: {exc}",
-                hint="Use a URL such as 'redis://127.0.0.1:6379/0', 'django:<CACHES alias>', "
-                "or leave STORE out for the in-process store (pip install 'cacheplug[redis]' "
-                "for Redis).",
+                hint=f"{STORE_HINT} Or 'django:<CACHES alias>' for the server of a Redis cache.",
                 id="cacheplug.E002",
             )
         )
@@ -57,7 +54,8 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
                     id="cacheplug.W001",
                 )
             )
-        built.close()
+        if built is not store:  # made for this check (a Store given is the cache's to close)
+            built.close()
     return messages
 
 

@@ -4,9 +4,12 @@ again after ``setting_changed`` (tests' ``override_settings``).
 Every key, with its default:
 
 - ``STORE``: ``None`` (the embedded in-process store), a store URL (``redis://...``,
-  ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``memory://``), or
-  ``"django:<alias>"`` to use the Redis server of a ``CACHES`` alias (django-redis, whose
-  connection pool is then shared, or Django's own ``RedisCache``, whose server is reused).
+  ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``memory://``, or a
+  scheme added with :func:`cacheplug.register_store`), a dotted path
+  ``"package.module:Name"`` to a store class or factory (called with no arguments), a
+  :class:`cacheplug.Store` instance (closed with the cache), or ``"django:<alias>"`` to use
+  the Redis server of a ``CACHES`` alias (django-redis, whose connection pool is then shared,
+  or Django's own ``RedisCache``, whose server is reused).
 - ``NAMESPACE``: ``"default"``. ``DEFAULT_TTL``: ``300`` seconds (``None``: no expiry).
   ``STALE_TTL``: ``0``. ``LOCK_TIMEOUT``: ``10`` seconds. ``NEGATIVE_TTL``: ``None``.
 - ``SECRET``: ``None``, meaning ``SECRET_KEY`` (entries on a shared store are signed with it).
@@ -40,7 +43,7 @@ from typing import Any, Final
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from cacheplug import ConfigurationError, Store, store_from_url
+from cacheplug import ConfigurationError, Store
 from cacheplug.integration import (
     SETTING_DEFAULTS,
     CacheOptions,
@@ -51,6 +54,7 @@ from cacheplug.integration import (
     unknown_settings,
     validate_settings,
 )
+from cacheplug.stores import resolve_store
 
 SETTING: Final = "CACHEPLUG"
 INVALIDATE_ON_WRITE: Final = True
@@ -62,7 +66,8 @@ _KEYS: Final = frozenset({*SETTING_DEFAULTS, "INVALIDATE_ON_WRITE", "PAGES"})
 class CachePlugSettings:
     """The ``CACHEPLUG`` setting, checked."""
 
-    store: str | None
+    store: Any
+    """``STORE`` as given: ``None``, a URL, ``django:<alias>``, a dotted path or a Store."""
     options: CacheOptions
     invalidate_on_write: bool
     pages: tuple[Any, ...] = ()
@@ -131,9 +136,9 @@ def secret_key() -> str | None:
         return None
 
 
-def store_url(store: str | None) -> str | None:
-    """The store URL for ``STORE``: ``django:<alias>`` becomes that cache's Redis URL."""
-    if store is None or not store.startswith("django:"):
+def store_url(store: Any) -> Any:
+    """``STORE`` with ``django:<alias>`` replaced by that cache's Redis URL."""
+    if not isinstance(store, str) or not store.startswith("django:"):
         return store
     alias = store.removeprefix("django:")
     caches = getattr(settings, "CACHES", {})
@@ -154,23 +159,26 @@ def store_url(store: str | None) -> str | None:
 
 
 def build_store(store: Any) -> Store | None:
-    """The store ``STORE`` names (``None``: the embedded one, which ``Cache`` makes)."""
-    url = store_url(store)
-    if url is None:
+    """The store ``STORE`` names (``None``: the embedded one, which ``Cache`` makes):
+    ``django:<alias>``, or what :func:`cacheplug.stores.resolve_store` takes (a URL, a
+    dotted path ``"package.module:Name"``, a :class:`~cacheplug.Store`, returned as it is).
+    Raises :class:`~cacheplug.ConfigurationError` (or ``ImportError``) saying why not."""
+    if store is None:
         return None
+    url = store_url(store)
     pool = shared_pool(store)
-    if pool is not None:
+    if pool is not None and url is not None:
         from cacheplug.stores.redis import RedisStore  # needs redis-py
 
         return RedisStore(url, connection_pool=pool)
-    return store_from_url(url)
+    return resolve_store(url if url is not None else store)
 
 
-def shared_pool(store: str | None) -> Any:
+def shared_pool(store: Any) -> Any:
     """The redis-py connection pool of the django-redis cache ``STORE="django:<alias>"``
     names, to share it; ``None`` for any other store (Django's own ``RedisCache`` keeps its
     pool private: its server is reused, not its connections)."""
-    if store is None or not store.startswith("django:"):
+    if not isinstance(store, str) or not store.startswith("django:"):
         return None
     alias = store.removeprefix("django:")
     backend = str(getattr(settings, "CACHES", {}).get(alias, {}).get("BACKEND", ""))

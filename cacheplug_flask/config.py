@@ -3,8 +3,11 @@
 For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts with
 ``CACHEPLUG_``; a second cache in the same app takes another prefix:
 
-- ``CACHEPLUG_STORE``: ``None`` (the embedded in-process store) or a store URL
-  (``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``).
+- ``CACHEPLUG_STORE``: ``None`` (the embedded in-process store), a store URL (``redis://``,
+  ``rediss://``, ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``memory://``, or
+  a scheme added with :func:`cacheplug.register_store`), a dotted path
+  ``"package.module:Name"`` to a store class or factory (called with no arguments), or a
+  :class:`cacheplug.Store` instance (closed with the app's cache).
 - ``CACHEPLUG_NAMESPACE``: ``"default"``. ``CACHEPLUG_DEFAULT_TTL``: ``300`` seconds.
   ``CACHEPLUG_STALE_TTL``: ``0``. ``CACHEPLUG_LOCK_TIMEOUT``: ``10``. ``CACHEPLUG_NEGATIVE_TTL``:
   ``None``.
@@ -33,15 +36,17 @@ import warnings
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from cacheplug import Cache, store_from_url
+from cacheplug import Cache
 from cacheplug.integration import (
     SETTING_DEFAULTS,
+    STORE_HINT,
     SettingProblem,
     SettingsError,
     cache_options,
     unknown_settings,
     validate_settings,
 )
+from cacheplug.stores import resolve_store
 
 
 class UnknownSettingWarning(UserWarning):
@@ -99,20 +104,12 @@ def build_cache(config: MutableMapping[str, Any], prefix: str) -> Cache:
     :class:`~cacheplug.integration.SettingsError` when the store cannot be used."""
 
     values = {name: config[f"{prefix}_{name}"] for name in SETTING_DEFAULTS}
-    url = values["STORE"]
+    spec = values["STORE"]
     try:
-        store = None if url is None else store_from_url(url)
-    except (ValueError, ImportError) as exc:
+        store = None if spec is None else resolve_store(spec)
+    except (ValueError, ImportError) as exc:  # ConfigurationError is a ValueError
         raise SettingsError(
-            [
-                SettingProblem(
-                    "E002",
-                    f"{prefix}_STORE",
-                    f"cannot be used: {exc}",
-                    "Use a URL such as 'redis://127.0.0.1:6379/0', or None for the "
-                    "in-process store (pip install 'cacheplug[redis]' for Redis).",
-                )
-            ]
+            [SettingProblem("E002", f"{prefix}_STORE", f"cannot be used: {exc}", STORE_HINT)]
         ) from exc
     # Flask 3.1+ rotates its secret with SECRET_KEY_FALLBACKS (absent in 3.0): the cache
     # follows, or a rotation would empty it.

@@ -25,8 +25,8 @@ own): the logic lives here once, so that each adapter only translates its framew
 - :class:`ReservedKey`: the key of an entry the library keeps for itself, out of reach of
   every application key.
 - Settings: :func:`validate_settings`, :func:`unknown_settings`, :class:`SettingProblem`,
-  :class:`SettingsError`, :data:`PAGE_RULE_KEYS`, :func:`local_tier` (one set of rules for
-  every adapter's settings, each problem with an id and a hint).
+  :class:`SettingsError`, :data:`PAGE_RULE_KEYS`, :data:`STORE_HINT`, :func:`local_tier` (one
+  set of rules for every adapter's settings, each problem with an id and a hint).
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -90,6 +90,7 @@ from cacheplug.integration._serving import (
 )
 from cacheplug.integration._settings import (
     PAGE_RULE_KEYS,
+    STORE_HINT,
     SettingProblem,
     SettingsError,
     local_tier,
@@ -130,6 +131,7 @@ __all__ = [
     "ReadOptions",
     "ReservedKey",
     "SETTING_DEFAULTS",
+    "STORE_HINT",
     "SettingProblem",
     "SettingsError",
     "TableWrite",

@@ -10,7 +10,9 @@ itself applies to its options, so a value that passes here cannot fail later.
 Codes (the Django system check id is ``cacheplug.<code>``):
 
 - ``E001``: the setting is not a dict, or has a key nobody reads (a typo: "did you mean").
-- ``E002``: ``STORE`` cannot be used (checked by the adapter, which resolves it).
+- ``E002``: ``STORE`` cannot be used: not a URL, a dotted path or a ``Store`` (here), or one
+  that :func:`cacheplug.stores.resolve_store` refuses (checked by the adapter, which
+  resolves it).
 - ``E003``: ``NAMESPACE``. ``E004``: ``DEFAULT_TTL``. ``E005``: ``STALE_TTL``.
   ``E006``: ``LOCK_TIMEOUT``. ``E007``: ``NEGATIVE_TTL``.
 - ``E008``: ``SECRET`` or ``SECRET_FALLBACKS``. ``E009``: ``L1``.
@@ -32,9 +34,11 @@ from cacheplug._exceptions import ConfigurationError
 from cacheplug._keys import KeyBuilder
 from cacheplug._local import LocalTier
 from cacheplug.integration._pages import cookie_names
+from cacheplug.stores import Store
 
 __all__ = [
     "PAGE_RULE_KEYS",
+    "STORE_HINT",
     "SettingProblem",
     "SettingsError",
     "local_tier",
@@ -48,6 +52,12 @@ PAGE_RULE_KEYS: Final = frozenset(
     {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL"}
 )
 """The keys of one ``PAGES`` rule (Django's ``CachePlugMiddleware``)."""
+STORE_HINT: Final = (
+    "Use a URL such as 'redis://127.0.0.1:6379/0', a dotted path 'package.module:Name' to a "
+    "Store class or factory, a Store instance, or None for the in-process store "
+    "(pip install 'cacheplug[redis]' for Redis)."
+)
+"""What to do about a ``STORE`` that cannot be used (``E002``)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +102,16 @@ def _ttl(value: Any) -> object:
 
 
 def _store(value: Any) -> object:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigurationError(f"must be a store URL string or None, not {value!r}")
+    # Whether a URL or dotted path can be used is the adapter's check (it resolves it).
+    if (
+        value is not None
+        and not isinstance(value, Store)
+        and (not isinstance(value, str) or not value)
+    ):
+        raise ConfigurationError(
+            f"must be a store URL, a dotted path 'package.module:Name', a Store or None, "
+            f"not {type(value).__name__}"
+        )
     return value
 
 
@@ -148,7 +166,7 @@ _RULES: Final[dict[str, _Rule]] = {
     "STORE": _Rule(
         "E002",
         _store,
-        "Use a URL such as 'redis://127.0.0.1:6379/0', or None for the in-process store.",
+        STORE_HINT,
     ),
     "NAMESPACE": _Rule(
         "E003",

@@ -51,13 +51,13 @@ def describe(product: Product) -> str:
     return f"{product.name}={product.price}[{names}]"
 
 
-def create_app(store: str | None, database: str) -> Flask:
+def create_app(store: str | None, database: str, namespace: str = "flask-tests") -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="flask-tests-secret",
         SQLALCHEMY_DATABASE_URI=database,
         CACHEPLUG_STORE=store,
-        CACHEPLUG_NAMESPACE="flask-tests",
+        CACHEPLUG_NAMESPACE=namespace,
     )
     db.init_app(app)
     cache.init_app(app, sqlalchemy=db)

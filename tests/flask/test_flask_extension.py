@@ -112,7 +112,7 @@ def test_cli(app: Flask) -> None:
     result = runner.invoke(args=["cacheplug", "inspect", "name:1"])
     assert "state      outdated" in result.output
     result = runner.invoke(args=["cacheplug", "stats", "--json"])
-    assert json.loads(result.output)["namespace"] == "flask-tests"
+    assert json.loads(result.output)["namespace"] == app.config["CACHEPLUG_NAMESPACE"]
 
 
 @pytest.mark.parametrize(

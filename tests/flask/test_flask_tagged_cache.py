@@ -27,8 +27,8 @@ def test_a_row_tag_follows_a_write_whose_rows_are_unknown(app: Flask) -> None:
         db.session.add(Product(name="drill", price=30))
         db.session.commit()
         assert cache.set("row", "old", tags=[instance_tag(Product, 1)])
-        with db.engine.begin() as connection:  # outside any session: the rows are unknown
-            connection.execute(update(Product).values(price=31))
+        db.session.execute(update(Product).values(price=31))  # which rows: unknown
+        db.session.commit()
         assert cache.get("row") is None
 
 
