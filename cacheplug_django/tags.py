@@ -9,7 +9,6 @@ table tags of models, :func:`instance_tag` the tag of one row.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,7 +17,6 @@ from django.db import models
 
 from cacheplug.integration import TableWrite, row_tag, table_tag
 from cacheplug.integration import any_row_tag as _any_row_tag
-from cacheplug.integration import stored_tags as _stored_tags
 from cacheplug.integration import written_tags as _written_tags
 
 
@@ -167,12 +165,6 @@ def _resolve(model: type[models.Model] | str) -> type[models.Model]:
     if isinstance(model, type) and issubclass(model, models.Model):
         return model
     raise TypeError(f"expected a model class or 'app_label.ModelName', not {model!r}")
-
-
-def stored_tags(tags: Iterable[str]) -> list[str]:
-    """``tags`` as an entry is stored with: each row tag brings the "rows unknown" tags of
-    its table and its parents' tables."""
-    return _stored_tags(tags, parents_of)
 
 
 def written_tags(write: TableWrite) -> list[str]:
