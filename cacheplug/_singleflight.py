@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -128,6 +128,14 @@ class SingleFlight:
         self._pid = os.getpid()
 
 
+class _AsyncFlight(NamedTuple):
+    """A call under way in one event loop: its result to come, its tags, the task running it."""
+
+    future: asyncio.Future[Any]
+    tags: tuple[str, ...]
+    task: object
+
+
 class AsyncSingleFlight:
     """asyncio single-flight, keyed by string, with one table per event loop."""
 
@@ -135,7 +143,7 @@ class AsyncSingleFlight:
         self._monotonic = monotonic
         self._tables: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
-            dict[str, tuple[asyncio.Future[Any], tuple[str, ...], object]],
+            dict[str, _AsyncFlight],
         ] = weakref.WeakKeyDictionary()
         self.joined = 0
         """Callers that got another caller's result."""
@@ -157,9 +165,9 @@ class AsyncSingleFlight:
         if table is None:
             table = self._tables[loop] = {}
         task = asyncio.current_task()
-        while (entry := table.get(key)) is not None:
-            future = entry[0]
-            if entry[2] is task and task is not None:
+        while (flight := table.get(key)) is not None:
+            future = flight.future
+            if flight.task is task and task is not None:
                 raise reentered(key)
             self.joined += 1
             joined_at = self._monotonic()
@@ -174,10 +182,10 @@ class AsyncSingleFlight:
             if joined_at <= valid_at:
                 return result  # type: ignore[no-any-return]
             self.joined -= 1
-            if table.get(key) is entry:  # let the finished call's own cleanup catch up
+            if table.get(key) is flight:  # let the finished call's own cleanup catch up
                 table.pop(key, None)
         future = loop.create_future()
-        entry = table[key] = (future, tags, task)
+        flight = table[key] = _AsyncFlight(future, tags, task)
         try:
             result, valid_at = await fn()
         except asyncio.CancelledError:
@@ -192,7 +200,7 @@ class AsyncSingleFlight:
             return result
         finally:
             # pop, not del: another thread may detach it between the check and the removal.
-            if table.get(key) is entry:  # not detached and replaced meanwhile
+            if table.get(key) is flight:  # not detached and replaced meanwhile
                 table.pop(key, None)
 
     def detach(self, key: str) -> None:
@@ -203,7 +211,7 @@ class AsyncSingleFlight:
     def detach_tagged(self, tag: str) -> None:
         """:meth:`SingleFlight.detach_tagged`, in every event loop's table."""
         for table in list(self._tables.values()):
-            for key in [k for k, (_, tags, _) in list(table.items()) if tag in tags]:
+            for key in [k for k, flight in list(table.items()) if tag in flight.tags]:
                 table.pop(key, None)
 
     def detach_all(self) -> None:
