@@ -1,5 +1,6 @@
 """Django's ``CACHEPLUG`` and Flask's ``CACHEPLUG_*`` give the same cache for the same
-settings: one table of defaults, one translation (``cacheplug.integration``)."""
+settings, and refuse the same values with the same codes: one table of defaults, one
+translation, one set of rules (``cacheplug.integration``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import inspect
 from typing import Any
 
 import pytest
+from django.core.checks import run_checks
 from flask import Flask
 
 from cacheplug import Cache
-from cacheplug.integration import SETTING_DEFAULTS, cache_options
+from cacheplug.integration import SETTING_DEFAULTS, SettingsError, cache_options
 from cacheplug_django import cache as django_cache
 from cacheplug_django.conf import read_settings
 from cacheplug_flask import CachePlug
@@ -79,3 +81,40 @@ def test_secret_fallbacks_follow_the_framework_only_without_a_secret() -> None:
     assert (framework["secret"], framework["secret_fallbacks"]) == ("new", ("old",))
     own = cache_options({"SECRET": "mine"}, secret_key="new", secret_key_fallbacks=["old"])
     assert (own["secret"], own["secret_fallbacks"]) == ("mine", ())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STORE", 42),
+        ("STORE", "no_such_module_here:Store"),
+        ("NAMESPACE", "my shop!"),
+        ("DEFAULT_TTL", 0),
+        ("STALE_TTL", -1),
+        ("LOCK_TIMEOUT", -1),
+        ("NEGATIVE_TTL", -1),
+        ("SECRET", 5),
+        ("SECRET_FALLBACKS", "old"),
+        ("L1", {"SIZE": 1}),
+        ("HOT_KEY_REPLICAS", -1),
+        ("STRICT", "yes"),
+        ("PRIVATE_COOKIES", "token"),
+        ("NAMESPCE", "typo"),
+    ],
+)
+def test_django_and_flask_refuse_the_same_values_with_the_same_code(
+    settings: Any, name: str, value: Any
+) -> None:
+    settings.CACHEPLUG = {name: value}
+    django_codes = sorted(
+        str(m.id).removeprefix("cacheplug.")
+        for m in run_checks()
+        if str(m.id).startswith("cacheplug.E")
+    )
+    app = Flask("refused")
+    app.testing = True  # an unknown key is an error, as in Django
+    app.config.update({"SECRET_KEY": "k", f"CACHEPLUG_{name}": value})
+    with pytest.raises(SettingsError) as raised:
+        CachePlug(app)
+    assert django_codes == sorted(problem.code for problem in raised.value.problems)
+    assert django_codes  # refused at all
