@@ -16,12 +16,13 @@ from cacheplug._exceptions import (
     CacheError,
     CacheUnavailable,
     ConfigurationError,
+    LockError,
     NotACounter,
     QueueFull,
 )
 from cacheplug._inspect import EntryInfo
 from cacheplug._local import LocalTier
-from cacheplug._locks import Lock, LockError
+from cacheplug._locks import Lock
 from cacheplug._metrics import CacheStats
 from cacheplug._pending import PendingInvalidation
 from cacheplug._redact import redact

@@ -53,7 +53,7 @@ from cacheplug._tags import (
     fresh_version,
 )
 from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, DefaultType, Ttl
-from cacheplug.stores import store_from_url
+from cacheplug.stores import resolve_store
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
 
@@ -91,10 +91,13 @@ class CacheCore(StoreIO):
     ) -> None:
         if store is None:
             store = MemoryStore()
-        elif isinstance(store, str):
-            store = store_from_url(store)
+        elif isinstance(store, str):  # a URL, or a dotted path "package.module:Name"
+            store = resolve_store(store)
         elif not isinstance(store, Store):
-            raise TypeError(f"store must be a Store or a URL string, not {type(store).__name__}")
+            raise TypeError(
+                f"store must be a Store, a URL or a dotted path 'package.module:Name', "
+                f"not {type(store).__name__}"
+            )
         self._store = store
         # Coalescing spares round trips; an in-process store has none to spare.
         self._batches = ReadBatches() if store.shared else None

@@ -10,16 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cacheplug._config import ttl_ms
-from cacheplug._exceptions import CacheError
+from cacheplug._exceptions import LockError
 from cacheplug._keys import Purpose, check_key
 from cacheplug._stampede import lock_plan, new_token
 
 if TYPE_CHECKING:
     from cacheplug._core import CacheCore
-
-
-class LockError(CacheError):
-    """A lock could not be acquired in time, or was no longer held when released/extended."""
 
 
 class Lock:

@@ -21,6 +21,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.safestring import SafeString
 
 from cacheplug import (
+    MISSING as _MISSING,
+)
+from cacheplug import (
     Cache,
     Clock,
     ConfigurationError,
@@ -52,7 +55,7 @@ OPTIONS: Final = frozenset(
     }
 )
 _READABLE_PREFIX: Final = re.compile(r"[A-Za-z0-9_-]*\Z")
-MISSING: Final[Any] = object()
+MISSING: Final[Any] = _MISSING  # the core's sentinel: one MISSING in the whole library
 
 # Values of these types cannot be changed by whoever gets them, so they need no private copy.
 _IMMUTABLE: Final[frozenset[type]] = frozenset(

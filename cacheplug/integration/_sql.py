@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cacheplug._memo import BoundedMemo
+
 ANY_ROW: Final = None
 """``TableWrite.rows`` when the statement may have written any row of the table."""
 
@@ -106,7 +108,7 @@ class WriteParser:
 
     def __init__(self, pk_column: Callable[[str], str | None]) -> None:
         self._pk_column = pk_column
-        self._memo: dict[str, _Shape | None] = {}
+        self._memo: BoundedMemo[str, _Shape | None] = BoundedMemo(_MEMO_ENTRIES)
 
     def writes(self, sql: str, params: Any, many: bool) -> list[TableWrite]:
         """The tables ``sql`` writes with ``params`` (a sequence, or a sequence of them when
@@ -123,11 +125,7 @@ class WriteParser:
             return memo[sql]
         except KeyError:
             pass
-        shape = self._parse(_strip(sql))
-        if len(memo) >= _MEMO_ENTRIES:
-            memo.clear()
-        memo[sql] = shape
-        return shape
+        return memo.remember(sql, self._parse(_strip(sql)))
 
     def _parse(self, sql: str) -> _Shape | None:
         if ";" in sql and _STATEMENT_SPLIT.search(sql):

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cacheplug import DEFAULT, CacheDecorator
 from cacheplug._decorators import ReadOptions
+from cacheplug._memo import BoundedMemo
 from cacheplug.integration._table_tags import stored_tags
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["ModelTagging", "TaggedCache"]
 
 T = TypeVar("T")
-_MEMO_ENTRIES: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class TaggedCache:
     def __init__(self, core: Callable[[], Cache], tagging: ModelTagging) -> None:
         self._core = core
         self._tagging = tagging
-        self._tags_memo: dict[Any, tuple[str, ...]] = {}
+        self._tags_memo: BoundedMemo[Any, tuple[str, ...]] = BoundedMemo()
 
     @property
     def core(self) -> Cache:
@@ -75,7 +75,7 @@ class TaggedCache:
 
     def clear_tags_memo(self) -> None:
         """Forget the tags resolved so far (models are resolved again at the next read)."""
-        self._tags_memo = {}
+        self._tags_memo = BoundedMemo()
 
     def tags_for(
         self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] = ()
@@ -93,9 +93,7 @@ class TaggedCache:
             tagging = self._tagging
             found = tuple(stored_tags([*named, *tagging.model_tags(*depends_on)], tagging.parents))
             if memo_key is not None:
-                if len(memo) >= _MEMO_ENTRIES:
-                    memo.clear()
-                memo[memo_key] = found
+                memo.remember(memo_key, found)
         return list(found)
 
     def _read_tags(

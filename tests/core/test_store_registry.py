@@ -190,3 +190,18 @@ def test_a_redis_url_without_redis_py_names_the_extra_to_install() -> None:
     for line in lines:
         assert "pip install 'cacheplug[redis]'" in line
         assert "s3cr3t" not in line
+
+
+def test_a_cache_takes_a_dotted_path_to_its_store() -> None:
+    cache = Cache("_custom_stores:make_store", namespace="dotted")
+    try:
+        assert type(cache.store) is RecordingStore
+        cache.set("k", 1)
+        assert cache.get("k") == 1
+    finally:
+        cache.close()
+
+
+def test_a_cache_refuses_a_store_of_another_type_with_what_it_takes() -> None:
+    with pytest.raises(TypeError, match="dotted path"):
+        Cache(42)  # type: ignore[arg-type]

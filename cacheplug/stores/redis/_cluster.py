@@ -28,6 +28,7 @@ import redis
 import redis.cluster
 
 from cacheplug._redact import redact
+from cacheplug._types import BOOKKEEPING_TTL_MS
 from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis import _scripts as scripts
@@ -45,7 +46,7 @@ from cacheplug.stores.redis._fills import ClientPubSub, RedisFillListener
 from cacheplug.stores.redis._scripts import write_args
 from cacheplug.stores.redis._streams import RedisStreamQueue
 
-_KEY_VERSION_KEEP_MS: Final = 86_400_000
+_KEY_VERSION_KEEP_MS: Final = BOOKKEEPING_TTL_MS
 
 
 class RedisClusterStore(Store):

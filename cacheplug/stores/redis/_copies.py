@@ -28,9 +28,10 @@ from typing import Final
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from cacheplug._memo import BoundedMemo
+
 SHARDS: Final = 16
 _SLOTS_PER_SHARD: Final = REDIS_CLUSTER_HASH_SLOTS // SHARDS
-_MEMO_ENTRIES: Final = 4096
 
 
 def _shard_tag(shard: int) -> str:
@@ -99,7 +100,7 @@ class CopyNames:
     """Remembers which keys have copies (namespace and key versions) and their names."""
 
     def __init__(self) -> None:
-        self._memo: dict[str, tuple[str, ...] | None] = {}
+        self._memo: BoundedMemo[str, tuple[str, ...] | None] = BoundedMemo()
 
     def of(self, key: str) -> tuple[str, ...] | None:
         """The names of ``key``'s copies, one per shard; ``None`` if it has none."""
@@ -110,7 +111,4 @@ class CopyNames:
         copies = None
         if purpose(key) in ("n", "v") and not key.startswith("{~"):
             copies = tuple(in_shard(key, shard) for shard in range(SHARDS))
-        if len(self._memo) >= _MEMO_ENTRIES:
-            self._memo.clear()
-        self._memo[key] = copies
-        return copies
+        return self._memo.remember(key, copies)
