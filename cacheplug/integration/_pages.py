@@ -28,7 +28,9 @@ What rendering read of the client decides whether a page is stored at all
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -212,6 +214,27 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
+def current_caller() -> object:
+    """Who is running: the asyncio task, or else the thread. A page rendered by a background
+    refresh (``stale_ttl``) is not the rendering of the request that started it: that
+    request was served the stale page, and the refreshed one is the next request's."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread
+        task = None
+    return task if task is not None else _thread_key()
+
+
+def _thread_key() -> object:
+    key = getattr(_threads, "key", None)
+    if key is None:
+        key = _threads.key = object()
+    return key
+
+
+_threads = threading.local()
+
+
 class PagePolicy:
     """Which requests and responses may be shared, and under which key."""
 
@@ -334,10 +357,12 @@ class PagePolicy:
     ) -> Page:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
+        caller = current_caller()
 
         def render_once() -> tuple[Any, ...]:
             page = render()
-            rendered.append(page)
+            if current_caller() is caller:  # not a background refresh's
+                rendered.append(page)
             return page.record()
 
         found = cache.get_or_load(self.key(request, vary, base), render_once, **options)
@@ -384,10 +409,12 @@ class PagePolicy:
     ) -> Page:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
+        caller = current_caller()
 
         async def render_once() -> tuple[Any, ...]:
             page = await render()
-            rendered.append(page)
+            if current_caller() is caller:  # not a background refresh's
+                rendered.append(page)
             return page.record()
 
         found = await cache.aget_or_load(self.key(request, vary, base), render_once, **options)

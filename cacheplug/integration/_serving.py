@@ -25,7 +25,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from cacheplug.integration._pages import Page, PagePolicy, PageRequest, Uncacheable
+from cacheplug.integration._pages import (
+    Page,
+    PagePolicy,
+    PageRequest,
+    Uncacheable,
+    current_caller,
+)
 
 R = TypeVar("R")
 
@@ -113,10 +119,12 @@ def serve_page(
     if not policy.request_cacheable(request):
         return _own(respond())
     own: list[R] = []
+    caller = current_caller()
 
     def render_page() -> Page:
         response, page = render()
-        own.append(response)
+        if current_caller() is caller:  # not a background refresh's: ours to send
+            own.append(response)
         if page is None:
             raise Uncacheable(response)
         return page
@@ -141,10 +149,12 @@ async def aserve_page(
     if not policy.request_cacheable(request):
         return _own(await respond())
     own: list[R] = []
+    caller = current_caller()
 
     async def render_page() -> Page:
         response, page = await render()
-        own.append(response)
+        if current_caller() is caller:  # not a background refresh's: ours to send
+            own.append(response)
         if page is None:
             raise Uncacheable(response)
         return page
