@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from cacheplug._cache import Cache
 from cacheplug._clock import Clock, SystemClock
-from cacheplug._config import CacheOptions
 from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
 from cacheplug._exceptions import (
     CacheError,
@@ -24,6 +23,7 @@ from cacheplug._inspect import EntryInfo
 from cacheplug._local import LocalTier
 from cacheplug._locks import Lock
 from cacheplug._metrics import CacheStats
+from cacheplug._options import CacheOptions
 from cacheplug._pending import PendingInvalidation
 from cacheplug._redact import redact
 from cacheplug._resilience import CircuitBreaker

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
-from cacheplug._config import CacheOptions
 from cacheplug._locks import Lock
+from cacheplug._options import CacheOptions
 from cacheplug._stampede import XFetch
 from cacheplug._tags import Unread, parse_versions, tag_names
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl

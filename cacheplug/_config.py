@@ -3,48 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+from typing import Literal, TypeAlias
 
-from cacheplug._clock import Clock
 from cacheplug._exceptions import ConfigurationError
-from cacheplug._resilience import CircuitBreaker
 from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug._signing import Signer
 from cacheplug._types import DEFAULT, DefaultType
-
-if TYPE_CHECKING:
-    from cacheplug._local import LocalTier
-    from cacheplug._stampede import XFetch
 from cacheplug.stores.base import Store
 
 SerializerName: TypeAlias = Literal["auto", "pickle", "json", "unsafe-pickle"]
-
-
-class CacheOptions(TypedDict, total=False):
-    """The keyword options of :class:`~cacheplug.Cache` (for ``Cache.from_url``)."""
-
-    namespace: str
-    default_ttl: float | None
-    stale_ttl: float
-    early: XFetch | None
-    refresh_ahead: float | None
-    lock_timeout: float
-    wait_timeout: float | None
-    background_workers: int
-    secret: str | bytes | None
-    secret_fallbacks: Sequence[str | bytes]
-    serializer: SerializerName | Serializer
-    compress_min_bytes: int | None
-    max_value_bytes: int
-    strict: bool
-    negative_ttl: float | None
-    max_pending_invalidations: int
-    breaker: CircuitBreaker | None
-    clock: Clock | None
-    l1: LocalTier | None
-    hot_key_replicas: int
-    hot_key_qps: float
 
 
 def choose_serializer(

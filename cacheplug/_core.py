@@ -95,7 +95,7 @@ class CacheCore(StoreIO):
             store = resolve_store(store)
         elif not isinstance(store, Store):
             raise TypeError(
-                f"store must be a Store, a URL or a dotted path 'package.module:Name', "
+                "store must be a Store or a URL (or a dotted path 'package.module:Name'), "
                 f"not {type(store).__name__}"
             )
         self._store = store

@@ -14,10 +14,10 @@ import string
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar, overload
 
+from cacheplug._state import CacheState
 from cacheplug._types import DefaultType, Ttl
 
 if TYPE_CHECKING:
-    from cacheplug._cache import Cache
     from cacheplug._stampede import XFetch
 
 P = ParamSpec("P")
@@ -152,7 +152,7 @@ class _Cached(Generic[P, R]):
 
     def __init__(
         self,
-        cache: Cache,
+        cache: CacheState,
         fn: Callable[P, Any],
         ttl: Ttl,
         key: KeySpec | None,
@@ -203,7 +203,7 @@ class AsyncCachedFunction(_Cached[P, R]):
 
     def __init__(
         self,
-        cache: Cache,
+        cache: CacheState,
         fn: Callable[P, Coroutine[Any, Any, R]],
         ttl: Ttl,
         key: KeySpec | None,
@@ -237,7 +237,7 @@ class CacheDecorator:
 
     def __init__(
         self,
-        cache: Cache,
+        cache: CacheState,
         ttl: Ttl,
         key: KeySpec | None,
         options: ReadOptions,

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from cacheplug._state import CacheState
 from cacheplug._tags import versions_match
-
-if TYPE_CHECKING:
-    from cacheplug._cache import Cache
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class EntryInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def inspect_entry(cache: Cache, key: str) -> EntryInfo | None:
+def inspect_entry(cache: CacheState, key: str) -> EntryInfo | None:
     """The entry under ``key``, or ``None`` if there is none (raises
     :class:`~cacheplug.CacheUnavailable` if the store cannot be reached)."""
     skey = cache._keys.data(key)

@@ -7,15 +7,11 @@ waiters wake at once instead of polling.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cacheplug._config import ttl_ms
 from cacheplug._exceptions import LockError
 from cacheplug._keys import Purpose, check_key
 from cacheplug._stampede import lock_plan, new_token
-
-if TYPE_CHECKING:
-    from cacheplug._core import CacheCore
+from cacheplug._state import CacheState
 
 
 class Lock:
@@ -27,7 +23,7 @@ class Lock:
 
     def __init__(
         self,
-        cache: CacheCore,
+        cache: CacheState,
         name: str,
         timeout: float,
         *,

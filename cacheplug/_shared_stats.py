@@ -14,13 +14,11 @@ import math
 import threading
 import time
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cacheplug._keys import Purpose
 from cacheplug._metrics import CacheStats
-
-if TYPE_CHECKING:
-    from cacheplug._cache import Cache
+from cacheplug._state import CacheState
 
 _COUNTED = tuple(f.name for f in fields(CacheStats) if f.name not in ("hot_keys",))
 _HOT_KEY = "__hot__"
@@ -34,7 +32,7 @@ class StatsPublisher:
         self._last = -math.inf
         self._lock = threading.Lock()
 
-    def publish_if_due(self, cache: Cache, every: float) -> bool:
+    def publish_if_due(self, cache: CacheState, every: float) -> bool:
         """:meth:`publish` unless it ran less than ``every`` seconds ago."""
         now = time.monotonic()
         if now - self._last < every or not self._lock.acquire(blocking=False):
@@ -46,7 +44,7 @@ class StatsPublisher:
             self._lock.release()
         return True
 
-    def publish(self, cache: Cache) -> None:
+    def publish(self, cache: CacheState) -> None:
         """Add what was counted since the last call to the shared totals (fails silently
         when the store cannot be reached: the deltas go with the next call)."""
         from cacheplug._exceptions import CacheError
@@ -66,7 +64,7 @@ class StatsPublisher:
             return
 
 
-def shared_stats(cache: Cache) -> tuple[CacheStats, list[tuple[str, float]]]:
+def shared_stats(cache: CacheState) -> tuple[CacheStats, list[tuple[str, float]]]:
     """The totals every process published, and the hottest keys last published."""
     names = [*_COUNTED, _HOT_KEY]
     values = cache._store.get_many([_key(cache, name) for name in names])
@@ -83,5 +81,5 @@ def shared_stats(cache: Cache) -> tuple[CacheStats, list[tuple[str, float]]]:
     return CacheStats(**counts, hot_keys=len(hot)), hot
 
 
-def _key(cache: Cache, name: str) -> str:
+def _key(cache: CacheState, name: str) -> str:
     return cache._keys.build(Purpose.STATS, name)

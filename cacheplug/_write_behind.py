@@ -33,16 +33,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cacheplug._exceptions import ConfigurationError, QueueFull
 from cacheplug._keys import Purpose
+from cacheplug._state import CacheState
 from cacheplug._types import DEFAULT, MISSING
 from cacheplug._wb_queues import MemoryQueue, order
 from cacheplug.stores.queues import Batch, Entry, Queue
-
-if TYPE_CHECKING:
-    from cacheplug._cache import Cache
 
 logger = logging.getLogger("cacheplug")
 
@@ -93,7 +91,7 @@ class WriteBehind:
 
     def __init__(
         self,
-        cache: Cache,
+        cache: CacheState,
         name: str,
         sink: Sink,
         *,

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from cacheplug._exceptions import CacheError
+from cacheplug._state import CacheState
 from cacheplug._tags import tag_names
 from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, FAILED, Tags, Ttl
-
-if TYPE_CHECKING:
-    from cacheplug._cache import Cache
 
 T = TypeVar("T")
 
 
 def write_through(
-    cache: Cache,
+    cache: CacheState,
     key: str,
     value: Any,
     writer: Callable[[], T],
@@ -64,7 +62,7 @@ def write_through(
     return result
 
 
-def _finish(cache: Cache, counter: str) -> int | None:
+def _finish(cache: CacheState, counter: str) -> int | None:
     try:
         return cache._store.incr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
@@ -72,7 +70,7 @@ def _finish(cache: Cache, counter: str) -> int | None:
 
 
 def _store(
-    cache: Cache, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
+    cache: CacheState, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
 ) -> bool:
     """Store ``value`` if the write counter still holds ``ended`` and the tag versions read
     hold; True when stored."""
@@ -97,7 +95,7 @@ def _store(
     return result is not FAILED and result is True
 
 
-def write_around(cache: Cache, key: str, writer: Callable[[], T], tags: Tags = None) -> T:
+def write_around(cache: CacheState, key: str, writer: Callable[[], T], tags: Tags = None) -> T:
     """See :meth:`cacheplug.Cache.write_around`."""
     try:
         return writer()
@@ -110,7 +108,7 @@ def write_around(cache: Cache, key: str, writer: Callable[[], T], tags: Tags = N
 
 
 async def awrite_through(
-    cache: Cache,
+    cache: CacheState,
     key: str,
     value: Any,
     writer: Callable[[], Any],
@@ -144,7 +142,7 @@ async def awrite_through(
     return result
 
 
-async def _afinish(cache: Cache, counter: str) -> int | None:
+async def _afinish(cache: CacheState, counter: str) -> int | None:
     try:
         return await cache._store.aincr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
@@ -152,7 +150,7 @@ async def _afinish(cache: Cache, counter: str) -> int | None:
 
 
 async def _astore(
-    cache: Cache, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
+    cache: CacheState, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
 ) -> bool:
     version_keys = cache._version_keys(tag_names(tags))
     ttl_s = cache._ttl(ttl)
@@ -176,7 +174,7 @@ async def _astore(
 
 
 async def awrite_around(
-    cache: Cache, key: str, writer: Callable[[], Any], tags: Tags = None
+    cache: CacheState, key: str, writer: Callable[[], Any], tags: Tags = None
 ) -> Any:
     """Async :func:`write_around`; ``writer`` may be a coroutine function."""
     try:
