@@ -4,8 +4,9 @@
 single-flight tables, the queue of pending invalidations; and the small policies everything
 else uses (TTLs, encoding). The read policies are in ``_reads``, invalidation in
 ``_invalidation``; store calls under the failure policy and the sync/async plan drivers are in
-``_io``; background refreshes run on ``_background``. The class chain is
-``StoreIO <- CacheCore <- ReadPolicies <- Invalidations <- AsyncCacheAPI <- Cache``.
+``_io`` (a ``StoreIO`` component whose methods are bound here as ``_call``, ``_read``,
+``_run``, ...); background refreshes run on ``_background``. The class chain is
+``CacheCore <- ReadPolicies <- Invalidations <- AsyncCacheAPI <- Cache``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from cacheplug.stores.memory import MemoryStore
 logger = logging.getLogger("cacheplug")
 
 
-class CacheCore(StoreIO):
+class CacheCore:
     """State and policies of a cache; see :class:`~cacheplug.Cache` for the options."""
 
     def __init__(
@@ -130,6 +131,17 @@ class CacheCore(StoreIO):
         self._breaker = breaker or CircuitBreaker(clock=self._clock.monotonic)
         self._counters = Counters()
         self._error_log = BurstLogger(clock=self._clock.monotonic)
+        io = StoreIO(
+            store, self._batches, self._breaker, self._counters, self._error_log, self._clock
+        )
+        # A component, its methods bound once: the hot path calls ``self._read`` as it would
+        # a method of this class.
+        self._call = io.call
+        self._acall = io.acall
+        self._read = io.read
+        self._aread = io.aread
+        self._run = io.run
+        self._arun = io.arun
         self._oversize_log = BurstLogger(clock=self._clock.monotonic)
         self._flights = SingleFlight(self._clock.monotonic)
         self._aflights = AsyncSingleFlight(self._clock.monotonic)

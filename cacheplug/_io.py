@@ -1,9 +1,11 @@
 """Store calls under the failure policy, and the two drivers that carry out plans.
 
-``_call``/``_acall`` make one store call: refused while the circuit breaker is open, a
+``StoreIO`` is a component of each cache (``CacheCore`` builds one and binds its methods as
+``_call``, ``_read``, ``_run``, ... so that the hot path pays no extra lookup).
+``call``/``acall`` make one store call: refused while the circuit breaker is open, a
 failure counted, logged once per burst and turned into ``FAILED`` (or raised, if strict).
-``_run``/``_arun`` perform the steps of a plan (see ``_stampede``) with blocking calls or
-with ``await``; they are the only code that differs between the sync and async APIs.
+``run``/``arun`` perform the steps of a plan (see ``_stampede``) with blocking calls or
+with ``await``: the drivers, the only code that differs between a plan's sync and async runs.
 """
 
 from __future__ import annotations
@@ -25,14 +27,25 @@ from cacheplug.stores.base import Store
 
 
 class StoreIO:
-    """The I/O half of a cache; ``CacheCore`` sets these attributes."""
+    """A cache's store calls under the failure policy, and its plan drivers."""
 
-    _store: Store
-    _batches: ReadBatches | None
-    _breaker: CircuitBreaker
-    _counters: Counters
-    _error_log: BurstLogger
-    _clock: Clock
+    __slots__ = ("_batches", "_breaker", "_clock", "_counters", "_error_log", "_store")
+
+    def __init__(
+        self,
+        store: Store,
+        batches: ReadBatches | None,
+        breaker: CircuitBreaker,
+        counters: Counters,
+        error_log: BurstLogger,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._batches = batches
+        self._breaker = breaker
+        self._counters = counters
+        self._error_log = error_log
+        self._clock = clock
 
     def _refused(self, operation: str, strict: bool) -> Any:
         if strict:
@@ -55,7 +68,7 @@ class StoreIO:
 
     # -- sync --------------------------------------------------------------------------------
 
-    def _call(self, operation: str, strict: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    def call(self, operation: str, strict: bool, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` under the failure policy: ``FAILED`` (or a raise, if ``strict``)
         when the breaker refuses or the store fails."""
         breaker = self._breaker
@@ -69,7 +82,7 @@ class StoreIO:
             breaker.record_success()
         return result
 
-    def _read(self, keys: list[str], strict: bool) -> list[Any]:
+    def read(self, keys: list[str], strict: bool) -> list[Any]:
         """The values of ``keys`` (an entry and its version keys), ``None`` for each when the
         read fails (or a raise, if ``strict``). Concurrent reads of the same keys share round
         trips (``_coalesce``) on a network store."""
@@ -88,7 +101,7 @@ class StoreIO:
     def _read_now(self, keys: list[str], strict: bool) -> list[Any]:
         # The hot path: while the breaker has seen no failure, one flag check and the MGET.
         if self._breaker.tripped:
-            values = self._call("get", strict, self._store.get_many, keys)
+            values = self.call("get", strict, self._store.get_many, keys)
             return [None] * len(keys) if values is FAILED else values
         try:
             return self._store.get_many(keys)
@@ -96,7 +109,7 @@ class StoreIO:
             self._failed(exc, "get", strict)
             return [None] * len(keys)
 
-    def _run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
+    def run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with blocking calls; its return value."""
         result: Any = None
         error: BaseException | None = None
@@ -110,7 +123,7 @@ class StoreIO:
                 kind = step[0]
                 if kind is STORE:
                     _, method, strict, args = step
-                    result = self._call(method, strict, getattr(self._store, method), *args)
+                    result = self.call(method, strict, getattr(self._store, method), *args)
                 elif kind is LOAD:
                     assert loader is not None, "a plan that loads needs a loader"
                     started = self._clock.monotonic()
@@ -126,7 +139,7 @@ class StoreIO:
 
     # -- async -------------------------------------------------------------------------------
 
-    async def _acall(
+    async def acall(
         self, operation: str, strict: bool, fn: Callable[..., Awaitable[Any]], *args: Any
     ) -> Any:
         breaker = self._breaker
@@ -140,9 +153,9 @@ class StoreIO:
             breaker.record_success()
         return result
 
-    async def _aread(self, keys: list[str], strict: bool) -> list[Any]:
+    async def aread(self, keys: list[str], strict: bool) -> list[Any]:
         if self._breaker.tripped:
-            values = await self._acall("get", strict, self._store.aget_many, keys)
+            values = await self.acall("get", strict, self._store.aget_many, keys)
             return [None] * len(keys) if values is FAILED else values
         try:
             return await self._store.aget_many(keys)
@@ -150,7 +163,7 @@ class StoreIO:
             self._failed(exc, "get", strict)
             return [None] * len(keys)
 
-    async def _arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
+    async def arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with ``await``; its return value."""
         result: Any = None
         error: BaseException | None = None
@@ -165,7 +178,7 @@ class StoreIO:
                 if kind is STORE:
                     _, method, strict, args = step
                     fn = getattr(self._store, "a" + method)
-                    result = await self._acall(method, strict, fn, *args)
+                    result = await self.acall(method, strict, fn, *args)
                 elif kind is LOAD:
                     assert loader is not None, "a plan that loads needs a loader"
                     started = self._clock.monotonic()
