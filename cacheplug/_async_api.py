@@ -20,14 +20,13 @@ from cacheplug._tags import (
     Recorded,
     Unread,
     Versions,
-    checks,
     current,
     fresh_version,
     parse_versions,
     tag_names,
 )
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
-from cacheplug.stores.base import VersionCheck
+from cacheplug._write_plans import add_plan, existing_versions_plan, set_many_plan, set_plan
 
 T = TypeVar("T")
 
@@ -172,64 +171,13 @@ class AsyncCacheAPI(Invalidations):
 
     async def aset(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.set`."""
-        skey = self._keys.data(key)
-        self._drop_local([skey])
-        version_keys = self._version_keys(tag_names(tags))
-        ttl_s = self._ttl(ttl)
-        read = await self._acall("set", self.strict, self._store.aget_many, list(version_keys))
-        read = await self._aexisting_versions(version_keys, read, skey)
-        written = self._write_args(skey, value, ttl_s, version_keys, read)
-        if written is None:
-            if read is not FAILED:
-                await self.adelete(key)
-            return False
-        record, conditions = written
-        result = await self._acall(
-            "set",
-            self.strict,
-            self._store.aput,
-            skey,
-            record,
-            self._store_ttl_ms(ttl_s),
-            self._keys.lease_of(skey),
-            conditions,
-        )
-        self._drop_local([skey])  # after the write too: a read may have raced it
-        return result is True
+        stored: bool = await self._arun(set_plan(self, key, value, ttl, tags))
+        return stored
 
     async def aadd(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Async :meth:`~cacheplug.Cache.add`."""
-        skey = self._keys.data(key)
-        self._drop_local([skey])
-        version_keys = self._version_keys(tag_names(tags))
-        ttl_s = self._ttl(ttl)
-        values = await self._aread([skey, *version_keys], self.strict)
-        found = self._hit(skey, values, version_keys)
-        if isinstance(found, Unread):  # it records version keys not read yet
-            values += await self._aread(found.keys, self.strict)
-            found = self._hit(skey, values, [*version_keys, *found.keys])
-        if found is not MISSING and not isinstance(found, Unread):
-            return False
-        read = await self._aexisting_versions(version_keys, values[1 : 1 + len(version_keys)], skey)
-        written = self._write_args(skey, value, ttl_s, version_keys, read)
-        if written is None:
-            return False
-        record, conditions = written
-        if values[0] is not None:
-            await self.adelete(key)
-        result = await self._acall(
-            "add",
-            self.strict,
-            self._store.aput,
-            skey,
-            record,
-            self._store_ttl_ms(ttl_s),
-            self._keys.lease_of(skey),
-            conditions,
-            True,
-        )
-        self._drop_local([skey])  # after the write too: a read may have raced it
-        return result is True
+        stored: bool = await self._arun(add_plan(self, key, value, ttl, tags))
+        return stored
 
     async def adelete(self, key: str) -> bool:
         """Async :meth:`~cacheplug.Cache.delete`."""
@@ -272,29 +220,7 @@ class AsyncCacheAPI(Invalidations):
         self, mapping: Mapping[str, Any], ttl: Ttl = DEFAULT, *, tags: Tags = None
     ) -> list[str]:
         """Async :meth:`~cacheplug.Cache.set_many`."""
-        self._drop_local(self._keys.data_many(list(mapping)))
-        version_keys = self._version_keys(tag_names(tags))
-        read = await self._acall("set_many", self.strict, self._store.aget_many, list(version_keys))
-        read = await self._aexisting_versions(version_keys, read)
-        encoded = None if read is FAILED else self._encode_many(mapping, ttl, version_keys, read)
-        if encoded is None:
-            return list(mapping)
-        items, too_large, ttl_s, conditions = encoded
-        failed = list(too_large)
-        if too_large:
-            await self.adelete_many(too_large)
-        if items:
-            result = await self._acall(
-                "set_many",
-                self.strict,
-                self._store.aput_many,
-                [(skey, record, self._keys.lease_of(skey)) for _, skey, record in items],
-                self._store_ttl_ms(ttl_s),
-                conditions,
-            )
-            stored = [False] * len(items) if result is FAILED else result
-            failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
-        self._drop_local(self._keys.data_many(list(mapping)))
+        failed: list[str] = await self._arun(set_many_plan(self, mapping, ttl, tags))
         return failed
 
     async def adelete_many(self, keys: Iterable[str]) -> int:
@@ -306,14 +232,7 @@ class AsyncCacheAPI(Invalidations):
         self, version_keys: Sequence[str], read: Any, near: str | None = None
     ) -> Any:
         """Async ``Cache._existing_versions``."""
-        if not isinstance(read, list):
-            return FAILED
-        needed = self._absent_versions(version_keys, read, near)
-        if needed is None:
-            return read
-        positions, args = needed
-        created = await self._acall("set", self.strict, self._store.aensure_versions, *args)
-        return self._merge_versions(read, positions, created)
+        return await self._arun(existing_versions_plan(self, version_keys, read, near))
 
     async def aincr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Async :meth:`~cacheplug.Cache.incr`."""
@@ -398,27 +317,6 @@ class AsyncCacheAPI(Invalidations):
                 del found[key]
                 self._counters.bypassed += 1
         return found
-
-    def _encode_many(
-        self, mapping: Mapping[str, Any], ttl: Ttl, version_keys: Sequence[str], read: list[Any]
-    ) -> tuple[list[tuple[str, str, bytes]], list[str], float | None, list[VersionCheck]] | None:
-        """``(items to write, keys too large to cache, ttl, version checks)``; ``None`` when
-        the versions are unknown and nothing can be written."""
-        ttl_s = self._ttl(ttl)
-        items: list[tuple[str, str, bytes]] = []
-        too_large: list[str] = []
-        made = checks(version_keys, parse_versions(version_keys, read))
-        if made is None:
-            return None
-        recorded, conditions = made
-        for key, value in mapping.items():
-            skey = self._keys.data(key)
-            record = self._encode(skey, value, ttl_s, 0.0, recorded=recorded)
-            if record is None:
-                too_large.append(key)
-            else:
-                items.append((key, skey, record))
-        return items, too_large, ttl_s, conditions
 
     def _counter_plan(self, key: str, delta: int, ttl: float | None) -> Any:
         _check_delta(delta)

@@ -15,6 +15,7 @@ from cacheplug._options import CacheOptions
 from cacheplug._stampede import XFetch
 from cacheplug._tags import Unread, parse_versions, tag_names
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
+from cacheplug._write_plans import add_plan, existing_versions_plan, set_many_plan, set_plan
 from cacheplug.stores import store_from_url
 
 if TYPE_CHECKING:
@@ -197,24 +198,8 @@ class Cache(AsyncCacheAPI):
         A load of ``key`` under way can no longer store its result over this one. A value
         over ``max_value_bytes`` is not stored and any older value is removed.
         """
-        skey = self._keys.data(key)
-        self._drop_local([skey])
-        version_keys = self._version_keys(tag_names(tags))
-        ttl_s = self._ttl(ttl)
-        read = self._call("set", self.strict, self._store.get_many, list(version_keys))
-        read = self._existing_versions(version_keys, read, skey)
-        written = self._write_args(skey, value, ttl_s, version_keys, read)
-        if written is None:
-            if read is not FAILED:  # too large: the older value must not stay
-                self.delete(key)
-            return False
-        record, conditions = written
-        lease_key = self._keys.lease_of(skey)
-        ttl_ms = self._store_ttl_ms(ttl_s)
-        put = self._store.put
-        result = self._call("set", self.strict, put, skey, record, ttl_ms, lease_key, conditions)
-        self._drop_local([skey])  # after the write too: a read may have raced it
-        return result is True
+        stored: bool = self._run(set_plan(self, key, value, ttl, tags))
+        return stored
 
     def write_through(
         self,
@@ -291,37 +276,8 @@ class Cache(AsyncCacheAPI):
 
     def add(self, key: str, value: Any, ttl: Ttl = DEFAULT, *, tags: Tags = None) -> bool:
         """Cache ``value`` only if ``key`` has no (valid, fresh) value yet; True when stored."""
-        skey = self._keys.data(key)
-        self._drop_local([skey])
-        version_keys = self._version_keys(tag_names(tags))
-        ttl_s = self._ttl(ttl)
-        values = self._read([skey, *version_keys], self.strict)
-        found = self._hit(skey, values, version_keys)
-        if isinstance(found, Unread):  # it records version keys not read yet
-            values += self._read(found.keys, self.strict)
-            found = self._hit(skey, values, [*version_keys, *found.keys])
-        if found is not MISSING and not isinstance(found, Unread):
-            return False
-        read = self._existing_versions(version_keys, values[1 : 1 + len(version_keys)], skey)
-        written = self._write_args(skey, value, ttl_s, version_keys, read)
-        if written is None:
-            return False
-        record, conditions = written
-        if values[0] is not None:  # an outdated entry is in the way
-            self.delete(key)
-        result = self._call(
-            "add",
-            self.strict,
-            self._store.put,
-            skey,
-            record,
-            self._store_ttl_ms(ttl_s),
-            self._keys.lease_of(skey),
-            conditions,
-            True,
-        )
-        self._drop_local([skey])  # after the write too: a read may have raced it
-        return result is True
+        stored: bool = self._run(add_plan(self, key, value, ttl, tags))
+        return stored
 
     def delete(self, key: str) -> bool:
         """Remove ``key``'s value; True when there was one.
@@ -403,29 +359,7 @@ class Cache(AsyncCacheAPI):
     ) -> list[str]:
         """Cache every value of ``mapping`` (each carrying ``tags``); the keys that could not
         be stored."""
-        self._drop_local(self._keys.data_many(list(mapping)))
-        version_keys = self._version_keys(tag_names(tags))
-        read = self._call("set_many", self.strict, self._store.get_many, list(version_keys))
-        read = self._existing_versions(version_keys, read)
-        encoded = None if read is FAILED else self._encode_many(mapping, ttl, version_keys, read)
-        if encoded is None:
-            return list(mapping)
-        items, too_large, ttl_s, conditions = encoded
-        failed = list(too_large)
-        if too_large:
-            self.delete_many(too_large)
-        if items:
-            result = self._call(
-                "set_many",
-                self.strict,
-                self._store.put_many,
-                [(skey, record, self._keys.lease_of(skey)) for _, skey, record in items],
-                self._store_ttl_ms(ttl_s),
-                conditions,
-            )
-            stored = [False] * len(items) if result is FAILED else result
-            failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
-        self._drop_local(self._keys.data_many(list(mapping)))
+        failed: list[str] = self._run(set_many_plan(self, mapping, ttl, tags))
         return failed
 
     def delete_many(self, keys: Iterable[str]) -> int:
@@ -439,14 +373,7 @@ class Cache(AsyncCacheAPI):
     ) -> Any:
         """``read`` (versions of ``version_keys``) with absent ones created (for the entry
         ``near``); FAILED if the store could not say."""
-        if not isinstance(read, list):
-            return FAILED
-        needed = self._absent_versions(version_keys, read, near)
-        if needed is None:
-            return read
-        positions, args = needed
-        created = self._call("set", self.strict, self._store.ensure_versions, *args)
-        return self._merge_versions(read, positions, created)
+        return self._run(existing_versions_plan(self, version_keys, read, near))
 
     def incr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Atomically add ``delta`` to the integer under ``key`` and return the new value.

@@ -21,7 +21,7 @@ from cacheplug._coalesce import ReadBatches
 from cacheplug._exceptions import CacheUnavailable
 from cacheplug._metrics import Counters
 from cacheplug._resilience import BurstLogger, CircuitBreaker
-from cacheplug._stampede import LOAD, SLEEP, STORE, WAIT, Plan
+from cacheplug._stampede import CALL, LOAD, READ, SLEEP, STORE, WAIT, Plan
 from cacheplug._types import FAILED
 from cacheplug.stores.base import Store
 
@@ -134,6 +134,11 @@ class StoreIO:
                     result = step[1].wait(step[2])
                 elif kind is SLEEP:
                     time.sleep(step[1])
+                elif kind is CALL:
+                    _, operation, method, strict, args = step
+                    result = self.call(operation, strict, getattr(self._store, method), *args)
+                elif kind is READ:
+                    result = self.read(step[1], step[2])
             except BaseException as exc:
                 error = exc
 
@@ -191,5 +196,11 @@ class StoreIO:
                     result = await step[1].wait_async(step[2])
                 elif kind is SLEEP:
                     await asyncio.sleep(step[1])
+                elif kind is CALL:
+                    _, operation, method, strict, args = step
+                    fn = getattr(self._store, "a" + method)
+                    result = await self.acall(operation, strict, fn, *args)
+                elif kind is READ:
+                    result = await self.aread(step[1], step[2])
             except BaseException as exc:
                 error = exc

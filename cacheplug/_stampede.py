@@ -28,6 +28,9 @@ STORE: Final = "store"  # (STORE, method name, strict, args) -> result or FAILED
 LOAD: Final = "load"  # (LOAD,) -> (value, seconds it took); loader errors are thrown in
 WAIT: Final = "wait"  # (WAIT, waiter, seconds) -> True if woken
 SLEEP: Final = "sleep"  # (SLEEP, seconds) -> None
+CALL: Final = "call"  # (CALL, operation, method name, strict, args) -> result or FAILED, the
+# call counted and logged as ``operation`` (``set`` reads its version keys with ``get_many``)
+READ: Final = "read"  # (READ, keys, strict) -> their values, None for each if the read fails
 
 Step = tuple[Any, ...]
 Plan = Generator[Step, Any, Any]
