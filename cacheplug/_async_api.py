@@ -11,18 +11,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from inspect import isawaitable
 from typing import Any, TypeVar
 
-from cacheplug._codec import Entry
 from cacheplug._config import ttl_ms, ttl_seconds
 from cacheplug._incr import raw_counter_plan, signed_counter_plan
 from cacheplug._invalidation import Invalidations
+from cacheplug._read_many import get_many_plan
 from cacheplug._stampede import XFetch
 from cacheplug._tags import (
     Recorded,
     Unread,
-    Versions,
-    current,
     fresh_version,
-    parse_versions,
     tag_names,
 )
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
@@ -201,19 +198,7 @@ class AsyncCacheAPI(Invalidations):
 
     async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Async :meth:`~cacheplug.Cache.get_many`."""
-        keys = list(keys)
-        skeys = self._keys.data_many(keys)
-        version_keys = self._many_keys(skeys)
-        everything = skeys + version_keys
-        values = await self._acall("get_many", self.strict, self._store.aget_many, everything)
-        if values is FAILED:
-            values = [None] * len(everything)
-        found, undecided, versions = self._collect(keys, skeys, values, version_keys)
-        if undecided:
-            more = sorted({k for _, _, e in undecided for k, _ in e.tags if k not in versions})
-            read = await self._acall("get_many", self.strict, self._store.aget_many, more)
-            versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
-            found.update(self._settle(undecided, versions))
+        found: dict[str, Any] = await self._arun(get_many_plan(self, keys))
         return found
 
     async def aset_many(
@@ -256,67 +241,6 @@ class AsyncCacheAPI(Invalidations):
         self._store.close()
 
     # -- shared by both APIs -----------------------------------------------------------------
-
-    def _many_keys(self, skeys: list[str]) -> list[str]:
-        """The version keys ``get_many`` reads with ``skeys``."""
-        memo = self._recorded_keys
-        if not memo:
-            return list(self._implicit)
-        keys = dict.fromkeys(self._implicit)
-        for skey in skeys:
-            recorded = memo.get(skey)
-            if recorded:
-                keys.update(dict.fromkeys(recorded))
-        return list(keys)
-
-    def _collect(
-        self, keys: list[str], skeys: list[str], values: list[Any], version_keys: list[str]
-    ) -> tuple[dict[str, Any], list[tuple[str, str, Entry]], Versions]:
-        """``(found, entries recording version keys not read, versions read)``."""
-        count = len(skeys)
-        versions = parse_versions(version_keys, values[count:])
-        found, discarded, size, undecided = self._codec.decode_many(
-            keys, skeys, values[:count], self._now(), versions
-        )
-        for skey in discarded:
-            self._discarded(skey)
-        for _, skey, entry in undecided:
-            self._remember_recorded(skey, entry.tags)
-        if self._pending.active:
-            raws = values[:count]
-            recorded = []
-            for key, skey, raw in zip(keys, skeys, raws, strict=True):
-                if key in found:
-                    decoded = self._codec.decode(skey, raw)
-                    recorded.append((key, skey, decoded.tags if decoded is not None else ()))
-            found = self._not_pending(found, recorded)
-        counters = self._counters
-        counters.bytes_read += size
-        counters.hits += len(found)
-        counters.misses += count - len(found) - len(undecided)
-        return found, undecided, versions
-
-    def _settle(
-        self, undecided: list[tuple[str, str, Entry]], versions: Versions
-    ) -> dict[str, Any]:
-        """The values of ``undecided`` entries that are current given ``versions``."""
-        found = {key: entry.value for key, _, entry in undecided if current(entry.tags, versions)}
-        if self._pending.active:
-            found = self._not_pending(found, [(k, s, e.tags) for k, s, e in undecided])
-        self._counters.hits += len(found)
-        self._counters.misses += len(undecided) - len(found)
-        return found
-
-    def _not_pending(
-        self, found: dict[str, Any], entries: list[tuple[str, str, Recorded]]
-    ) -> dict[str, Any]:
-        """``found`` without the entries (key, store key, what it records) whose invalidation,
-        or a tag's or namespace's, is still pending."""
-        for key, skey, recorded in entries:
-            if key in found and self._pending.affects(skey, [k for k, _ in recorded]):
-                del found[key]
-                self._counters.bypassed += 1
-        return found
 
     def _counter_plan(self, key: str, delta: int, ttl: float | None) -> Any:
         _check_delta(delta)

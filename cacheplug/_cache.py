@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from cacheplug._async_api import AsyncCacheAPI, _check_delta
 from cacheplug._locks import Lock
 from cacheplug._options import CacheOptions
+from cacheplug._read_many import get_many_plan
 from cacheplug._stampede import XFetch
-from cacheplug._tags import Unread, parse_versions, tag_names
+from cacheplug._tags import Unread, tag_names
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
 from cacheplug._write_plans import add_plan, existing_versions_plan, set_many_plan, set_plan
 from cacheplug.stores import store_from_url
@@ -340,18 +341,7 @@ class Cache(AsyncCacheAPI):
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values of ``keys`` that are present, as ``{key: value}``."""
-        keys = list(keys)
-        skeys = self._keys.data_many(keys)
-        version_keys = self._many_keys(skeys)
-        values = self._call("get_many", self.strict, self._store.get_many, skeys + version_keys)
-        if values is FAILED:
-            values = [None] * (len(skeys) + len(version_keys))
-        found, undecided, versions = self._collect(keys, skeys, values, version_keys)
-        if undecided:
-            more = sorted({k for _, _, e in undecided for k, _ in e.tags if k not in versions})
-            read = self._call("get_many", self.strict, self._store.get_many, more)
-            versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
-            found.update(self._settle(undecided, versions))
+        found: dict[str, Any] = self._run(get_many_plan(self, keys))
         return found
 
     def set_many(
