@@ -20,6 +20,7 @@ from cacheplug._exceptions import CacheUnavailable
 from cacheplug._memo import BoundedMemo
 from cacheplug._pending import PendingInvalidation
 from cacheplug._reads import ReadPolicies
+from cacheplug._stampede import CALL, Plan
 from cacheplug._tags import fresh_version
 from cacheplug._types import FAILED
 from cacheplug.stores.fills import InvalidationCallback
@@ -94,20 +95,11 @@ class Invalidations(ReadPolicies):
         self._counters.invalidations += len(version_keys)
         return list(version_keys), [fresh_version() for _ in version_keys]
 
-    def _invalidate_entries(self, operation: str, keys: Iterable[str]) -> Any:
+    def _invalidate_plan(self, operation: str, keys: Iterable[str]) -> Plan:
         """Invalidate ``keys`` in the store (queued if it cannot be reached): how many
         entries existed, or ``FAILED``."""
         entries = self._key_invalidation(keys)
-        result = self._call(operation, False, self._store.invalidate, entries)
-        return self._invalidated(operation, entries, result)
-
-    async def _ainvalidate_entries(self, operation: str, keys: Iterable[str]) -> Any:
-        """Async :meth:`_invalidate_entries`."""
-        entries = self._key_invalidation(keys)
-        result = await self._acall(operation, False, self._store.ainvalidate, entries)
-        return self._invalidated(operation, entries, result)
-
-    def _invalidated(self, operation: str, entries: list[tuple[str, str]], result: Any) -> Any:
+        result = yield (CALL, operation, "invalidate", False, (entries,))
         if result is FAILED:
             self._queue(operation, entries)
         else:
@@ -115,6 +107,14 @@ class Invalidations(ReadPolicies):
             # and read the old value.
             self._detach(entries, ())
         return result
+
+    def _invalidate_entries(self, operation: str, keys: Iterable[str]) -> Any:
+        """:meth:`_invalidate_plan` with blocking calls."""
+        return self._run(self._invalidate_plan(operation, keys))
+
+    async def _ainvalidate_entries(self, operation: str, keys: Iterable[str]) -> Any:
+        """:meth:`_invalidate_plan` with ``await``."""
+        return await self._arun(self._invalidate_plan(operation, keys))
 
     def _queue(
         self,

@@ -9,7 +9,7 @@ the public operation (``set`` reads its version keys with ``get_many``), and the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cacheplug._invalidation import Invalidations
@@ -34,14 +34,6 @@ def existing_versions_plan(
     return cache._merge_versions(read, positions, created)
 
 
-def invalidate_plan(cache: Invalidations, operation: str, keys: Iterable[str]) -> Plan:
-    """Invalidate ``keys`` in the store (queued if it cannot be reached): how many entries
-    existed, or ``FAILED``."""
-    entries = cache._key_invalidation(keys)
-    result = yield (CALL, operation, "invalidate", False, (entries,))
-    return cache._invalidated(operation, entries, result)
-
-
 def set_plan(cache: Invalidations, key: str, value: Any, ttl: Ttl, tags: Tags) -> Plan:
     """See :meth:`cacheplug.Cache.set`."""
     skey = cache._keys.data(key)
@@ -53,7 +45,7 @@ def set_plan(cache: Invalidations, key: str, value: Any, ttl: Ttl, tags: Tags) -
     written = cache._write_args(skey, value, ttl_s, version_keys, read)
     if written is None:
         if read is not FAILED:  # too large: the older value must not stay
-            yield from invalidate_plan(cache, "delete", [key])
+            yield from cache._invalidate_plan("delete", [key])
         return False
     record, conditions = written
     lease_key = cache._keys.lease_of(skey)
@@ -85,7 +77,7 @@ def add_plan(cache: Invalidations, key: str, value: Any, ttl: Ttl, tags: Tags) -
         return False
     record, conditions = written
     if values[0] is not None:  # an outdated entry is in the way
-        yield from invalidate_plan(cache, "delete", [key])
+        yield from cache._invalidate_plan("delete", [key])
     lease_key = cache._keys.lease_of(skey)
     args = (skey, record, cache._store_ttl_ms(ttl_s), lease_key, conditions, True)
     result = yield (CALL, "add", "put", cache.strict, args)
@@ -105,7 +97,7 @@ def set_many_plan(cache: Invalidations, mapping: Mapping[str, Any], ttl: Ttl, ta
     items, too_large, ttl_s, conditions = encoded
     failed = list(too_large)
     if too_large:
-        yield from invalidate_plan(cache, "delete_many", too_large)
+        yield from cache._invalidate_plan("delete_many", too_large)
     if items:
         writes = [(skey, record, cache._keys.lease_of(skey)) for _, skey, record in items]
         args = (writes, cache._store_ttl_ms(ttl_s), conditions)
