@@ -43,7 +43,6 @@ MAX_LINES = 400
 LONG_MODULES = {
     "cacheplug/_cache.py",
     "cacheplug/_reads.py",
-    "cacheplug/integration/_pages.py",
 }
 
 MAX_CHAIN = 3

@@ -70,16 +70,15 @@ from cacheplug.integration._options import (
     CacheOptions,
     cache_options,
 )
-from cacheplug.integration._pages import (
+from cacheplug.integration._page_records import (
     EnvironHeaders,
     Page,
-    PagePolicy,
     PageRequest,
     Uncacheable,
-    check_page_options,
     cookie_names,
     private_user,
 )
+from cacheplug.integration._pages import PagePolicy, check_page_options
 from cacheplug.integration._serving import (
     Answer,
     answer,

@@ -25,13 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from cacheplug.integration._pages import (
-    Page,
-    PagePolicy,
-    PageRequest,
-    Uncacheable,
-    current_caller,
-)
+from cacheplug.integration._page_records import Page, PageRequest, Uncacheable, current_caller
+from cacheplug.integration._pages import PagePolicy
 
 R = TypeVar("R")
 

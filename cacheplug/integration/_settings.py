@@ -33,7 +33,7 @@ from cacheplug._config import non_negative, positive, ttl_seconds
 from cacheplug._exceptions import ConfigurationError
 from cacheplug._keys import KeyBuilder
 from cacheplug._local import LocalTier
-from cacheplug.integration._pages import cookie_names
+from cacheplug.integration._page_records import cookie_names
 from cacheplug.stores import Store
 
 __all__ = [
