@@ -15,7 +15,11 @@ from cacheplug._redact import redact
 from cacheplug.stores.base import VersionCheck
 
 ERRORS: Final = (redis.RedisError, OSError)
-CLUSTER_ERRORS: Final = (redis.RedisError, OSError, RedisClusterException)
+# AttributeError too: while a master fails over, redis-py's cluster client (seen up to 7.4)
+# can reset a connection another thread is reading, which then raises AttributeError
+# ("'NoneType' object has no attribute 'feed'") from inside redis-py. That is the store
+# failing, so it fails open like any other store error instead of reaching the caller.
+CLUSTER_ERRORS: Final = (redis.RedisError, OSError, RedisClusterException, AttributeError)
 RETRYABLE: Final = (redis.ConnectionError, redis.TimeoutError, OSError)
 _NOT_A_COUNTER: Final = "CACHEPLUG_NOT_A_COUNTER"  # raised by incr.lua
 
