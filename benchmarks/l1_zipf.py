@@ -4,7 +4,7 @@
 
 Requests for ``--keys`` keys (default 1,000,000) drawn from a Zipf distribution of exponent
 ``--skew`` (default 1.0: the k-th most popular key is asked k times less often than the
-first), served by the L1 tier (``cacheplug._local.LocalCache``, the code the cache runs) with
+first), served by the L1 tier (``cacheplug._engine.local.LocalCache``, the code the cache runs) with
 ``--entries`` entries (default 10,000): a miss stores the key, as a read through the cache
 does. The first 20% of requests warm the tier and are not counted. Issue 5 asks for the
 better policy to be the default.
@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 
 from cacheplug import LocalTier
-from cacheplug._local import NOTHING, LocalCache
+from cacheplug._engine.local import NOTHING, LocalCache
 
 
 def zipf_requests(keys: int, requests: int, skew: float, seed: int = 7) -> list[str]:

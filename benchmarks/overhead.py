@@ -79,7 +79,7 @@ def redis_hits(url: str, rounds: int, ops: int) -> None:
 
     def cold_get(cache: Cache) -> object:
         # Forget verified records, as for an entry this process reads for the first time.
-        cache._codec._known.clear()
+        cache._engine._codec._known.clear()
         return cache.get("product:42")
 
     pool = raw.connection_pool
@@ -196,7 +196,7 @@ def many_hits(url: str, rounds: int, ops: int) -> None:
         return [pickle.loads(v) for v in raw.mget(raw_keys)]  # type: ignore[union-attr, arg-type]
 
     def cold_get_many() -> object:
-        signed._codec._known.clear()  # as if every entry were read for the first time
+        signed._engine._codec._known.clear()  # as if every entry were read for the first time
         return signed.get_many(keys)
 
     times = measure(

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cacheplug._cache import Cache
 from cacheplug._clock import Clock, SystemClock
-from cacheplug._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
-from cacheplug._exceptions import (
+from cacheplug._engine.local import LocalTier
+from cacheplug._engine.metrics import CacheStats
+from cacheplug._engine.pending import PendingInvalidation
+from cacheplug._engine.plans import XFetch
+from cacheplug._engine.resilience import CircuitBreaker
+from cacheplug._options import CacheOptions
+from cacheplug._redact import redact
+from cacheplug._types import DEFAULT, MISSING
+from cacheplug.cache import Cache
+from cacheplug.encoding._serializers import JsonSerializer, PickleSerializer, Serializer
+from cacheplug.exceptions import (
     CacheError,
     CacheUnavailable,
     ConfigurationError,
@@ -19,21 +27,13 @@ from cacheplug._exceptions import (
     NotACounter,
     QueueFull,
 )
-from cacheplug._inspect import EntryInfo
-from cacheplug._local import LocalTier
-from cacheplug._locks import Lock
-from cacheplug._metrics import CacheStats
-from cacheplug._options import CacheOptions
-from cacheplug._pending import PendingInvalidation
-from cacheplug._redact import redact
-from cacheplug._resilience import CircuitBreaker
-from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
-from cacheplug._stampede import XFetch
-from cacheplug._types import DEFAULT, MISSING
-from cacheplug._write_behind import QueuedWrite, WriteBehind, write_order
+from cacheplug.features._decorators import AsyncCachedFunction, CacheDecorator, CachedFunction
+from cacheplug.features._inspect import EntryInfo
+from cacheplug.features._locks import Lock
 from cacheplug.stores import register_store, store_from_url
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
+from cacheplug.writebehind._queue import QueuedWrite, WriteBehind, write_order
 
 if TYPE_CHECKING:
     from cacheplug.stores.redis import RedisStore

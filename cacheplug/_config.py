@@ -1,46 +1,11 @@
-"""Turning the options given to ``Cache`` into the objects it runs with."""
+"""Checks of the options given to ``Cache``: TTLs, seconds, fractions."""
 
 from __future__ import annotations
 
 import math
-from typing import Literal, TypeAlias
 
-from cacheplug._exceptions import ConfigurationError
-from cacheplug._serializers import JsonSerializer, PickleSerializer, Serializer
-from cacheplug._signing import Signer
 from cacheplug._types import DEFAULT, DefaultType
-from cacheplug.stores.base import Store
-
-SerializerName: TypeAlias = Literal["auto", "pickle", "json", "unsafe-pickle"]
-
-
-def choose_serializer(
-    choice: SerializerName | Serializer, store: Store, signer: Signer | None
-) -> Serializer:
-    """The serializer for ``choice``, refusing unsigned pickle from a shared store.
-
-    ``auto``: pickle when entries are signed or the store is in-process, JSON otherwise.
-    """
-    if not isinstance(choice, str):
-        return choice
-    if choice == "auto":
-        return PickleSerializer() if signer is not None or not store.shared else JsonSerializer()
-    if choice == "json":
-        return JsonSerializer()
-    if choice == "pickle":
-        if signer is None and store.shared:
-            raise ConfigurationError(
-                "serializer='pickle' on a shared store needs a signing secret: pass "
-                "secret=... so that only entries this application wrote are ever unpickled "
-                "(serializer='unsafe-pickle' skips that protection)"
-            )
-        return PickleSerializer()
-    if choice == "unsafe-pickle":
-        return PickleSerializer()
-    raise ConfigurationError(
-        f"unknown serializer {choice!r}: use 'auto', 'pickle', 'json', 'unsafe-pickle' "
-        "or a Serializer object"
-    )
+from cacheplug.exceptions import ConfigurationError
 
 
 def ttl_seconds(ttl: float | DefaultType | None, default: float | None) -> float | None:

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from typing import TypedDict
 
 from cacheplug._clock import Clock
-from cacheplug._config import SerializerName
-from cacheplug._local import LocalTier
-from cacheplug._resilience import CircuitBreaker
-from cacheplug._serializers import Serializer
-from cacheplug._stampede import XFetch
+from cacheplug._engine.local import LocalTier
+from cacheplug._engine.plans import XFetch
+from cacheplug._engine.resilience import CircuitBreaker
+from cacheplug.encoding._serializers import Serializer, SerializerName
 
 
 class CacheOptions(TypedDict, total=False):

@@ -38,8 +38,8 @@ own): the logic lives here once, so that each adapter only translates its framew
 
 from __future__ import annotations
 
-from cacheplug._decorators import ReadOptions
-from cacheplug._keys import ReservedKey
+from cacheplug.encoding._keys import ReservedKey
+from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._after_commit import AfterCommit, Invalidate
 from cacheplug.integration._client_reads import (
     NOTHING_READ,

@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cacheplug._exceptions import CacheUnavailable
-from cacheplug._pending import DEFAULT_MAX_PENDING
+from cacheplug._engine.pending import DEFAULT_MAX_PENDING
+from cacheplug.exceptions import CacheUnavailable
 
 if TYPE_CHECKING:
-    from cacheplug._cache import Cache
+    from cacheplug.cache import Cache
 
 __all__ = ["AfterCommit", "Invalidate"]
 

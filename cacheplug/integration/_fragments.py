@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from cacheplug._exceptions import ConfigurationError
-from cacheplug._keys import ReservedKey
 from cacheplug._types import DEFAULT
+from cacheplug.encoding._keys import ReservedKey
+from cacheplug.exceptions import ConfigurationError
 from cacheplug.integration._client_reads import ClientReads, unshared_reason
 
 FRAGMENT_OPTIONS: Final = ("depends_on", "tags", "stale_ttl")

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
-from cacheplug._exceptions import CacheError
+from cacheplug.exceptions import CacheError
 
 if TYPE_CHECKING:
-    from cacheplug._cache import Cache
+    from cacheplug.cache import Cache
 
 Warmer = Callable[[], Any]
 Write = Callable[[str], None]

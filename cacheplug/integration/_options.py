@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, TypedDict
 
-from cacheplug._local import LocalTier
+from cacheplug._engine.local import LocalTier
 from cacheplug.integration._settings import local_tier
 
 __all__ = ["AGAIN_AFTER", "SETTING_DEFAULTS", "CacheOptions", "cache_options"]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from cacheplug._exceptions import ConfigurationError
+from cacheplug.exceptions import ConfigurationError
 
 STORED_HEADERS: Final = frozenset(
     {

@@ -21,7 +21,8 @@ and then reads again.
 
 Hits carry an ``ETag`` (a hash of the body, unless the response set its own) and answer a
 matching ``If-None-Match`` with 304 (``_serving``). Page keys are
-:class:`~cacheplug._keys.ReservedKey` objects: no application key can read or replace a page.
+:class:`~cacheplug.encoding._keys.ReservedKey` objects: no application key can read or
+replace a page.
 What rendering read of the client decides whether a page is stored at all
 (``_client_reads``).
 """
@@ -35,9 +36,9 @@ from typing import Any, Final, Protocol
 from urllib.parse import quote
 
 from cacheplug._config import non_negative, ttl_seconds
-from cacheplug._exceptions import ConfigurationError
-from cacheplug._keys import ReservedKey
 from cacheplug._types import DEFAULT
+from cacheplug.encoding._keys import ReservedKey
+from cacheplug.exceptions import ConfigurationError
 from cacheplug.integration._client_reads import NOTHING_READ, ClientReads, unshared_reason
 from cacheplug.integration._page_records import (
     STORED_HEADERS,

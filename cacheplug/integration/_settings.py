@@ -30,9 +30,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from cacheplug._config import non_negative, positive, ttl_seconds
-from cacheplug._exceptions import ConfigurationError
-from cacheplug._keys import KeyBuilder
-from cacheplug._local import LocalTier
+from cacheplug._engine.local import LocalTier
+from cacheplug.encoding._keys import KeyBuilder
+from cacheplug.exceptions import ConfigurationError
 from cacheplug.integration._page_records import cookie_names
 from cacheplug.stores import Store
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cacheplug import DEFAULT, CacheDecorator
-from cacheplug._decorators import ReadOptions
 from cacheplug._memo import BoundedMemo
+from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._table_tags import stored_tags
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
-from cacheplug._exceptions import CacheUnavailable
+from cacheplug.exceptions import CacheUnavailable
 
 if TYPE_CHECKING:
-    from cacheplug._cache import Cache
+    from cacheplug.cache import Cache
 
 __all__ = ["store_checked"]
 

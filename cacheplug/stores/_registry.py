@@ -18,8 +18,8 @@ import importlib
 import re
 from typing import Any, Final
 
-from cacheplug._exceptions import ConfigurationError
 from cacheplug._redact import redact
+from cacheplug.exceptions import ConfigurationError
 from cacheplug.stores.base import Store
 
 _SCHEME: Final = re.compile(r"[a-z][a-z0-9+.\-]*")

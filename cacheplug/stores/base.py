@@ -303,3 +303,13 @@ class Store(abc.ABC):
     async def aclose(self) -> None:
         """Async :meth:`close`."""
         self.close()
+
+
+def parse_counter(raw: bytes) -> int | None:
+    """The integer a counter record holds, or ``None`` if ``raw`` is not one."""
+    if raw[:1].isdigit() or raw[:1] == b"-":
+        try:
+            return int(raw)
+        except ValueError:
+            return None
+    return None

@@ -9,21 +9,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from cacheplug._exceptions import ConfigurationError, NotACounter
 from cacheplug._redact import redact
-from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.exceptions import ConfigurationError, NotACounter
+from cacheplug.stores.base import Store, VersionCheck, parse_counter
 
 _NEVER = math.inf
-
-
-def parse_counter(raw: bytes) -> int | None:
-    """The integer a counter record holds, or ``None`` if ``raw`` is not one."""
-    if raw[:1].isdigit() or raw[:1] == b"-":
-        try:
-            return int(raw)
-        except ValueError:
-            return None
-    return None
 
 
 class MemoryStore(Store):

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from cacheplug._exceptions import NotACounter
+from cacheplug.exceptions import NotACounter
 from cacheplug.stores.base import Store
 
 _SHORT_TTL_MS = 40

@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 import redis
 
-from cacheplug import Cache, MemoryStore, Store, _codec
-from cacheplug._codec import EntryCodec
-from cacheplug._envelope import FLAG_COMPRESSED, pack
-from cacheplug._serializers import JSON_ID, PICKLE_ID, JsonSerializer
-from cacheplug._signing import Signer
+from cacheplug import Cache, MemoryStore, Store
+from cacheplug.encoding import _codec
+from cacheplug.encoding._codec import EntryCodec
+from cacheplug.encoding._envelope import FLAG_COMPRESSED, pack
+from cacheplug.encoding._serializers import JSON_ID, PICKLE_ID, JsonSerializer
+from cacheplug.encoding._signing import Signer
 from cacheplug.testing import FakeClock
 
 SECRET = "bounded-decoding-secret"

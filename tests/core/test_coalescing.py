@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from cacheplug import Cache, RedisStore
-from cacheplug._coalesce import ReadBatches
+from cacheplug._engine.coalesce import ReadBatches
 
 SECRET = "coalesce-secret"
 

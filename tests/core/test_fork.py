@@ -83,8 +83,8 @@ def test_a_load_under_way_at_fork_time_does_not_hang_the_child(
 
 def _child_reads_through_its_own_l1(cache: Cache, url: str) -> None:
     served_blind = cache.get_or_load("k", lambda: "child loaded") != "from the parent"
-    assert cache._local is not None
-    inherited = len(cache._local)  # the parent's copies: dropped once the child subscribes
+    assert cache._engine._local is not None
+    inherited = len(cache._engine._local)  # the parent's copies: dropped once the child subscribes
     cache.get_or_load("k", lambda: "child loaded")  # kept in the child's L1 from now on
     other = Cache(url, namespace="forkl1", secret=SECRET)
     heard = threading.Event()
@@ -105,8 +105,8 @@ def test_a_forked_child_starts_with_an_empty_l1_and_its_own_subscription(redis_u
     assert filled.wait(5)  # the fill's own announcement is back: it will not drop the copy
     unsubscribe()
     cache.get_or_load("k", lambda: "from the parent")
-    assert cache._local is not None
-    assert len(cache._local) == 1  # in the parent's L1
+    assert cache._engine._local is not None
+    assert len(cache._engine._local) == 1  # in the parent's L1
     child = fork.Process(target=_child_reads_through_its_own_l1, args=(cache, redis_url))
     child.start()
     child.join(30)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cacheplug import Cache
-from cacheplug._hotkeys import HotKeys
+from cacheplug._engine.hotkeys import HotKeys
 from cacheplug.testing import FakeClock
 
 

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cacheplug import Cache, MemoryStore
-from cacheplug._envelope import FLAG_COMPRESSED, pack
-from cacheplug._serializers import JSON_ID, PICKLE_ID
-from cacheplug._signing import SIGNATURE_SIZE, Signer
+from cacheplug.encoding._envelope import FLAG_COMPRESSED, pack
+from cacheplug.encoding._serializers import JSON_ID, PICKLE_ID
+from cacheplug.encoding._signing import SIGNATURE_SIZE, Signer
 from cacheplug.testing import FakeClock, RedisServer
 
 SECRET = "integrity-test-secret"

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from cacheplug import Cache, CacheUnavailable, MemoryStore, RedisStore, Store
-from cacheplug._pending import PendingInvalidations
+from cacheplug._engine.pending import PendingInvalidations
 
 SECRET = "edges-secret"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from cacheplug import Cache, ConfigurationError, Store
-from cacheplug._keys import (
+from cacheplug.encoding._keys import (
     MAX_NAMESPACE_CHARS,
     MAX_NAMESPACE_VERSION,
     MAX_USER_KEY_BYTES,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from cacheplug import Cache, LocalTier, MemoryStore, RedisStore
-from cacheplug._local import LocalCache
+from cacheplug._engine.local import LocalCache
 from cacheplug._types import NOTHING
 from cacheplug.testing.round_trips import RoundTrips
 
@@ -223,5 +223,5 @@ def test_the_async_api_reads_through_l1_too() -> None:
         return seen
 
     assert asyncio.run(scenario()) == ["old", "old", "old", "new", "new"]
-    assert cache._local is not None
-    assert cache._local.hits == 1  # the third read
+    assert cache._engine._local is not None
+    assert cache._engine._local.hits == 1  # the third read

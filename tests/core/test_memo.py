@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cacheplug._codec import _KnownRecords
-from cacheplug._keys import KeyBuilder
 from cacheplug._memo import MEMO_ENTRIES, BoundedMemo
+from cacheplug.encoding._codec import _KnownRecords
+from cacheplug.encoding._keys import KeyBuilder
 
 
 def test_remember_stores_and_returns_the_value() -> None:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cacheplug import Cache
-from cacheplug._singleflight import AsyncSingleFlight, SingleFlight
+from cacheplug._engine.flights import AsyncSingleFlight, SingleFlight
 
 
 def test_threads_share_one_call_and_leave_nothing_behind() -> None:

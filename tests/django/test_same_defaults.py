@@ -26,7 +26,7 @@ def _described(cache: Cache) -> dict[str, Any]:
         "lock_timeout": cache.lock_timeout,
         "negative_ttl": cache.negative_ttl,
         "strict": cache.strict,
-        "signed": cache._codec.signed,
+        "signed": cache._engine._codec.signed,
         "store": type(cache.store).__name__,
     }
 

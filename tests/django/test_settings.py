@@ -32,8 +32,8 @@ def test_settings_are_read_again_after_they_change(settings: Any, redis_url: str
     settings.CACHEPLUG = {"NAMESPACE": "two", "STORE": redis_url, "L1": {"MAX_ENTRIES": 50}}
     assert cache.core.namespace_name == "two"
     assert isinstance(cache.core.store, RedisStore)
-    assert cache.core._local is not None
-    assert cache.core._local.options == LocalTier(max_entries=50)
+    assert cache.core._engine._local is not None
+    assert cache.core._engine._local.options == LocalTier(max_entries=50)
     cache.reset()
 
 

@@ -65,7 +65,7 @@ def test_a_write_with_the_store_down_returns_and_is_invalidated_when_it_is_back(
     assert committed.failures > failures  # counted (and logged)
     assert cache.pending_invalidations()  # queued, retried until the store takes it
     server.start()
-    assert cache.core._pending.flush(timeout=30.0)  # applied now that it is back
+    assert cache.core._engine._pending.flush(timeout=30.0)  # applied now that it is back
     assert cached_names(loads) == "p1"  # the old entry is gone
     assert len(loads) == 2
 

@@ -23,7 +23,7 @@ def test_defaults_are_seeded_and_the_secret_comes_from_secret_key() -> None:
     assert app.config["CACHEPLUG_DEFAULT_TTL"] == 300.0
     with app.app_context():
         assert isinstance(ext.cache.store, MemoryStore)
-        assert ext.cache._codec.signed
+        assert ext.cache._engine._codec.signed
 
 
 def test_init_app_twice_is_refused() -> None:

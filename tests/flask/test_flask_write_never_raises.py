@@ -68,7 +68,7 @@ def test_a_commit_with_the_store_down_returns_and_is_invalidated_when_it_is_back
             assert session.query(Item).count() == 1  # the write stands
         assert ext.pending_invalidations()  # queued, retried until the store takes it
         server.start()
-        assert ext.cache._pending.flush(timeout=30.0)
+        assert ext.cache._engine._pending.flush(timeout=30.0)
         assert names() == "one"
         assert len(loads) == 2
         ext.close()

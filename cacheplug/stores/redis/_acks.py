@@ -14,8 +14,8 @@ from typing import Any, Final
 
 import redis.cluster
 
-from cacheplug._exceptions import CacheUnavailable
 from cacheplug._redact import redact
+from cacheplug.exceptions import CacheUnavailable
 from cacheplug.stores.redis._scripts import CLUSTER_ERRORS as _ERRORS
 from cacheplug.stores.redis._untyped import node_for_key, queue_command
 

@@ -32,8 +32,8 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from cacheplug._exceptions import ConfigurationError
 from cacheplug._redact import redact
+from cacheplug.exceptions import ConfigurationError
 from cacheplug.stores.redis._untyped import (
     async_master,
     async_sentinel_manager,

@@ -14,8 +14,8 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from cacheplug._exceptions import CacheUnavailable, ConfigurationError
 from cacheplug._redact import redact
+from cacheplug.exceptions import CacheUnavailable, ConfigurationError
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._clients import WaitingPool, parse_cluster_url
 from cacheplug.stores.redis._scripts import CLUSTER_ERRORS, unavailable

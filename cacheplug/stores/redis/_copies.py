@@ -19,7 +19,7 @@ over the masters as evenly as the slots do.
   it, and reads picking replicas at random spread over the masters.
 
 This module knows cacheplug's key layout (``<namespace>:<format>:<purpose>:{<key>}``, see
-``cacheplug._keys``): it is the cluster store's business, not the cache's.
+``cacheplug.encoding._keys``): it is the cluster store's business, not the cache's.
 """
 
 from __future__ import annotations

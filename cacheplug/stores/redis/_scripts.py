@@ -10,8 +10,8 @@ from typing import Final, Generic, NamedTuple, TypeVar
 import redis
 from redis.exceptions import RedisClusterException
 
-from cacheplug._exceptions import CacheError, CacheUnavailable, NotACounter
 from cacheplug._redact import redact
+from cacheplug.exceptions import CacheError, CacheUnavailable, NotACounter
 from cacheplug.stores.base import VersionCheck
 
 ERRORS: Final = (redis.RedisError, OSError)

@@ -20,8 +20,8 @@ from typing import Any, Final, cast
 
 import redis
 
-from cacheplug._exceptions import ConfigurationError
 from cacheplug._redact import redact
+from cacheplug.exceptions import ConfigurationError
 from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis._async import AsyncCommands

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import redis
 
-from cacheplug._exceptions import CacheError, CacheUnavailable
 from cacheplug._redact import redact
+from cacheplug.exceptions import CacheError, CacheUnavailable
 from cacheplug.stores.queues import Batch, Entry, Queue, QueueLimits, new_batch_id
 from cacheplug.stores.redis import _scripts as scripts
 

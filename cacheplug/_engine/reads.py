@@ -7,16 +7,20 @@ Everything here decides from values already read; the sync and async APIs do the
 
 from __future__ import annotations
 
-import math
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cacheplug._codec import Entry
-from cacheplug._config import ttl_ms
-from cacheplug._core import CacheCore
-from cacheplug._singleflight import FLIGHT_SEPARATOR
-from cacheplug._stampede import STORE, Encoder, Ensure, Plan, ReadPolicy, fill_plan, refresh_plan
-from cacheplug._tags import (
+from cacheplug._engine.flights import FLIGHT_SEPARATOR
+from cacheplug._engine.invalidation import Invalidator
+from cacheplug._engine.plans import (
+    ReadPolicy,
+)
+from cacheplug._engine.state import EngineState
+from cacheplug._memo import BoundedMemo
+from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, Tags, Ttl
+from cacheplug.encoding._codec import Entry
+from cacheplug.encoding._tags import (
     Recorded,
     Unread,
     absent,
@@ -26,17 +30,32 @@ from cacheplug._tags import (
     tag_names,
     versions_match,
 )
-from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, Tags, Ttl
 from cacheplug.stores.base import VersionCheck
 
 GetOrLoadArgs = tuple[Ttl, Any, Any, Any, Any, Any]
 """The arguments of one ``get_or_load`` call, as passed: ttl, stale_ttl, early, refresh_ahead,
 max_staleness, negative_ttl (``DEFAULT`` where the cache's default applies). Not the
-decorator's :class:`~cacheplug._decorators.ReadOptions`."""
+decorator's :class:`~cacheplug.features._decorators.ReadOptions`."""
 
 
-class ReadPolicies(CacheCore):
-    """Decisions of the read path (and of writes that record versions)."""
+class Engine(EngineState):
+    """The decisions of the read path (and of writes that record versions) over the state of
+    one cache; its invalidations go through its :class:`Invalidator` component."""
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self._invalidator = Invalidator(self)
+
+    def nested(self, name: str) -> Engine:
+        """An engine for the nested namespace ``name``: its own keys and versions over this
+        one's store, settings, counters, flights and pending invalidations."""
+        view = copy.copy(self)
+        view._keys = self._keys.child(name)
+        view._versions = self._versions.nested(view._keys)
+        view._implicit = view._versions.implicit
+        view._recorded_keys = BoundedMemo()
+        view._invalidator = Invalidator(view)
+        return view
 
     def _bypass(self, skey: str, version_keys: Sequence[str]) -> bool:
         """True when a read must skip the cache: an invalidation of its own is pending."""
@@ -65,22 +84,6 @@ class ReadPolicies(CacheCore):
         for position, value in zip(positions, created, strict=True):
             merged[position] = value
         return merged
-
-    def _ensure(self, skey: str, version_keys: Sequence[str]) -> Ensure:
-        """The fill plan's step creating absent version keys (``values[1:]`` are theirs)."""
-
-        def ensure(values: Any) -> Any:
-            if not isinstance(values, list):
-                return None
-            needed = self._absent_versions(version_keys, values[1:], skey)
-            if needed is None:
-                return None
-            positions, args = needed
-            shifted = [position + 1 for position in positions]
-            step = (STORE, "ensure_versions", False, args)
-            return step, lambda read, created: self._merge_versions(read, shifted, created)
-
-        return ensure
 
     def _write_args(
         self, skey: str, value: Any, ttl: float | None, version_keys: Sequence[str], read: Any
@@ -264,128 +267,9 @@ class ReadPolicies(CacheCore):
             return
         local.put(skey, entry.value, entry.fresh_until - self._now(), recorded, len(raw), epoch)
 
-    # -- replicas of hot keys (see stores/_cluster_copies) --------------------------------
-
-    def _replicas_for(self, key: str, replicas: int | None) -> int:
-        """How many replicas a read of ``key`` uses: as asked, else the cache's
-        ``hot_key_replicas`` for a key detected hot; 0 or 1 for none."""
-        if replicas is None:
-            return self._hot_replicas if self._hot_replicas and key in self._hot.hot else 0
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise ValueError(f"replicas must be an int >= 0, not {replicas!r}")
-        return replicas
-
-    def _replication(
-        self,
-        key: str,
-        replicas: int | None,
-        stale_ttl: Any,
-        early: Any,
-        refresh_ahead: Any,
-        max_staleness: float | None,
-    ) -> int:
-        """How many replicas a ``get_or_load`` reads through; 0 for none (replicas serve
-        plain reads only)."""
-        copies = self._replicas_for(key, replicas)
-        plain = (
-            self._plain_hits
-            and stale_ttl is DEFAULT
-            and early is DEFAULT
-            and refresh_ahead is DEFAULT
-            and max_staleness is None
-        )
-        return copies if copies > 1 and plain else 0
-
     def _loaded_ttl(self, ttl: Ttl, negative_ttl: Any, value: Any) -> float | None:
         """Seconds a value just loaded stays fresh (``0``: not cached)."""
         return self._read_policy(ttl, DEFAULT, DEFAULT, DEFAULT, None, negative_ttl).ttl_for(value)
-
-    def _pick_replica(
-        self, skey: str, version_keys: tuple[str, ...], replicas: int
-    ) -> tuple[str, str, tuple[str, ...]] | None:
-        """A replica at random: ``(its key, its lease key, its version keys)``; ``None``
-        when the store keeps no replicas. A replica records the entry's version keys and
-        the key version that invalidations of the key bump."""
-        names = self._store.replica_names(skey, replicas)
-        if not names:
-            return None
-        index = int(self._draw() * len(names))
-        lease = self._store.replica_names(self._keys.lease_of(skey), replicas)[index]
-        return names[index], lease, (*version_keys, self._keys.key_version_of(skey))
-
-    def _replica_hit(
-        self,
-        skey: str,
-        version_keys: tuple[str, ...],
-        replica: tuple[str, str, tuple[str, ...]],
-        values: list[Any],
-        epoch: int,
-    ) -> Any:
-        """The value of a valid, fresh replica (kept in L1 under the key itself), else
-        ``MISSING``."""
-        rkey, _, rversions = replica
-        entry = self._valid(rkey, values, rversions)
-        if entry is None or type(entry) is Unread or entry.fresh_until < self._now():
-            return MISSING
-        self._counters.hits += 1
-        self._counters.replica_hits += 1
-        local = self._local
-        if epoch >= 0 and local is not None and self._store.fills.live:
-            local.put(
-                skey,
-                entry.value,
-                entry.fresh_until - self._now(),
-                version_keys,
-                len(values[0]),
-                epoch,
-            )
-        return entry.value
-
-    def _replica_ensure_args(
-        self, replica: tuple[str, str, tuple[str, ...]], read: list[Any]
-    ) -> tuple[list[int], tuple[list[str], list[int], int, str | None]]:
-        """``ensure_versions`` for a replica about to be filled: the absent version keys and
-        always the key version (ensuring it is what marks the key as replicated, and that must
-        happen before the versions the replica records are read)."""
-        rkey, _, rversions = replica
-        positions = [i for i, value in enumerate(read) if value is None or i == len(read) - 1]
-        keys = [rversions[i] for i in positions]
-        fresh = [fresh_version() for _ in keys]
-        return positions, (keys, fresh, self._version_keep_ms(), rkey)
-
-    def _primary_value(
-        self, skey: str, version_keys: tuple[str, ...], values: list[Any]
-    ) -> tuple[Any, float | None] | None:
-        """``(value, seconds it stays fresh)`` of the entry itself, read as ``values``;
-        ``None`` if it is not usable."""
-        entry = self._valid(skey, values, version_keys)
-        if entry is None or type(entry) is Unread:
-            return None
-        if entry.fresh_until == math.inf:
-            return entry.value, None
-        remaining = entry.fresh_until - self._now()
-        return None if remaining <= 0 else (entry.value, remaining)
-
-    def _replica_write(
-        self,
-        replica: tuple[str, str, tuple[str, ...]],
-        read: Any,
-        value: Any,
-        ttl: float | None,
-    ) -> tuple[Any, ...] | None:
-        """The ``put`` arguments storing ``value`` in the replica, recording the versions
-        ``read`` before the value was; ``None`` when it is not to be stored."""
-        if ttl == 0 or not isinstance(read, list):
-            return None
-        rkey, lease, rversions = replica
-        made = checks(rversions, parse_versions(rversions, read))
-        if made is None:
-            return None
-        recorded, conditions = made
-        record = self._encode(rkey, value, ttl, 0.0, recorded=recorded)
-        if record is None:
-            return None
-        return rkey, record, self._store_ttl_ms(ttl), lease, conditions
 
     def _flight_key(self, skey: str, version_keys: Sequence[str]) -> str:
         """Callers passing other tags for a key than others do share no load with them."""
@@ -442,122 +326,3 @@ class ReadPolicies(CacheCore):
             self._counters.stale_hits += 1
             return entry.value, True
         return MISSING, False
-
-    def _usable(
-        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy
-    ) -> Callable[[Any], Any]:
-        """What a waiter may take from the store: a valid entry, fresh or stale by at most
-        ``stale_ttl`` seconds."""
-        stale_ttl = policy.stale_ttl
-        max_staleness = policy.max_staleness
-
-        def decide(values: Any) -> Any:
-            if not isinstance(values, list):  # the read failed
-                return MISSING
-            entry = self._valid(skey, values, version_keys, max_staleness)
-            if entry is None or isinstance(entry, Unread):
-                return MISSING
-            if entry.fresh_until >= self._now() - stale_ttl:
-                self._counters.coalesced += 1
-                return entry.value
-            return MISSING
-
-        return decide
-
-    def _encoder(self, skey: str, version_keys: Sequence[str], policy: ReadPolicy) -> Encoder:
-        """How a loaded value is stored: with the versions read after taking the lease."""
-
-        def encode(
-            value: Any, elapsed: float, read: Any
-        ) -> tuple[bytes, int | None, list[VersionCheck]] | None:
-            if not isinstance(read, list):  # the versions are unknown: do not store
-                return None
-            ttl = policy.ttl_for(value)
-            if ttl == 0 or self._bypass(skey, version_keys):
-                return None
-            made = checks(version_keys, parse_versions(version_keys, read[1:]))
-            if made is None:
-                return None
-            recorded, conditions = made
-            record = self._encode(skey, value, ttl, elapsed, recorded=recorded)
-            if record is None:
-                return None
-            return record, self._store_ttl_ms(ttl, policy.stale_ttl), conditions
-
-        return encode
-
-    def _fill_plan(
-        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy, *, check_first: bool
-    ) -> Plan:
-        return fill_plan(
-            key=skey,
-            lease_key=self._keys.lease_of(skey),
-            read_keys=[skey, *version_keys],
-            usable=self._usable(skey, version_keys, policy),
-            ensure=self._ensure(skey, version_keys),
-            encode=self._encoder(skey, version_keys, policy),
-            lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
-            wait_timeout=self.wait_timeout,
-            expect=self._store.fills.expect,
-            fills_live=lambda: self._store.fills.live,
-            missing=MISSING,
-            failed=FAILED,
-            check_first=check_first,
-            monotonic=self._clock.monotonic,
-        )
-
-    def _refresh_plan(
-        self,
-        skey: str,
-        version_keys: Sequence[str],
-        policy: ReadPolicy,
-        seen_created_at: float,
-    ) -> Plan:
-        def refreshed_meanwhile(values: Any) -> bool:
-            if not isinstance(values, list) or values[0] is None:
-                return False
-            entry = self._codec.decode(skey, values[0])
-            return entry is not None and entry.created_at > seen_created_at
-
-        return refresh_plan(
-            key=skey,
-            lease_key=self._keys.lease_of(skey),
-            read_keys=[skey, *version_keys],
-            refreshed_meanwhile=refreshed_meanwhile,
-            ensure=self._ensure(skey, version_keys),
-            encode=self._encoder(skey, version_keys, policy),
-            lock_timeout_ms=ttl_ms(self.lock_timeout) or 1,
-            monotonic=self._clock.monotonic,
-        )
-
-    def _refresh_soon(
-        self,
-        skey: str,
-        version_keys: Sequence[str],
-        loader: Callable[[], Any],
-        policy: ReadPolicy,
-        seen_created_at: float,
-    ) -> None:
-        """Refresh ``skey`` on the background thread pool."""
-        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
-        self._background.submit(skey, lambda: self._count_refresh(self._run(plan, loader)))
-
-    def _count_refresh(self, loaded: Any) -> None:
-        if loaded is not None:
-            self._counters.refreshes += 1
-
-    def _arefresh_soon(
-        self,
-        skey: str,
-        version_keys: Sequence[str],
-        loader: Callable[[], Any],
-        policy: ReadPolicy,
-        seen_created_at: float,
-    ) -> None:
-        """Refresh ``skey`` in a task of the running loop."""
-        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
-
-        async def refresh() -> None:
-            self._count_refresh(await self._arun(plan, loader))
-
-        self._background.spawn(skey, refresh)

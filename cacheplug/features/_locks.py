@@ -8,10 +8,10 @@ waiters wake at once instead of polling.
 from __future__ import annotations
 
 from cacheplug._config import ttl_ms
-from cacheplug._exceptions import LockError
-from cacheplug._keys import Purpose, check_key
-from cacheplug._stampede import lock_plan, new_token
-from cacheplug._state import CacheState
+from cacheplug._engine.plans import lock_plan, new_token
+from cacheplug._engine.reads import Engine
+from cacheplug.encoding._keys import Purpose, check_key
+from cacheplug.exceptions import LockError
 
 
 class Lock:
@@ -23,7 +23,7 @@ class Lock:
 
     def __init__(
         self,
-        cache: CacheState,
+        cache: Engine,
         name: str,
         timeout: float,
         *,

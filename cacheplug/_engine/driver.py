@@ -17,12 +17,12 @@ from inspect import isawaitable
 from typing import Any
 
 from cacheplug._clock import Clock
-from cacheplug._coalesce import ReadBatches
-from cacheplug._exceptions import CacheUnavailable
-from cacheplug._metrics import Counters
-from cacheplug._resilience import BurstLogger, CircuitBreaker
-from cacheplug._stampede import CALL, LOAD, READ, SLEEP, STORE, WAIT, Plan
+from cacheplug._engine.coalesce import ReadBatches
+from cacheplug._engine.metrics import Counters
+from cacheplug._engine.plans import CALL, LOAD, READ, SLEEP, STORE, WAIT, Plan
+from cacheplug._engine.resilience import BurstLogger, CircuitBreaker
 from cacheplug._types import FAILED
+from cacheplug.exceptions import CacheUnavailable
 from cacheplug.stores.base import Store
 
 

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any, TypeVar
 
-from cacheplug._exceptions import CacheError
-from cacheplug._state import CacheState
-from cacheplug._tags import tag_names
+from cacheplug._engine.protocol import CacheState
+from cacheplug._engine.writes import existing_versions_plan
 from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, FAILED, Tags, Ttl
+from cacheplug.encoding._tags import tag_names
+from cacheplug.exceptions import CacheError
 
 T = TypeVar("T")
 
@@ -38,9 +39,9 @@ def write_through(
     tags: Tags = None,
 ) -> T:
     """See :meth:`cacheplug.Cache.write_through`."""
-    skey = cache._keys.data(key)
-    counter = cache._keys.writes_of(skey)
-    store = cache._store
+    skey = cache._engine._keys.data(key)
+    counter = cache._engine._keys.writes_of(skey)
+    store = cache._engine._store
     try:
         started: int | None = store.incr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
@@ -49,7 +50,7 @@ def write_through(
         result = writer()
     except BaseException:
         _finish(cache, counter)
-        cache._invalidate_entries("write_through", [key])
+        cache._engine._invalidator.entries("write_through", [key])
         raise
     ended = _finish(cache, counter)
     if (
@@ -57,14 +58,14 @@ def write_through(
         or ended != started + 1
         or not _store(cache, skey, value, ttl, tags, counter, ended)
     ):
-        cache._invalidate_entries("write_through", [key])
-    cache._drop_local([skey])
+        cache._engine._invalidator.entries("write_through", [key])
+    cache._engine._drop_local([skey])
     return result
 
 
 def _finish(cache: CacheState, counter: str) -> int | None:
     try:
-        return cache._store.incr(counter, 1, BOOKKEEPING_TTL_MS)
+        return cache._engine._store.incr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
         return None
 
@@ -74,22 +75,24 @@ def _store(
 ) -> bool:
     """Store ``value`` if the write counter still holds ``ended`` and the tag versions read
     hold; True when stored."""
-    version_keys = cache._version_keys(tag_names(tags))
-    ttl_s = cache._ttl(ttl)
-    read = cache._call("write_through", False, cache._store.get_many, list(version_keys))
-    read = cache._existing_versions(version_keys, read, skey)
-    written = cache._write_args(skey, value, ttl_s, version_keys, read)
+    version_keys = cache._engine._version_keys(tag_names(tags))
+    ttl_s = cache._engine._ttl(ttl)
+    read = cache._engine._call(
+        "write_through", False, cache._engine._store.get_many, list(version_keys)
+    )
+    read = cache._engine._run(existing_versions_plan(cache._engine, version_keys, read, skey))
+    written = cache._engine._write_args(skey, value, ttl_s, version_keys, read)
     if written is None:
         return False
     record, conditions = written
-    result = cache._call(
+    result = cache._engine._call(
         "write_through",
         False,
-        cache._store.put,
+        cache._engine._store.put,
         skey,
         record,
-        cache._store_ttl_ms(ttl_s),
-        cache._keys.lease_of(skey),
+        cache._engine._store_ttl_ms(ttl_s),
+        cache._engine._keys.lease_of(skey),
         [*conditions, (counter, ended, False)],
     )
     return result is not FAILED and result is True
@@ -116,9 +119,9 @@ async def awrite_through(
     tags: Tags = None,
 ) -> Any:
     """Async :func:`write_through`; ``writer`` may be a coroutine function."""
-    skey = cache._keys.data(key)
-    counter = cache._keys.writes_of(skey)
-    store = cache._store
+    skey = cache._engine._keys.data(key)
+    counter = cache._engine._keys.writes_of(skey)
+    store = cache._engine._store
     try:
         started: int | None = await store.aincr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
@@ -129,7 +132,7 @@ async def awrite_through(
             result = await result
     except BaseException:
         await _afinish(cache, counter)
-        await cache._ainvalidate_entries("write_through", [key])
+        await cache._engine._invalidator.aentries("write_through", [key])
         raise
     ended = await _afinish(cache, counter)
     if (
@@ -137,14 +140,14 @@ async def awrite_through(
         or ended != started + 1
         or not await _astore(cache, skey, value, ttl, tags, counter, ended)
     ):
-        await cache._ainvalidate_entries("write_through", [key])
-    cache._drop_local([skey])
+        await cache._engine._invalidator.aentries("write_through", [key])
+    cache._engine._drop_local([skey])
     return result
 
 
 async def _afinish(cache: CacheState, counter: str) -> int | None:
     try:
-        return await cache._store.aincr(counter, 1, BOOKKEEPING_TTL_MS)
+        return await cache._engine._store.aincr(counter, 1, BOOKKEEPING_TTL_MS)
     except CacheError:
         return None
 
@@ -152,22 +155,26 @@ async def _afinish(cache: CacheState, counter: str) -> int | None:
 async def _astore(
     cache: CacheState, skey: str, value: Any, ttl: Ttl, tags: Tags, counter: str, ended: int
 ) -> bool:
-    version_keys = cache._version_keys(tag_names(tags))
-    ttl_s = cache._ttl(ttl)
-    read = await cache._acall("write_through", False, cache._store.aget_many, list(version_keys))
-    read = await cache._aexisting_versions(version_keys, read, skey)
-    written = cache._write_args(skey, value, ttl_s, version_keys, read)
+    version_keys = cache._engine._version_keys(tag_names(tags))
+    ttl_s = cache._engine._ttl(ttl)
+    read = await cache._engine._acall(
+        "write_through", False, cache._engine._store.aget_many, list(version_keys)
+    )
+    read = await cache._engine._arun(
+        existing_versions_plan(cache._engine, version_keys, read, skey)
+    )
+    written = cache._engine._write_args(skey, value, ttl_s, version_keys, read)
     if written is None:
         return False
     record, conditions = written
-    result = await cache._acall(
+    result = await cache._engine._acall(
         "write_through",
         False,
-        cache._store.aput,
+        cache._engine._store.aput,
         skey,
         record,
-        cache._store_ttl_ms(ttl_s),
-        cache._keys.lease_of(skey),
+        cache._engine._store_ttl_ms(ttl_s),
+        cache._engine._keys.lease_of(skey),
         [*conditions, (counter, ended, False)],
     )
     return result is not FAILED and result is True

@@ -14,7 +14,11 @@ import decimal
 import json
 import pickle
 import uuid
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol, TypeAlias
+
+from cacheplug.encoding._signing import Signer
+from cacheplug.exceptions import ConfigurationError
+from cacheplug.stores.base import Store
 
 PICKLE_ID: Final = 1
 JSON_ID: Final = 2
@@ -136,3 +140,35 @@ def _from_json(obj: dict[str, Any]) -> Any:
         if decoder is not None:
             return decoder(obj["v"])
     return obj
+
+
+SerializerName: TypeAlias = Literal["auto", "pickle", "json", "unsafe-pickle"]
+
+
+def choose_serializer(
+    choice: SerializerName | Serializer, store: Store, signer: Signer | None
+) -> Serializer:
+    """The serializer for ``choice``, refusing unsigned pickle from a shared store.
+
+    ``auto``: pickle when entries are signed or the store is in-process, JSON otherwise.
+    """
+    if not isinstance(choice, str):
+        return choice
+    if choice == "auto":
+        return PickleSerializer() if signer is not None or not store.shared else JsonSerializer()
+    if choice == "json":
+        return JsonSerializer()
+    if choice == "pickle":
+        if signer is None and store.shared:
+            raise ConfigurationError(
+                "serializer='pickle' on a shared store needs a signing secret: pass "
+                "secret=... so that only entries this application wrote are ever unpickled "
+                "(serializer='unsafe-pickle' skips that protection)"
+            )
+        return PickleSerializer()
+    if choice == "unsafe-pickle":
+        return PickleSerializer()
+    raise ConfigurationError(
+        f"unknown serializer {choice!r}: use 'auto', 'pickle', 'json', 'unsafe-pickle' "
+        "or a Serializer object"
+    )

@@ -24,15 +24,48 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from cacheplug._codec import Entry
-from cacheplug._exceptions import CacheUnavailable, NotACounter
-from cacheplug._stampede import SLEEP, STORE, Plan
-from cacheplug._tags import Recorded
+from cacheplug._config import ttl_ms, ttl_seconds
+from cacheplug._engine.plans import SLEEP, STORE, Plan
+from cacheplug._engine.reads import Engine
+from cacheplug.encoding._codec import Entry
+from cacheplug.encoding._tags import Recorded, fresh_version
+from cacheplug.exceptions import CacheUnavailable, NotACounter
 
 _CONVERSION_ATTEMPTS: Final = 3
 _SWAP_ATTEMPTS: Final = 64
 _FIRST_BACKOFF: Final = 0.001
 _MAX_BACKOFF: Final = 0.05
+
+
+def check_delta(delta: int) -> None:
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise TypeError(f"delta must be an int, not {type(delta).__name__}")
+
+
+def counter_plan(engine: Engine, key: str, delta: int, ttl: float | None) -> Plan:
+    """``incr(key, delta)`` on ``engine``: the plan for its kind of counter (see above)."""
+    check_delta(delta)
+    skey = engine._keys.data(key)
+    ttl_s = ttl_seconds(ttl, None)
+    common: dict[str, Any] = {
+        "key": key,
+        "store_key": skey,
+        "delta": delta,
+        "ttl_ms": ttl_ms(ttl_s),
+        "decode": engine._codec.decode,
+    }
+    if not engine._codec.signed:
+        return raw_counter_plan(**common)
+
+    def encode(value: int, fresh_until: float | None, recorded: Recorded) -> bytes | None:
+        return engine._encode(skey, value, ttl_s, 0.0, fresh_until, recorded=recorded)
+
+    def ensure(keys: list[str]) -> tuple[list[str], list[int], int]:
+        return keys, [fresh_version() for _ in keys], engine._version_keep_ms()
+
+    return signed_counter_plan(
+        **common, encode=encode, version_keys=engine._implicit, ensure=ensure
+    )
 
 
 def raw_counter_plan(

@@ -8,37 +8,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cacheplug._codec import Entry
-from cacheplug._invalidation import Invalidations
-from cacheplug._stampede import CALL, Plan
-from cacheplug._tags import Recorded, Versions, current, parse_versions
+from cacheplug._engine.plans import CALL, Plan
+from cacheplug._engine.reads import Engine
 from cacheplug._types import FAILED
+from cacheplug.encoding._codec import Entry
+from cacheplug.encoding._tags import Recorded, Versions, current, parse_versions
 
 
-def get_many_plan(cache: Invalidations, keys: Iterable[str]) -> Plan:
+def get_many_plan(engine: Engine, keys: Iterable[str]) -> Plan:
     """See :meth:`cacheplug.Cache.get_many`."""
     keys = list(keys)
-    skeys = cache._keys.data_many(keys)
-    version_keys = many_keys(cache, skeys)
+    skeys = engine._keys.data_many(keys)
+    version_keys = many_keys(engine, skeys)
     everything = skeys + version_keys
-    values = yield (CALL, "get_many", "get_many", cache.strict, (everything,))
+    values = yield (CALL, "get_many", "get_many", engine.strict, (everything,))
     if values is FAILED:
         values = [None] * len(everything)
-    found, undecided, versions = collect(cache, keys, skeys, values, version_keys)
+    found, undecided, versions = collect(engine, keys, skeys, values, version_keys)
     if undecided:
         more = sorted({k for _, _, e in undecided for k, _ in e.tags if k not in versions})
-        read = yield (CALL, "get_many", "get_many", cache.strict, (more,))
+        read = yield (CALL, "get_many", "get_many", engine.strict, (more,))
         versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
-        found.update(settle(cache, undecided, versions))
+        found.update(settle(engine, undecided, versions))
     return found
 
 
-def many_keys(cache: Invalidations, skeys: list[str]) -> list[str]:
+def many_keys(engine: Engine, skeys: list[str]) -> list[str]:
     """The version keys ``get_many`` reads with ``skeys``."""
-    memo = cache._recorded_keys
+    memo = engine._recorded_keys
     if not memo:
-        return list(cache._implicit)
-    keys = dict.fromkeys(cache._implicit)
+        return list(engine._implicit)
+    keys = dict.fromkeys(engine._implicit)
     for skey in skeys:
         recorded = memo.get(skey)
         if recorded:
@@ -47,7 +47,7 @@ def many_keys(cache: Invalidations, skeys: list[str]) -> list[str]:
 
 
 def collect(
-    cache: Invalidations,
+    engine: Engine,
     keys: list[str],
     skeys: list[str],
     values: list[Any],
@@ -56,23 +56,23 @@ def collect(
     """``(found, entries recording version keys not read, versions read)``."""
     count = len(skeys)
     versions = parse_versions(version_keys, values[count:])
-    codec = cache._codec
+    codec = engine._codec
     found, discarded, size, undecided = codec.decode_many(
-        keys, skeys, values[:count], cache._now(), versions
+        keys, skeys, values[:count], engine._now(), versions
     )
     for skey in discarded:
-        cache._discarded(skey)
+        engine._discarded(skey)
     for _, skey, entry in undecided:
-        cache._remember_recorded(skey, entry.tags)
-    if cache._pending.active:
+        engine._remember_recorded(skey, entry.tags)
+    if engine._pending.active:
         raws = values[:count]
         recorded = []
         for key, skey, raw in zip(keys, skeys, raws, strict=True):
             if key in found:
                 decoded = codec.decode(skey, raw)
                 recorded.append((key, skey, decoded.tags if decoded is not None else ()))
-        found = not_pending(cache, found, recorded)
-    counters = cache._counters
+        found = not_pending(engine, found, recorded)
+    counters = engine._counters
     counters.bytes_read += size
     counters.hits += len(found)
     counters.misses += count - len(found) - len(undecided)
@@ -80,24 +80,24 @@ def collect(
 
 
 def settle(
-    cache: Invalidations, undecided: list[tuple[str, str, Entry]], versions: Versions
+    engine: Engine, undecided: list[tuple[str, str, Entry]], versions: Versions
 ) -> dict[str, Any]:
     """The values of ``undecided`` entries that are current given ``versions``."""
     found = {key: entry.value for key, _, entry in undecided if current(entry.tags, versions)}
-    if cache._pending.active:
-        found = not_pending(cache, found, [(k, s, e.tags) for k, s, e in undecided])
-    cache._counters.hits += len(found)
-    cache._counters.misses += len(undecided) - len(found)
+    if engine._pending.active:
+        found = not_pending(engine, found, [(k, s, e.tags) for k, s, e in undecided])
+    engine._counters.hits += len(found)
+    engine._counters.misses += len(undecided) - len(found)
     return found
 
 
 def not_pending(
-    cache: Invalidations, found: dict[str, Any], entries: list[tuple[str, str, Recorded]]
+    engine: Engine, found: dict[str, Any], entries: list[tuple[str, str, Recorded]]
 ) -> dict[str, Any]:
     """``found`` without the entries (key, store key, what it records) whose invalidation,
     or a tag's or namespace's, is still pending."""
     for key, skey, recorded in entries:
-        if key in found and cache._pending.affects(skey, [k for k, _ in recorded]):
+        if key in found and engine._pending.affects(skey, [k for k, _ in recorded]):
             del found[key]
-            cache._counters.bypassed += 1
+            engine._counters.bypassed += 1
     return found

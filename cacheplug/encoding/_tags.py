@@ -21,8 +21,8 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
-from cacheplug._keys import KeyBuilder, Purpose
 from cacheplug._memo import BoundedMemo
+from cacheplug.encoding._keys import KeyBuilder, Purpose
 from cacheplug.stores.base import VersionCheck
 
 MAX_TAGS: Final = 64

@@ -35,12 +35,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cacheplug._exceptions import ConfigurationError, QueueFull
-from cacheplug._keys import Purpose
-from cacheplug._state import CacheState
+from cacheplug._engine.protocol import CacheState
 from cacheplug._types import DEFAULT, MISSING
-from cacheplug._wb_queues import MemoryQueue, order
+from cacheplug.encoding._keys import Purpose
+from cacheplug.exceptions import ConfigurationError, QueueFull
 from cacheplug.stores.queues import Batch, Entry, Queue
+from cacheplug.writebehind._memory import MemoryQueue, order
 
 logger = logging.getLogger("cacheplug")
 
@@ -128,7 +128,7 @@ class WriteBehind:
         self._last_flush = time.monotonic()
         self._retry: Batch | None = None
         self._put_locks = [threading.Lock() for _ in range(64)]
-        queue = cache.store.write_queue(cache._keys.build(Purpose.QUEUE, name), self)
+        queue = cache.store.write_queue(cache._engine._keys.build(Purpose.QUEUE, name), self)
         if queue is not None:
             self._queue: Queue = queue
         elif durable and cache.store.shared:
@@ -149,7 +149,7 @@ class WriteBehind:
 
         With ``update_cache`` (the default without ``merge``), ``value`` is also cached under
         ``key``, so reads through the cache see it before the sink has it."""
-        record = self.cache._codec.encode(
+        record = self.cache._engine._codec.encode(
             f"wb:{self.name}", value, created_at=time.time(), fresh_until=float("inf")
         )
         if record is None:
@@ -192,7 +192,7 @@ class WriteBehind:
         good: list[tuple[Entry, Any]] = []
         bad: list[Entry] = []
         for entry in batch.entries:
-            decoded = self.cache._codec.decode(f"wb:{self.name}", entry.record)
+            decoded = self.cache._engine._codec.decode(f"wb:{self.name}", entry.record)
             if decoded is None or entry.deliveries > self.max_deliveries:
                 bad.append(entry)
             else:
@@ -258,7 +258,7 @@ class WriteBehind:
         record = self._queue.pending(key)
         if record is None:
             return MISSING
-        decoded = self.cache._codec.decode(f"wb:{self.name}", record)
+        decoded = self.cache._engine._codec.decode(f"wb:{self.name}", record)
         return MISSING if decoded is None else decoded.value
 
     def get_or_load(self, key: str, loader: Callable[[], Any], ttl: Any = DEFAULT) -> Any:

@@ -1,12 +1,12 @@
-"""What the sync and async APIs of ``Cache`` share: configuration and state.
+"""The state of one configured cache, and the small policies everything else uses.
 
-``CacheCore`` owns the state of one configured cache: options, keys, the codec, counters,
-single-flight tables, the queue of pending invalidations; and the small policies everything
-else uses (TTLs, encoding). The read policies are in ``_reads``, invalidation in
-``_invalidation``; store calls under the failure policy and the sync/async plan drivers are in
-``_io`` (a ``StoreIO`` component whose methods are bound here as ``_call``, ``_read``,
-``_run``, ...); background refreshes run on ``_background``. The class chain is
-``CacheCore <- ReadPolicies <- Invalidations <- AsyncCacheAPI <- Cache``.
+``EngineState`` owns options, keys, the codec, counters, single-flight tables, the queue of
+pending invalidations, the L1 tier and hot-key counts; and the policies every part of the
+engine shares (TTLs, encoding). The read decisions are in ``reads`` (:class:`Engine`, the one
+class built on this one), invalidation in ``invalidation`` and replicas in ``replicas``
+(components holding the engine); store calls under the failure policy and the sync/async plan
+drivers are in ``driver`` (a ``StoreIO`` component whose methods are bound here as ``_call``,
+``_read``, ``_run``, ...); background refreshes run on ``background``.
 """
 
 from __future__ import annotations
@@ -18,42 +18,39 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from cacheplug._background import Background
 from cacheplug._clock import SYSTEM_CLOCK, Clock
-from cacheplug._coalesce import ReadBatches
-from cacheplug._codec import EntryCodec
 from cacheplug._config import (
-    SerializerName,
-    choose_serializer,
     fraction_or_none,
     non_negative,
     positive,
     ttl_ms,
     ttl_seconds,
 )
-from cacheplug._envelope import NEVER
-from cacheplug._hotkeys import HotKeys
-from cacheplug._io import StoreIO
-from cacheplug._keys import KeyBuilder
-from cacheplug._local import LocalCache, LocalTier
-from cacheplug._memo import BoundedMemo
-from cacheplug._metrics import CacheStats, Counters
-from cacheplug._pending import DEFAULT_MAX_PENDING, PendingInvalidations
-from cacheplug._resilience import BurstLogger, CircuitBreaker
-from cacheplug._serializers import Serializer
-from cacheplug._shared_stats import StatsPublisher
-from cacheplug._signing import Signer
-from cacheplug._singleflight import AsyncSingleFlight, SingleFlight
-from cacheplug._stampede import (
+from cacheplug._engine.background import Background
+from cacheplug._engine.coalesce import ReadBatches
+from cacheplug._engine.driver import StoreIO
+from cacheplug._engine.flights import AsyncSingleFlight, SingleFlight
+from cacheplug._engine.hotkeys import HotKeys
+from cacheplug._engine.local import LocalCache, LocalTier
+from cacheplug._engine.metrics import CacheStats, Counters
+from cacheplug._engine.pending import DEFAULT_MAX_PENDING, PendingInvalidations
+from cacheplug._engine.plans import (
     ReadPolicy,
     XFetch,
 )
-from cacheplug._tags import (
+from cacheplug._engine.resilience import BurstLogger, CircuitBreaker
+from cacheplug._memo import BoundedMemo
+from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, DefaultType, Ttl
+from cacheplug.encoding._codec import EntryCodec
+from cacheplug.encoding._envelope import NEVER
+from cacheplug.encoding._keys import KeyBuilder
+from cacheplug.encoding._serializers import Serializer, SerializerName, choose_serializer
+from cacheplug.encoding._signing import Signer
+from cacheplug.encoding._tags import (
     Recorded,
     VersionKeys,
     fresh_version,
 )
-from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, DefaultType, Ttl
 from cacheplug.stores import resolve_store
 from cacheplug.stores.base import Store
 from cacheplug.stores.memory import MemoryStore
@@ -61,7 +58,7 @@ from cacheplug.stores.memory import MemoryStore
 logger = logging.getLogger("cacheplug")
 
 
-class CacheCore:
+class EngineState:
     """State and policies of a cache; see :class:`~cacheplug.Cache` for the options."""
 
     def __init__(
@@ -154,8 +151,6 @@ class CacheCore:
         )
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
         self._hot_replicas = _replica_count("hot_key_replicas", hot_key_replicas)
-        self._stats_publisher = StatsPublisher()
-        self._queues: dict[str, Any] = {}  # write-behind queues by name (see ``_write_behind``)
         self._hot = HotKeys(
             monotonic=self._clock.monotonic, hot_qps=non_negative("hot_key_qps", hot_key_qps)
         )

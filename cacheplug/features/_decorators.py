@@ -14,11 +14,11 @@ import string
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar, overload
 
-from cacheplug._state import CacheState
+from cacheplug._engine.protocol import CacheState
 from cacheplug._types import DefaultType, Ttl
 
 if TYPE_CHECKING:
-    from cacheplug._stampede import XFetch
+    from cacheplug._engine.plans import XFetch
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -29,8 +29,8 @@ import hashlib
 import re
 from typing import Final
 
-from cacheplug._exceptions import ConfigurationError
 from cacheplug._memo import BoundedMemo
+from cacheplug.exceptions import ConfigurationError
 
 MAX_USER_KEY_BYTES: Final = 200
 MAX_NAMESPACE_CHARS: Final = 31

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cacheplug._state import CacheState
-from cacheplug._tags import versions_match
+from cacheplug._engine.reads import Engine
+from cacheplug.encoding._tags import versions_match
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class EntryInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def inspect_entry(cache: CacheState, key: str) -> EntryInfo | None:
+def inspect_entry(cache: Engine, key: str) -> EntryInfo | None:
     """The entry under ``key``, or ``None`` if there is none (raises
     :class:`~cacheplug.CacheUnavailable` if the store cannot be reached)."""
     skey = cache._keys.data(key)

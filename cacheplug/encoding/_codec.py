@@ -18,11 +18,11 @@ from __future__ import annotations
 import zlib
 from typing import Any, Final, NamedTuple
 
-from cacheplug import _envelope
 from cacheplug._memo import BoundedMemo
-from cacheplug._serializers import PICKLE_ID, Serializer
-from cacheplug._signing import SIGNATURE_SIZE, Signer
-from cacheplug.stores.memory import parse_counter
+from cacheplug.encoding import _envelope
+from cacheplug.encoding._serializers import PICKLE_ID, Serializer
+from cacheplug.encoding._signing import SIGNATURE_SIZE, Signer
+from cacheplug.stores.base import parse_counter
 
 _COUNTER_LAST_BYTES: Final = frozenset(b"0123456789")
 _TRAILER: Final = _envelope.TRAILER

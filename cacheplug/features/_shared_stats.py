@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, fields
 from typing import Any
 
-from cacheplug._keys import Purpose
-from cacheplug._metrics import CacheStats
-from cacheplug._state import CacheState
+from cacheplug._engine.metrics import CacheStats
+from cacheplug._engine.reads import Engine
+from cacheplug.encoding._keys import Purpose
 
 _COUNTED = tuple(f.name for f in fields(CacheStats) if f.name not in ("hot_keys",))
 _HOT_KEY = "__hot__"
@@ -32,7 +32,7 @@ class StatsPublisher:
         self._last = -math.inf
         self._lock = threading.Lock()
 
-    def publish_if_due(self, cache: CacheState, every: float) -> bool:
+    def publish_if_due(self, cache: Engine, every: float) -> bool:
         """:meth:`publish` unless it ran less than ``every`` seconds ago."""
         now = time.monotonic()
         if now - self._last < every or not self._lock.acquire(blocking=False):
@@ -44,10 +44,10 @@ class StatsPublisher:
             self._lock.release()
         return True
 
-    def publish(self, cache: CacheState) -> None:
+    def publish(self, cache: Engine) -> None:
         """Add what was counted since the last call to the shared totals (fails silently
         when the store cannot be reached: the deltas go with the next call)."""
-        from cacheplug._exceptions import CacheError
+        from cacheplug.exceptions import CacheError
 
         current = asdict(cache.stats())
         store = cache._store
@@ -64,7 +64,7 @@ class StatsPublisher:
             return
 
 
-def shared_stats(cache: CacheState) -> tuple[CacheStats, list[tuple[str, float]]]:
+def shared_stats(cache: Engine) -> tuple[CacheStats, list[tuple[str, float]]]:
     """The totals every process published, and the hottest keys last published."""
     names = [*_COUNTED, _HOT_KEY]
     values = cache._store.get_many([_key(cache, name) for name in names])
@@ -81,5 +81,5 @@ def shared_stats(cache: CacheState) -> tuple[CacheStats, list[tuple[str, float]]
     return CacheStats(**counts, hot_keys=len(hot)), hot
 
 
-def _key(cache: CacheState, name: str) -> str:
+def _key(cache: Engine, name: str) -> str:
     return cache._keys.build(Purpose.STATS, name)

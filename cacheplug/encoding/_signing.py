@@ -18,7 +18,7 @@ import hmac
 from collections.abc import Sequence
 from typing import Final
 
-from cacheplug._exceptions import ConfigurationError
+from cacheplug.exceptions import ConfigurationError
 
 SIGNED_MARKER: Final = 0xC5
 _MAC_BYTES: Final = 16

@@ -1,0 +1,172 @@
+"""Loading a key: the plans that fill a missing key under its lease or refresh one in the
+background, with what a waiter may take and how a loaded value is stored.
+
+A :class:`Loads` component holds the engine; the sync and async APIs run its plans with their
+own driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cacheplug._config import ttl_ms
+from cacheplug._engine.plans import (
+    STORE,
+    Encoder,
+    Ensure,
+    Plan,
+    ReadPolicy,
+    fill_plan,
+    refresh_plan,
+)
+from cacheplug._engine.reads import Engine
+from cacheplug._types import FAILED, MISSING
+from cacheplug.encoding._tags import Unread, checks, parse_versions
+from cacheplug.stores.base import VersionCheck
+
+
+class Loads:
+    """The fill and refresh plans of one engine."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _ensure(self, skey: str, version_keys: Sequence[str]) -> Ensure:
+        """The fill plan's step creating absent version keys (``values[1:]`` are theirs)."""
+
+        def ensure(values: Any) -> Any:
+            if not isinstance(values, list):
+                return None
+            needed = self._engine._absent_versions(version_keys, values[1:], skey)
+            if needed is None:
+                return None
+            positions, args = needed
+            shifted = [position + 1 for position in positions]
+            step = (STORE, "ensure_versions", False, args)
+            return step, lambda read, created: self._engine._merge_versions(read, shifted, created)
+
+        return ensure
+
+    def _usable(
+        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy
+    ) -> Callable[[Any], Any]:
+        """What a waiter may take from the store: a valid entry, fresh or stale by at most
+        ``stale_ttl`` seconds."""
+        stale_ttl = policy.stale_ttl
+        max_staleness = policy.max_staleness
+
+        def decide(values: Any) -> Any:
+            if not isinstance(values, list):  # the read failed
+                return MISSING
+            entry = self._engine._valid(skey, values, version_keys, max_staleness)
+            if entry is None or isinstance(entry, Unread):
+                return MISSING
+            if entry.fresh_until >= self._engine._now() - stale_ttl:
+                self._engine._counters.coalesced += 1
+                return entry.value
+            return MISSING
+
+        return decide
+
+    def _encoder(self, skey: str, version_keys: Sequence[str], policy: ReadPolicy) -> Encoder:
+        """How a loaded value is stored: with the versions read after taking the lease."""
+
+        def encode(
+            value: Any, elapsed: float, read: Any
+        ) -> tuple[bytes, int | None, list[VersionCheck]] | None:
+            if not isinstance(read, list):  # the versions are unknown: do not store
+                return None
+            ttl = policy.ttl_for(value)
+            if ttl == 0 or self._engine._bypass(skey, version_keys):
+                return None
+            made = checks(version_keys, parse_versions(version_keys, read[1:]))
+            if made is None:
+                return None
+            recorded, conditions = made
+            record = self._engine._encode(skey, value, ttl, elapsed, recorded=recorded)
+            if record is None:
+                return None
+            return record, self._engine._store_ttl_ms(ttl, policy.stale_ttl), conditions
+
+        return encode
+
+    def fill_plan(
+        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy, *, check_first: bool
+    ) -> Plan:
+        return fill_plan(
+            key=skey,
+            lease_key=self._engine._keys.lease_of(skey),
+            read_keys=[skey, *version_keys],
+            usable=self._usable(skey, version_keys, policy),
+            ensure=self._ensure(skey, version_keys),
+            encode=self._encoder(skey, version_keys, policy),
+            lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
+            wait_timeout=self._engine.wait_timeout,
+            expect=self._engine._store.fills.expect,
+            fills_live=lambda: self._engine._store.fills.live,
+            missing=MISSING,
+            failed=FAILED,
+            check_first=check_first,
+            monotonic=self._engine._clock.monotonic,
+        )
+
+    def _refresh_plan(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        policy: ReadPolicy,
+        seen_created_at: float,
+    ) -> Plan:
+        def refreshed_meanwhile(values: Any) -> bool:
+            if not isinstance(values, list) or values[0] is None:
+                return False
+            entry = self._engine._codec.decode(skey, values[0])
+            return entry is not None and entry.created_at > seen_created_at
+
+        return refresh_plan(
+            key=skey,
+            lease_key=self._engine._keys.lease_of(skey),
+            read_keys=[skey, *version_keys],
+            refreshed_meanwhile=refreshed_meanwhile,
+            ensure=self._ensure(skey, version_keys),
+            encode=self._encoder(skey, version_keys, policy),
+            lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
+            monotonic=self._engine._clock.monotonic,
+        )
+
+    def refresh_soon(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        loader: Callable[[], Any],
+        policy: ReadPolicy,
+        seen_created_at: float,
+    ) -> None:
+        """Refresh ``skey`` on the background thread pool."""
+        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
+        self._engine._background.submit(
+            skey, lambda: self._count_refresh(self._engine._run(plan, loader))
+        )
+
+    def _count_refresh(self, loaded: Any) -> None:
+        if loaded is not None:
+            self._engine._counters.refreshes += 1
+
+    def arefresh_soon(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        loader: Callable[[], Any],
+        policy: ReadPolicy,
+        seen_created_at: float,
+    ) -> None:
+        """Refresh ``skey`` in a task of the running loop."""
+        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
+
+        async def refresh() -> None:
+            self._count_refresh(await self._engine._arun(plan, loader))
+
+        self._engine._background.spawn(skey, refresh)

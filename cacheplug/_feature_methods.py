@@ -1,0 +1,208 @@
+"""The methods of ``Cache`` that hand it to a feature: write-through, write-around and
+write-behind, locks, ``inspect``, stats, ``@cached``, the invalidation bus.
+
+Each is a call into :mod:`cacheplug.features` or :mod:`cacheplug.writebehind` (imported on
+first use, so that ``import cacheplug`` does not load them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from cacheplug._engine.invalidation import Invalidator
+from cacheplug._engine.pending import PendingInvalidation
+from cacheplug._engine.plans import XFetch
+from cacheplug._engine.protocol import CacheState
+from cacheplug._engine.reads import Engine
+from cacheplug._types import DEFAULT, DefaultType, Tags, Ttl
+from cacheplug.features._locks import Lock
+from cacheplug.features._shared_stats import StatsPublisher
+from cacheplug.stores.fills import InvalidationCallback
+
+if TYPE_CHECKING:
+    from cacheplug._engine.metrics import CacheStats
+    from cacheplug.features._decorators import CacheDecorator, KeySpec, TagSpec
+    from cacheplug.features._inspect import EntryInfo
+    from cacheplug.writebehind._queue import WriteBehind
+
+T = TypeVar("T")
+
+
+class FeatureMethods:
+    """Methods of :class:`~cacheplug.Cache` that are features (over the engine it composes)."""
+
+    _engine: Engine
+    _invalidator: Invalidator
+    _stats_publisher: StatsPublisher
+    _queues: dict[str, WriteBehind]
+
+    def _state(self) -> CacheState:
+        # This class is only ever a base of Cache, which is a CacheState.
+        return cast("CacheState", self)
+
+    def write_through(
+        self,
+        key: str,
+        value: Any,
+        writer: Callable[[], T],
+        ttl: Ttl = DEFAULT,
+        *,
+        tags: Tags = None,
+    ) -> T:
+        """Run ``writer()`` (the source of truth, e.g. the database write of ``value``), then
+        cache ``value`` under ``key``; returns what ``writer`` returned.
+
+        The value is cached only if no other write of ``key`` overlapped this one, so
+        concurrent writers never leave the older value cached; in any doubt (overlap, store
+        error, ``writer`` raising) the key is invalidated instead. See ``docs/writes.md``.
+        """
+        from cacheplug.features._writes import write_through
+
+        return write_through(self._state(), key, value, writer, ttl, tags)
+
+    def write_around(self, key: str, writer: Callable[[], T], *, tags: Tags = None) -> T:
+        """Run ``writer()``, then invalidate ``key`` (and ``tags``): the next read loads the
+        new value. Call it after a write that is committed when ``writer`` returns."""
+        from cacheplug.features._writes import write_around
+
+        return write_around(self._state(), key, writer, tags)
+
+    def write_behind(
+        self,
+        name: str,
+        sink: Callable[[list[Any]], None],
+        *,
+        batch_size: int = 500,
+        flush_every: float = 1.0,
+        merge: Callable[[Any, Any], Any] | None = None,
+        max_length: int = 100_000,
+        max_deliveries: int = 5,
+        claim_idle: float = 30.0,
+        durable: bool = True,
+        update_cache: bool | None = None,
+        ttl: Ttl = DEFAULT,
+    ) -> WriteBehind:
+        """A write-behind queue: ``put(key, value)`` returns at once; workers (``drain``,
+        ``run``, ``start``) hand batches of :class:`~cacheplug.QueuedWrite`, one per key
+        (the last value, or the values folded by ``merge``), to ``sink`` at most every
+        ``flush_every`` seconds or ``batch_size`` writes, and acknowledge them only after it
+        returns. ``sink`` must be idempotent (by write id): a batch whose worker died mid-way
+        is delivered again, the same. Without ``merge``, ``put`` also caches the value under
+        its key (``update_cache``, for ``ttl``). See ``docs/writes.md``."""
+        from cacheplug.writebehind._queue import WriteBehind
+
+        queue = WriteBehind(
+            self._state(),
+            name,
+            sink,
+            batch_size=batch_size,
+            flush_every=flush_every,
+            merge=merge,
+            max_length=max_length,
+            max_deliveries=max_deliveries,
+            claim_idle=claim_idle,
+            durable=durable,
+            update_cache=update_cache,
+            ttl=ttl,
+        )
+        self._queues[name] = queue
+        return queue
+
+    def write_behind_queues(self) -> dict[str, WriteBehind]:
+        """The write-behind queues made with :meth:`write_behind`, by name (what the worker
+        commands drain)."""
+        return dict(sorted(self._queues.items()))
+
+    def on_invalidation(self, callback: InvalidationCallback) -> Callable[[], None]:
+        """Call ``callback(store_key)`` for every invalidation of a key, tag or namespace on
+        this cache's store, made by this process or (on a shared store) any other — the
+        invalidation bus. ``store_key`` is ``None`` when some may have been missed (the bus
+        connection dropped): drop every local copy then. Returns a function that
+        unsubscribes. The callback runs on the bus thread: keep it short."""
+        return self._engine._store.fills.on_invalidation(callback)
+
+    def pending_invalidations(self) -> list[PendingInvalidation]:
+        """Invalidations that could not reach the store yet (they are retried
+        with backoff; until then this process bypasses the cache for what they affect)."""
+        return self._engine._pending.items()
+
+    def stats(self) -> CacheStats:
+        """A snapshot of this cache's counters."""
+        return self._engine.stats()
+
+    def hot_keys(self, top: int = 20) -> list[tuple[str, float]]:
+        """The keys this process reads most, as ``(key, estimated reads per second)``,
+        hottest first (sampled: one read in 8 is counted; counts halve every 10 s)."""
+        return self._engine.hot_keys(top)
+
+    def reset_stats(self) -> None:
+        """Set every counter back to zero."""
+        self._engine.reset_stats()
+
+    def inspect(self, key: str) -> EntryInfo | None:
+        """What is stored under ``key`` (age, freshness, tags, size, state), or ``None``;
+        for people and tools, not for the hot path. Raises :class:`CacheUnavailable` when
+        the store cannot be reached."""
+        from cacheplug.features._inspect import inspect_entry
+
+        return inspect_entry(self._engine, key)
+
+    def publish_stats(self, *, every: float = 0.0) -> bool:
+        """Add this process's counters (since its last call) to totals kept in the store,
+        for :meth:`shared_stats` in any process; skipped (False) if the last call was less
+        than ``every`` seconds ago. The adapters call it after requests, ``every=10``."""
+        return self._stats_publisher.publish_if_due(self._engine, every)
+
+    def shared_stats(self) -> tuple[CacheStats, list[tuple[str, float]]]:
+        """The counters every process of this cache published (see :meth:`publish_stats`),
+        and the hottest keys the last one saw. Raises :class:`CacheUnavailable` when the store
+        cannot be reached."""
+        from cacheplug.features._shared_stats import shared_stats
+
+        return shared_stats(self._engine)
+
+    def lock(
+        self,
+        name: str,
+        timeout: float = 30.0,
+        *,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+    ) -> Lock:
+        """A distributed lock for your own jobs: ``with cache.lock("report:daily"): ...``.
+
+        ``timeout``: seconds the lock is held at most (a crashed holder's lock expires);
+        extend it with ``lock.extend()``. ``blocking_timeout``: seconds to wait for it
+        (``None``: as long as it takes). Release is token-checked: a lock that expired and was
+        taken by someone else is never released by its former holder.
+        """
+        return Lock(
+            self._engine, name, timeout, blocking=blocking, blocking_timeout=blocking_timeout
+        )
+
+    def cached(
+        self,
+        ttl: Ttl = DEFAULT,
+        *,
+        key: KeySpec | None = None,
+        tags: TagSpec | None = None,
+        stale_ttl: float | DefaultType = DEFAULT,
+        early: XFetch | DefaultType | None = DEFAULT,
+        refresh_ahead: float | DefaultType | None = DEFAULT,
+    ) -> CacheDecorator:
+        """Cache a function's results (sync or async) under keys built from its arguments.
+
+        ``key`` is a format string over the parameters (``"product:{product_id}"``), a
+        callable taking the same arguments, or ``None`` for ``module.qualname`` plus the
+        arguments. ``tags``: format strings over the parameters too (``["product:{product_id}",
+        "catalog"]``), or a callable taking the same arguments and returning the tags.
+        ``stale_ttl``, ``early`` and ``refresh_ahead`` are passed to :meth:`get_or_load`.
+        The wrapped function gains ``invalidate(*args, **kwargs)`` (and ``ainvalidate`` for
+        async functions) and ``key_for(*args, **kwargs)``.
+        """
+        from cacheplug.features._decorators import CacheDecorator, ReadOptions
+
+        options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
+        self._engine._read_policy(ttl, stale_ttl, early, refresh_ahead)  # validate now
+        return CacheDecorator(self._state(), ttl, key, options, tags)
