@@ -55,6 +55,7 @@ from cacheplug.integration import (
     validate_settings,
 )
 from cacheplug.stores import resolve_store
+from cacheplug_django._page_rules import PageRule, page_rules
 
 SETTING: Final = "CACHEPLUG"
 INVALIDATE_ON_WRITE: Final = True
@@ -70,7 +71,7 @@ class CachePlugSettings:
     """``STORE`` as given: ``None``, a URL, ``django:<alias>``, a dotted path or a Store."""
     options: CacheOptions
     invalidate_on_write: bool
-    pages: tuple[Any, ...] = ()
+    pages: tuple[PageRule, ...] = ()
     """The page rules of ``CachePlugMiddleware`` (see ``cacheplug_django.middleware``)."""
     private_cookies: tuple[str, ...] = ()
     """Cookies that identify somebody besides the session's: a request carrying one is not
@@ -91,8 +92,6 @@ def read_settings() -> CachePlugSettings:
         secret_key=secret_key(),
         secret_key_fallbacks=getattr(settings, "SECRET_KEY_FALLBACKS", None),
     )
-    from cacheplug_django.middleware import page_rules
-
     return CachePlugSettings(
         store=raw.get("STORE", SETTING_DEFAULTS["STORE"]),
         options=options,

@@ -16,16 +16,13 @@ a CSRF token; the cookies from the view on) decides it too, by the rule ``cache_
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
-from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.integration import PagePolicy, check_page_options
+from cacheplug_django._page_rules import PageRule, page_rules
 from cacheplug_django._request_facts import ReadWatch
 from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
 
@@ -34,70 +31,7 @@ from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
 # request before: what they found counts through the session and the CSRF token).
 _WATCH_ATTR = "_cacheplug_page_watch"
 
-_RULE_KEYS = {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL"}
-
-
-@dataclass(frozen=True)
-class PageRule:
-    """One entry of ``CACHEPLUG["PAGES"]``, checked."""
-
-    path: re.Pattern[str] | None
-    view: str | None
-    policy: PagePolicy
-    options: dict[str, Any]
-    tags: tuple[str, ...]
-
-    def matches(self, request: HttpRequest, view_name: Callable[[], str | None]) -> bool:
-        if self.path is not None and not self.path.match(request.path_info):
-            return False
-        return self.view is None or view_name() == self.view
-
-
-def page_rules(raw: Any) -> tuple[PageRule, ...]:
-    """``CACHEPLUG["PAGES"]`` as rules; raises :class:`~cacheplug.ConfigurationError`."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list | tuple):
-        raise ConfigurationError("CACHEPLUG['PAGES'] must be a list of dicts")
-    rules = []
-    for index, rule in enumerate(raw):
-        where = f"CACHEPLUG['PAGES'][{index}]"
-        if not isinstance(rule, dict):
-            raise ConfigurationError(f"{where} must be a dict")
-        unknown = sorted(set(rule) - _RULE_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"{where} has unknown keys {unknown}; known: {sorted(_RULE_KEYS)}"
-            )
-        if "PATH" not in rule and "VIEW" not in rule:
-            raise ConfigurationError(
-                f"{where} needs PATH (a regular expression) or VIEW (a URL name)"
-            )
-        try:
-            path = re.compile(rule["PATH"]) if "PATH" in rule else None
-        except (re.error, TypeError) as exc:
-            raise ConfigurationError(f"{where}['PATH'] is not a regular expression: {exc}") from exc
-        depends_on = rule.get("DEPENDS_ON", ())
-        if isinstance(depends_on, str):
-            depends_on = (depends_on,)
-        tags = rule.get("TAGS", ())
-        check_page_options(rule.get("TTL", DEFAULT), rule.get("STALE_TTL", DEFAULT), where)
-        rules.append(
-            PageRule(
-                path=path,
-                view=rule.get("VIEW"),
-                policy=PagePolicy(
-                    statuses=rule.get("STATUSES", (200,)), per_user=bool(rule.get("PER_USER"))
-                ),
-                options={
-                    "ttl": rule.get("TTL", DEFAULT),
-                    "stale_ttl": rule.get("STALE_TTL", DEFAULT),
-                    "depends_on": tuple(depends_on),
-                },
-                tags=(tags,) if isinstance(tags, str) else tuple(tags),
-            )
-        )
-    return tuple(rules)
+__all__ = ["CachePlugMiddleware", "PageRule", "page_rules"]
 
 
 class CachePlugMiddleware:
