@@ -4,13 +4,15 @@ the Django adapter's (the work is done by ``cacheplug.integration``)."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import click
 from flask.cli import with_appcontext
 
+from cacheplug import Cache
 from cacheplug.integration import (
     OperationError,
+    Warmers,
     drain_queues,
     flush,
     inspect_report,
@@ -19,11 +21,21 @@ from cacheplug.integration import (
     warm,
 )
 
-if TYPE_CHECKING:
-    from cacheplug_flask.extension import CachePlug
+
+class Commanded(Protocol):
+    """What the commands use of their extension: a ``CachePlug``, which imports this module to
+    add them to its app (naming the class here would import it back)."""
+
+    @property
+    def warmers(self) -> Warmers: ...
+
+    @property
+    def cache(self) -> Cache: ...
+
+    def mappers(self) -> list[Any]: ...
 
 
-def command_group(extension: CachePlug) -> click.Group:
+def command_group(extension: Commanded) -> click.Group:
     """The ``cacheplug`` command group of one extension."""
 
     @click.group(help="Warm, flush and look into the cache.")
@@ -171,7 +183,7 @@ def _named(context: click.Context, parameter: click.Parameter, value: Any) -> An
     return value
 
 
-def _model_tags(extension: CachePlug, names: tuple[str, ...]) -> list[str]:
+def _model_tags(extension: Commanded, names: tuple[str, ...]) -> list[str]:
     """Tags of mapped classes named ``Product`` or ``module.Product``."""
     from cacheplug_flask.sqlalchemy import flush_tags
 

@@ -137,6 +137,12 @@ class CachePlug(TaggedCache):
         """The current app's :class:`cacheplug.Cache`."""
         return self._state.cache
 
+    @property
+    def private_cookies(self) -> tuple[str, ...]:
+        """The current app's ``CACHEPLUG_PRIVATE_COOKIES`` (``config_prefix`` first): cookies
+        that identify somebody besides the session's."""
+        return self._state.private_cookies
+
     def _uncommitted(self, tags: list[str]) -> bool:
         """True when this context's session wrote something ``tags`` depend on and has not
         committed (see ``cacheplug_flask.sqlalchemy``)."""

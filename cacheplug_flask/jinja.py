@@ -90,7 +90,7 @@ class CachePlugExtension(Extension):
             # (the core's rule); outside a request there is no client to read.
             if not has_request_context():
                 return str(caller()), NOTHING_READ
-            watch = ReadWatch(extension._state.private_cookies)
+            watch = ReadWatch(extension.private_cookies)
             reads = NOTHING_READ
             try:
                 text = str(caller())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Response, current_app, make_response, request
 
@@ -25,15 +25,23 @@ from cacheplug.integration import (
 )
 from cacheplug_flask._request_facts import ReadWatch, in_request
 
-if TYPE_CHECKING:
-    from cacheplug_flask.extension import CachePlug
+
+class PageCache(Protocol):
+    """What ``cached_view`` uses of its extension: a ``CachePlug``, which imports this module
+    for its ``cached_view`` method (naming the class here would import it back). Pages are
+    read and stored through its ``get_or_load`` and ``aget_or_load``, which
+    ``cacheplug.integration.serve_page`` takes untyped."""
+
+    @property
+    def private_cookies(self) -> tuple[str, ...]: ...
+
 
 PATH_TAG = "page:p:"
 VIEW_TAG = "page:v:"
 
 
 def cached_view(
-    extension: CachePlug,
+    extension: PageCache,
     ttl: Any,
     *,
     depends_on: Sequence[Any] = (),
@@ -86,7 +94,7 @@ def cached_view(
 
             @functools.wraps(view)
             async def async_wrapped(**kwargs: Any) -> Any:
-                private_cookies = extension._state.private_cookies
+                private_cookies = extension.private_cookies
 
                 async def respond() -> Response:
                     return make_response(await view(**kwargs))
@@ -116,7 +124,7 @@ def cached_view(
 
         @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Any:
-            private_cookies = extension._state.private_cookies
+            private_cookies = extension.private_cookies
 
             def respond() -> Response:
                 return make_response(view(**kwargs))
