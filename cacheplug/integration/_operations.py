@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cacheplug.exceptions import CacheError
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Warmer = Callable[[], Any]
 Write = Callable[[str], None]
+V = TypeVar("V")
 
 
 class OperationError(Exception):
@@ -70,6 +71,22 @@ def _label(fn: Warmer) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
+def _named(
+    found: Mapping[str, V], only: Sequence[str] | None, what: str, none: str
+) -> dict[str, V]:
+    """The entries of ``found`` named in ``only`` (all of them without ``only``); raises
+    :class:`OperationError` naming the unknown names ``what`` and the known ones (``none``
+    when there are none) before anything runs."""
+    selected = dict(found)
+    if only:
+        unknown = sorted(set(only) - set(selected))
+        if unknown:
+            known = ", ".join(selected) or none
+            raise OperationError(f"unknown {what}: {', '.join(unknown)} (known: {known})")
+        selected = {name: value for name, value in selected.items() if name in only}
+    return selected
+
+
 def warm(
     warmers: Mapping[str, Warmer],
     *,
@@ -85,13 +102,7 @@ def warm(
     per warmer and a summary, ``err`` each failure, ``progress`` (a terminal) running
     counts. ``each_done`` runs in the worker thread after each warmer (to close its database
     connections, say). Raises :class:`OperationError` for unknown names or failed warmers."""
-    selected = dict(warmers)
-    if only:
-        unknown = sorted(set(only) - set(selected))
-        if unknown:
-            known = ", ".join(selected) or "none registered"
-            raise OperationError(f"unknown warmer(s): {', '.join(unknown)} (known: {known})")
-        selected = {name: fn for name, fn in selected.items() if name in only}
+    selected = _named(warmers, only, "warmer(s)", "none registered")
     if workers < 1:
         raise OperationError("--workers must be at least 1")
     if dry_run:
@@ -273,13 +284,7 @@ def drain_queues(
 ) -> int:
     """Run write-behind workers: drain ``queues`` (those named in ``only``) until they are
     empty (``once``) or until ``stop`` is set; how many entries were handled."""
-    selected = dict(queues)
-    if only:
-        unknown = sorted(set(only) - set(selected))
-        if unknown:
-            known = ", ".join(selected) or "none made"
-            raise OperationError(f"unknown queue(s): {', '.join(unknown)} (known: {known})")
-        selected = {name: queue for name, queue in selected.items() if name in only}
+    selected = _named(queues, only, "queue(s)", "none made")
     if not selected:
         raise OperationError("no write-behind queue to drain")
     stop = stop or threading.Event()
