@@ -98,6 +98,30 @@ def _own(response: R) -> Answer[R]:
     return Answer(0, (), own=response)
 
 
+class _Rendered(Generic[R]):
+    """The responses the current request rendered for its page, for :func:`serve_page` and
+    :func:`aserve_page` alike: a background refresh's are not ours to send (they may carry
+    that request's client's cookie or token)."""
+
+    __slots__ = ("caller", "own")
+
+    def __init__(self) -> None:
+        self.caller = current_caller()
+        self.own: list[R] = []
+
+    def page(self, response: R, page: Page | None) -> Page:
+        """``page`` to store, ``response`` kept to send if ours; raises
+        :class:`Uncacheable` when ``page`` is ``None`` (the response may not be shared)."""
+        if current_caller() is self.caller:  # not a background refresh's: ours to send
+            self.own.append(response)
+        if page is None:
+            raise Uncacheable(response)
+        return page
+
+    def answer(self, request: PageRequest, page: Page) -> Answer[R]:
+        return answer(request, page, self.own[-1] if self.own else None)
+
+
 def serve_page(
     cache: Any,
     policy: PagePolicy,
@@ -113,22 +137,12 @@ def serve_page(
     transaction wrote); ``options`` go to it (``ttl``, ``tags``, ``stale_ttl``, ...)."""
     if not policy.request_cacheable(request):
         return _own(respond())
-    own: list[R] = []
-    caller = current_caller()
-
-    def render_page() -> Page:
-        response, page = render()
-        if current_caller() is caller:  # not a background refresh's: ours to send
-            own.append(response)
-        if page is None:
-            raise Uncacheable(response)
-        return page
-
+    rendered = _Rendered[R]()
     try:
-        page = policy.fetch(cache, request, render_page, **options)
+        page = policy.fetch(cache, request, lambda: rendered.page(*render()), **options)
     except Uncacheable:
-        return _own(own[0] if own else respond())
-    return answer(request, page, own[-1] if own else None)
+        return _own(rendered.own[0] if rendered.own else respond())
+    return rendered.answer(request, page)
 
 
 async def aserve_page(
@@ -143,19 +157,13 @@ async def aserve_page(
     ``cache`` has ``aget_or_load``."""
     if not policy.request_cacheable(request):
         return _own(await respond())
-    own: list[R] = []
-    caller = current_caller()
+    rendered = _Rendered[R]()
 
     async def render_page() -> Page:
-        response, page = await render()
-        if current_caller() is caller:  # not a background refresh's: ours to send
-            own.append(response)
-        if page is None:
-            raise Uncacheable(response)
-        return page
+        return rendered.page(*await render())
 
     try:
         page = await policy.afetch(cache, request, render_page, **options)
     except Uncacheable:
-        return _own(own[0] if own else await respond())
-    return answer(request, page, own[-1] if own else None)
+        return _own(rendered.own[0] if rendered.own else await respond())
+    return rendered.answer(request, page)
