@@ -210,6 +210,12 @@ def read_through(core: Cache, made: str) -> Any:
     return core.get_many([made]).get(made, MISSING)
 
 
+def by_made_key(made: Mapping[str, Any], data: Mapping[Any, Any]) -> dict[str, Any]:
+    """``data`` (by the caller's keys) by the keys Django made of them (``made``: made key ->
+    the caller's)."""
+    return {made_key: data[key] for made_key, key in made.items()}
+
+
 def core_config(location: str, options: Mapping[str, Any]) -> CoreConfig:
     """The core ``LOCATION`` and (checked) ``OPTIONS`` describe: the options every adapter's
     settings share, by the same rules (:func:`cacheplug.integration.cache_options`), with

@@ -55,6 +55,7 @@ from cacheplug_django._backend_cores import (
     DEFAULT_NAMESPACE,
     MISSING,
     OPTIONS,
+    by_made_key,
     close_shared_cores,
     core_config,
     current_generation,
@@ -137,6 +138,9 @@ class CachePlugCache(BaseCache):
     def _copy(self, value: Any) -> Any:
         return value if self._l1 is None else private(value)
 
+    def _made_keys(self, keys: Iterable[Any], version: int | None) -> dict[str, Any]:
+        return {self.make_and_validate_key(key, version=version): key for key in keys}
+
     # -- sync API ------------------------------------------------------------------------------
 
     def get(self, key: Any, default: Any | None = None, version: int | None = None) -> Any:
@@ -215,7 +219,7 @@ class CachePlugCache(BaseCache):
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """``{key: value}`` for the ``keys`` that hold a value."""
-        made = {self.make_and_validate_key(key, version=version): key for key in keys}
+        made = self._made_keys(keys, version)
         found = self.core.get_many(made)
         return {made[key]: self._copy(value) for key, value in found.items()}
 
@@ -225,15 +229,13 @@ class CachePlugCache(BaseCache):
         """Cache every value of ``data``; the keys that could not be stored."""
         if not data:
             return []
-        made = {self.make_and_validate_key(key, version=version): key for key in data}
+        made = self._made_keys(data, version)
         seconds = self._seconds(timeout)
         if seconds is not None and seconds <= 0:
             self.core.delete_many(made)
             return []
         with pickle_errors():
-            failed = self.core.set_many(
-                {made_key: data[key] for made_key, key in made.items()}, seconds
-            )
+            failed = self.core.set_many(by_made_key(made, data), seconds)
         return [made[key] for key in failed]
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
@@ -356,7 +358,7 @@ class CachePlugCache(BaseCache):
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Async :meth:`get_many`."""
-        made = {self.make_and_validate_key(key, version=version): key for key in keys}
+        made = self._made_keys(keys, version)
         found = await self.core.aget_many(made)
         return {made[key]: self._copy(value) for key, value in found.items()}
 
@@ -366,15 +368,13 @@ class CachePlugCache(BaseCache):
         """Async :meth:`set_many`."""
         if not data:
             return []
-        made = {self.make_and_validate_key(key, version=version): key for key in data}
+        made = self._made_keys(data, version)
         seconds = self._seconds(timeout)
         if seconds is not None and seconds <= 0:
             await self.core.adelete_many(made)
             return []
         with pickle_errors():
-            failed = await self.core.aset_many(
-                {made_key: data[key] for made_key, key in made.items()}, seconds
-            )
+            failed = await self.core.aset_many(by_made_key(made, data), seconds)
         return [made[key] for key in failed]
 
     async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
