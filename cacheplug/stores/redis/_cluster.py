@@ -43,10 +43,14 @@ from cacheplug.stores.redis._copies import (
     spread,
 )
 from cacheplug.stores.redis._fills import ClientPubSub, RedisFillListener
-from cacheplug.stores.redis._scripts import write_args
+from cacheplug.stores.redis._scripts import ScriptCall
 from cacheplug.stores.redis._streams import RedisStreamQueue
 
 _KEY_VERSION_KEEP_MS: Final = BOOKKEEPING_TTL_MS
+
+
+def _ensure_persistent(copy: str, version: int | bytes) -> ScriptCall:
+    return ScriptCall("version script", "ensure_persistent", [copy], [version])
 
 
 class RedisClusterStore(Store):
@@ -143,31 +147,22 @@ class RedisClusterStore(Store):
         return bool(self._conn.run("DEL", self._client.delete, key))
 
     def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
-        return int(self._conn.script("incr script", "incr", keys=[key], args=[delta, ttl_ms or 0]))
+        return int(self._conn.script(scripts.incr_call(key, delta, ttl_ms)))
 
     def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
-        return bool(
-            self._conn.script("compare-and-swap script", "cas", keys=[key], args=[expected, new])
-        )
+        return bool(self._conn.script(scripts.compare_and_swap_call(key, expected, new)))
 
     def ttl_ms(self, key: str) -> int | None:
-        remaining = int(self._conn.run("PTTL", self._client.pttl, key))
-        return {-2: -1, -1: None}.get(remaining, remaining)
+        return scripts.ttl_from_pttl(int(self._conn.run("PTTL", self._client.pttl, key)))
 
     def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
-        return int(
-            self._conn.script("lease script", "acquire", keys=[lease_key], args=[token, ttl_ms])
-        )
+        return int(self._conn.script(scripts.acquire_call(lease_key, token, ttl_ms)))
 
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
-        args = [token, self.channel]
-        return bool(
-            self._conn.script("release script", "release", keys=[key, lease_key], args=args)
-        )
+        return bool(self._conn.script(scripts.release_call(key, lease_key, token, self.channel)))
 
     def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
-        args = [token, ttl_ms]
-        return bool(self._conn.script("extend script", "extend", keys=[lease_key], args=args))
+        return bool(self._conn.script(scripts.extend_call(lease_key, token, ttl_ms)))
 
     def fill_with_lease(
         self,
@@ -206,22 +201,20 @@ class RedisClusterStore(Store):
         versions: Sequence[VersionCheck],
         only_if_absent: bool,
     ) -> bool:
-        what = "fill script" if token else "write script"
-        shard = shard_of(key)
-        placed = self._placed(versions, shard)
-        if all(self._same_slot(key, check[0]) for check in placed):
-            # A replica with its copies: one atomic script, as on a single Redis.
-            keys, args = write_args(token, value, ttl_ms, self.channel, only_if_absent, placed)
-            written = bool(
-                self._conn.script(what, "write", keys=[key, lease_key, *keys], args=args)
-            )
-        else:
-            if not self._versions_still_hold(placed):
-                if token:
-                    self.release_lease(key, lease_key, token)  # refused: let the waiters go
-                return False
-            _, args = write_args(token, value, ttl_ms, self.channel, only_if_absent, ())
-            written = bool(self._conn.script(what, "write", keys=[key, lease_key], args=args))
+        placed = self._placed(versions, shard_of(key))
+        # A replica with its copies: one atomic script, as on a single Redis. Otherwise the
+        # script cannot reach the version keys, and they are checked before and after it.
+        atomic = all(self._same_slot(key, check[0]) for check in placed)
+        checked = placed if atomic else ()
+        write = scripts.write_call(
+            key, lease_key, token, value, ttl_ms, self.channel, only_if_absent, checked
+        )
+        if not atomic and not self._versions_still_hold(placed):
+            if token:
+                self.release_lease(key, lease_key, token)  # refused: let the waiters go
+            return False
+        written = bool(self._conn.script(write))
+        if not atomic:
             written = written and self._kept_if_still_current(key, value, placed)
         if written:
             self._extend_markers(versions, ttl_ms)
@@ -257,7 +250,7 @@ class RedisClusterStore(Store):
         one step here), take the entry back out (if it is still ours) and report it refused."""
         if self._versions_still_hold(versions):
             return True
-        self._conn.script("remove script", "remove_if", keys=[key], args=[value])
+        self._conn.script(ScriptCall("remove script", "remove_if", [key], [value]))
         return False
 
     def _versions_still_hold(self, versions: Sequence[VersionCheck]) -> bool:
@@ -282,30 +275,21 @@ class RedisClusterStore(Store):
         for key, version in zip(version_keys, fresh, strict=True):
             copies = self._copies.of(key)
             if copies is None:
-                values = self._conn.script(
-                    "version script", "ensure", keys=[key], args=[keep_ms, version]
-                )
-                found.append(values[0])
+                found.append(self._conn.script(scripts.ensure_call([key], [version], keep_ms))[0])
             elif purpose(key) == "n":
                 # Namespace versions are few and read by everything: kept for good, and every
                 # copy made from shard 0's, so that they agree.
-                home = self._conn.script(
-                    "version script", "ensure_persistent", [copies[0]], [version]
-                )
+                home = self._conn.script(_ensure_persistent(copies[0], version))
                 if shard != 0:
-                    home = self._conn.script(
-                        "version script", "ensure_persistent", [copies[shard]], [home]
-                    )
+                    home = self._conn.script(_ensure_persistent(copies[shard], home))
                 found.append(home)
             else:
                 # A key version: mark the key as replicated *before* reading the copy, so a key
                 # invalidation from now on reaches the copies (see _bump_key_version).
                 self._conn.run("SET", self._client.set, key, b"1", px=keep_ms, nx=True)
                 self._conn.run("PEXPIRE", self._client.pexpire, key, keep_ms, gt=True)
-                values = self._conn.script(
-                    "version script", "ensure", keys=[copies[shard]], args=[keep_ms, version]
-                )
-                found.append(values[0])
+                ensure = scripts.ensure_call([copies[shard]], [version], keep_ms)
+                found.append(self._conn.script(ensure)[0])
         return found
 
     def bump_versions(

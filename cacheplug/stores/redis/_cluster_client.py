@@ -18,7 +18,7 @@ from cacheplug._redact import redact
 from cacheplug.exceptions import CacheUnavailable, ConfigurationError
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._clients import WaitingPool, parse_cluster_url
-from cacheplug.stores.redis._scripts import CLUSTER_ERRORS, unavailable
+from cacheplug.stores.redis._scripts import CLUSTER_ERRORS, ScriptCall, unavailable
 from cacheplug.stores.redis._untyped import cluster_node
 
 SCHEME: Final = "redis+cluster"
@@ -125,10 +125,10 @@ class ClusterConnection:
             **self._options,
         )
 
-    def script(self, what: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run the script ``name`` (``what`` names it in errors)."""
+    def script(self, call: ScriptCall) -> Any:
+        """Run the script ``call`` names."""
         self.available  # noqa: B018 (makes the client and registers the scripts, or raises)
-        return self.run(what, self._scripts[name], keys=keys, args=args)
+        return self.run(call.what, self._scripts[call.name], keys=call.keys, args=call.args)
 
     def run(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         """``call(*args, **kwargs)``, its failure a :class:`CacheUnavailable` naming

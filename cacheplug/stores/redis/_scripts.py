@@ -1,11 +1,13 @@
 """What both Redis stores share: the Lua scripts (``lua/*.lua``, shipped as package data),
-the arguments of ``write.lua``, and how a redis-py error becomes a cacheplug error."""
+the keys and arguments each store operation passes them (:class:`ScriptCall`, the same for
+the sync, async and cluster clients, which differ only in how they send it), and how a
+redis-py error or reply becomes cacheplug's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Final, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, ParamSpec, TypeVar
 
 import redis
 from redis.exceptions import RedisClusterException
@@ -48,6 +50,8 @@ QUEUE_SETTLE: Final = lua("queue_settle")
 
 
 S = TypeVar("S")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Scripts(NamedTuple, Generic[S]):
@@ -82,21 +86,82 @@ def register(once: Callable[[str], S], retrying: Callable[[str], S]) -> Scripts[
     )
 
 
-def write_args(
+class ScriptCall(NamedTuple):
+    """One run of a script: ``what`` names it in errors, ``name`` is its :class:`Scripts`
+    field (and the cluster client's name for it)."""
+
+    what: str
+    name: str
+    keys: list[str]
+    args: list[Any]
+
+
+def incr_call(key: str, delta: int, ttl_ms: int | None) -> ScriptCall:
+    return ScriptCall("incr script", "incr", [key], [delta, ttl_ms or 0])
+
+
+def compare_and_swap_call(key: str, expected: bytes, new: bytes) -> ScriptCall:
+    return ScriptCall("compare-and-swap script", "cas", [key], [expected, new])
+
+
+def acquire_call(lease_key: str, token: bytes, ttl_ms: int) -> ScriptCall:
+    return ScriptCall("lease script", "acquire", [lease_key], [token, ttl_ms])
+
+
+def release_call(key: str, lease_key: str, token: bytes, channel: str) -> ScriptCall:
+    return ScriptCall("release script", "release", [key, lease_key], [token, channel])
+
+
+def extend_call(lease_key: str, token: bytes, ttl_ms: int) -> ScriptCall:
+    return ScriptCall("extend script", "extend", [lease_key], [token, ttl_ms])
+
+
+def ensure_call(version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int) -> ScriptCall:
+    return ScriptCall("version script", "ensure", list(version_keys), [keep_ms, *fresh])
+
+
+def bump_call(
+    version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int, channel: str
+) -> ScriptCall:
+    return ScriptCall("bump script", "bump", list(version_keys), [channel, keep_ms, *fresh])
+
+
+def invalidate_call(entries: Sequence[tuple[str, str]], channel: str) -> ScriptCall:
+    keys = [name for pair in entries for name in pair]
+    return ScriptCall("invalidate script", "invalidate", keys, [channel])
+
+
+def write_call(
+    key: str,
+    lease_key: str,
     token: bytes,
     value: bytes,
     ttl_ms: int | None,
     channel: str,
-    only_if_absent: bool,
-    versions: Sequence[VersionCheck],
-) -> tuple[list[str], list[bytes | str | int]]:
-    """The extra KEYS and the ARGV of write.lua."""
-    keys: list[str] = []
-    args: list[bytes | str | int] = [token, value, ttl_ms or 0, channel, int(only_if_absent)]
+    only_if_absent: bool = False,
+    versions: Sequence[VersionCheck] = (),
+) -> ScriptCall:
+    """write.lua for a fill under the lease ``token``, or a plain write (``token`` empty):
+    then per version key, the version the entry records and whether the key must be absent."""
+    keys = [key, lease_key]
+    args: list[Any] = [token, value, ttl_ms or 0, channel, int(only_if_absent)]
     for version_key, version, create in versions:
         keys.append(version_key)
         args += (version, int(create))
-    return keys, args
+    return ScriptCall("fill script" if token else "write script", "write", keys, args)
+
+
+def ttl_from_pttl(remaining: int) -> int | None:
+    """:meth:`~cacheplug.stores.Store.ttl_ms` from PTTL's reply (-2: absent, -1: no expiry)."""
+    return {-2: -1, -1: None}.get(remaining, remaining)
+
+
+def guarded(what: str, command: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``command(*args, **kwargs)``, a redis-py failure raised as :func:`unavailable`."""
+    try:
+        return command(*args, **kwargs)
+    except ERRORS as exc:
+        raise unavailable(what, exc) from exc
 
 
 def unavailable(command: str, exc: BaseException) -> CacheError:

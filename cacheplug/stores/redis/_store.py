@@ -19,15 +19,24 @@ from collections.abc import Sequence
 from typing import Any, Final, cast
 
 import redis
+from redis.commands.core import Script
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
 from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.queues import QueueLimits
+from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._async import AsyncCommands
 from cacheplug.stores.redis._clients import connect
 from cacheplug.stores.redis._fills import RedisFillListener
-from cacheplug.stores.redis._scripts import ERRORS, RETRYABLE, register, unavailable, write_args
+from cacheplug.stores.redis._scripts import (
+    ERRORS,
+    RETRYABLE,
+    ScriptCall,
+    guarded,
+    register,
+    unavailable,
+)
 from cacheplug.stores.redis._streams import RedisStreamQueue
 
 
@@ -90,7 +99,7 @@ class RedisStore(Store):
         self._scripts = register(self._once_client.register_script, self._client.register_script)
         self.channel = f"cacheplug:fills:{self._clients.db}"
         self._fills = RedisFillListener(self._client, self.channel)
-        self._async = AsyncCommands(self._clients, retries, self.channel)
+        self._async = AsyncCommands(self._clients, retries)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -121,63 +130,49 @@ class RedisStore(Store):
 
     def _read_command(self, *command: str) -> Any:
         """Run an idempotent read command on a pooled connection, retrying on a new
-        connection after a connection error."""
+        connection after a connection error (the hot path: no ``guarded`` call here)."""
         pool = self._pool
         attempt = 0
-        while True:
-            connection: Any = pool.get_connection()
-            try:
-                connection.send_command(*command)
-                return connection.read_response()
-            except RETRYABLE:
-                connection.disconnect()
-                if attempt >= self._retries:
-                    raise
-                attempt += 1
-            finally:
-                pool.release(connection)
+        try:
+            while True:
+                connection: Any = pool.get_connection()
+                try:
+                    connection.send_command(*command)
+                    return connection.read_response()
+                except RETRYABLE:
+                    connection.disconnect()
+                    if attempt >= self._retries:
+                        raise
+                    attempt += 1
+                finally:
+                    pool.release(connection)
+        except ERRORS as exc:
+            raise unavailable(command[0], exc) from exc
+
+    def _script(self, call: ScriptCall) -> Any:
+        script: Script = getattr(self._scripts, call.name)
+        return guarded(call.what, script, keys=call.keys, args=call.args)
 
     def get(self, key: str) -> bytes | None:
-        try:
-            return self._read_command("GET", key)  # type: ignore[no-any-return]
-        except ERRORS as exc:
-            raise unavailable("GET", exc) from exc
+        return self._read_command("GET", key)  # type: ignore[no-any-return]
 
     def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
-        try:
-            self._client.set(key, value, px=ttl_ms)
-        except ERRORS as exc:
-            raise unavailable("SET", exc) from exc
+        guarded("SET", self._client.set, key, value, px=ttl_ms)
 
     def add(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
-        try:
-            return bool(self._once_client.set(key, value, px=ttl_ms, nx=True))
-        except ERRORS as exc:
-            raise unavailable("SET NX", exc) from exc
+        return bool(guarded("SET NX", self._once_client.set, key, value, px=ttl_ms, nx=True))
 
     def delete(self, key: str) -> bool:
-        try:
-            return bool(self._client.delete(key))
-        except ERRORS as exc:
-            raise unavailable("DEL", exc) from exc
+        return bool(guarded("DEL", self._client.delete, key))
 
     def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
-        try:
-            return int(self._scripts.incr(keys=[key], args=[delta, ttl_ms or 0]))
-        except ERRORS as exc:
-            raise unavailable("incr script", exc) from exc
+        return int(self._script(scripts.incr_call(key, delta, ttl_ms)))
 
     def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
-        try:
-            return bool(self._scripts.cas(keys=[key], args=[expected, new]))
-        except ERRORS as exc:
-            raise unavailable("compare-and-swap script", exc) from exc
+        return bool(self._script(scripts.compare_and_swap_call(key, expected, new)))
 
     def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
-        try:
-            return int(self._scripts.acquire(keys=[lease_key], args=[token, ttl_ms]))
-        except ERRORS as exc:
-            raise unavailable("lease script", exc) from exc
+        return int(self._script(scripts.acquire_call(lease_key, token, ttl_ms)))
 
     def fill_with_lease(
         self,
@@ -188,11 +183,10 @@ class RedisStore(Store):
         token: bytes,
         versions: Sequence[VersionCheck] = (),
     ) -> bool:
-        extra, args = write_args(token, value, ttl_ms, self.channel, False, versions)
-        try:
-            return bool(self._scripts.write(keys=[key, lease_key, *extra], args=args))
-        except ERRORS as exc:
-            raise unavailable("fill script", exc) from exc
+        fill = scripts.write_call(
+            key, lease_key, token, value, ttl_ms, self.channel, False, versions
+        )
+        return bool(self._script(fill))
 
     def put(
         self,
@@ -203,11 +197,10 @@ class RedisStore(Store):
         versions: Sequence[VersionCheck] = (),
         only_if_absent: bool = False,
     ) -> bool:
-        extra, args = write_args(b"", value, ttl_ms, self.channel, only_if_absent, versions)
-        try:
-            return bool(self._scripts.write(keys=[key, lease_key, *extra], args=args))
-        except ERRORS as exc:
-            raise unavailable("write script", exc) from exc
+        write = scripts.write_call(
+            key, lease_key, b"", value, ttl_ms, self.channel, only_if_absent, versions
+        )
+        return bool(self._script(write))
 
     def ensure_versions(
         self,
@@ -216,57 +209,33 @@ class RedisStore(Store):
         keep_ms: int,
         near: str | None = None,
     ) -> list[bytes | None]:
-        try:
-            found = self._scripts.ensure(keys=list(version_keys), args=[keep_ms, *fresh])
-        except ERRORS as exc:
-            raise unavailable("version script", exc) from exc
+        found = self._script(scripts.ensure_call(version_keys, fresh, keep_ms))
         return cast("list[bytes | None]", found)
 
     def bump_versions(
         self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
     ) -> None:
-        if not version_keys:
-            return
-        try:
-            self._scripts.bump(keys=list(version_keys), args=[self.channel, keep_ms, *fresh])
-        except ERRORS as exc:
-            raise unavailable("bump script", exc) from exc
+        if version_keys:
+            self._script(scripts.bump_call(version_keys, fresh, keep_ms, self.channel))
 
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
-        try:
-            return bool(self._scripts.release(keys=[key, lease_key], args=[token, self.channel]))
-        except ERRORS as exc:
-            raise unavailable("release script", exc) from exc
+        return bool(self._script(scripts.release_call(key, lease_key, token, self.channel)))
 
     def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
-        try:
-            return bool(self._scripts.extend(keys=[lease_key], args=[token, ttl_ms]))
-        except ERRORS as exc:
-            raise unavailable("extend script", exc) from exc
+        return bool(self._script(scripts.extend_call(lease_key, token, ttl_ms)))
 
     def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
         if not entries:
             return 0
-        keys = [name for pair in entries for name in pair]
-        try:
-            return int(self._scripts.invalidate(keys=keys, args=[self.channel]))
-        except ERRORS as exc:
-            raise unavailable("invalidate script", exc) from exc
+        return int(self._script(scripts.invalidate_call(entries, self.channel)))
 
     def ttl_ms(self, key: str) -> int | None:
-        try:
-            remaining = int(self._client.pttl(key))
-        except ERRORS as exc:
-            raise unavailable("PTTL", exc) from exc
-        return {-2: -1, -1: None}.get(remaining, remaining)
+        return scripts.ttl_from_pttl(int(guarded("PTTL", self._client.pttl, key)))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        try:
-            return self._read_command("MGET", *keys)  # type: ignore[no-any-return]
-        except ERRORS as exc:
-            raise unavailable("MGET", exc) from exc
+        return self._read_command("MGET", *keys)  # type: ignore[no-any-return]
 
     def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         if not items:
@@ -282,10 +251,7 @@ class RedisStore(Store):
     def delete_many(self, keys: Sequence[str]) -> int:
         if not keys:
             return 0
-        try:
-            return int(self._client.delete(*keys))
-        except ERRORS as exc:
-            raise unavailable("DEL", exc) from exc
+        return int(guarded("DEL", self._client.delete, *keys))
 
     def put_many(
         self,
@@ -297,40 +263,52 @@ class RedisStore(Store):
             return []
         try:
             with self._once_client.pipeline(transaction=False) as pipe:
-                for key, value, lease_key in items:
-                    extra, args = write_args(b"", value, ttl_ms, self.channel, False, versions)
-                    self._scripts.write(keys=[key, lease_key, *extra], args=args, client=pipe)
+                for write in self._writes(items, ttl_ms, versions):
+                    self._scripts.write(keys=write.keys, args=write.args, client=pipe)
                 return [bool(stored) for stored in pipe.execute()]
         except ERRORS as exc:
             raise unavailable("write script (pipeline)", exc) from exc
+
+    def _writes(
+        self,
+        items: Sequence[tuple[str, bytes, str]],
+        ttl_ms: int | None,
+        versions: Sequence[VersionCheck],
+    ) -> list[ScriptCall]:
+        """The writes of :meth:`put_many`, sync or async."""
+        return [
+            scripts.write_call(key, lease_key, b"", value, ttl_ms, self.channel, False, versions)
+            for key, value, lease_key in items
+        ]
 
     def close(self) -> None:
         self._fills.stop()
         self._client.close()
         self._once_client.close()
 
-    # -- async: redis.asyncio clients per event loop (see ``_async``) -------------------------
+    # -- async: the same calls, sent by redis.asyncio clients per event loop (see ``_async``) --
 
     async def aget(self, key: str) -> bytes | None:
-        return await self._async.get(key)
+        return cast("bytes | None", await self._async.run("GET", self._async.retrying().get(key)))
 
     async def aset(self, key: str, value: bytes, ttl_ms: int | None) -> None:
-        await self._async.set(key, value, ttl_ms)
+        await self._async.run("SET", self._async.retrying().set(key, value, px=ttl_ms))
 
     async def aadd(self, key: str, value: bytes, ttl_ms: int | None) -> bool:
-        return await self._async.add(key, value, ttl_ms)
+        added = self._async.once().set(key, value, px=ttl_ms, nx=True)
+        return bool(await self._async.run("SET NX", added))
 
     async def adelete(self, key: str) -> bool:
-        return await self._async.delete(key)
+        return bool(await self._async.run("DEL", self._async.retrying().delete(key)))
 
     async def aincr(self, key: str, delta: int, ttl_ms: int | None) -> int:
-        return await self._async.incr(key, delta, ttl_ms)
+        return int(await self._async.script(scripts.incr_call(key, delta, ttl_ms)))
 
     async def acompare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
-        return await self._async.compare_and_swap(key, expected, new)
+        return bool(await self._async.script(scripts.compare_and_swap_call(key, expected, new)))
 
     async def aacquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
-        return await self._async.acquire_lease(lease_key, token, ttl_ms)
+        return int(await self._async.script(scripts.acquire_call(lease_key, token, ttl_ms)))
 
     async def afill_with_lease(
         self,
@@ -341,7 +319,10 @@ class RedisStore(Store):
         token: bytes,
         versions: Sequence[VersionCheck] = (),
     ) -> bool:
-        return await self._async.fill_with_lease(key, value, ttl_ms, lease_key, token, versions)
+        fill = scripts.write_call(
+            key, lease_key, token, value, ttl_ms, self.channel, False, versions
+        )
+        return bool(await self._async.script(fill))
 
     async def aput(
         self,
@@ -352,7 +333,10 @@ class RedisStore(Store):
         versions: Sequence[VersionCheck] = (),
         only_if_absent: bool = False,
     ) -> bool:
-        return await self._async.put(key, value, ttl_ms, lease_key, versions, only_if_absent)
+        write = scripts.write_call(
+            key, lease_key, b"", value, ttl_ms, self.channel, only_if_absent, versions
+        )
+        return bool(await self._async.script(write))
 
     async def aensure_versions(
         self,
@@ -361,30 +345,41 @@ class RedisStore(Store):
         keep_ms: int,
         near: str | None = None,
     ) -> list[bytes | None]:
-        return await self._async.ensure_versions(version_keys, fresh, keep_ms, near)
+        found = await self._async.script(scripts.ensure_call(version_keys, fresh, keep_ms))
+        return cast("list[bytes | None]", found)
 
     async def abump_versions(
         self, version_keys: Sequence[str], fresh: Sequence[int], keep_ms: int
     ) -> None:
-        await self._async.bump_versions(version_keys, fresh, keep_ms)
+        if version_keys:
+            await self._async.script(scripts.bump_call(version_keys, fresh, keep_ms, self.channel))
 
     async def arelease_lease(self, key: str, lease_key: str, token: bytes) -> bool:
-        return await self._async.release_lease(key, lease_key, token)
+        release = scripts.release_call(key, lease_key, token, self.channel)
+        return bool(await self._async.script(release))
 
     async def aextend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
-        return await self._async.extend_lease(lease_key, token, ttl_ms)
+        return bool(await self._async.script(scripts.extend_call(lease_key, token, ttl_ms)))
 
     async def ainvalidate(self, entries: Sequence[tuple[str, str]]) -> int:
-        return await self._async.invalidate(entries)
+        if not entries:
+            return 0
+        return int(await self._async.script(scripts.invalidate_call(entries, self.channel)))
 
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return await self._async.get_many(keys)
+        if not keys:
+            return []
+        found = await self._async.run("MGET", self._async.retrying().mget(keys))
+        return cast("list[bytes | None]", found)
 
     async def aset_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
-        await self._async.set_many(items, ttl_ms)
+        if items:
+            await self._async.set_many(items, ttl_ms)
 
     async def adelete_many(self, keys: Sequence[str]) -> int:
-        return await self._async.delete_many(keys)
+        if not keys:
+            return 0
+        return int(await self._async.run("DEL", self._async.retrying().delete(*keys)))
 
     async def aput_many(
         self,
@@ -392,7 +387,9 @@ class RedisStore(Store):
         ttl_ms: int | None,
         versions: Sequence[VersionCheck] = (),
     ) -> list[bool]:
-        return await self._async.put_many(items, ttl_ms, versions)
+        if not items:
+            return []
+        return await self._async.put_many(self._writes(items, ttl_ms, versions))
 
     async def aclose(self) -> None:
         await self._async.close()
