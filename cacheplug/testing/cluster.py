@@ -14,12 +14,11 @@ import random
 import shutil
 import socket
 import subprocess
-import time
-from types import TracebackType
 
 import redis
 from redis.crc import key_slot
 
+from cacheplug.testing._setups import Throwaway, wait_until
 from cacheplug.testing.redis_server import RedisServer
 
 
@@ -47,7 +46,7 @@ def _free(port: int) -> bool:
         return True
 
 
-class RedisClusterSetup:
+class RedisClusterSetup(Throwaway):
     """``masters`` masters with ``replicas`` replicas each."""
 
     def __init__(self, masters: int = 3, replicas: int = 1, *, node_timeout_ms: int = 1000):
@@ -97,12 +96,10 @@ class RedisClusterSetup:
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         """Until every running node reports ``cluster_state:ok`` and every slot is served."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self._ok(node) for node in self.nodes if node.running):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("the cluster did not become healthy")
+        if not wait_until(
+            lambda: all(self._ok(node) for node in self.nodes if node.running), timeout, 0.1
+        ):
+            raise RuntimeError("the cluster did not become healthy")
 
     @staticmethod
     def _ok(node: RedisServer) -> bool:
@@ -139,29 +136,25 @@ class RedisClusterSetup:
         """SIGKILL the master of ``key``'s slot and wait until its replica has taken over."""
         victim = self.master_of(key)
         victim.kill()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def taken_over() -> bool:
             try:
-                if self.master_of(key) is not victim:
-                    self.wait_healthy(timeout)
-                    return victim
+                if self.master_of(key) is victim:
+                    return False
+                self.wait_healthy(timeout)
             except RuntimeError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("no replica took over")
+                return False  # no node answers yet, or not healthy yet: ask again
+            return True
+
+        if not wait_until(taken_over, timeout, 0.1):
+            raise RuntimeError("no replica took over")
+        return victim
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
 
-    def __enter__(self) -> RedisClusterSetup:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def discard(self) -> None:
+        """Remove the nodes' directories (stopped)."""
         for node in self.nodes:
-            node.__exit__(None, None, None)
+            node.discard()

@@ -6,9 +6,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
+
+from cacheplug.testing._setups import Throwaway, stop_processes, wait_until
 
 
 def free_port() -> int:
@@ -19,7 +19,7 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
+class RedisServer(Throwaway):
     """A ``redis-server`` process of our own: no persistence, loopback only.
 
     ``with RedisServer() as server: Cache(server.url)``. Raises ``RuntimeError`` when the
@@ -66,13 +66,15 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with code {self._process.returncode}")
-            if self.ping():
-                return self
-            time.sleep(0.02)
+        process = self._process
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with code {process.returncode}")
+            return self.ping()
+
+        if wait_until(answers, timeout, 0.02):
+            return self
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout} s")
 
@@ -104,23 +106,10 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server (it keeps its port number, so ``start()`` brings it back there)."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop_processes([self._process])
         self._process = None
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def discard(self) -> None:
+        """Remove the server's directory (stopped)."""
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -12,18 +12,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
+from cacheplug.testing._setups import Throwaway, stop_processes, wait_until
 from cacheplug.testing.redis_server import RedisServer, free_port
 
 SERVICE = "mymaster"
 
 
-class SentinelSetup:
+class SentinelSetup(Throwaway):
     """One master, one replica and three Sentinels watching them (quorum 2)."""
 
     def __init__(self, *, down_after_ms: int = 1000, failover_timeout_ms: int = 5000) -> None:
@@ -107,37 +107,19 @@ class SentinelSetup:
         return True
 
     @staticmethod
-    def _wait(condition: object, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():  # type: ignore[operator]
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"timed out waiting for {what}")
+    def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+        if not wait_until(condition, timeout, 0.1):
+            raise RuntimeError(f"timed out waiting for {what}")
 
     def stop(self) -> None:
         """Stop the Sentinels and both servers."""
-        for process in self._sentinels:
-            process.terminate()
-        for process in self._sentinels:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self._sentinels)
         self._sentinels = []
         self.replica.stop()
         self.master.stop()
 
-    def __enter__(self) -> SentinelSetup:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self.master.__exit__(None, None, None)
-        self.replica.__exit__(None, None, None)
+    def discard(self) -> None:
+        """Remove the servers' and the Sentinels' directories (stopped)."""
+        self.master.discard()
+        self.replica.discard()
         shutil.rmtree(self._dir, ignore_errors=True)
