@@ -90,6 +90,11 @@ class MemoryStore(Store):
             return None
         return item
 
+    def _held_lease(self, lease_key: str, token: bytes) -> tuple[bytes, float] | None:
+        # Caller holds the lock.
+        lease = self._live(lease_key)
+        return lease if lease is not None and lease[0] == token else None
+
     def _drop(self, key: str, item: tuple[bytes, float]) -> None:
         del self._data[key]
         self._bytes -= len(key) + len(item[0])
@@ -216,8 +221,8 @@ class MemoryStore(Store):
         versions: Sequence[VersionCheck] = (),
     ) -> bool:
         with self._lock:
-            lease = self._live(lease_key)
-            if lease is None or lease[0] != token:
+            lease = self._held_lease(lease_key, token)
+            if lease is None:
                 return False
             stored = self._versions_hold(versions)
             if stored:
@@ -313,8 +318,8 @@ class MemoryStore(Store):
 
     def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
         with self._lock:
-            lease = self._live(lease_key)
-            if lease is None or lease[0] != token:
+            lease = self._held_lease(lease_key, token)
+            if lease is None:
                 return False
             self._drop(lease_key, lease)
         self.fills.announce(key)
@@ -322,8 +327,7 @@ class MemoryStore(Store):
 
     def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
         with self._lock:
-            lease = self._live(lease_key)
-            if lease is None or lease[0] != token:
+            if self._held_lease(lease_key, token) is None:
                 return False
             self._data[lease_key] = (token, self._expiry(ttl_ms))
             return True

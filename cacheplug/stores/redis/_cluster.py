@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import redis
 import redis.cluster
 
 from cacheplug._redact import redact
 from cacheplug._types import BOOKKEEPING_TTL_MS
-from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.stores.base import VersionCheck
 from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._acks import AcknowledgedWrites
@@ -43,7 +43,7 @@ from cacheplug.stores.redis._copies import (
     spread,
 )
 from cacheplug.stores.redis._fills import ClientPubSub, RedisFillListener
-from cacheplug.stores.redis._scripts import ScriptCall
+from cacheplug.stores.redis._scripts import ScriptCall, ScriptedStore
 from cacheplug.stores.redis._streams import RedisStreamQueue
 
 _KEY_VERSION_KEEP_MS: Final = BOOKKEEPING_TTL_MS
@@ -53,7 +53,7 @@ def _ensure_persistent(copy: str, version: int | bytes) -> ScriptCall:
     return ScriptCall("version script", "ensure_persistent", [copy], [version])
 
 
-class RedisClusterStore(Store):
+class RedisClusterStore(ScriptedStore):
     """A store on a Redis Cluster.
 
     ``url`` names one node or several to start from:
@@ -134,6 +134,9 @@ class RedisClusterStore(Store):
 
     # -- primitives --------------------------------------------------------------------------
 
+    def _script(self, call: ScriptCall) -> Any:
+        return self._conn.script(call)
+
     def get(self, key: str) -> bytes | None:
         return cast("bytes | None", self._conn.run("GET", self._client.get, key))
 
@@ -146,23 +149,8 @@ class RedisClusterStore(Store):
     def delete(self, key: str) -> bool:
         return bool(self._conn.run("DEL", self._client.delete, key))
 
-    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
-        return int(self._conn.script(scripts.incr_call(key, delta, ttl_ms)))
-
-    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
-        return bool(self._conn.script(scripts.compare_and_swap_call(key, expected, new)))
-
     def ttl_ms(self, key: str) -> int | None:
         return scripts.ttl_from_pttl(int(self._conn.run("PTTL", self._client.pttl, key)))
-
-    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
-        return int(self._conn.script(scripts.acquire_call(lease_key, token, ttl_ms)))
-
-    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
-        return bool(self._conn.script(scripts.release_call(key, lease_key, token, self.channel)))
-
-    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
-        return bool(self._conn.script(scripts.extend_call(lease_key, token, ttl_ms)))
 
     def fill_with_lease(
         self,
@@ -173,7 +161,7 @@ class RedisClusterStore(Store):
         token: bytes,
         versions: Sequence[VersionCheck] = (),
     ) -> bool:
-        return self._write(key, value, ttl_ms, lease_key, token, versions, False)
+        return self._write(key, lease_key, token, value, ttl_ms, False, versions)
 
     def put(
         self,
@@ -184,7 +172,7 @@ class RedisClusterStore(Store):
         versions: Sequence[VersionCheck] = (),
         only_if_absent: bool = False,
     ) -> bool:
-        written = self._write(key, value, ttl_ms, lease_key, b"", versions, only_if_absent)
+        written = self._write(key, lease_key, b"", value, ttl_ms, only_if_absent, versions)
         marker = marker_of(key)
         # A new value: replicas of the key (if it has any) hold the old one.
         if written and marker is not None and self._conn.run("EXISTS", self._client.exists, marker):
@@ -194,13 +182,14 @@ class RedisClusterStore(Store):
     def _write(
         self,
         key: str,
-        value: bytes,
-        ttl_ms: int | None,
         lease_key: str,
         token: bytes,
-        versions: Sequence[VersionCheck],
+        value: bytes,
+        ttl_ms: int | None,
         only_if_absent: bool,
+        versions: Sequence[VersionCheck],
     ) -> bool:
+        """``write.lua`` (its arguments in its order) with ``versions`` checked."""
         placed = self._placed(versions, shard_of(key))
         # A replica with its copies: one atomic script, as on a single Redis. Otherwise the
         # script cannot reach the version keys, and they are checked before and after it.

@@ -23,7 +23,7 @@ from redis.commands.core import Script
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
-from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.stores.base import VersionCheck
 from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._async import AsyncCommands
@@ -33,6 +33,7 @@ from cacheplug.stores.redis._scripts import (
     ERRORS,
     RETRYABLE,
     ScriptCall,
+    ScriptedStore,
     guarded,
     register,
     unavailable,
@@ -40,7 +41,7 @@ from cacheplug.stores.redis._scripts import (
 from cacheplug.stores.redis._streams import RedisStreamQueue
 
 
-class RedisStore(Store):
+class RedisStore(ScriptedStore):
     """A store on one Redis server.
 
     ``url`` is a redis-py URL: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://``
@@ -165,15 +166,6 @@ class RedisStore(Store):
     def delete(self, key: str) -> bool:
         return bool(guarded("DEL", self._client.delete, key))
 
-    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
-        return int(self._script(scripts.incr_call(key, delta, ttl_ms)))
-
-    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
-        return bool(self._script(scripts.compare_and_swap_call(key, expected, new)))
-
-    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
-        return int(self._script(scripts.acquire_call(lease_key, token, ttl_ms)))
-
     def fill_with_lease(
         self,
         key: str,
@@ -217,12 +209,6 @@ class RedisStore(Store):
     ) -> None:
         if version_keys:
             self._script(scripts.bump_call(version_keys, fresh, keep_ms, self.channel))
-
-    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
-        return bool(self._script(scripts.release_call(key, lease_key, token, self.channel)))
-
-    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
-        return bool(self._script(scripts.extend_call(lease_key, token, ttl_ms)))
 
     def invalidate(self, entries: Sequence[tuple[str, str]]) -> int:
         if not entries:
