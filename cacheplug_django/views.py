@@ -20,6 +20,7 @@ from cacheplug.integration import (
     Page,
     PagePolicy,
     PageRequest,
+    Watched,
     aserve_page,
     check_page_options,
     private_user,
@@ -138,14 +139,9 @@ def _async_cached_view(
             return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
         async def render() -> tuple[HttpResponseBase, Page | None]:
-            watch = ReadWatch(request)
-            response = None
-            try:
-                response = await respond()
-                _render_template(response)
-            finally:
-                reads = watch.stop(response)
-            return response, page_of(policy, request, response, reads)
+            with Watched[HttpResponseBase](ReadWatch(request)) as made:
+                response = _rendered(made.keep(await respond()))
+            return response, page_of(policy, request, response, made.reads)
 
         named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
         from cacheplug_django._state import cache
@@ -181,14 +177,9 @@ def serve(
     ``respond()`` reads of the client."""
 
     def render() -> tuple[HttpResponseBase, Page | None]:
-        watching = watch(request)
-        response = None
-        try:
-            response = respond()
-            _render_template(response)
-        finally:
-            reads = watching.stop(response)
-        return response, page_of(policy, request, response, reads)
+        with Watched[HttpResponseBase](watch(request)) as made:
+            response = _rendered(made.keep(respond()))
+        return response, page_of(policy, request, response, made.reads)
 
     from cacheplug_django._state import cache
 
@@ -299,10 +290,11 @@ def _authenticated_user(request: HttpRequest, *, evaluate: bool) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def _render_template(response: HttpResponseBase) -> None:
+def _rendered(response: HttpResponseBase) -> HttpResponseBase:
     render = getattr(response, "render", None)
     if render is not None and not getattr(response, "is_rendered", True):
         render()  # a TemplateResponse: its content is needed now, and what it reads counts
+    return response
 
 
 def page_of(

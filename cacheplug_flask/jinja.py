@@ -26,8 +26,8 @@ from markupsafe import Markup
 
 from cacheplug.integration import (
     FRAGMENT_OPTIONS,
-    NOTHING_READ,
     ClientReads,
+    Watched,
     fetch_fragment,
     fragment_key,
     fragment_options,
@@ -88,15 +88,10 @@ class CachePlugExtension(Extension):
         def render() -> tuple[str, ClientReads]:
             # What rendering the fragment read of the client decides whether it is shared
             # (the core's rule); outside a request there is no client to read.
-            if not has_request_context():
-                return str(caller()), NOTHING_READ
-            watch = ReadWatch(extension.private_cookies)
-            reads = NOTHING_READ
-            try:
+            watch = ReadWatch(extension.private_cookies) if has_request_context() else None
+            with Watched[str](watch) as made:
                 text = str(caller())
-            finally:
-                reads = watch.stop()
-            return text, reads
+            return text, made.reads
 
         text = fetch_fragment(
             extension,

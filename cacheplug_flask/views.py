@@ -18,6 +18,7 @@ from cacheplug.integration import (
     Page,
     PagePolicy,
     PageRequest,
+    Watched,
     aserve_page,
     check_page_options,
     private_user,
@@ -100,13 +101,9 @@ def cached_view(
                     return make_response(await view(**kwargs))
 
                 async def render() -> tuple[Response, Page | None]:
-                    watch = ReadWatch(private_cookies)
-                    response = None
-                    try:
-                        response = await respond()
-                    finally:
-                        reads = watch.stop(response)
-                    return response, page_of(policy, response, reads)
+                    with Watched[Response](ReadWatch(private_cookies)) as made:
+                        response = made.keep(await respond())
+                    return response, page_of(policy, response, made.reads)
 
                 found = await aserve_page(
                     extension,
@@ -130,13 +127,9 @@ def cached_view(
                 return make_response(view(**kwargs))
 
             def render() -> tuple[Response, Page | None]:
-                watch = ReadWatch(private_cookies)
-                response = None
-                try:
-                    response = respond()
-                finally:
-                    reads = watch.stop(response)
-                return response, page_of(policy, response, reads)
+                with Watched[Response](ReadWatch(private_cookies)) as made:
+                    response = made.keep(respond())
+                return response, page_of(policy, response, made.reads)
 
             found = serve_page(
                 extension,

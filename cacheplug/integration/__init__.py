@@ -18,7 +18,8 @@ own): the logic lives here once, so that each adapter only translates its framew
   ``HEAD``, the headers to send), :func:`answer`, :func:`not_modified`, :func:`etag_sent`.
 - Shared pages and fragments never carry one client's state: :class:`ClientReads` (what
   rendering read of the client, as the adapter collected it), :func:`unshared_reason` (the
-  rule), :class:`CookieReads` (cookies that notice being read).
+  rule), :class:`CookieReads` (cookies that notice being read), :class:`Watched` (an
+  adapter's :class:`Watch` of those reads, run around making a page or a fragment).
 - Fragments: :func:`fragment_key`, :func:`fetch_fragment`, :func:`fragment_options` /
   :class:`FragmentOptions` / :data:`FRAGMENT_OPTIONS` (every ``{% cacheplug %}`` tag's
   options, checked alike).
@@ -45,6 +46,8 @@ from cacheplug.integration._client_reads import (
     NOTHING_READ,
     ClientReads,
     CookieReads,
+    Watch,
+    Watched,
     unshared_reason,
 )
 from cacheplug.integration._deferred import DeferredInvalidations
@@ -137,6 +140,8 @@ __all__ = [
     "TaggedCache",
     "Uncacheable",
     "Warmers",
+    "Watch",
+    "Watched",
     "WriteParser",
     "answer",
     "any_row_tag",

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +120,47 @@ class CookieReads(Mapping[str, Any]):
         # a cookie's value.
         self.read = self.read or bool(self._cookies)
         return getattr(self._cookies, name)
+
+
+class Watch(Protocol):
+    """An adapter's watch of what the request reads of its client, started where it is made:
+    ``stop`` gives the reads since (and those of ``response``, its cookies, when given)."""
+
+    def stop(self, response: Any = None) -> ClientReads: ...
+
+
+class Watched(Generic[T]):
+    """What making a page or a fragment read of the client, for sync and async code alike::
+
+        with Watched(watch) as made:
+            response = made.keep(respond())
+        page = policy.page_of(..., reads=made.reads)
+
+    The watch stops when the block ends, even by an exception (the adapters' watches put the
+    framework's records of reads back then), and is given what :meth:`keep` kept (a response,
+    whose cookies count; nothing for a fragment, or when making it raised). Without a watch
+    (``None``: no request to watch), nothing was read."""
+
+    __slots__ = ("_kept", "_watch", "reads")
+
+    def __init__(self, watch: Watch | None) -> None:
+        self._watch = watch
+        self._kept: T | None = None
+        self.reads = NOTHING_READ
+
+    def keep(self, made: T) -> T:
+        """``made`` (returned), to be given to the watch when it stops."""
+        self._kept = made
+        return made
+
+    def __enter__(self) -> Watched[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._watch is not None:
+            self.reads = self._watch.stop(self._kept)

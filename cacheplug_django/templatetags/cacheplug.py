@@ -28,8 +28,8 @@ from django.utils.safestring import SafeString, mark_safe
 from cacheplug import ConfigurationError
 from cacheplug.integration import (
     FRAGMENT_OPTIONS,
-    NOTHING_READ,
     ClientReads,
+    Watched,
     fetch_fragment,
     fragment_key,
     fragment_options,
@@ -72,13 +72,9 @@ class CachePlugNode(Node):
             # What rendering the fragment read of the client decides whether it is shared
             # (the core's rule); Django's records of the reads say.
             watch = ReadWatch(request) if isinstance(request, HttpRequest) else None
-            reads = NOTHING_READ
-            try:
+            with Watched[str](watch) as made:
                 text = str(self.nodelist.render(context))
-            finally:
-                if watch is not None:
-                    reads = watch.stop()
-            return text, reads
+            return text, made.reads
 
         def csrf_token() -> str | None:
             # Only if something already evaluated it: evaluating it here would set a cookie.
