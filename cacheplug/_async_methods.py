@@ -18,6 +18,7 @@ from cacheplug._engine.protocol import CacheState
 from cacheplug._engine.read_many import get_many_plan
 from cacheplug._engine.reads import Engine
 from cacheplug._engine.replicas import Replicas
+from cacheplug._engine.write_through import write_through_plan
 from cacheplug._engine.writes import add_plan, set_many_plan, set_plan
 from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, DefaultType, Tags, Ttl
 from cacheplug.encoding._tags import Unread, tag_names
@@ -73,9 +74,18 @@ class AsyncMethods:
                 key, replicas, stale_ttl, early, refresh_ahead, max_staleness
             )
             if copies:
-                return await self._replicas.aget(
-                    key, loader, ttl, tags, negative_ttl, copies, self.aget_or_load
-                )
+
+                async def plain() -> T:
+                    return await self.aget_or_load(
+                        key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
+                    )
+
+                plan = self._replicas.plan(key, tags, ttl, negative_ttl, copies)
+                found = await engine._arun(plan, plain)
+                if found is BYPASS:
+                    value = loader()
+                    return await value if isawaitable(value) else value
+                return await plain() if found is NOTHING else found
         skey, version_keys, found, epoch = engine._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )
@@ -92,16 +102,7 @@ class AsyncMethods:
         )
         if answer is not MISSING:
             return answer  # type: ignore[no-any-return]
-        policy = engine._read_policy(*options)
-        self._invalidator.listen_to_bus()
-
-        async def fill() -> tuple[T, bool]:
-            plan = loads.fill_plan(skey, version_keys, policy, check_first=False)
-            return await engine._arun(plan, loader)  # type: ignore[no-any-return]
-
-        return await engine._aflights.run(
-            engine._flight_key(skey, version_keys), fill, version_keys
-        )
+        return await loads.afill(skey, version_keys, options, loader)  # type: ignore[no-any-return]
 
     async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Async :meth:`~cacheplug.Cache.get_many`."""
@@ -137,9 +138,9 @@ class AsyncMethods:
     ) -> T:
         """Async :meth:`~cacheplug.Cache.write_through`; ``writer`` may be a coroutine
         function."""
-        from cacheplug.features._writes import awrite_through
-
-        return await awrite_through(cast("CacheState", self), key, value, writer, ttl, tags)  # type: ignore[no-any-return]
+        plan = write_through_plan(self._engine, key, value, ttl, tags)
+        result: T = await self._engine._arun(plan, writer)
+        return result
 
     async def awrite_around(
         self,

@@ -8,7 +8,7 @@ first use, so that ``import cacheplug`` does not load them all).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from cacheplug._engine.invalidation import Invalidator
 from cacheplug._engine.pending import PendingInvalidation
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from cacheplug._engine.metrics import CacheStats
     from cacheplug.features._decorators import CacheDecorator, KeySpec, TagSpec
     from cacheplug.features._inspect import EntryInfo
-    from cacheplug.writebehind._queue import WriteBehind
+    from cacheplug.writebehind._queue import WriteBehind, WriteBehindOptions
 
 T = TypeVar("T")
 
@@ -41,26 +41,6 @@ class FeatureMethods:
         # This class is only ever a base of Cache, which is a CacheState.
         return cast("CacheState", self)
 
-    def write_through(
-        self,
-        key: str,
-        value: Any,
-        writer: Callable[[], T],
-        ttl: Ttl = DEFAULT,
-        *,
-        tags: Tags = None,
-    ) -> T:
-        """Run ``writer()`` (the source of truth, e.g. the database write of ``value``), then
-        cache ``value`` under ``key``; returns what ``writer`` returned.
-
-        The value is cached only if no other write of ``key`` overlapped this one, so
-        concurrent writers never leave the older value cached; in any doubt (overlap, store
-        error, ``writer`` raising) the key is invalidated instead. See ``docs/writes.md``.
-        """
-        from cacheplug.features._writes import write_through
-
-        return write_through(self._state(), key, value, writer, ttl, tags)
-
     def write_around(self, key: str, writer: Callable[[], T], *, tags: Tags = None) -> T:
         """Run ``writer()``, then invalidate ``key`` (and ``tags``): the next read loads the
         new value. Call it after a write that is committed when ``writer`` returns."""
@@ -69,19 +49,7 @@ class FeatureMethods:
         return write_around(self._state(), key, writer, tags)
 
     def write_behind(
-        self,
-        name: str,
-        sink: Callable[[list[Any]], None],
-        *,
-        batch_size: int = 500,
-        flush_every: float = 1.0,
-        merge: Callable[[Any, Any], Any] | None = None,
-        max_length: int = 100_000,
-        max_deliveries: int = 5,
-        claim_idle: float = 30.0,
-        durable: bool = True,
-        update_cache: bool | None = None,
-        ttl: Ttl = DEFAULT,
+        self, name: str, sink: Callable[[list[Any]], None], **options: Unpack[WriteBehindOptions]
     ) -> WriteBehind:
         """A write-behind queue: ``put(key, value)`` returns at once; workers (``drain``,
         ``run``, ``start``) hand batches of :class:`~cacheplug.QueuedWrite`, one per key
@@ -92,20 +60,7 @@ class FeatureMethods:
         its key (``update_cache``, for ``ttl``). See ``docs/writes.md``."""
         from cacheplug.writebehind._queue import WriteBehind
 
-        queue = WriteBehind(
-            self._state(),
-            name,
-            sink,
-            batch_size=batch_size,
-            flush_every=flush_every,
-            merge=merge,
-            max_length=max_length,
-            max_deliveries=max_deliveries,
-            claim_idle=claim_idle,
-            durable=durable,
-            update_cache=update_cache,
-            ttl=ttl,
-        )
+        queue = WriteBehind(self._state(), name, sink, **options)
         self._queues[name] = queue
         return queue
 

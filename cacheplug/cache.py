@@ -2,17 +2,20 @@
 
 ``Cache`` holds an engine (:mod:`cacheplug._engine`) and builds nothing itself: every call is a
 decision of the engine and, where it touches the store, a plan that the sync or the async
-driver carries out. The sync and async methods therefore differ only in the driver they hand
-the plan to. ``get`` and ``get_or_load`` keep their few lines of hit path inline rather than
-in a plan: a hit in L1 returns before any plan is made. The async methods are in
-``_async_methods``, the ones that hand the cache to a feature in ``_feature_methods``.
+driver carries out. The sync and async methods therefore differ only in the driver they
+hand the plan to. ``get`` and ``get_or_load`` keep their read of the store inline rather
+than in a plan: a plan costs about 0.65 µs a call on this path (measured: 1.50 µs for one
+``READ`` step through the driver against 0.86 µs for the read itself), a fifth of a hit on
+the in-process store. Their loads are plans, as every other store call is. The async
+methods are in ``_async_methods``, the ones that hand the cache to a feature in
+``_feature_methods``.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
 from cacheplug._async_methods import AsyncMethods
 from cacheplug._engine.counters import check_delta, counter_plan
@@ -22,6 +25,7 @@ from cacheplug._engine.read_many import get_many_plan
 from cacheplug._engine.reads import Engine
 from cacheplug._engine.replicas import Replicas
 from cacheplug._engine.resilience import CircuitBreaker
+from cacheplug._engine.write_through import write_through_plan
 from cacheplug._engine.writes import add_plan, set_many_plan, set_plan
 from cacheplug._feature_methods import FeatureMethods
 from cacheplug._options import CacheOptions
@@ -35,6 +39,27 @@ if TYPE_CHECKING:
     from cacheplug.writebehind._queue import WriteBehind
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+
+class _Option(Generic[V]):
+    """A read-only attribute of ``Cache`` that is the engine's option of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, cache: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, cache: Cache, owner: type | None = None) -> V: ...
+    def __get__(self, cache: Cache | None, owner: type | None = None) -> V | Self:
+        if cache is None:
+            return self
+        value: V = getattr(cache._engine, self._name)
+        return value
+
+    def __set__(self, cache: Cache, value: V) -> None:
+        raise AttributeError(f"{self._name} is set when the cache is made: Cache({self._name}=...)")
 
 
 class Cache(AsyncMethods, FeatureMethods):
@@ -102,7 +127,7 @@ class Cache(AsyncMethods, FeatureMethods):
     @property
     def namespace_name(self) -> str:
         """The namespace this cache's keys live in (``parent/child`` for a nested one)."""
-        return self._engine.namespace_name
+        return self._engine._keys.namespace
 
     @property
     def store(self) -> Store:
@@ -114,37 +139,15 @@ class Cache(AsyncMethods, FeatureMethods):
         """The circuit breaker guarding the store."""
         return self._engine._breaker
 
-    @property
-    def default_ttl(self) -> float | None:
-        return self._engine.default_ttl
-
-    @property
-    def stale_ttl(self) -> float:
-        return self._engine.stale_ttl
-
-    @property
-    def early(self) -> XFetch | None:
-        return self._engine.early
-
-    @property
-    def refresh_ahead(self) -> float | None:
-        return self._engine.refresh_ahead
-
-    @property
-    def lock_timeout(self) -> float:
-        return self._engine.lock_timeout
-
-    @property
-    def wait_timeout(self) -> float:
-        return self._engine.wait_timeout
-
-    @property
-    def strict(self) -> bool:
-        return self._engine.strict
-
-    @property
-    def negative_ttl(self) -> float | None:
-        return self._engine.negative_ttl
+    # The options as validated (read-only: a cache is configured once).
+    default_ttl: _Option[float | None] = _Option()
+    stale_ttl: _Option[float] = _Option()
+    early: _Option[XFetch | None] = _Option()
+    refresh_ahead: _Option[float | None] = _Option()
+    lock_timeout: _Option[float] = _Option()
+    wait_timeout: _Option[float] = _Option()
+    strict: _Option[bool] = _Option()
+    negative_ttl: _Option[float | None] = _Option()
 
     def store_key(self, key: str) -> str:
         """The key under which ``key``'s value is kept in the store."""
@@ -219,9 +222,17 @@ class Cache(AsyncMethods, FeatureMethods):
                 key, replicas, stale_ttl, early, refresh_ahead, max_staleness
             )
             if copies:
-                return self._replicas.get(  # type: ignore[return-value]
-                    key, loader, ttl, tags, negative_ttl, copies, self.get_or_load
-                )
+
+                def plain() -> T:
+                    return self.get_or_load(
+                        key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
+                    )
+
+                plan = self._replicas.plan(key, tags, ttl, negative_ttl, copies)
+                found = engine._run(plan, plain)
+                if found is BYPASS:
+                    return loader()
+                return plain() if found is NOTHING else found
         skey, version_keys, found, epoch = engine._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )
@@ -237,14 +248,7 @@ class Cache(AsyncMethods, FeatureMethods):
         )
         if value is not MISSING:
             return value  # type: ignore[no-any-return]
-        policy = engine._read_policy(*options)
-        self._invalidator.listen_to_bus()
-        plan = loads.fill_plan(skey, version_keys, policy, check_first=False)
-        return engine._flights.run(  # type: ignore[no-any-return]
-            engine._flight_key(skey, version_keys),
-            lambda: engine._run(plan, loader),
-            version_keys,
-        )
+        return loads.fill(skey, version_keys, options, loader)  # type: ignore[no-any-return]
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values of ``keys`` that are present, as ``{key: value}``."""
@@ -274,6 +278,26 @@ class Cache(AsyncMethods, FeatureMethods):
         be stored."""
         failed: list[str] = self._engine._run(set_many_plan(self._engine, mapping, ttl, tags))
         return failed
+
+    def write_through(
+        self,
+        key: str,
+        value: Any,
+        writer: Callable[[], T],
+        ttl: Ttl = DEFAULT,
+        *,
+        tags: Tags = None,
+    ) -> T:
+        """Run ``writer()`` (the source of truth, e.g. the database write of ``value``), then
+        cache ``value`` under ``key``; returns what ``writer`` returned.
+
+        The value is cached only if no other write of ``key`` overlapped this one, so
+        concurrent writers never leave the older value cached; in any doubt (overlap, store
+        error, ``writer`` raising) the key is invalidated instead. See ``docs/writes.md``.
+        """
+        plan = write_through_plan(self._engine, key, value, ttl, tags)
+        result: T = self._engine._run(plan, writer)
+        return result
 
     def incr(self, key: str, delta: int = 1, *, ttl: float | None = None) -> int:
         """Atomically add ``delta`` to the integer under ``key`` and return the new value.

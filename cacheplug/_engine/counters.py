@@ -1,4 +1,4 @@
-"""Atomic counters, as plans (see ``_stampede``) so sync and async share them.
+"""Atomic counters, as plans (see ``plans``) so sync and async share them.
 
 Two representations, chosen by whether the cache signs its entries:
 
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from cacheplug._config import ttl_ms, ttl_seconds
-from cacheplug._engine.plans import SLEEP, STORE, Plan
+from cacheplug._engine.plans import SLEEP, STORE, Plan, StoreOp
 from cacheplug._engine.reads import Engine
 from cacheplug.encoding._codec import Entry
 from cacheplug.encoding._tags import Recorded, fresh_version
@@ -79,15 +79,15 @@ def raw_counter_plan(
     """Increment a bare-digits counter; convert a cached integer into one first."""
     for _ in range(_CONVERSION_ATTEMPTS):
         try:
-            return (yield (STORE, "incr", True, (store_key, delta, ttl_ms)))
+            return (yield (STORE, StoreOp.INCR, True, (store_key, delta, ttl_ms)))
         except NotACounter:
-            raw = yield (STORE, "get", True, (store_key,))
+            raw = yield (STORE, StoreOp.GET, True, (store_key,))
             if raw is not None:
                 entry = decode(store_key, raw)
                 outdated = yield from _outdated(entry)
                 current = 0 if outdated else _integer_in(key, entry)
                 converted = str(current).encode("ascii")
-                yield (STORE, "compare_and_swap", True, (store_key, raw, converted))
+                yield (STORE, StoreOp.COMPARE_AND_SWAP, True, (store_key, raw, converted))
     raise CacheUnavailable(f"the value of {key!r} kept changing while being incremented")
 
 
@@ -108,11 +108,11 @@ def signed_counter_plan(
     backoff = _FIRST_BACKOFF
     keys = list(version_keys)
     for _ in range(_SWAP_ATTEMPTS):
-        values = yield (STORE, "get_many", True, ([store_key, *keys],))
+        values = yield (STORE, StoreOp.GET_MANY, True, ([store_key, *keys],))
         raw, versions = values[0], list(values[1:])
         absent = [k for k, v in zip(keys, versions, strict=True) if v is None]
         if absent:
-            created = yield (STORE, "ensure_versions", True, ensure(absent))
+            created = yield (STORE, StoreOp.ENSURE_VERSIONS, True, ensure(absent))
             found = dict(zip(absent, created, strict=True))
             versions = [found.get(k, v) for k, v in zip(keys, versions, strict=True)]
         try:
@@ -121,7 +121,7 @@ def signed_counter_plan(
             raise CacheUnavailable(f"the versions of {key!r} cannot be read") from None
         if raw is None:
             record = _counter_record(key, encode(delta, None, recorded))
-            if (yield (STORE, "add", True, (store_key, record, ttl_ms))):
+            if (yield (STORE, StoreOp.ADD, True, (store_key, record, ttl_ms))):
                 return delta
         else:
             entry = decode(store_key, raw)
@@ -133,7 +133,7 @@ def signed_counter_plan(
                 assert entry is not None
                 fresh_until = entry.fresh_until
             record = _counter_record(key, encode(value, fresh_until, recorded))
-            if (yield (STORE, "compare_and_swap", True, (store_key, raw, record))):
+            if (yield (STORE, StoreOp.COMPARE_AND_SWAP, True, (store_key, raw, record))):
                 return value
         yield (SLEEP, backoff * random.uniform(0.5, 1.0))
         backoff = min(_MAX_BACKOFF, backoff * 2)
@@ -151,7 +151,7 @@ def _outdated(entry: Entry | None, known: dict[str, Any] | None = None) -> Plan:
     known = known or {}
     unread = [version_key for version_key, _ in entry.tags if version_key not in known]
     if unread:
-        values = yield (STORE, "get_many", True, (unread,))
+        values = yield (STORE, StoreOp.GET_MANY, True, (unread,))
         known = {**known, **dict(zip(unread, values, strict=True))}
     return any(known[version_key] != b"%d" % version for version_key, version in entry.tags)
 

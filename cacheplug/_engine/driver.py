@@ -1,10 +1,10 @@
 """Store calls under the failure policy, and the two drivers that carry out plans.
 
-``StoreIO`` is a component of each cache (``CacheCore`` builds one and binds its methods as
+``StoreIO`` is a component of each engine (``EngineState`` builds one and binds its methods as
 ``_call``, ``_read``, ``_run``, ... so that the hot path pays no extra lookup).
 ``call``/``acall`` make one store call: refused while the circuit breaker is open, a
 failure counted, logged once per burst and turned into ``FAILED`` (or raised, if strict).
-``run``/``arun`` perform the steps of a plan (see ``_stampede``) with blocking calls or
+``run``/``arun`` perform the steps of a plan (see ``plans``) with blocking calls or
 with ``await``: the drivers, the only code that differs between a plan's sync and async runs.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from cacheplug._clock import Clock
 from cacheplug._engine.coalesce import ReadBatches
 from cacheplug._engine.metrics import Counters
-from cacheplug._engine.plans import CALL, LOAD, READ, SLEEP, STORE, WAIT, Plan
+from cacheplug._engine.plans import CALL, READ, RUN, SLEEP, STORE, WAIT, Plan, Step, StoreOp
 from cacheplug._engine.resilience import BurstLogger, CircuitBreaker
 from cacheplug._types import FAILED
 from cacheplug.exceptions import CacheUnavailable
@@ -29,7 +29,16 @@ from cacheplug.stores.base import Store
 class StoreIO:
     """A cache's store calls under the failure policy, and its plan drivers."""
 
-    __slots__ = ("_batches", "_breaker", "_clock", "_counters", "_error_log", "_store")
+    __slots__ = (
+        "_async_ops",
+        "_batches",
+        "_breaker",
+        "_clock",
+        "_counters",
+        "_error_log",
+        "_store",
+        "_sync_ops",
+    )
 
     def __init__(
         self,
@@ -46,6 +55,13 @@ class StoreIO:
         self._counters = counters
         self._error_log = error_log
         self._clock = clock
+        # The store methods plan steps name, looked up once rather than at every step.
+        self._sync_ops: dict[StoreOp, Callable[..., Any]] = {
+            op: getattr(store, op.value) for op in StoreOp
+        }
+        self._async_ops: dict[StoreOp, Callable[..., Awaitable[Any]]] = {
+            op: getattr(store, op.async_name) for op in StoreOp
+        }
 
     def _refused(self, operation: str, strict: bool) -> Any:
         if strict:
@@ -111,36 +127,35 @@ class StoreIO:
 
     def run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with blocking calls; its return value."""
-        result: Any = None
-        error: BaseException | None = None
+        outcome: Outcome = (None, None)
         while True:
-            try:
-                step = plan.throw(error) if error is not None else plan.send(result)
-            except StopIteration as done:
-                return done.value
-            result, error = None, None
-            try:
-                kind = step[0]
-                if kind is STORE:
-                    _, method, strict, args = step
-                    result = self.call(method, strict, getattr(self._store, method), *args)
-                elif kind is LOAD:
-                    assert loader is not None, "a plan that loads needs a loader"
-                    started = self._clock.monotonic()
-                    value = loader()
-                    self._counters.loads += 1
-                    result = (value, self._clock.monotonic() - started)
-                elif kind is WAIT:
-                    result = step[1].wait(step[2])
-                elif kind is SLEEP:
-                    time.sleep(step[1])
-                elif kind is CALL:
-                    _, operation, method, strict, args = step
-                    result = self.call(operation, strict, getattr(self._store, method), *args)
-                elif kind is READ:
-                    result = self.read(step[1], step[2])
-            except BaseException as exc:
-                error = exc
+            finished, step = advance(plan, outcome)
+            if finished:
+                return step
+            outcome = self._step(step, loader)
+
+    def _step(self, step: Step, loader: Callable[[], Any] | None) -> Outcome:
+        try:
+            kind = step[0]
+            if kind is STORE or kind is CALL:
+                operation, op, strict, args = store_call(step)
+                return self.call(operation, strict, self._sync_ops[op], *args), None
+            if kind is READ:
+                return self.read(step[1], step[2]), None
+            if kind is WAIT:
+                return step[1].wait(step[2]), None
+            if kind is SLEEP:
+                time.sleep(step[1])
+                return None, None
+            assert loader is not None, "a plan that loads or runs a callable needs one"
+            if kind is RUN:
+                return loader(), None
+            started = self._clock.monotonic()  # LOAD
+            value = loader()
+            self._counters.loads += 1
+            return (value, self._clock.monotonic() - started), None
+        except BaseException as exc:
+            return None, exc
 
     # -- async -------------------------------------------------------------------------------
 
@@ -170,37 +185,58 @@ class StoreIO:
 
     async def arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with ``await``; its return value."""
-        result: Any = None
-        error: BaseException | None = None
+        outcome: Outcome = (None, None)
         while True:
-            try:
-                step = plan.throw(error) if error is not None else plan.send(result)
-            except StopIteration as done:
-                return done.value
-            result, error = None, None
-            try:
-                kind = step[0]
-                if kind is STORE:
-                    _, method, strict, args = step
-                    fn = getattr(self._store, "a" + method)
-                    result = await self.acall(method, strict, fn, *args)
-                elif kind is LOAD:
-                    assert loader is not None, "a plan that loads needs a loader"
-                    started = self._clock.monotonic()
-                    value = loader()
-                    if isawaitable(value):
-                        value = await value
-                    self._counters.loads += 1
-                    result = (value, self._clock.monotonic() - started)
-                elif kind is WAIT:
-                    result = await step[1].wait_async(step[2])
-                elif kind is SLEEP:
-                    await asyncio.sleep(step[1])
-                elif kind is CALL:
-                    _, operation, method, strict, args = step
-                    fn = getattr(self._store, "a" + method)
-                    result = await self.acall(operation, strict, fn, *args)
-                elif kind is READ:
-                    result = await self.aread(step[1], step[2])
-            except BaseException as exc:
-                error = exc
+            finished, step = advance(plan, outcome)
+            if finished:
+                return step
+            outcome = await self._astep(step, loader)
+
+    async def _astep(self, step: Step, loader: Callable[[], Any] | None) -> Outcome:
+        try:
+            kind = step[0]
+            if kind is STORE or kind is CALL:
+                operation, op, strict, args = store_call(step)
+                return await self.acall(operation, strict, self._async_ops[op], *args), None
+            if kind is READ:
+                return await self.aread(step[1], step[2]), None
+            if kind is WAIT:
+                return await step[1].wait_async(step[2]), None
+            if kind is SLEEP:
+                await asyncio.sleep(step[1])
+                return None, None
+            assert loader is not None, "a plan that loads or runs a callable needs one"
+            started = self._clock.monotonic()
+            value = loader()
+            if isawaitable(value):
+                value = await value
+            if kind is RUN:
+                return value, None
+            self._counters.loads += 1  # LOAD
+            return (value, self._clock.monotonic() - started), None
+        except BaseException as exc:
+            return None, exc
+
+
+Outcome = tuple[Any, BaseException | None]
+"""What a step gave: ``(result, None)``, or ``(None, the error to throw into the plan)``."""
+
+
+def advance(plan: Plan, outcome: Outcome) -> tuple[bool, Any]:
+    """Send a step's outcome into ``plan``: ``(False, its next step)``, or ``(True, its
+    return value)`` once it is done."""
+    result, error = outcome
+    try:
+        return False, (plan.throw(error) if error is not None else plan.send(result))
+    except StopIteration as done:
+        return True, done.value
+
+
+def store_call(step: Step) -> tuple[str, StoreOp, bool, tuple[Any, ...]]:
+    """``(operation, store method, strict, args)`` of a ``STORE`` or ``CALL`` step; a
+    ``STORE`` step is counted and logged under its method's name."""
+    if step[0] is STORE:
+        _, op, strict, args = step
+        return op.value, op, strict, args
+    _, operation, op, strict, args = step
+    return operation, op, strict, args

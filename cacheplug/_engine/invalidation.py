@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cacheplug._config import non_negative
-from cacheplug._engine.plans import CALL, Plan
+from cacheplug._engine.plans import CALL, Plan, StoreOp
 from cacheplug._engine.state import EngineState
 from cacheplug._types import FAILED
 from cacheplug.encoding._tags import fresh_version
@@ -77,7 +77,7 @@ class Invalidator:
         """Invalidate ``keys`` in the store (queued if it cannot be reached): how many
         entries existed, or ``FAILED``."""
         entries = self._key_invalidation(keys)
-        result = yield (CALL, operation, "invalidate", False, (entries,))
+        result = yield (CALL, operation, StoreOp.INVALIDATE, False, (entries,))
         if result is FAILED:
             self._queue(operation, entries)
         else:

@@ -17,10 +17,11 @@ from cacheplug._engine.plans import (
     Ensure,
     Plan,
     ReadPolicy,
+    StoreOp,
     fill_plan,
     refresh_plan,
 )
-from cacheplug._engine.reads import Engine
+from cacheplug._engine.reads import Engine, GetOrLoadArgs
 from cacheplug._types import FAILED, MISSING
 from cacheplug.encoding._tags import Unread, checks, parse_versions
 from cacheplug.stores.base import VersionCheck
@@ -45,7 +46,7 @@ class Loads:
                 return None
             positions, args = needed
             shifted = [position + 1 for position in positions]
-            step = (STORE, "ensure_versions", False, args)
+            step = (STORE, StoreOp.ENSURE_VERSIONS, False, args)
             return step, lambda read, created: self._engine._merge_versions(read, shifted, created)
 
         return ensure
@@ -136,6 +137,44 @@ class Loads:
             lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
             monotonic=self._engine._clock.monotonic,
         )
+
+    def fill(
+        self,
+        skey: str,
+        version_keys: tuple[str, ...],
+        options: GetOrLoadArgs,
+        loader: Callable[[], Any],
+    ) -> Any:
+        """Load ``skey`` (a miss): once per process, under its lease across processes."""
+        engine = self._engine
+        plan = self._miss_plan(skey, version_keys, options)
+        return engine._flights.run(
+            engine._flight_key(skey, version_keys), lambda: engine._run(plan, loader), version_keys
+        )
+
+    async def afill(
+        self,
+        skey: str,
+        version_keys: tuple[str, ...],
+        options: GetOrLoadArgs,
+        loader: Callable[[], Any],
+    ) -> Any:
+        """Async :meth:`fill`: once per event loop, under its lease across loops and
+        processes."""
+        engine = self._engine
+        plan = self._miss_plan(skey, version_keys, options)
+
+        async def fill() -> Any:
+            return await engine._arun(plan, loader)
+
+        return await engine._aflights.run(
+            engine._flight_key(skey, version_keys), fill, version_keys
+        )
+
+    def _miss_plan(self, skey: str, version_keys: tuple[str, ...], options: GetOrLoadArgs) -> Plan:
+        policy = self._engine._read_policy(*options)
+        self._engine._invalidator.listen_to_bus()
+        return self.fill_plan(skey, version_keys, policy, check_first=False)
 
     def refresh_soon(
         self,

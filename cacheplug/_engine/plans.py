@@ -13,6 +13,7 @@ past ``wait_timeout``, load themselves without storing. A crashed holder's lease
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 import random
@@ -21,16 +22,50 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from cacheplug.stores.base import VersionCheck
+from cacheplug.stores.base import Store, VersionCheck
 from cacheplug.stores.fills import Waiter
 
-STORE: Final = "store"  # (STORE, method name, strict, args) -> result or FAILED
+STORE: Final = "store"  # (STORE, StoreOp, strict, args) -> result or FAILED
 LOAD: Final = "load"  # (LOAD,) -> (value, seconds it took); loader errors are thrown in
 WAIT: Final = "wait"  # (WAIT, waiter, seconds) -> True if woken
 SLEEP: Final = "sleep"  # (SLEEP, seconds) -> None
-CALL: Final = "call"  # (CALL, operation, method name, strict, args) -> result or FAILED, the
+CALL: Final = "call"  # (CALL, operation, StoreOp, strict, args) -> result or FAILED, the
 # call counted and logged as ``operation`` (``set`` reads its version keys with ``get_many``)
 READ: Final = "read"  # (READ, keys, strict) -> their values, None for each if the read fails
+RUN: Final = "run"  # (RUN,) -> what the plan's callable returned (awaited if need be), its
+# errors thrown in; the loader's slot, not counted as a load: a write-through's writer, or the
+# plain get_or_load a replicated read falls back to
+
+
+class StoreOp(enum.Enum):
+    """The store method a ``STORE`` or ``CALL`` step calls, by its name on a
+    :class:`~cacheplug.stores.base.Store`; the async driver calls its ``a``-prefixed twin.
+
+    A member, not a string, so that a plan cannot name a method the store lacks: the check
+    below runs at import, and each driver looks the methods up once, when it is built.
+    """
+
+    GET = "get"
+    GET_MANY = "get_many"
+    PUT = "put"
+    PUT_MANY = "put_many"
+    ADD = "add"
+    INCR = "incr"
+    COMPARE_AND_SWAP = "compare_and_swap"
+    ENSURE_VERSIONS = "ensure_versions"
+    ACQUIRE_LEASE = "acquire_lease"
+    RELEASE_LEASE = "release_lease"
+    FILL_WITH_LEASE = "fill_with_lease"
+    INVALIDATE = "invalidate"
+
+    @property
+    def async_name(self) -> str:
+        return "a" + self.value
+
+
+for _op in StoreOp:
+    assert callable(getattr(Store, _op.value, None)), _op
+    assert callable(getattr(Store, _op.async_name, None)), _op
 
 Step = tuple[Any, ...]
 Plan = Generator[Step, Any, Any]
@@ -152,7 +187,7 @@ def fill_plan(
     deadline = monotonic() + wait_timeout
     backoff = _FIRST_BACKOFF
     check = check_first
-    read = (STORE, "get_many", False, (read_keys,))
+    read = (STORE, StoreOp.GET_MANY, False, (read_keys,))
     while True:
         if check:
             seen = monotonic()
@@ -160,7 +195,7 @@ def fill_plan(
             if value is not missing:
                 return value, seen
         check = True
-        remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
+        remaining = yield (STORE, StoreOp.ACQUIRE_LEASE, False, (lease_key, token, lock_timeout_ms))
         if remaining is failed:
             # The store is unavailable: fail open, store nothing. Its invalidations cannot be
             # seen either, so joiners share this load: it keeps sparing the database.
@@ -174,7 +209,7 @@ def fill_plan(
             values = yield read
             value = usable(values)
             if value is not missing:
-                yield (STORE, "release_lease", False, (key, lease_key, token))
+                yield (STORE, StoreOp.RELEASE_LEASE, False, (key, lease_key, token))
                 return value, seen
             values = yield from _ensured(values, ensure)
             return (yield from _load_and_fill(key, lease_key, token, encode, values, monotonic))
@@ -216,12 +251,12 @@ def refresh_plan(
     Returns ``(value, valid_at)`` like :func:`fill_plan`, or ``None`` when it did not load.
     """
     token = new_token()
-    remaining = yield (STORE, "acquire_lease", False, (lease_key, token, lock_timeout_ms))
+    remaining = yield (STORE, StoreOp.ACQUIRE_LEASE, False, (lease_key, token, lock_timeout_ms))
     if remaining != 0:  # somebody else refreshes it (or the store is unavailable)
         return None
-    values = yield (STORE, "get_many", False, (read_keys,))
+    values = yield (STORE, StoreOp.GET_MANY, False, (read_keys,))
     if refreshed_meanwhile(values):
-        yield (STORE, "release_lease", False, (key, lease_key, token))
+        yield (STORE, StoreOp.RELEASE_LEASE, False, (key, lease_key, token))
         return None
     values = yield from _ensured(values, ensure)
     return (yield from _load_and_fill(key, lease_key, token, encode, values, monotonic))
@@ -249,16 +284,16 @@ def _load_and_fill(
     try:
         value, elapsed = yield (LOAD,)
     except BaseException:
-        yield (STORE, "release_lease", False, (key, lease_key, token))
+        yield (STORE, StoreOp.RELEASE_LEASE, False, (key, lease_key, token))
         raise
     encoded = encode(value, elapsed, read)
     if encoded is None:  # not to be cached: let waiters go and load themselves
-        yield (STORE, "release_lease", False, (key, lease_key, token))
+        yield (STORE, StoreOp.RELEASE_LEASE, False, (key, lease_key, token))
         return value, started
     record, ttl_ms, versions = encoded
     filled = yield (
         STORE,
-        "fill_with_lease",
+        StoreOp.FILL_WITH_LEASE,
         False,
         (key, record, ttl_ms, lease_key, token, versions),
     )
@@ -286,7 +321,7 @@ def lock_plan(
     while True:
         waiter = expect(lock_key) if blocking else None
         try:
-            remaining = yield (STORE, "acquire_lease", True, (lock_key, token, ttl_ms))
+            remaining = yield (STORE, StoreOp.ACQUIRE_LEASE, True, (lock_key, token, ttl_ms))
             if remaining == 0:
                 return True
             now = monotonic()

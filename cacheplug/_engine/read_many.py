@@ -1,4 +1,4 @@
-"""``get_many`` as a plan (see ``_stampede``), written once for ``Cache.get_many`` (the sync
+"""``get_many`` as a plan (see ``plans``), written once for ``Cache.get_many`` (the sync
 driver) and ``Cache.aget_many`` (the async one), with the steps only it takes: which version
 keys to read along, decoding a batch, settling the entries whose versions came late.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cacheplug._engine.plans import CALL, Plan
+from cacheplug._engine.plans import CALL, Plan, StoreOp
 from cacheplug._engine.reads import Engine
 from cacheplug._types import FAILED
 from cacheplug.encoding._codec import Entry
@@ -21,13 +21,13 @@ def get_many_plan(engine: Engine, keys: Iterable[str]) -> Plan:
     skeys = engine._keys.data_many(keys)
     version_keys = many_keys(engine, skeys)
     everything = skeys + version_keys
-    values = yield (CALL, "get_many", "get_many", engine.strict, (everything,))
+    values = yield (CALL, "get_many", StoreOp.GET_MANY, engine.strict, (everything,))
     if values is FAILED:
         values = [None] * len(everything)
     found, undecided, versions = collect(engine, keys, skeys, values, version_keys)
     if undecided:
         more = sorted({k for _, _, e in undecided for k, _ in e.tags if k not in versions})
-        read = yield (CALL, "get_many", "get_many", engine.strict, (more,))
+        read = yield (CALL, "get_many", StoreOp.GET_MANY, engine.strict, (more,))
         versions.update(parse_versions(more, [None] * len(more) if read is FAILED else read))
         found.update(settle(engine, undecided, versions))
     return found

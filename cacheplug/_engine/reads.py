@@ -2,7 +2,7 @@
 fill or refresh a key.
 
 Everything here decides from values already read; the sync and async APIs do the I/O (see
-``_io``) and share these decisions.
+``driver``) and share these decisions.
 """
 
 from __future__ import annotations

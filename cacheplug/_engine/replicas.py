@@ -2,22 +2,19 @@
 entry is copied to other nodes and each read picks one at random (see
 ``stores/redis/_copies``).
 
-A :class:`Replicas` component holds the engine; ``get``/``aget`` are ``get_or_load`` through a
-replica, falling back to the plain ``get_or_load`` they are given.
+A :class:`Replicas` component holds the engine; its plan is ``get_or_load`` through a replica,
+falling back to the plain ``get_or_load`` the driver is given.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from inspect import isawaitable
-from typing import Any, TypeVar
+from typing import Any
 
+from cacheplug._engine.plans import CALL, READ, RUN, Plan, StoreOp
 from cacheplug._engine.reads import Engine
 from cacheplug._types import BYPASS, DEFAULT, MISSING, NOTHING, DefaultType, Tags, Ttl
 from cacheplug.encoding._tags import Unread, checks, fresh_version, parse_versions
-
-T = TypeVar("T")
 
 
 class Replicas:
@@ -151,92 +148,43 @@ class Replicas:
             return None
         return rkey, record, self._engine._store_ttl_ms(ttl), lease, conditions
 
-    def get(
+    def plan(
         self,
         key: str,
-        loader: Callable[[], T],
-        ttl: Ttl,
         tags: Tags,
+        ttl: Ttl,
         negative_ttl: float | DefaultType | None,
         replicas: int,
-        get_or_load: Callable[..., T],
-    ) -> T:
-        """``get_or_load`` through a replica; a replica that misses is filled from the entry
-        itself (loaded by the plain ``get_or_load`` if that misses too)."""
+    ) -> Plan:
+        """``get_or_load`` through a replica: the value; ``BYPASS`` when the caller is to call
+        the loader itself, ``NOTHING`` when it is to read as usual (the store keeps no
+        replicas). A replica that misses is filled from the entry itself, or from what the
+        plan's callable (the plain ``get_or_load``) returns if that misses too."""
         engine = self._engine
         skey, version_keys, found, epoch = engine._begin_read(key, tags, DEFAULT, DEFAULT, None)
-        if found is BYPASS:
-            return loader()
-        if found is not NOTHING:
-            return found  # type: ignore[no-any-return]
+        if found is BYPASS or found is not NOTHING:
+            return found
         replica = self._pick_replica(skey, version_keys, replicas)
         if replica is None:
-            return get_or_load(key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0)
-        values = engine._read([replica[0], *replica[2]], False)
+            return NOTHING
+        values = yield (READ, [replica[0], *replica[2]], False)
         value = self._replica_hit(skey, version_keys, replica, values, epoch)
         if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+            return value
         read: Any = values[1:]
         positions, args = self._ensure_args(replica, read)
-        created = engine._call("get", False, engine._store.ensure_versions, *args)
+        created = yield (CALL, "get", StoreOp.ENSURE_VERSIONS, False, args)
         read = engine._merge_versions(read, positions, created)
         primary = self._primary_value(
-            skey, version_keys, engine._read([skey, *version_keys], False)
+            skey, version_keys, (yield (READ, [skey, *version_keys], False))
         )
         if primary is None:
-            value = get_or_load(key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0)
+            value = yield (RUN,)
             fresh_for = engine._loaded_ttl(ttl, negative_ttl, value)
         else:
             engine._counters.hits += 1
             value, fresh_for = primary
         write = self._write(replica, read, value, fresh_for)
         if write is not None:
-            engine._call("get", False, engine._store.put, *write)
-        return value  # type: ignore[no-any-return]
-
-    async def aget(
-        self,
-        key: str,
-        loader: Callable[[], Awaitable[T]] | Callable[[], T],
-        ttl: Ttl,
-        tags: Tags,
-        negative_ttl: float | DefaultType | None,
-        replicas: int,
-        aget_or_load: Callable[..., Awaitable[T]],
-    ) -> T:
-        """Async :meth:`get`."""
-        engine = self._engine
-        skey, version_keys, found, epoch = engine._begin_read(key, tags, DEFAULT, DEFAULT, None)
-        if found is BYPASS:
-            value = loader()
-            return await value if isawaitable(value) else value
-        if found is not NOTHING:
-            return found  # type: ignore[no-any-return]
-        replica = self._pick_replica(skey, version_keys, replicas)
-        if replica is None:
-            return await aget_or_load(
-                key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
-            )
-        values = await engine._aread([replica[0], *replica[2]], False)
-        answer = self._replica_hit(skey, version_keys, replica, values, epoch)
-        if answer is not MISSING:
-            return answer  # type: ignore[no-any-return]
-        read: Any = values[1:]
-        positions, args = self._ensure_args(replica, read)
-        created = await engine._acall("get", False, engine._store.aensure_versions, *args)
-        read = engine._merge_versions(read, positions, created)
-        primary = self._primary_value(
-            skey, version_keys, await engine._aread([skey, *version_keys], False)
-        )
-        if primary is None:
-            value = await aget_or_load(
-                key, loader, ttl, tags=tags, negative_ttl=negative_ttl, replicas=0
-            )
-            fresh_for = engine._loaded_ttl(ttl, negative_ttl, value)
-        else:
-            engine._counters.hits += 1
-            value, fresh_for = primary
-        write = self._write(replica, read, value, fresh_for)
-        if write is not None:
-            await engine._acall("get", False, engine._store.aput, *write)
+            yield (CALL, "get", StoreOp.PUT, False, write)
         return value

@@ -169,26 +169,7 @@ class EngineState:
         self._plain_hits = early is None and self.refresh_ahead is None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} namespace={self.namespace_name!r} store={self._store!r}>"
-
-    @property
-    def namespace_name(self) -> str:
-        """The namespace this cache's keys live in (``parent/child`` for a nested one)."""
-        return self._keys.namespace
-
-    @property
-    def store(self) -> Store:
-        """The store underneath (for inspection; policies do not apply to direct use)."""
-        return self._store
-
-    @property
-    def breaker(self) -> CircuitBreaker:
-        """The circuit breaker guarding the store."""
-        return self._breaker
-
-    def store_key(self, key: str) -> str:
-        """The key under which ``key``'s value is kept in the store."""
-        return self._keys.data(key)
+        return f"<{type(self).__name__} namespace={self._keys.namespace!r} store={self._store!r}>"
 
     def stats(self) -> CacheStats:
         """A snapshot of this cache's counters."""

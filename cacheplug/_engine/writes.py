@@ -1,4 +1,4 @@
-"""``set``, ``add`` and ``set_many`` as plans (see ``_stampede``), each written once.
+"""``set``, ``add`` and ``set_many`` as plans (see ``plans``), each written once.
 
 ``Cache.set`` hands :func:`set_plan` to the sync driver (``_run``), ``Cache.aset`` the same
 plan to the async one (``_arun``): the drivers are the only code that differs between a
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cacheplug._engine.plans import CALL, READ, Plan
+from cacheplug._engine.plans import CALL, READ, Plan, StoreOp
 from cacheplug._engine.reads import Engine
 from cacheplug._types import FAILED, MISSING, Tags, Ttl
 from cacheplug.encoding._tags import Unread, checks, parse_versions, tag_names
@@ -30,7 +30,7 @@ def existing_versions_plan(
     if needed is None:
         return read
     positions, args = needed
-    created = yield (CALL, "set", "ensure_versions", engine.strict, args)
+    created = yield (CALL, "set", StoreOp.ENSURE_VERSIONS, engine.strict, args)
     return engine._merge_versions(read, positions, created)
 
 
@@ -40,7 +40,7 @@ def set_plan(engine: Engine, key: str, value: Any, ttl: Ttl, tags: Tags) -> Plan
     engine._drop_local([skey])
     version_keys = engine._version_keys(tag_names(tags))
     ttl_s = engine._ttl(ttl)
-    read = yield (CALL, "set", "get_many", engine.strict, (list(version_keys),))
+    read = yield (CALL, "set", StoreOp.GET_MANY, engine.strict, (list(version_keys),))
     read = yield from existing_versions_plan(engine, version_keys, read, skey)
     written = engine._write_args(skey, value, ttl_s, version_keys, read)
     if written is None:
@@ -50,7 +50,7 @@ def set_plan(engine: Engine, key: str, value: Any, ttl: Ttl, tags: Tags) -> Plan
     record, conditions = written
     lease_key = engine._keys.lease_of(skey)
     args = (skey, record, engine._store_ttl_ms(ttl_s), lease_key, conditions)
-    result = yield (CALL, "set", "put", engine.strict, args)
+    result = yield (CALL, "set", StoreOp.PUT, engine.strict, args)
     engine._drop_local([skey])  # after the write too: a read may have raced it
     return result is True
 
@@ -80,7 +80,7 @@ def add_plan(engine: Engine, key: str, value: Any, ttl: Ttl, tags: Tags) -> Plan
         yield from engine._invalidator.plan("delete", [key])
     lease_key = engine._keys.lease_of(skey)
     args = (skey, record, engine._store_ttl_ms(ttl_s), lease_key, conditions, True)
-    result = yield (CALL, "add", "put", engine.strict, args)
+    result = yield (CALL, "add", StoreOp.PUT, engine.strict, args)
     engine._drop_local([skey])  # after the write too: a read may have raced it
     return result is True
 
@@ -89,7 +89,7 @@ def set_many_plan(engine: Engine, mapping: Mapping[str, Any], ttl: Ttl, tags: Ta
     """See :meth:`cacheplug.Cache.set_many`."""
     engine._drop_local(engine._keys.data_many(list(mapping)))
     version_keys = engine._version_keys(tag_names(tags))
-    read = yield (CALL, "set_many", "get_many", engine.strict, (list(version_keys),))
+    read = yield (CALL, "set_many", StoreOp.GET_MANY, engine.strict, (list(version_keys),))
     read = yield from existing_versions_plan(engine, version_keys, read)
     encoded = None if read is FAILED else encode_many(engine, mapping, ttl, version_keys, read)
     if encoded is None:
@@ -101,7 +101,7 @@ def set_many_plan(engine: Engine, mapping: Mapping[str, Any], ttl: Ttl, tags: Ta
     if items:
         writes = [(skey, record, engine._keys.lease_of(skey)) for _, skey, record in items]
         args = (writes, engine._store_ttl_ms(ttl_s), conditions)
-        result = yield (CALL, "set_many", "put_many", engine.strict, args)
+        result = yield (CALL, "set_many", StoreOp.PUT_MANY, engine.strict, args)
         stored = [False] * len(items) if result is FAILED else result
         failed += [key for (key, _, _), ok in zip(items, stored, strict=True) if not ok]
     engine._drop_local(engine._keys.data_many(list(mapping)))

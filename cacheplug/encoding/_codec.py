@@ -89,21 +89,15 @@ class _KnownRecords(BoundedMemo[str, _Known]):
         super().clear()
         self.bytes = 0
 
-    def remember_record(
-        self,
-        store_key: str,
-        record: bytes,
-        created_at: float,
-        fresh_until: float,
-        compute_time: float,
-        tags: tuple[tuple[str, int], ...],
-    ) -> None:
+    def remember_record(self, store_key: str, known: _Known) -> None:
+        """Remember ``known`` unless its record is larger than ``MAX_RECORD_BYTES``."""
+        record = known.record
         size = len(record)
         if size > self.MAX_RECORD_BYTES:
             return
         if self.bytes + size > self.MAX_BYTES:
             self.clear()
-        self.remember(store_key, _Known(record, created_at, fresh_until, compute_time, tags))
+        self.remember(store_key, known)
         self.bytes += size
 
 
@@ -269,9 +263,8 @@ class EntryCodec:
         except Exception:  # RecursionError (deeply nested JSON) included: a discard, not a crash
             return None
         if self._pickled and not flags:
-            self._known.remember_record(
-                store_key, record, created_at, fresh_until, compute_time, tags
-            )
+            known = _Known(record, created_at, fresh_until, compute_time, tags)
+            self._known.remember_record(store_key, known)
         return _new_entry(Entry, (value, created_at, fresh_until, compute_time, tags))
 
     def decode_many(

@@ -173,6 +173,17 @@ class _Cached(Generic[P, R]):
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         return self if instance is None else _BoundMethod(self, instance)
 
+    def _read(self, args: Any, kwargs: Any) -> tuple[str, Callable[[], Any], dict[str, Any]]:
+        """What a call passes to ``get_or_load``: the key, the loader and the options."""
+        stale_ttl, early, refresh_ahead = self._options
+        options = {
+            "tags": self._make_tags(args, kwargs),
+            "stale_ttl": stale_ttl,
+            "early": early,
+            "refresh_ahead": refresh_ahead,
+        }
+        return self._make_key(args, kwargs), lambda: self._fn(*args, **kwargs), options
+
     def key_for(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """The cache key a call with these arguments uses."""
         return self._make_key(args, kwargs)
@@ -186,16 +197,8 @@ class CachedFunction(_Cached[P, R]):
     """A sync function whose results are cached; call it as the original."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        stale_ttl, early, refresh_ahead = self._options
-        return self._cache.get_or_load(  # type: ignore[no-any-return]
-            self._make_key(args, kwargs),
-            lambda: self._fn(*args, **kwargs),
-            self._ttl,
-            tags=self._make_tags(args, kwargs),
-            stale_ttl=stale_ttl,
-            early=early,
-            refresh_ahead=refresh_ahead,
-        )
+        key, load, options = self._read(args, kwargs)
+        return self._cache.get_or_load(key, load, self._ttl, **options)  # type: ignore[no-any-return]
 
 
 class AsyncCachedFunction(_Cached[P, R]):
@@ -214,16 +217,8 @@ class AsyncCachedFunction(_Cached[P, R]):
         _mark_coroutine_function(self)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        stale_ttl, early, refresh_ahead = self._options
-        return await self._cache.aget_or_load(
-            self._make_key(args, kwargs),
-            lambda: self._fn(*args, **kwargs),
-            self._ttl,
-            tags=self._make_tags(args, kwargs),
-            stale_ttl=stale_ttl,
-            early=early,
-            refresh_ahead=refresh_ahead,
-        )
+        key, load, options = self._read(args, kwargs)
+        return await self._cache.aget_or_load(key, load, self._ttl, **options)
 
     async def ainvalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Drop the cached result for these arguments; True if there was one."""

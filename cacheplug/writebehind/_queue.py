@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from cacheplug._engine.protocol import CacheState
 from cacheplug._types import DEFAULT, MISSING
@@ -84,6 +84,21 @@ def coalesce(entries: Sequence[tuple[str, str, Any]], merge: Merge | None) -> li
         else:
             folded[key] = QueuedWrite(entry_id, key, merge(before.value, value), before.merged + 1)
     return list(folded.values())
+
+
+class WriteBehindOptions(TypedDict, total=False):
+    """The keyword options of :meth:`cacheplug.Cache.write_behind` (see :class:`WriteBehind`
+    for their defaults)."""
+
+    batch_size: int
+    flush_every: float
+    merge: Merge | None
+    max_length: int
+    max_deliveries: int
+    claim_idle: float
+    durable: bool
+    update_cache: bool | None
+    ttl: Any
 
 
 class WriteBehind:

@@ -8,14 +8,27 @@ import sys
 import pytest
 
 import cacheplug
+import cacheplug.encoding
+import cacheplug.features
 import cacheplug.integration
+import cacheplug.writebehind
 import cacheplug_django
 import cacheplug_flask
 
 LAZY = {cacheplug: {"RedisStore"}}  # imported on first use
 
 
-@pytest.mark.parametrize("package", [cacheplug, cacheplug.integration], ids=lambda p: p.__name__)
+@pytest.mark.parametrize(
+    "package",
+    [
+        cacheplug,
+        cacheplug.encoding,
+        cacheplug.features,
+        cacheplug.integration,
+        cacheplug.writebehind,
+    ],
+    ids=lambda p: p.__name__,
+)
 def test_all_is_sorted_and_lists_every_public_name(package: object) -> None:
     names = vars(package)
     public = {
@@ -61,3 +74,11 @@ def test_redis_is_imported_only_when_a_redis_store_is_chosen() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "True"
+
+
+def test_a_cache_option_is_read_only_once_the_cache_is_made() -> None:
+    cache = cacheplug.Cache(default_ttl=5, strict=True)
+    assert (cache.default_ttl, cache.strict, cache.lock_timeout) == (5.0, True, 10.0)
+    with pytest.raises(AttributeError, match=r"Cache\(default_ttl=\.\.\.\)"):
+        cache.default_ttl = 1  # type: ignore[misc]
+    assert cache.default_ttl == 5.0

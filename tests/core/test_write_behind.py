@@ -61,7 +61,8 @@ def test_a_tampered_entry_is_dead_lettered_not_unpickled(shared: Cache, redis_ur
     queue = shared.write_behind("q", received.extend)
     queue.put("good", 1)
     client = redis.Redis.from_url(redis_url)
-    stream = shared._engine._keys.build(Purpose.QUEUE, "q")  # where the queue lives, to forge an entry
+    # Where the queue lives, to forge an entry.
+    stream = shared._engine._keys.build(Purpose.QUEUE, "q")
     client.xadd(stream, {"k": "evil", "v": b"\x80\x04forged"})
     assert queue.drain() == 2
     assert [entry.key for entry in received] == ["good"]
