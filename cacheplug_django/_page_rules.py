@@ -13,9 +13,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.integration import PagePolicy, check_page_options
-
-_RULE_KEYS = {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL"}
+from cacheplug.integration import PAGE_RULE_KEYS, PagePolicy, check_page_options
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,10 @@ def page_rules(raw: Any) -> tuple[PageRule, ...]:
         where = f"CACHEPLUG['PAGES'][{index}]"
         if not isinstance(rule, dict):
             raise ConfigurationError(f"{where} must be a dict")
-        unknown = sorted(set(rule) - _RULE_KEYS)
+        unknown = sorted(set(rule) - PAGE_RULE_KEYS)
         if unknown:
             raise ConfigurationError(
-                f"{where} has unknown keys {unknown}; known: {sorted(_RULE_KEYS)}"
+                f"{where} has unknown keys {unknown}; known: {sorted(PAGE_RULE_KEYS)}"
             )
         if "PATH" not in rule and "VIEW" not in rule:
             raise ConfigurationError(

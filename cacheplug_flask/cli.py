@@ -4,15 +4,13 @@ the Django adapter's (the work is done by ``cacheplug.integration``)."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 from flask.cli import with_appcontext
 
-from cacheplug import Cache
 from cacheplug.integration import (
     OperationError,
-    Warmers,
     drain_queues,
     flush,
     inspect_report,
@@ -20,6 +18,10 @@ from cacheplug.integration import (
     store_checked,
     warm,
 )
+
+if TYPE_CHECKING:
+    from cacheplug import Cache
+    from cacheplug.integration import Warmers
 
 
 class Commanded(Protocol):

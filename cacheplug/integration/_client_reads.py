@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -156,11 +155,6 @@ class Watched(Generic[T]):
     def __enter__(self) -> Watched[T]:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._watch is not None:
             self.reads = self._watch.stop(self._kept)
