@@ -189,7 +189,8 @@ class RedisClusterStore(ScriptedStore):
         only_if_absent: bool,
         versions: Sequence[VersionCheck],
     ) -> bool:
-        """``write.lua`` (its arguments in its order) with ``versions`` checked."""
+        """A fill under the lease ``token``, or a put (``token`` empty): write.lua's
+        arguments, in its order, each version key read in ``key``'s shard."""
         placed = self._placed(versions, shard_of(key))
         # A replica with its copies: one atomic script, as on a single Redis. Otherwise the
         # script cannot reach the version keys, and they are checked before and after it.
@@ -202,7 +203,7 @@ class RedisClusterStore(ScriptedStore):
             if token:
                 self.release_lease(key, lease_key, token)  # refused: let the waiters go
             return False
-        written = bool(self._conn.script(write))
+        written = bool(self._script(write))
         if not atomic:
             written = written and self._kept_if_still_current(key, value, placed)
         if written:
@@ -239,7 +240,7 @@ class RedisClusterStore(ScriptedStore):
         one step here), take the entry back out (if it is still ours) and report it refused."""
         if self._versions_still_hold(versions):
             return True
-        self._conn.script(ScriptCall("remove script", "remove_if", [key], [value]))
+        self._script(ScriptCall("remove script", "remove_if", [key], [value]))
         return False
 
     def _versions_still_hold(self, versions: Sequence[VersionCheck]) -> bool:
@@ -264,13 +265,13 @@ class RedisClusterStore(ScriptedStore):
         for key, version in zip(version_keys, fresh, strict=True):
             copies = self._copies.of(key)
             if copies is None:
-                found.append(self._conn.script(scripts.ensure_call([key], [version], keep_ms))[0])
+                found.append(self._script(scripts.ensure_call([key], [version], keep_ms))[0])
             elif purpose(key) == "n":
                 # Namespace versions are few and read by everything: kept for good, and every
                 # copy made from shard 0's, so that they agree.
-                home = self._conn.script(_ensure_persistent(copies[0], version))
+                home = self._script(_ensure_persistent(copies[0], version))
                 if shard != 0:
-                    home = self._conn.script(_ensure_persistent(copies[shard], home))
+                    home = self._script(_ensure_persistent(copies[shard], home))
                 found.append(home)
             else:
                 # A key version: mark the key as replicated *before* reading the copy, so a key
@@ -278,7 +279,7 @@ class RedisClusterStore(ScriptedStore):
                 self._conn.run("SET", self._client.set, key, b"1", px=keep_ms, nx=True)
                 self._conn.run("PEXPIRE", self._client.pexpire, key, keep_ms, gt=True)
                 ensure = scripts.ensure_call([copies[shard]], [version], keep_ms)
-                found.append(self._conn.script(ensure)[0])
+                found.append(self._script(ensure)[0])
         return found
 
     def bump_versions(
