@@ -158,7 +158,7 @@ def load_run(
 def l1_hit_cost(url: str, rounds: int, ops: int) -> None:
     cache = Cache(url, namespace="hotkeycost", secret=SECRET, l1=LocalTier(ttl=3600))
     cache.set(KEY, VALUE, ttl=3600)
-    while cache._engine._local is None or not len(cache._engine._local):  # until the value sits in L1
+    while cache.stats().l1_hits == 0:  # until a read is answered from L1
         cache.get_or_load(KEY, lambda: VALUE)
         time.sleep(0.01)
     ttl_cache: cachetools.TTLCache[str, object] = cachetools.TTLCache(maxsize=10_000, ttl=3600)

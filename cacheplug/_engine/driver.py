@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
 
@@ -26,42 +27,23 @@ from cacheplug.exceptions import CacheUnavailable
 from cacheplug.stores.base import Store
 
 
+@dataclass(slots=True)
 class StoreIO:
     """A cache's store calls under the failure policy, and its plan drivers."""
 
-    __slots__ = (
-        "_async_ops",
-        "_batches",
-        "_breaker",
-        "_clock",
-        "_counters",
-        "_error_log",
-        "_store",
-        "_sync_ops",
-    )
+    _store: Store
+    _batches: ReadBatches | None
+    _breaker: CircuitBreaker
+    _counters: Counters
+    _error_log: BurstLogger
+    _clock: Clock
+    # The store methods plan steps name, looked up once rather than at every step.
+    _sync_ops: dict[StoreOp, Callable[..., Any]] = field(init=False)
+    _async_ops: dict[StoreOp, Callable[..., Awaitable[Any]]] = field(init=False)
 
-    def __init__(
-        self,
-        store: Store,
-        batches: ReadBatches | None,
-        breaker: CircuitBreaker,
-        counters: Counters,
-        error_log: BurstLogger,
-        clock: Clock,
-    ) -> None:
-        self._store = store
-        self._batches = batches
-        self._breaker = breaker
-        self._counters = counters
-        self._error_log = error_log
-        self._clock = clock
-        # The store methods plan steps name, looked up once rather than at every step.
-        self._sync_ops: dict[StoreOp, Callable[..., Any]] = {
-            op: getattr(store, op.value) for op in StoreOp
-        }
-        self._async_ops: dict[StoreOp, Callable[..., Awaitable[Any]]] = {
-            op: getattr(store, op.async_name) for op in StoreOp
-        }
+    def __post_init__(self) -> None:
+        self._sync_ops = {op: getattr(self._store, op.value) for op in StoreOp}
+        self._async_ops = {op: getattr(self._store, op.async_name) for op in StoreOp}
 
     def _refused(self, operation: str, strict: bool) -> Any:
         if strict:

@@ -21,7 +21,7 @@ from cacheplug._engine.plans import (
     fill_plan,
     refresh_plan,
 )
-from cacheplug._engine.reads import Engine, GetOrLoadArgs
+from cacheplug._engine.reads import Engine, GetOrLoadArgs, Refresh
 from cacheplug._types import FAILED, MISSING
 from cacheplug.encoding._tags import Unread, checks, parse_versions
 from cacheplug.stores.base import VersionCheck
@@ -114,13 +114,9 @@ class Loads:
             monotonic=self._engine._clock.monotonic,
         )
 
-    def _refresh_plan(
-        self,
-        skey: str,
-        version_keys: Sequence[str],
-        policy: ReadPolicy,
-        seen_created_at: float,
-    ) -> Plan:
+    def _refresh_plan(self, refresh: Refresh) -> Plan:
+        skey, version_keys, _, policy, seen_created_at = refresh
+
         def refreshed_meanwhile(values: Any) -> bool:
             if not isinstance(values, list) or values[0] is None:
                 return False
@@ -176,36 +172,22 @@ class Loads:
         self._engine._invalidator.listen_to_bus()
         return self.fill_plan(skey, version_keys, policy, check_first=False)
 
-    def refresh_soon(
-        self,
-        skey: str,
-        version_keys: Sequence[str],
-        loader: Callable[[], Any],
-        policy: ReadPolicy,
-        seen_created_at: float,
-    ) -> None:
-        """Refresh ``skey`` on the background thread pool."""
-        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
+    def refresh_soon(self, refresh: Refresh) -> None:
+        """Refresh a key on the background thread pool."""
+        plan = self._refresh_plan(refresh)
         self._engine._background.submit(
-            skey, lambda: self._count_refresh(self._engine._run(plan, loader))
+            refresh.skey, lambda: self._count_refresh(self._engine._run(plan, refresh.loader))
         )
 
     def _count_refresh(self, loaded: Any) -> None:
         if loaded is not None:
             self._engine._counters.refreshes += 1
 
-    def arefresh_soon(
-        self,
-        skey: str,
-        version_keys: Sequence[str],
-        loader: Callable[[], Any],
-        policy: ReadPolicy,
-        seen_created_at: float,
-    ) -> None:
-        """Refresh ``skey`` in a task of the running loop."""
-        plan = self._refresh_plan(skey, version_keys, policy, seen_created_at)
+    def arefresh_soon(self, refresh: Refresh) -> None:
+        """Refresh a key in a task of the running loop."""
+        plan = self._refresh_plan(refresh)
 
-        async def refresh() -> None:
-            self._count_refresh(await self._engine._arun(plan, loader))
+        async def run() -> None:
+            self._count_refresh(await self._engine._arun(plan, refresh.loader))
 
-        self._engine._background.spawn(skey, refresh)
+        self._engine._background.spawn(refresh.skey, run)

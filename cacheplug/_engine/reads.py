@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from cacheplug._engine.flights import FLIGHT_SEPARATOR
 from cacheplug._engine.invalidation import Invalidator
@@ -36,6 +36,17 @@ GetOrLoadArgs = tuple[Ttl, Any, Any, Any, Any, Any]
 """The arguments of one ``get_or_load`` call, as passed: ttl, stale_ttl, early, refresh_ahead,
 max_staleness, negative_ttl (``DEFAULT`` where the cache's default applies). Not the
 decorator's :class:`~cacheplug.features._decorators.ReadOptions`."""
+
+
+class Refresh(NamedTuple):
+    """A background refresh a hit asks for: of ``skey`` (read with ``version_keys``), by
+    ``loader``, under ``policy``, unless an entry newer than ``seen_created_at`` is found."""
+
+    skey: str
+    version_keys: Sequence[str]
+    loader: Callable[[], Any]
+    policy: ReadPolicy
+    seen_created_at: float
 
 
 class Engine(EngineState):
@@ -220,7 +231,7 @@ class Engine(EngineState):
         loader: Callable[[], Any],
         options: GetOrLoadArgs,
         epoch: int,
-        refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
+        refresh_soon: Callable[[Refresh], None],
     ) -> Any:
         """What ``get_or_load`` answers from what it read: a value, or ``MISSING`` (load).
         ``epoch`` as :meth:`_begin_read` gave it."""
@@ -288,7 +299,7 @@ class Engine(EngineState):
         version_keys: Sequence[str],
         loader: Callable[[], Any],
         options: GetOrLoadArgs,
-        refresh_soon: Callable[[str, Sequence[str], Callable[[], Any], ReadPolicy, float], None],
+        refresh_soon: Callable[[Refresh], None],
     ) -> Any:
         """What ``get_or_load`` returns without loading (a hit, maybe stale, maybe scheduling
         a refresh), or ``MISSING`` for a miss (counted)."""
@@ -307,7 +318,7 @@ class Engine(EngineState):
                 policy = self._read_policy(*options)
                 value, refresh = self._serve(skey, entry, policy)
                 if refresh:
-                    refresh_soon(skey, version_keys, loader, policy, entry.created_at)
+                    refresh_soon(Refresh(skey, version_keys, loader, policy, entry.created_at))
                 if value is not MISSING:
                     return value
         self._counters.misses += 1

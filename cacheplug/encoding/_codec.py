@@ -16,6 +16,7 @@ at the bound" from "over it") before anything parses it. So one read costs at mo
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from cacheplug._memo import BoundedMemo
@@ -44,27 +45,18 @@ class Entry(NamedTuple):
 _new_entry = tuple.__new__
 
 
+@dataclass(slots=True)
 class _Known:
     """A record this process verified (if signed) and parsed, and its envelope's fields.
 
     Built once per record, read on every hit (``get_many`` reads three fields per key): slots,
     whose reads are faster than a NamedTuple's."""
 
-    __slots__ = ("compute_time", "created_at", "fresh_until", "record", "tags")
-
-    def __init__(
-        self,
-        record: bytes,
-        created_at: float,
-        fresh_until: float,
-        compute_time: float,
-        tags: tuple[tuple[str, int], ...],
-    ) -> None:
-        self.record = record
-        self.created_at = created_at
-        self.fresh_until = fresh_until
-        self.compute_time = compute_time
-        self.tags = tags
+    record: bytes
+    created_at: float
+    fresh_until: float
+    compute_time: float
+    tags: tuple[tuple[str, int], ...]
 
 
 class _KnownRecords(BoundedMemo[str, _Known]):
