@@ -6,8 +6,8 @@
 - :class:`Page`: a response as stored (status, allow-listed headers, body, ETag), and
   :data:`STORED_HEADERS`, the allow-list; :class:`Uncacheable` carries a response that may not
   be shared.
-- :func:`current_caller`: which thread or task is rendering (a background refresh is not the
-  request that started it).
+- :func:`current_thread`, :func:`current_task`: which thread or task is rendering (a
+  background refresh is not the request that started it).
 """
 
 from __future__ import annotations
@@ -175,14 +175,19 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
-def current_caller() -> object:
-    """Who is running: the asyncio task, or else the thread. A page rendered by a background
-    refresh (``stale_ttl``) is not the rendering of the request that started it: that
-    request was served the stale page, and the refreshed one is the next request's."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # no event loop in this thread
-        task = None
+def current_thread() -> object:
+    """Who is rendering on a sync path: the thread. A page rendered by a background refresh
+    (``stale_ttl``) is not the rendering of the request that started it: that request was
+    served the stale page, and the refreshed one is the next request's. A sync read refreshes
+    on a pool thread, so the thread tells them apart (and costs a tenth of asking asyncio,
+    which raises where no loop runs)."""
+    return _thread_key()
+
+
+def current_task() -> object:
+    """Who is rendering on an async path: the asyncio task (an async read refreshes in another
+    task of the same loop), or the thread outside any task."""
+    task = asyncio.current_task()
     return task if task is not None else _thread_key()
 
 

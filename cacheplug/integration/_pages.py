@@ -44,7 +44,8 @@ from cacheplug.integration._page_records import (
     STORED_HEADERS,
     Page,
     PageRequest,
-    current_caller,
+    current_task,
+    current_thread,
     etag_of,
 )
 
@@ -189,11 +190,11 @@ class PagePolicy:
     ) -> Page:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
-        caller = current_caller()
+        caller = current_thread()
 
         def render_once() -> tuple[Any, ...]:
             page = render()
-            if current_caller() is caller:  # not a background refresh's
+            if current_thread() is caller:  # not a background refresh's
                 rendered.append(page)
             return page.record()
 
@@ -241,11 +242,11 @@ class PagePolicy:
     ) -> Page:
         vary = self._vary.get(base, ())
         rendered: list[Page] = []
-        caller = current_caller()
+        caller = current_task()
 
         async def render_once() -> tuple[Any, ...]:
             page = await render()
-            if current_caller() is caller:  # not a background refresh's
+            if current_task() is caller:  # not a background refresh's
                 rendered.append(page)
             return page.record()
 

@@ -112,7 +112,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
         capture_output=True,
         timeout=120,
     )
-    assert killed.returncode == -9  # SIGKILL, after committing part of its first batch
+    # SIGKILL, after committing part of its first batch
+    assert killed.returncode == -9, killed.stderr.decode()[-3000:]
     with sqlite3.connect(database) as connection:
         partial = connection.execute("SELECT COALESCE(SUM(total), 0) FROM totals").fetchone()[0]
         rows = connection.execute("SELECT COUNT(*) FROM totals").fetchone()[0]
