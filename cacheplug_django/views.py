@@ -143,7 +143,10 @@ def _async_cached_view(
                 response = _rendered(made.keep(await respond()))
             return response, page_of(policy, request, response, made.reads)
 
-        named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
+        def entry_tags() -> list[str]:
+            named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
+            return [*named, *page_tags(request, view)]
+
         from cacheplug_django._state import cache
 
         found = await aserve_page(
@@ -152,7 +155,7 @@ def _async_cached_view(
             page_request_of(request, policy.per_user),
             respond,
             render,
-            tags=[*named, *page_tags(request, view)],
+            tags=entry_tags,
             ttl=ttl,
             depends_on=depends_on,
             stale_ttl=stale_ttl,
@@ -184,9 +187,8 @@ def serve(
     from cacheplug_django._state import cache
 
     page_request = page_request_of(request, policy.per_user)
-    # Tags are worked out only when the page is looked up (resolving a URL name costs).
-    options["tags"] = tags() if policy.request_cacheable(page_request) else ()
-    return response_of(serve_page(cache, policy, page_request, respond, render, **options))
+    found = serve_page(cache, policy, page_request, respond, render, tags=tags, **options)
+    return response_of(found)
 
 
 VIEW_TAG = "dj:v:"

@@ -51,6 +51,7 @@ class CachePlug(TaggedCache):
         )
         self.config_prefix = config_prefix
         self.warmers = Warmers()
+        self._last_state: tuple[Flask, _AppState] | None = None
         if app is not None:
             self.init_app(app, sqlalchemy=sqlalchemy)
 
@@ -123,14 +124,21 @@ class CachePlug(TaggedCache):
 
     @property
     def _state(self) -> _AppState:
+        # Asked three times a page hit: the last app's state is kept, as one tuple (replaced
+        # whole, so a thread serving another app never reads a mixed pair).
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        last = self._last_state
+        if last is not None and last[0] is app:
+            return last[1]
         try:
-            return cast(_AppState, current_app.extensions[_EXTENSION][self.config_prefix])
+            state = cast(_AppState, app.extensions[_EXTENSION][self.config_prefix])
         except KeyError:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
             raise RuntimeError(
                 f"CachePlug({self.config_prefix!r}) is not set up for app {app.name!r}: "
                 "call init_app(app) first"
             ) from None
+        self._last_state = (app, state)
+        return state
 
     @property
     def cache(self) -> Cache:

@@ -111,7 +111,7 @@ def cached_view(
                     page_request_of(per_user, private_cookies),
                     respond,
                     render,
-                    tags=entry_tags(kwargs),
+                    tags=lambda: entry_tags(kwargs),
                     **options,
                 )
                 return response_of(found)
@@ -137,7 +137,7 @@ def cached_view(
                 page_request_of(per_user, private_cookies),
                 respond,
                 in_request(render),
-                tags=entry_tags(kwargs),
+                tags=lambda: entry_tags(kwargs),
                 **options,
             )
             return response_of(found)
@@ -198,11 +198,12 @@ def response_of(answer: Answer[Response]) -> Response:
                 response.headers[name] = value
         return response
     response = Response(answer.body, status=answer.status, headers=answer.headers)
-    # Werkzeug sets the length of the body it was given (none for a HEAD): the answer's is
-    # the GET's.
-    for name, value in answer.headers:
-        if name.lower() == "content-length":
-            response.headers["Content-Length"] = value
+    if not answer.body:
+        # Werkzeug set the length of the body it was given (none for a HEAD): the answer's
+        # is the GET's.
+        for name, value in answer.headers:
+            if name.lower() == "content-length":
+                response.headers["Content-Length"] = value
     return response
 
 

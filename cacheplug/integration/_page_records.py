@@ -71,30 +71,35 @@ class PageRequest:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A response as stored: status, allow-listed headers, body (and its ETag)."""
+    """A response as stored: status, allow-listed headers, body (and its ETag).
+
+    ``complete``: ``headers`` are already those a hit sends, the ``ETag`` and the
+    ``Content-Length`` included (pages made by ``PagePolicy.page_of``), so that a hit sends
+    them as they are instead of working them out again on every request."""
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
     etag: str = field(default="")
+    complete: bool = False
 
     @property
     def vary(self) -> tuple[str, ...]:
         """The request headers this response varies on (lower case, sorted)."""
         return vary_of(self.headers)
 
-    def record(self) -> tuple[int, tuple[tuple[str, str], ...], bytes, str]:
+    def record(self) -> tuple[int, tuple[tuple[str, str], ...], bytes, str, bool]:
         """The stored form: builtins only (a pickled dataclass costs more to load)."""
-        return (self.status, self.headers, self.body, self.etag)
+        return (self.status, self.headers, self.body, self.etag, self.complete)
 
     @classmethod
     def from_record(cls, record: Any) -> Page:
         if isinstance(record, Page):
             return record
-        status, headers, body, etag = record
+        status, headers, body, etag, *complete = record
         if type(headers) is not tuple or (headers and type(headers[0]) is not tuple):
             headers = tuple(tuple(pair) for pair in headers)  # JSON gives lists
-        return cls(status, headers, body, etag)
+        return cls(status, headers, body, etag, bool(complete and complete[0]))
 
 
 class Uncacheable(Exception):

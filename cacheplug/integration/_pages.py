@@ -114,6 +114,7 @@ class PagePolicy:
         if unshared_reason(reads, keyed_by_client=self.per_user) is not None:
             return None
         kept: list[tuple[str, str]] = []
+        has_etag = False
         for name, value in headers:
             lower = name.lower()
             if lower == "set-cookie":
@@ -126,7 +127,12 @@ class PagePolicy:
                 return None
             if lower in STORED_HEADERS:
                 kept.append((name, value))
-        return Page(status, tuple(kept), body, etag_of(body))
+                has_etag = has_etag or lower == "etag"
+        etag = etag_of(body)
+        if not has_etag:
+            kept.append(("ETag", etag))
+        kept.append(("Content-Length", str(len(body))))
+        return Page(status, tuple(kept), body, etag, complete=True)
 
     def base_key(self, request: PageRequest) -> ReservedKey:
         """The key of a URL before any ``Vary`` header (GET and HEAD share it)."""

@@ -21,7 +21,7 @@ A response that may not be shared is this request's own to send; another request
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -83,6 +83,9 @@ def _matches(wanted: str | None, sent: str) -> bool:
 def answer(request: PageRequest, page: Page, own: R | None = None) -> Answer[R]:
     """The answer to ``request`` with ``page``; ``own``: the response this request rendered
     (the page was made from it)."""
+    wanted = request.headers.get("if-none-match")
+    if own is None and not wanted and page.complete:  # the usual hit: sent as stored
+        return Answer(page.status, page.headers, b"" if request.method == "HEAD" else page.body)
     # One pass over the stored headers (this runs on every hit): the response's own ETag, if
     # it set one, and the headers to send again.
     etag = ""
@@ -97,7 +100,7 @@ def answer(request: PageRequest, page: Page, own: R | None = None) -> Answer[R]:
     has_etag = bool(etag)
     if not has_etag:
         etag = page.etag
-    if _matches(request.headers.get("if-none-match"), etag):
+    if _matches(wanted, etag):
         kept = tuple(header for header in sent if header[0].lower() in NOT_MODIFIED_HEADERS)
         return Answer(304, kept if has_etag else (*kept, ("ETag", etag)))
     length = ("Content-Length", str(len(page.body)))
@@ -145,19 +148,25 @@ def serve_page(
     request: PageRequest,
     respond: Callable[[], R],
     render: Callable[[], tuple[R, Page | None]],
+    *,
+    tags: Callable[[], Sequence[str]] | Sequence[str] = (),
     **options: Any,
 ) -> Answer[R]:
     """The answer to ``request``: a shared page if ``policy`` allows one, else a response of
     this request's own: ``respond()``'s, or ``render()``'s (``render`` responds too, watching
     what that reads of the client, and gives the page to store, if any). ``cache``: anything
     with ``get_or_load`` (the adapter's cache, which reads around the cache what an open
-    transaction wrote); ``options`` go to it (``ttl``, ``tags``, ``stale_ttl``, ...)."""
+    transaction wrote); ``options`` go to it (``ttl``, ``stale_ttl``, ...). ``tags``: the
+    page's tags, or a function giving them, called only for a request the cache may answer
+    (working tags out can cost: resolving a URL name, say)."""
     if not policy.request_cacheable(request):
         return _own(respond())
     # Not _Rendered[R](...): subscripting a generic class at run time costs ~1 us a call.
     rendered: _Rendered[R] = _Rendered(current_thread)
+    if callable(tags):
+        tags = tags()
     try:
-        page = policy.fetch(cache, request, lambda: rendered.page(*render()), **options)
+        page = policy.fetch(cache, request, lambda: rendered.page(*render()), tags=tags, **options)
     except Uncacheable:
         return _own(rendered.own[0] if rendered.own else respond())
     return rendered.answer(request, page)
@@ -169,6 +178,8 @@ async def aserve_page(
     request: PageRequest,
     respond: Callable[[], Awaitable[R]],
     render: Callable[[], Awaitable[tuple[R, Page | None]]],
+    *,
+    tags: Callable[[], Sequence[str]] | Sequence[str] = (),
     **options: Any,
 ) -> Answer[R]:
     """Async :func:`serve_page`: ``respond`` and ``render`` are coroutine functions and
@@ -180,8 +191,10 @@ async def aserve_page(
     async def render_page() -> Page:
         return rendered.page(*await render())
 
+    if callable(tags):
+        tags = tags()
     try:
-        page = await policy.afetch(cache, request, render_page, **options)
+        page = await policy.afetch(cache, request, render_page, tags=tags, **options)
     except Uncacheable:
         return _own(rendered.own[0] if rendered.own else await respond())
     return rendered.answer(request, page)
