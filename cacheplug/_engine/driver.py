@@ -109,19 +109,26 @@ class StoreIO:
 
     def run(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with blocking calls; its return value."""
-        outcome: Outcome = (None, None)
-        while True:
-            finished, step = advance(plan, outcome)
-            if finished:
-                return step
-            outcome = self._step(step, loader)
+        send = plan.send
+        result: Any = None
+        while True:  # written out rather than shared with arun: set() runs it on every call
+            try:
+                step = send(result)
+                result, error = self._step(step, loader)
+                while error is not None:
+                    result, error = self._step(plan.throw(error), loader)
+            except StopIteration as done:
+                return done.value
 
     def _step(self, step: Step, loader: Callable[[], Any] | None) -> Outcome:
         try:
             kind = step[0]
-            if kind is STORE or kind is CALL:
-                operation, op, strict, args = store_call(step)
+            if kind is CALL:
+                _, operation, op, strict, args = step
                 return self.call(operation, strict, self._sync_ops[op], *args), None
+            if kind is STORE:  # counted and logged under the method's name
+                _, op, strict, args = step
+                return self.call(op.value, strict, self._sync_ops[op], *args), None
             if kind is READ:
                 return self.read(step[1], step[2]), None
             if kind is WAIT:
@@ -167,19 +174,26 @@ class StoreIO:
 
     async def arun(self, plan: Plan, loader: Callable[[], Any] | None = None) -> Any:
         """Carry out ``plan`` with ``await``; its return value."""
-        outcome: Outcome = (None, None)
+        send = plan.send
+        result: Any = None
         while True:
-            finished, step = advance(plan, outcome)
-            if finished:
-                return step
-            outcome = await self._astep(step, loader)
+            try:
+                step = send(result)
+                result, error = await self._astep(step, loader)
+                while error is not None:
+                    result, error = await self._astep(plan.throw(error), loader)
+            except StopIteration as done:
+                return done.value
 
     async def _astep(self, step: Step, loader: Callable[[], Any] | None) -> Outcome:
         try:
             kind = step[0]
-            if kind is STORE or kind is CALL:
-                operation, op, strict, args = store_call(step)
+            if kind is CALL:
+                _, operation, op, strict, args = step
                 return await self.acall(operation, strict, self._async_ops[op], *args), None
+            if kind is STORE:
+                _, op, strict, args = step
+                return await self.acall(op.value, strict, self._async_ops[op], *args), None
             if kind is READ:
                 return await self.aread(step[1], step[2]), None
             if kind is WAIT:
@@ -202,23 +216,3 @@ class StoreIO:
 
 Outcome = tuple[Any, BaseException | None]
 """What a step gave: ``(result, None)``, or ``(None, the error to throw into the plan)``."""
-
-
-def advance(plan: Plan, outcome: Outcome) -> tuple[bool, Any]:
-    """Send a step's outcome into ``plan``: ``(False, its next step)``, or ``(True, its
-    return value)`` once it is done."""
-    result, error = outcome
-    try:
-        return False, (plan.throw(error) if error is not None else plan.send(result))
-    except StopIteration as done:
-        return True, done.value
-
-
-def store_call(step: Step) -> tuple[str, StoreOp, bool, tuple[Any, ...]]:
-    """``(operation, store method, strict, args)`` of a ``STORE`` or ``CALL`` step; a
-    ``STORE`` step is counted and logged under its method's name."""
-    if step[0] is STORE:
-        _, op, strict, args = step
-        return op.value, op, strict, args
-    _, operation, op, strict, args = step
-    return operation, op, strict, args

@@ -58,6 +58,10 @@ class StoreOp(enum.Enum):
     FILL_WITH_LEASE = "fill_with_lease"
     INVALIDATE = "invalidate"
 
+    # Enum's own __hash__ is Python code (hash of the name); the drivers look a member up in a
+    # dict at every step, and a member is its own identity.
+    __hash__ = object.__hash__
+
     @property
     def async_name(self) -> str:
         return "a" + self.value
