@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cacheplug import stores
 from cacheplug._clock import Clock, SystemClock
 from cacheplug._engine.local import LocalTier
 from cacheplug._engine.metrics import CacheStats
@@ -79,8 +80,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RedisStore":
-        from cacheplug import stores
-
-        return stores.RedisStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # RedisStore is imported on first use (it needs redis-py); cacheplug.stores does that.
+    if name != "RedisStore":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return stores.RedisStore

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from flask import Flask, current_app
 
@@ -14,6 +14,9 @@ from cacheplug import DEFAULT, Cache
 from cacheplug.integration import ModelTagging, TaggedCache, Warmers, cookie_names
 from cacheplug_flask.config import build_cache, seed, validate
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
+
+if TYPE_CHECKING:
+    from cacheplug_flask.views import CachedViewOptions
 
 T = TypeVar("T")
 _EXTENSION = "cacheplug"
@@ -164,27 +167,13 @@ class CachePlug(TaggedCache):
         return state.hooks.covers(session_factory(), tags)
 
     def cached_view(
-        self,
-        ttl: Any = DEFAULT,
-        *,
-        depends_on: Sequence[Any] = (),
-        tags: Any = None,
-        per_user: Callable[[], Any] | None = None,
-        statuses: Iterable[int] = (200,),
-        stale_ttl: Any = DEFAULT,
+        self, ttl: Any = DEFAULT, **options: Unpack[CachedViewOptions]
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Cache a view's responses (see ``cacheplug_flask.views``)."""
+        """Cache a view's responses (see ``cacheplug_flask.views.cached_view`` for the
+        options and their defaults)."""
         from cacheplug_flask.views import cached_view
 
-        return cached_view(
-            self,
-            ttl,
-            depends_on=depends_on,
-            tags=tags,
-            per_user=per_user,
-            statuses=statuses,
-            stale_ttl=stale_ttl,
-        )
+        return cached_view(self, ttl, **options)
 
     def mappers(self) -> list[Any]:
         """The mapped classes' mappers of the current app's SQLAlchemy (Flask-SQLAlchemy's

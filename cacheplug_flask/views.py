@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from flask import Response, current_app, make_response, request
 
@@ -39,6 +39,17 @@ class PageCache(Protocol):
 
 PATH_TAG = "page:p:"
 VIEW_TAG = "page:v:"
+
+
+class CachedViewOptions(TypedDict, total=False):
+    """The keyword options of :func:`cached_view` (and ``CachePlug.cached_view``), whose
+    defaults :func:`cached_view` declares."""
+
+    depends_on: Sequence[Any]
+    tags: Any
+    per_user: Callable[[], Any] | None
+    statuses: Iterable[int]
+    stale_ttl: Any
 
 
 def cached_view(

@@ -26,6 +26,11 @@ from cacheplug._types import FAILED, MISSING
 from cacheplug.encoding._tags import Unread, checks, parse_versions
 from cacheplug.stores.base import VersionCheck
 
+Keys = tuple[str, ...]
+"""An entry's version keys."""
+Loader = Callable[[], Any]
+"""A loader, sync or (on the async path) a coroutine function."""
+
 
 class Loads:
     """The fill and refresh plans of one engine."""
@@ -134,13 +139,7 @@ class Loads:
             monotonic=self._engine._clock.monotonic,
         )
 
-    def fill(
-        self,
-        skey: str,
-        version_keys: tuple[str, ...],
-        options: GetOrLoadArgs,
-        loader: Callable[[], Any],
-    ) -> Any:
+    def fill(self, skey: str, version_keys: Keys, options: GetOrLoadArgs, loader: Loader) -> Any:
         """Load ``skey`` (a miss): once per process, under its lease across processes."""
         engine = self._engine
         plan = self._miss_plan(skey, version_keys, options)
@@ -149,11 +148,7 @@ class Loads:
         )
 
     async def afill(
-        self,
-        skey: str,
-        version_keys: tuple[str, ...],
-        options: GetOrLoadArgs,
-        loader: Callable[[], Any],
+        self, skey: str, version_keys: Keys, options: GetOrLoadArgs, loader: Loader
     ) -> Any:
         """Async :meth:`fill`: once per event loop, under its lease across loops and
         processes."""
@@ -167,7 +162,7 @@ class Loads:
             engine._flight_key(skey, version_keys), fill, version_keys
         )
 
-    def _miss_plan(self, skey: str, version_keys: tuple[str, ...], options: GetOrLoadArgs) -> Plan:
+    def _miss_plan(self, skey: str, version_keys: Keys, options: GetOrLoadArgs) -> Plan:
         policy = self._engine._read_policy(*options)
         self._engine._invalidator.listen_to_bus()
         return self.fill_plan(skey, version_keys, policy, check_first=False)

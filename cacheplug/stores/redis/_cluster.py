@@ -27,13 +27,12 @@ from typing import Any, Final, cast
 import redis
 import redis.cluster
 
-from cacheplug._redact import redact
 from cacheplug._types import BOOKKEEPING_TTL_MS
 from cacheplug.stores.base import VersionCheck
-from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._acks import AcknowledgedWrites
 from cacheplug.stores.redis._cluster_client import ClusterConnection
+from cacheplug.stores.redis._common import ScriptedStore
 from cacheplug.stores.redis._copies import (
     CopyNames,
     in_shard,
@@ -43,8 +42,7 @@ from cacheplug.stores.redis._copies import (
     spread,
 )
 from cacheplug.stores.redis._fills import ClientPubSub, RedisFillListener
-from cacheplug.stores.redis._scripts import ScriptCall, ScriptedStore
-from cacheplug.stores.redis._streams import RedisStreamQueue
+from cacheplug.stores.redis._scripts import ScriptCall
 
 _KEY_VERSION_KEEP_MS: Final = BOOKKEEPING_TTL_MS
 
@@ -105,17 +103,6 @@ class RedisClusterStore(ScriptedStore):
     def from_url(cls, url: str) -> RedisClusterStore:
         """The store for ``url`` with default options."""
         return cls(url)
-
-    def __repr__(self) -> str:
-        return f"RedisClusterStore({redact(self.url)!r})"
-
-    def write_queue(self, key: str, limits: QueueLimits) -> RedisStreamQueue:
-        """A write-behind queue in a Redis stream under ``key`` (see ``_streams``)."""
-        return RedisStreamQueue(*self.clients(), key, limits)
-
-    @property
-    def fills(self) -> RedisFillListener:
-        return self._fills
 
     @property
     def client(self) -> redis.cluster.RedisCluster:

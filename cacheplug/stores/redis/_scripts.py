@@ -5,7 +5,6 @@ redis-py error or reply becomes cacheplug's."""
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, Final, Generic, NamedTuple, ParamSpec, TypeVar
@@ -15,7 +14,7 @@ from redis.exceptions import RedisClusterException
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import CacheError, CacheUnavailable, NotACounter
-from cacheplug.stores.base import Store, VersionCheck
+from cacheplug.stores.base import VersionCheck
 
 ERRORS: Final = (redis.RedisError, OSError)
 # AttributeError too: while a master fails over, redis-py's cluster client (seen up to 7.4)
@@ -150,33 +149,6 @@ def write_call(
         keys.append(version_key)
         args += (version, int(create))
     return ScriptCall("fill script" if token else "write script", "write", keys, args)
-
-
-class ScriptedStore(Store):
-    """What both Redis stores do alike: the operations that are one script each, which a
-    subclass sends its own way (:meth:`_script`)."""
-
-    channel: str
-    """Where fills, released leases and invalidations are announced."""
-
-    @abc.abstractmethod
-    def _script(self, call: ScriptCall) -> Any:
-        """Run ``call``; its failure raised as a cacheplug error."""
-
-    def incr(self, key: str, delta: int, ttl_ms: int | None) -> int:
-        return int(self._script(incr_call(key, delta, ttl_ms)))
-
-    def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
-        return bool(self._script(compare_and_swap_call(key, expected, new)))
-
-    def acquire_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> int:
-        return int(self._script(acquire_call(lease_key, token, ttl_ms)))
-
-    def release_lease(self, key: str, lease_key: str, token: bytes) -> bool:
-        return bool(self._script(release_call(key, lease_key, token, self.channel)))
-
-    def extend_lease(self, lease_key: str, token: bytes, ttl_ms: int) -> bool:
-        return bool(self._script(extend_call(lease_key, token, ttl_ms)))
 
 
 def ttl_from_pttl(remaining: int) -> int | None:

@@ -21,24 +21,21 @@ from typing import Any, Final, cast
 import redis
 from redis.commands.core import Script
 
-from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
 from cacheplug.stores.base import VersionCheck
-from cacheplug.stores.queues import QueueLimits
 from cacheplug.stores.redis import _scripts as scripts
 from cacheplug.stores.redis._async import AsyncCommands
 from cacheplug.stores.redis._clients import connect
+from cacheplug.stores.redis._common import ScriptedStore
 from cacheplug.stores.redis._fills import RedisFillListener
 from cacheplug.stores.redis._scripts import (
     ERRORS,
     RETRYABLE,
     ScriptCall,
-    ScriptedStore,
     guarded,
     register,
     unavailable,
 )
-from cacheplug.stores.redis._streams import RedisStreamQueue
 
 
 class RedisStore(ScriptedStore):
@@ -106,17 +103,6 @@ class RedisStore(ScriptedStore):
     def from_url(cls, url: str) -> RedisStore:
         """The store for ``url`` with default options (see the class docstring)."""
         return cls(url)
-
-    def __repr__(self) -> str:
-        return f"RedisStore({redact(self.url)!r})"
-
-    def write_queue(self, key: str, limits: QueueLimits) -> RedisStreamQueue:
-        """A write-behind queue in a Redis stream under ``key`` (see ``_streams``)."""
-        return RedisStreamQueue(*self.clients(), key, limits)
-
-    @property
-    def fills(self) -> RedisFillListener:
-        return self._fills
 
     @property
     def client(self) -> redis.Redis:
