@@ -28,6 +28,9 @@ own): the logic lives here once, so that each adapter only translates its framew
 - Settings: :func:`validate_settings`, :func:`unknown_settings`, :class:`SettingProblem`,
   :class:`SettingsError`, :data:`PAGE_RULE_KEYS`, :data:`STORE_HINT`, :func:`local_tier` (one
   set of rules for every adapter's settings, each problem with an id and a hint).
+- Change data capture: :class:`PostgresChangeFeed` reads a PostgreSQL logical replication
+  slot and invalidates every committed change's :func:`change_tags` (each a
+  :class:`TableChange`), at least once; :func:`invalidator_for` a cache; :class:`SlotLag`.
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -42,6 +45,13 @@ from __future__ import annotations
 from cacheplug.encoding._keys import ReservedKey
 from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._after_commit import AfterCommit, Invalidate
+from cacheplug.integration._cdc import (
+    PostgresChangeFeed,
+    SlotLag,
+    TableChange,
+    change_tags,
+    invalidator_for,
+)
 from cacheplug.integration._client_reads import (
     NOTHING_READ,
     ClientReads,
@@ -130,12 +140,15 @@ __all__ = [
     "Page",
     "PagePolicy",
     "PageRequest",
+    "PostgresChangeFeed",
     "ReadOptions",
     "ReservedKey",
     "SETTING_DEFAULTS",
     "STORE_HINT",
     "SettingProblem",
     "SettingsError",
+    "SlotLag",
+    "TableChange",
     "TableWrite",
     "TaggedCache",
     "Uncacheable",
@@ -147,6 +160,7 @@ __all__ = [
     "any_row_tag",
     "aserve_page",
     "cache_options",
+    "change_tags",
     "check_page_options",
     "cookie_names",
     "drain_queues",
@@ -156,6 +170,7 @@ __all__ = [
     "fragment_key",
     "fragment_options",
     "inspect_report",
+    "invalidator_for",
     "local_tier",
     "not_modified",
     "private_user",

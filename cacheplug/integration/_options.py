@@ -32,11 +32,13 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "HOT_KEY_REPLICAS": 0,
         "STRICT": False,
         "PRIVATE_COOKIES": ("remember_token",),
+        "UNKNOWN_SQL": "all-tables",
     }
 )
 """Every setting both adapters read, with its default (``SECRET``/``SECRET_FALLBACKS``
 ``None``: the framework's secret key and its fallbacks; ``PRIVATE_COOKIES``: Flask-Login's
-"remember me" cookie, which names a user without a session)."""
+"remember me" cookie, which names a user without a session; ``UNKNOWN_SQL``: a statement the
+SQL reader cannot classify as a read invalidates every table)."""
 
 AGAIN_AFTER: Final = 2.0
 """Seconds after a commit no hook follows (Django's manual transactions, a SQLAlchemy

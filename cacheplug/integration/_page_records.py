@@ -82,24 +82,31 @@ class Page:
     body: bytes
     etag: str = field(default="")
     complete: bool = False
+    varies: tuple[str, ...] | None = None
+    """:attr:`vary`, worked out when the page was made (read on every hit)."""
 
     @property
     def vary(self) -> tuple[str, ...]:
         """The request headers this response varies on (lower case, sorted)."""
-        return vary_of(self.headers)
+        return vary_of(self.headers) if self.varies is None else self.varies
 
-    def record(self) -> tuple[int, tuple[tuple[str, str], ...], bytes, str, bool]:
+    def record(self) -> tuple[Any, ...]:
         """The stored form: builtins only (a pickled dataclass costs more to load)."""
-        return (self.status, self.headers, self.body, self.etag, self.complete)
+        return (self.status, self.headers, self.body, self.etag, self.complete, self.varies)
 
     @classmethod
     def from_record(cls, record: Any) -> Page:
         if isinstance(record, Page):
             return record
-        status, headers, body, etag, *complete = record
+        status, headers, body, etag, *made = record
         if type(headers) is not tuple or (headers and type(headers[0]) is not tuple):
             headers = tuple(tuple(pair) for pair in headers)  # JSON gives lists
-        return cls(status, headers, body, etag, bool(complete and complete[0]))
+        if len(made) == 2:
+            complete, varies = made
+            return cls(
+                status, headers, body, etag, complete, None if varies is None else tuple(varies)
+            )
+        return cls(status, headers, body, etag)
 
 
 class Uncacheable(Exception):

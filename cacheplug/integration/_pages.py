@@ -47,6 +47,7 @@ from cacheplug.integration._page_records import (
     current_task,
     current_thread,
     etag_of,
+    vary_of,
 )
 
 _MEMO_ENTRIES: Final = 10_000
@@ -132,7 +133,8 @@ class PagePolicy:
         if not has_etag:
             kept.append(("ETag", etag))
         kept.append(("Content-Length", str(len(body))))
-        return Page(status, tuple(kept), body, etag, complete=True)
+        kept_headers = tuple(kept)
+        return Page(status, kept_headers, body, etag, complete=True, varies=vary_of(kept_headers))
 
     def base_key(self, request: PageRequest) -> ReservedKey:
         """The key of a URL before any ``Vary`` header (GET and HEAD share it)."""
@@ -175,16 +177,12 @@ class PagePolicy:
         """The page for ``request``: from the cache, or ``render()``'s (stored). ``render``
         raises :class:`Uncacheable` for a response that may not be stored; it propagates."""
         base = self.base_key(request)
-        fetching = _fetching.get()
-        if base in fetching:
-            # The same page cached twice over (a decorated view under a middleware rule): the
-            # outer fetch stores it; waiting for it here would wait for ourselves.
+        if base in _fetching.get():
+            # The same page cached twice over (a decorated view under a middleware rule), met
+            # while the outer one renders it: the outer fetch stores it; waiting for it here
+            # would wait for ourselves.
             return render()
-        token = _fetching.set(fetching | {base})
-        try:
-            return self._fetch(cache, request, render, base, **options)
-        finally:
-            _fetching.reset(token)
+        return self._fetch(cache, request, render, base, **options)
 
     def _fetch(
         self,
@@ -199,7 +197,12 @@ class PagePolicy:
         caller = current_thread()
 
         def render_once() -> tuple[Any, ...]:
-            page = render()
+            # Marked only while rendering (where the page can be met again), not on every hit.
+            token = _fetching.set(_fetching.get() | {base})
+            try:
+                page = render()
+            finally:
+                _fetching.reset(token)
             if current_thread() is caller:  # not a background refresh's
                 rendered.append(page)
             return page.record()
@@ -229,14 +232,9 @@ class PagePolicy:
     ) -> Page:
         """Async :meth:`fetch`: ``render`` is a coroutine function."""
         base = self.base_key(request)
-        fetching = _fetching.get()
-        if base in fetching:
+        if base in _fetching.get():
             return await render()
-        token = _fetching.set(fetching | {base})
-        try:
-            return await self._afetch(cache, request, render, base, **options)
-        finally:
-            _fetching.reset(token)
+        return await self._afetch(cache, request, render, base, **options)
 
     async def _afetch(
         self,
@@ -251,7 +249,11 @@ class PagePolicy:
         caller = current_task()
 
         async def render_once() -> tuple[Any, ...]:
-            page = await render()
+            token = _fetching.set(_fetching.get() | {base})
+            try:
+                page = await render()
+            finally:
+                _fetching.reset(token)
             if current_task() is caller:  # not a background refresh's
                 rendered.append(page)
             return page.record()

@@ -17,7 +17,7 @@ Codes (the Django system check id is ``cacheplug.<code>``):
   ``E006``: ``LOCK_TIMEOUT``. ``E007``: ``NEGATIVE_TTL``.
 - ``E008``: ``SECRET`` or ``SECRET_FALLBACKS``. ``E009``: ``L1``.
   ``E010``: ``HOT_KEY_REPLICAS``. ``E011``: ``STRICT`` or ``INVALIDATE_ON_WRITE``.
-- ``E012``: a ``PAGES`` rule. ``E013``: ``PRIVATE_COOKIES``.
+- ``E012``: a ``PAGES`` rule. ``E013``: ``PRIVATE_COOKIES``. ``E014``: ``UNKNOWN_SQL``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from cacheplug.stores import Store
 __all__ = [
     "PAGE_RULE_KEYS",
     "STORE_HINT",
+    "UNKNOWN_SQL_CHOICES",
     "SettingProblem",
     "SettingsError",
     "local_tier",
@@ -58,6 +59,9 @@ STORE_HINT: Final = (
     "(pip install 'cacheplug[redis]' for Redis)."
 )
 """What to do about a ``STORE`` that cannot be used (``E002``)."""
+UNKNOWN_SQL_CHOICES: Final = ("all-tables", "ignore")
+"""The values of ``UNKNOWN_SQL``: what a statement the SQL reader cannot classify as a read
+(``CALL``, ``DO``, ``EXECUTE``, ...) invalidates: every table, or nothing."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,13 @@ def _flag(value: Any) -> object:
     return value
 
 
+def _unknown_sql(value: Any) -> object:
+    if value not in UNKNOWN_SQL_CHOICES:
+        choices = " or ".join(repr(choice) for choice in UNKNOWN_SQL_CHOICES)
+        raise ConfigurationError(f"must be {choices}, not {value!r}")
+    return value
+
+
 def _replicas(value: Any) -> object:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"must be an int >= 0, not {value!r}")
@@ -206,6 +217,12 @@ _RULES: Final[dict[str, _Rule]] = {
         "E013",
         lambda v: cookie_names(v, "the setting"),
         "Use a list of cookie names, e.g. ['remember_token'].",
+    ),
+    "UNKNOWN_SQL": _Rule(
+        "E014",
+        _unknown_sql,
+        "Use 'all-tables' (the default: a statement that cannot be classified as a read, such "
+        "as CALL, invalidates every table) or 'ignore' (it invalidates nothing).",
     ),
 }
 

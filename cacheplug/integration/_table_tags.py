@@ -4,6 +4,11 @@
 - ``db:r:<table>:<key>``: one row, by primary key (spelled as the ORM reads it back).
 - ``db:a:<table>``: a write to the table whose rows are unknown. Every entry tagged with a
   row of the table also carries this tag (see :func:`stored_tags`), so such a write reaches it.
+- ``db:*`` (:data:`ALL_TABLES`): a write to every table, from a statement the SQL reader
+  cannot classify (``CALL``, ``DO``, ``EXECUTE``, ...). Every entry carrying any tag above
+  also carries this one, so invalidating it reaches them all at once (O(1)). It costs each
+  such entry one more tag: a few bytes in the record and one more version key in each read's
+  ``MGET``.
 
 A table with children (tables whose rows share its primary keys: multi-table inheritance)
 passes writes to a row on to the same row of each child; an entry tagged with a child's row
@@ -15,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from cacheplug.integration._sql import ANY_ROW, TableWrite
+from cacheplug.integration._sql import ANY_ROW, EVERY_TABLE, TableWrite
 
 TABLE: Final = "db:t:"
 ROW: Final = "db:r:"
 ANY: Final = "db:a:"
+ALL_TABLES: Final = "db:*"
+"""The tag of every table: invalidated by a statement that may have written any of them."""
+_OF_TABLES: Final = (TABLE, ROW, ANY)
 
 
 def table_tag(table: str) -> str:
@@ -39,7 +47,8 @@ def any_row_tag(table: str) -> str:
 
 def stored_tags(tags: Iterable[str], parents: Callable[[str], Iterable[str]]) -> list[str]:
     """``tags`` as an entry is stored with: each row tag brings the "rows unknown" tags of
-    its table and of the table's ``parents``."""
+    its table and of the table's ``parents``; any table or row tag brings
+    :data:`ALL_TABLES`."""
     out = list(dict.fromkeys(tags))
     extra: list[str] = []
     for tag in out:
@@ -47,6 +56,8 @@ def stored_tags(tags: Iterable[str], parents: Callable[[str], Iterable[str]]) ->
             table = tag[len(ROW) :].split(":", 1)[0]  # a key may hold ":"; a table name not
             extra.append(ANY + table)
             extra.extend(ANY + parent for parent in parents(table))
+        if tag.startswith(_OF_TABLES):
+            extra.append(ALL_TABLES)
     return list(dict.fromkeys(out + extra))
 
 
@@ -56,7 +67,10 @@ def written_tags(
     children: Callable[[str], Iterable[str]],
 ) -> list[str]:
     """The tags a write invalidates. ``key_of(table, value)`` spells a primary key read from
-    the statement (``None``: the table is unknown, so its rows cannot be named)."""
+    the statement (``None``: the table is unknown, so its rows cannot be named). A write of
+    every table (the parser's ``EVERY_TABLE``, ``"*"``) invalidates :data:`ALL_TABLES`."""
+    if write.table == EVERY_TABLE:
+        return [ALL_TABLES]
     tags = [TABLE + write.table]
     if write.rows is ANY_ROW or key_of is None:
         tags.append(ANY + write.table)
