@@ -13,9 +13,13 @@ from cacheplug.integration import OUTBOX_TABLE
 class OutboxEntry(models.Model):
     """One committed transaction's tables, until their invalidation reached the cache."""
 
-    id = models.CharField(max_length=32, primary_key=True)
-    tags = models.TextField(help_text="JSON list of the tags to invalidate")
-    created_at = models.FloatField(db_index=True, help_text="seconds since the epoch")
+    id: models.CharField[str, str] = models.CharField(max_length=32, primary_key=True)
+    tags: models.TextField[str, str] = models.TextField(
+        help_text="JSON list of the tags to invalidate"
+    )
+    created_at: models.FloatField[float, float] = models.FloatField(
+        db_index=True, help_text="seconds since the epoch"
+    )
 
     class Meta:
         db_table = OUTBOX_TABLE
