@@ -28,7 +28,7 @@ class DjangoOutbox:
     def delete(self, ids: Sequence[str]) -> None:
         from cacheplug_django.models import OutboxEntry
 
-        OutboxEntry.objects.using(self.alias).filter(id__in=list(ids))._raw_delete(self.alias)
+        OutboxEntry.objects.using(self.alias).filter(id__in=list(ids)).delete()
 
     def exists(self) -> bool:
         """True when the database has the outbox table (``migrate`` created it)."""
