@@ -1,0 +1,50 @@
+"""The SQLAlchemy side of the outbox (its table and the relay's queries); the hooks that fill
+it are tested with them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import MetaData, create_engine, insert, inspect
+
+from cacheplug import Cache
+from cacheplug.integration import (
+    OUTBOX_TABLE,
+    OutboxRelay,
+    OutboxRow,
+    landed_invalidation,
+    outbox_write,
+)
+from cacheplug_flask.outbox import SqlAlchemyOutbox, outbox_table
+
+
+def test_the_table_is_made_once_per_metadata() -> None:
+    metadata = MetaData()
+    assert outbox_table(metadata) is outbox_table(metadata)
+    assert metadata.tables[OUTBOX_TABLE].primary_key.columns.keys() == ["id"]
+
+
+def test_create_all_makes_it_and_the_relay_empties_it(tmp_path: Path, redis_url: str) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+    metadata = MetaData()
+    table = outbox_table(metadata)
+    metadata.create_all(engine)
+    assert inspect(engine).has_table(OUTBOX_TABLE)
+    write = outbox_write(OutboxRow(), ["db:t:orders"])
+    assert write is not None
+    with engine.begin() as connection:
+        connection.execute(
+            insert(table).values(id=write.id, tags=write.tags_json, created_at=time.time() - 10)
+        )
+    outbox = SqlAlchemyOutbox(engine, table)
+    assert [row_id for row_id, _ in outbox.due(time.time(), 10)] == [write.id]
+    with Cache(redis_url, namespace="fl-outbox") as cache:
+        relay = OutboxRelay(
+            outbox,
+            landed_invalidation(cache),
+            lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
+        )
+        assert relay.relay_once() == 1
+    assert outbox.due(time.time(), 10) == []
+    engine.dispose()
