@@ -2,7 +2,7 @@
 ``CACHEPLUG`` setting: every problem at once, each with its id and a hint.
 
 The ids are those of :mod:`cacheplug.integration` (``cacheplug.E001`` an unknown key
-or a setting that is not a dict, ``E002`` a store that cannot be used, ``E003``-``E013`` one
+or a setting that is not a dict, ``E002`` a store that cannot be used, ``E003``-``E014`` one
 value each), plus ``cacheplug.W001``: entries on a shared store would not be signed.
 """
 

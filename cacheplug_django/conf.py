@@ -25,6 +25,9 @@ Every key, with its default:
 - ``PRIVATE_COOKIES``: ``("remember_token",)``: cookies that identify somebody besides the
   session's (a login token a middleware of yours reads): a request carrying one is never
   served a shared page.
+- ``UNKNOWN_SQL``: ``"all-tables"``: a statement the SQL reader cannot classify as a read
+  (``CALL``, ``DO``, ``EXECUTE``, ...) invalidates everything that depends on any table;
+  ``"ignore"``: it invalidates nothing.
 
 The defaults of every key but ``INVALIDATE_ON_WRITE`` and ``PAGES`` are Flask's too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into
@@ -102,6 +105,15 @@ def read_settings() -> CachePlugSettings:
             f"{SETTING}['PRIVATE_COOKIES']",
         ),
     )
+
+
+def every_table_on_unknown_sql() -> bool:
+    """Whether a statement the SQL reader cannot classify as a read invalidates every table:
+    ``UNKNOWN_SQL`` is not ``"ignore"``. Read from the setting as it is now (the ORM hook asks
+    only for such a statement); a value that is not valid counts as the default, and
+    ``manage.py check`` reports it."""
+    raw = getattr(settings, SETTING, None)
+    return not (isinstance(raw, dict) and raw.get("UNKNOWN_SQL") == "ignore")
 
 
 def setting_problems(raw: Any) -> list[SettingProblem]:

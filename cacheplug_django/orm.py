@@ -7,6 +7,10 @@ statement wrote (tables, and rows where the statement names them) is read from i
 (:class:`cacheplug.integration.WriteParser`). Model signals add what SQL cannot say: the
 instances on both sides of a many-to-many change, and the key of a row just created.
 
+A statement the parser cannot classify as a read (``CALL``, ``DO``, ``EXECUTE``, ...) may
+have written anything: it invalidates every table (the ``db:*`` tag every entry depending on
+a table carries), unless ``CACHEPLUG["UNKNOWN_SQL"]`` is ``"ignore"``.
+
 Inside ``atomic()`` the tags wait in the connection's :class:`DeferredInvalidations` and are
 invalidated by an ``on_commit`` callback. A rollback (of a savepoint too) drops Django's
 callbacks; the tags left behind are at worst invalidated with the next commit, which costs a
@@ -41,6 +45,7 @@ from cacheplug.integration import (
     TableWrite,
     WriteParser,
 )
+from cacheplug_django.conf import every_table_on_unknown_sql
 from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
 Invalidate = Callable[[list[str], float | None], None]
@@ -201,7 +206,7 @@ def _on_execute(
     except BaseException:
         _saves.pop(alias, None)  # a failed save() must not vouch for a later INSERT
         raise
-    writes = _parser.writes(sql, params, many)
+    writes = _parser.writes(sql, params, many, every_table_on_unknown_sql)
     if writes:
         tags: list[str] = []
         for write in writes:

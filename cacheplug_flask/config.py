@@ -20,6 +20,9 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
 - ``CACHEPLUG_PRIVATE_COOKIES``: ``("remember_token",)`` (Flask-Login's "remember me"):
   cookies that identify somebody besides the session's; a request carrying one is never
   served a shared page.
+- ``CACHEPLUG_UNKNOWN_SQL``: ``"all-tables"``: a statement the SQL reader cannot classify as
+  a read (``CALL``, ``DO``, ``EXECUTE``, ...) invalidates everything that depends on any
+  table; ``"ignore"``: it invalidates nothing.
 
 These are the defaults of Django's ``CACHEPLUG`` too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into

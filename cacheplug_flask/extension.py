@@ -89,7 +89,8 @@ class CachePlug(TaggedCache):
                 if target is not None:
                     target.invalidate_tags(*tags, again_after=again_after)
 
-            state.hooks = SessionHooks(invalidate)
+            unknown_sql = app.config[f"{self.config_prefix}_UNKNOWN_SQL"]
+            state.hooks = SessionHooks(invalidate, every_table=unknown_sql != "ignore")
             state.hooks.install(sqlalchemy)
             if hasattr(type(sqlalchemy), "engines"):  # Flask-SQLAlchemy: every bind's engine
                 with app.app_context():

@@ -18,6 +18,10 @@ events do not: Core writes on a connection of one's own (``engine.begin()``) and
 outside any session has no "after commit" event: its writes are invalidated at its commit, and
 again two seconds later, for a reader that reloaded the old rows in between.
 
+A statement that cannot be classified as a read (``CALL``, ``DO``, ``EXECUTE``, ...) may have
+written anything: it invalidates every table (``db:*``), unless ``CACHEPLUG_UNKNOWN_SQL`` is
+``"ignore"``.
+
 A savepoint collects on its own: released, its writes join its parent's; rolled back, they
 are forgotten (the rows are as they were). Until the commit, reads through the extension that
 depend on what the session wrote bypass the cache (:func:`pending_covers`).
@@ -43,10 +47,12 @@ from cacheplug.integration import (
     AGAIN_AFTER,
     AfterCommit,
     DeferredInvalidations,
+    TableWrite,
     WriteParser,
     any_row_tag,
     row_tag,
     table_tag,
+    written_tags,
 )
 
 logger = logging.getLogger("cacheplug_flask")
@@ -139,13 +145,20 @@ def _instance_tags(instance: Any) -> list[str]:
     return tags
 
 
+def _statement_tags(writes: list[TableWrite]) -> list[str]:
+    """What a statement wrote: its tables, rows unknown (so no children), or every table."""
+    return [tag for write in writes for tag in written_tags(write, None, lambda table: ())]
+
+
 class SessionHooks:
     """Collects tags per session and hands them to ``invalidate`` after each commit. Each
     hooks object keeps its own collection in ``session.info``: several apps (or caches) may
-    listen to one session factory."""
+    listen to one session factory. ``every_table``: whether a statement that cannot be
+    classified as a read invalidates every table (``CACHEPLUG_UNKNOWN_SQL``)."""
 
-    def __init__(self, invalidate: Invalidate) -> None:
+    def __init__(self, invalidate: Invalidate, every_table: bool = True) -> None:
         self._invalidate = invalidate
+        self._unknown_sql: Callable[[], bool] = lambda: every_table
         self.committed = AfterCommit()
         """The after-commit invalidations: failures counted, what could not be applied held."""
         self._info_key = (_INFO_KEY, id(self))
@@ -223,15 +236,13 @@ class SessionHooks:
         executemany: bool,
     ) -> None:
         try:
-            writes = _parser.writes(statement, None, False)
+            writes = _parser.writes(statement, None, False, self._unknown_sql)
         except Exception:  # a statement the parser cannot read must never break a query
             logger.exception("cacheplug: could not read a statement's writes")
             return
         if not writes:
             return
-        tags = []
-        for write in writes:
-            tags += [table_tag(write.table), any_row_tag(write.table)]
+        tags = _statement_tags(writes)
         session = self._session_of.get(connection)
         if session is not None:
             if not session.info.get((self._info_key, "flushing")):
@@ -331,10 +342,7 @@ class SessionHooks:
         if not (state.is_insert or state.is_update or state.is_delete):
             if state.is_select:
                 return
-            text = str(statement)
-            tags = []
-            for write in _parser.writes(text, None, False):
-                tags += [table_tag(write.table), any_row_tag(write.table)]
+            tags = _statement_tags(_parser.writes(str(statement), None, False, self._unknown_sql))
             if tags:
                 self._pending(state.session).add(tags)
             return

@@ -99,6 +99,7 @@ def test_secret_fallbacks_follow_the_framework_only_without_a_secret() -> None:
         ("HOT_KEY_REPLICAS", -1),
         ("STRICT", "yes"),
         ("PRIVATE_COOKIES", "token"),
+        ("UNKNOWN_SQL", "everything"),
         ("NAMESPCE", "typo"),
     ],
 )

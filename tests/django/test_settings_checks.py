@@ -58,6 +58,7 @@ def test_every_bad_value_fails_check_at_once_with_its_id(settings: Any) -> None:
         ({"HOT_KEY_REPLICAS": -1}, "cacheplug.E010", "-1"),
         ({"STRICT": "yes"}, "cacheplug.E011", "'yes'"),
         ({"PRIVATE_COOKIES": "token"}, "cacheplug.E013", "'token'"),
+        ({"UNKNOWN_SQL": "all"}, "cacheplug.E014", "'all'"),
         ({"PAGES": [{"PATH": "^/", "TTL": -1}]}, "cacheplug.E012", "-1"),
         ({"PAGES": [{"PATH": "^/", "STATUSES": ["200"]}]}, "cacheplug.E012", "['200']"),
         ({"PAGES": [{"TTL": 5}]}, "cacheplug.E012", "needs PATH"),

@@ -51,6 +51,7 @@ def test_every_bad_value_is_reported_at_once() -> None:
         ("CACHEPLUG_HOT_KEY_REPLICAS", 1.5, "E010"),
         ("CACHEPLUG_STRICT", "false", "E011"),
         ("CACHEPLUG_PRIVATE_COOKIES", "remember_token", "E013"),
+        ("CACHEPLUG_UNKNOWN_SQL", "none", "E014"),
         ("CACHEPLUG_STORE", "mongodb://x", "E002"),
     ],
 )
