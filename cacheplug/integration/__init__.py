@@ -30,7 +30,7 @@ own): the logic lives here once, so that each adapter only translates its framew
   set of rules for every adapter's settings, each problem with an id and a hint).
 - Change data capture: :class:`PostgresChangeFeed` reads a PostgreSQL logical replication
   slot and invalidates every committed change's :func:`change_tags` (each a
-  :class:`TableChange`), at least once; :func:`invalidator_for` a cache; :class:`SlotLag`.
+  :class:`TableChange`), at least once (with :func:`landed_invalidation`); :class:`SlotLag`.
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -50,7 +50,6 @@ from cacheplug.integration._cdc import (
     SlotLag,
     TableChange,
     change_tags,
-    invalidator_for,
 )
 from cacheplug.integration._client_reads import (
     NOTHING_READ,
@@ -185,7 +184,6 @@ __all__ = [
     "fragment_key",
     "fragment_options",
     "inspect_report",
-    "invalidator_for",
     "landed_invalidation",
     "local_tier",
     "not_modified",
