@@ -369,3 +369,41 @@ def test_a_killed_consumer_loses_nothing_and_sigterm_stops_cleanly(
     assert out == "stopped\n"
     assert os.path.exists(marker)
     cache.close()
+
+
+def test_a_slot_past_the_threshold_is_warned_about(
+    postgres: PostgresServer, db: psycopg.Connection, slot: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.execute("CREATE TABLE warned (id integer PRIMARY KEY)")
+    feed_of(postgres, slot, Recorder()).close()
+    db.execute("INSERT INTO warned SELECT generate_series(1, 1000)")
+    feed = PostgresChangeFeed(postgres.dsn, Recorder(), slot=slot, warn_lag_bytes=1000)
+    _feeds.append(feed)
+    runner = threading.Thread(target=feed.run)
+    with caplog.at_level("WARNING", logger="cacheplug.cdc"):
+        runner.start()
+        wait_for(lambda: "max_slot_wal_keep_size" in caplog.text)
+        feed.stop()
+        runner.join(10)
+    assert not runner.is_alive()
+
+
+def test_the_consumer_comes_back_after_the_server_crashed() -> None:
+    recorder = Recorder()
+    with PostgresServer() as server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE crash (id integer PRIMARY KEY)")
+        feed = feed_of(server, "crash", recorder)
+        runner = threading.Thread(target=feed.run)
+        runner.start()
+        try:
+            server.kill()  # SIGKILL: the postmaster and its backends
+            server.start()  # crash recovery, same port and data
+            with psycopg.connect(server.dsn, autocommit=True) as conn:
+                conn.execute("INSERT INTO crash VALUES (1)")
+            wait_for(lambda: "db:r:crash:1" in recorder.tags)
+        finally:
+            feed.stop()
+            runner.join(10)
+            _feeds.remove(feed)
+    assert not runner.is_alive()
