@@ -141,8 +141,8 @@ class PostgresChangeFeed:
     (callable from a signal handler), reconnecting with exponential backoff (``backoff`` to
     ``max_backoff`` seconds) when the connection is lost; :meth:`poll` is one step. Needs
     psycopg (``pip install cacheplug[postgres]``), a role with the REPLICATION attribute (or a
-    superuser) that ``pg_hba.conf`` lets open replication connections, and
-    ``wal_level=logical``.
+    superuser), and ``wal_level=logical`` (``pg_hba.conf`` matches a logical replication
+    connection by its database, like any other).
     """
 
     def __init__(
