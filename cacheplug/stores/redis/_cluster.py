@@ -12,7 +12,8 @@ split here:
   they recorded: if one moved on meanwhile, the fill is reported as refused (so nobody shares
   its value) — readers reject the entry anyway.
 - **Invalidations** wait for a replica to acknowledge them (``WAIT 1``, see ``_acks``)
-  before they return.
+  before they return. A replica that does not answer in time is not an outage: the
+  invalidation is on the master, and its replication is confirmed in the background.
 
 MOVED/ASK redirections and failovers are followed by redis-py. The async methods run the sync
 ones (they block the event loop for a round trip): an asyncio cluster client is future work.
@@ -20,6 +21,7 @@ ones (they block the event loop for a round trip): an asyncio cluster client is 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any, Final, cast
@@ -45,6 +47,7 @@ from cacheplug.stores.redis._fills import ClientPubSub, RedisFillListener
 from cacheplug.stores.redis._scripts import ScriptCall
 
 _KEY_VERSION_KEEP_MS: Final = BOOKKEEPING_TTL_MS
+logger = logging.getLogger("cacheplug")
 
 
 def _ensure_persistent(copy: str, version: int | bytes) -> ScriptCall:
@@ -65,6 +68,13 @@ class RedisClusterStore(ScriptedStore):
     waits for one instead of failing: a full pool is back-pressure, not an outage. The wait
     fails only when no connection came back in working order for ``pool_timeout`` seconds
     (default: the socket timeout).
+
+    ``replica_ack_timeout_ms``: how long an invalidation waits for a replica's
+    acknowledgement (at most 80 % of the socket timeout); one that gets none is on its
+    master all the same, returns, and is confirmed in the background
+    (:meth:`unconfirmed_invalidations`). ``failover_wait``: for how long an invalidation is
+    tried again while a master fails over (default 5 s; a failover takes about
+    ``cluster-node-timeout`` and a second), before it fails and the cache queues it.
     """
 
     shared = True
@@ -79,6 +89,7 @@ class RedisClusterStore(ScriptedStore):
         max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float | None = None,
         replica_ack_timeout_ms: int = 500,
+        failover_wait: float = 5.0,
     ) -> None:
         if max_connections is None:  # as RedisStore
             max_connections = self.DEFAULT_MAX_CONNECTIONS
@@ -92,7 +103,7 @@ class RedisClusterStore(ScriptedStore):
         )
         # WAIT must return before the socket gives up on its reply.
         timeout_ms = max(1, min(replica_ack_timeout_ms, int(self._conn.socket_timeout * 800)))
-        self._acks = AcknowledgedWrites(lambda: self._client, timeout_ms)
+        self._acks = AcknowledgedWrites(lambda: self._client, timeout_ms, failover_wait)
         self._copies = CopyNames()
         self.channel = "cacheplug:fills:0"
         self._fills = RedisFillListener(
@@ -338,7 +349,24 @@ class RedisClusterStore(ScriptedStore):
     def delete_many(self, keys: Sequence[str]) -> int:
         return sum(self.delete(key) for key in keys)
 
+    def unconfirmed_invalidations(self) -> int:
+        """How many invalidations landed on their masters without a replica's
+        acknowledgement yet (confirmed, or sent again after a failover, in the background)."""
+        return len(self._acks.unconfirmed)
+
+    def confirm_invalidations(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every invalidation is on a replica too."""
+        return self._acks.unconfirmed.wait(timeout)
+
     def close(self) -> None:
+        left = self.unconfirmed_invalidations()
+        if left and not self.confirm_invalidations(1.0):
+            logger.warning(
+                "cacheplug: closing with %d cluster invalidations on their masters that no "
+                "replica acknowledged yet",
+                self.unconfirmed_invalidations(),
+            )
+        self._acks.unconfirmed.stop()
         self._fills.stop()
         self._conn.close()
 
