@@ -14,6 +14,7 @@ without being sent while the readers kept reading the old entries.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import random
@@ -23,10 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _race_harness import Invalidation, Oracle, Read
 
 from cacheplug import Cache
 from cacheplug.stores import RedisClusterStore
+from cacheplug.stores.redis._acks import AcknowledgedWrites
 from cacheplug.testing.cluster import RedisClusterSetup
 
 SECRET = "cluster-acks-secret"
@@ -190,3 +193,31 @@ def test_a_slow_replica_stops_no_invalidation_through_sync_failover_and_resync(
     assert summary["unconfirmed"] == 0
     # The paused replica made WAIT time out: the path under test was taken.
     assert summary["kept_for_confirmation"] > 0
+
+
+def test_unacknowledged_invalidations_are_bounded_confirmed_and_stopped_on_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with RedisClusterSetup() as cluster:
+        store = RedisClusterStore(cluster.url)
+        store._acks = AcknowledgedWrites(lambda: store._client, 50, max_unconfirmed=2)
+        replica = cluster.replica_of(cluster.master_of("{t}"))
+        assert replica.pid is not None
+        os.kill(replica.pid, signal.SIGSTOP)  # connected, acknowledging nothing
+        try:
+            with caplog.at_level(logging.WARNING, logger="cacheplug"):
+                for name in "abcd":
+                    store.set(f"{{t}}{name}", b"old", None)
+                    assert store.invalidate([(f"{{t}}{name}", f"{{t}}lease:{name}")]) == 1
+            assert store.get("{t}a") is None  # on the master all the same
+            assert store.unconfirmed_invalidations() == 2  # the two newest
+            assert store._acks.unconfirmed.kept == 4
+            assert len([r for r in caplog.records if "no longer tracked" in r.message]) == 1
+        finally:
+            os.kill(replica.pid, signal.SIGCONT)
+        assert store.confirm_invalidations(30)
+        thread = store._acks.unconfirmed._thread
+        assert thread is not None
+        assert thread.daemon
+        store.close()
+        assert not thread.is_alive()
