@@ -107,7 +107,7 @@ _NAMES = {"cacheplug", "cacheplug_django", "cacheplug_flask"}
 class _CompareProbe:
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if name not in _NAMES or not _LOG:
+        if name.split(".")[0] not in _NAMES or not _LOG:
             return None
         for finder in sys.meta_path:
             if finder is cls or not hasattr(finder, "find_spec"):
@@ -121,6 +121,15 @@ class _CompareProbe:
         return None
 
 
+# The venv's editable install adds a finder that maps every cacheplug* module name to the
+# checkout, submodules included: a module one tree lacks (cacheplug_django.models in an old
+# revision, say) would be loaded from the checkout into that tree's package. Without it, each
+# tree's packages are all there is.
+sys.meta_path[:] = [
+    finder
+    for finder in sys.meta_path
+    if not str(getattr(finder, "__module__", "")).startswith("__editable__")
+]
 sys.meta_path.insert(0, _CompareProbe)
 EOF
 
