@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from django.conf import settings as django_settings
+
+from cacheplug.integration import OutboxRelay, landed_invalidation
 from cacheplug_django._cache import DjangoCache
 from cacheplug_django.conf import SettingsHolder
-from cacheplug_django.orm import Invalidate, WriteHooks
+from cacheplug_django.orm import Invalidate, WriteHooks, committed
+from cacheplug_django.outbox import DjangoOutbox, OutboxWrites
 
 settings: Final = SettingsHolder()
 cache: Final = DjangoCache(settings)
@@ -20,7 +24,45 @@ def _invalidator() -> Invalidate | None:
     return lambda tags, again_after: core.invalidate_tags(*tags, again_after=again_after)
 
 
-hooks: Final = WriteHooks(_invalidator)
+def _outbox_on() -> bool:
+    # CACHEPLUG["OUTBOX"] (default True) as set now; its check reports a bad value.
+    raw = getattr(django_settings, "CACHEPLUG", None)
+    return not (isinstance(raw, dict) and raw.get("OUTBOX") is False)
+
+
+_relays: dict[str, OutboxRelay] = {}
+
+
+def _relay_for(alias: str) -> OutboxRelay | None:
+    """The relay of database ``alias``'s outbox, started on first use."""
+    relay = _relays.get(alias)
+    if relay is None:
+        try:
+            core = cache.core
+        except Exception:  # a cache that cannot be set up: the rows wait for one that can
+            return None
+        relay = _relays.setdefault(
+            alias,
+            OutboxRelay(
+                DjangoOutbox(alias),
+                landed_invalidation(core),
+                lambda: core.lock("outbox-relay:" + alias, timeout=10, blocking=False),
+            ),
+        )
+        relay.start()
+    return relay
+
+
+def _landed() -> bool:
+    """True when the invalidations sent so far reached the store (nothing held, nothing
+    pending)."""
+    try:
+        return not committed.held() and not cache.core.pending_invalidations()
+    except Exception:
+        return False
+
+
+hooks: Final = WriteHooks(_invalidator, OutboxWrites(_outbox_on, _relay_for), _landed)
 
 
 def publish_stats() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -35,17 +36,19 @@ from typing import Any, Final
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_migrate, post_save, pre_save
 
 from cacheplug.integration import (
     AGAIN_AFTER,
     ANY_ROW,
+    OUTBOX_TABLE,
     AfterCommit,
     DeferredInvalidations,
     TableWrite,
     WriteParser,
 )
 from cacheplug_django.conf import every_table_on_unknown_sql
+from cacheplug_django.outbox import OutboxWrites
 from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
 
 Invalidate = Callable[[list[str], float | None], None]
@@ -83,8 +86,15 @@ class WriteHooks:
     """Installs the hooks and routes what they see to ``invalidate`` (the cache's
     ``invalidate_tags``, looked up at each write so that settings changes apply)."""
 
-    def __init__(self, invalidate: Callable[[], Invalidate | None]) -> None:
+    def __init__(
+        self,
+        invalidate: Callable[[], Invalidate | None],
+        outbox: OutboxWrites | None = None,
+        landed: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._invalidate = invalidate
+        self.outbox = outbox
+        self._landed = landed  # did the last invalidation reach the store?
         self._wrapper = functools.partial(_on_execute, self)
 
     def install(self) -> None:
@@ -97,6 +107,10 @@ class WriteHooks:
         pre_save.connect(self._saving, weak=False, dispatch_uid="cacheplug")
         post_save.connect(self._saved, weak=False, dispatch_uid="cacheplug")
         m2m_changed.connect(self._m2m_changed, weak=False, dispatch_uid="cacheplug")
+        if self.outbox is not None:
+            post_migrate.connect(
+                self.outbox.forget_tables, weak=False, dispatch_uid="cacheplug-outbox"
+            )
 
     def hook(self, connection: BaseDatabaseWrapper) -> None:
         """Hook one connection (idempotent)."""
@@ -119,6 +133,9 @@ class WriteHooks:
             if deferred is None:
                 deferred = _pending[connection] = DeferredInvalidations()
             deferred.add(tags)
+            if self.outbox is not None and self.outbox.active(connection):
+                # In the transaction: it commits, or rolls back, with the data.
+                self.outbox.record(connection, tags)
             transaction.on_commit(functools.partial(self._flush, connection), using=alias)
             return
         stale = _pending.pop(connection, None)  # left over from a rolled-back transaction
@@ -136,6 +153,8 @@ class WriteHooks:
         deferred = _pending.get(connection)
         if deferred:
             self._run(deferred.drain())
+            if self.outbox is not None:
+                self.outbox.committed(connection, self._landed())
 
     def _run(self, tags: list[str], again_after: float | None = None) -> None:
         # The write is done (committed, or autocommitted): this must not raise.
@@ -200,13 +219,47 @@ def _on_execute(
     many: bool,
     context: dict[str, Any],
 ) -> Any:
+    connection = context["connection"]
+    writes = [
+        write
+        for write in _parser.writes(sql, params, many, every_table_on_unknown_sql)
+        if write.table != OUTBOX_TABLE  # the hooks' own bookkeeping
+    ]
+    outbox = hooks.outbox
+    if (
+        writes
+        and outbox is not None
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and outbox.active(connection)
+    ):
+        # An autocommitted write: in a transaction of its own with its outbox row, so that
+        # the two commit together.
+        with transaction.atomic(using=connection.alias):
+            return _execute(hooks, execute, sql, params, many, context, writes)
+    if outbox is not None and not writes and _ROLLBACK_TO.match(sql):
+        outbox.rolled_back_to_savepoint(connection)
+    return _execute(hooks, execute, sql, params, many, context, writes)
+
+
+_ROLLBACK_TO: Final = re.compile(r"\s*ROLLBACK\s+TO\b", re.IGNORECASE)
+
+
+def _execute(
+    hooks: WriteHooks,
+    execute: Callable[..., Any],
+    sql: str,
+    params: Any,
+    many: bool,
+    context: dict[str, Any],
+    writes: list[TableWrite],
+) -> Any:
     alias = context["connection"].alias
     try:
         result = execute(sql, params, many, context)
     except BaseException:
         _saves.pop(alias, None)  # a failed save() must not vouch for a later INSERT
         raise
-    writes = _parser.writes(sql, params, many, every_table_on_unknown_sql)
     if writes:
         tags: list[str] = []
         for write in writes:
