@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from django.conf import settings as django_settings
+from django.db import connections
 
 from cacheplug.integration import OutboxRelay, landed_invalidation
 from cacheplug_django._cache import DjangoCache
@@ -49,8 +50,19 @@ def _relay_for(alias: str) -> OutboxRelay | None:
                 lambda: core.lock("outbox-relay:" + alias, timeout=10, blocking=False),
             ),
         )
-        relay.start()
+        if not _in_memory(alias):
+            # An in-memory database dies with the process, rows and all: nothing to relay
+            # for another process, and a second thread on it makes SQLite's shared-cache
+            # tables "locked" for the application's own (its tests' included).
+            relay.start()
     return relay
+
+
+def _in_memory(alias: str) -> bool:
+    connection = connections[alias]
+    # SQLite's backend has is_in_memory_db(); no other backend keeps a database in memory.
+    in_memory = getattr(connection, "is_in_memory_db", None)
+    return connection.vendor == "sqlite" and callable(in_memory) and bool(in_memory())
 
 
 def _landed() -> bool:

@@ -94,7 +94,7 @@ class WriteHooks:
     ) -> None:
         self._invalidate = invalidate
         self.outbox = outbox
-        self._landed = landed  # did the last invalidation reach the store?
+        self.landed = landed  # did the last invalidation reach the store?
         self._wrapper = functools.partial(_on_execute, self)
 
     def install(self) -> None:
@@ -154,7 +154,7 @@ class WriteHooks:
         if deferred:
             self._run(deferred.drain())
             if self.outbox is not None:
-                self.outbox.committed(connection, self._landed())
+                self.outbox.committed(connection, self.landed())
 
     def _run(self, tags: list[str], again_after: float | None = None) -> None:
         # The write is done (committed, or autocommitted): this must not raise.
@@ -233,10 +233,15 @@ def _on_execute(
         and connection.get_autocommit()
         and outbox.active(connection)
     ):
-        # An autocommitted write: in a transaction of its own with its outbox row, so that
-        # the two commit together.
-        with transaction.atomic(using=connection.alias):
-            return _execute(hooks, execute, sql, params, many, context, writes)
+        # An autocommitted write commits by itself: its row goes in first, in a commit of its
+        # own (a write that then fails costs a needless invalidation, never a lost one). Not
+        # atomic() around the statement: that would commit before Django fetched what an
+        # INSERT ... RETURNING returns.
+        tables = [tag for write in writes for tag in written_tags(TableWrite(write.table, ANY_ROW))]
+        row_id = outbox.insert_now(connection, tables)
+        result = _execute(hooks, execute, sql, params, many, context, writes)
+        outbox.delivered_now(connection, row_id, hooks.landed())
+        return result
     if outbox is not None and not writes and _ROLLBACK_TO.match(sql):
         outbox.rolled_back_to_savepoint(connection)
     return _execute(hooks, execute, sql, params, many, context, writes)

@@ -108,6 +108,24 @@ class OutboxWrites:
                 [write.id, write.tags_json, write.created_at],
             )
 
+    def insert_now(self, connection: BaseDatabaseWrapper, tags: list[str]) -> str:
+        """A row of its own for an autocommitted write about to run; its id."""
+        write = outbox_write(OutboxRow(), tags)
+        assert write is not None  # a fresh row: an insert
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {OUTBOX_TABLE} (id, tags, created_at) VALUES (%s, %s, %s)",
+                [write.id, write.tags_json, write.created_at],
+            )
+        return write.id
+
+    def delivered_now(self, connection: BaseDatabaseWrapper, row_id: str, landed: bool) -> None:
+        """The autocommitted write ran and its invalidation was sent."""
+        if landed:
+            relay = self._relay_for(connection.alias)
+            if relay is not None:
+                relay.delivered(row_id)
+
     def rolled_back_to_savepoint(self, connection: BaseDatabaseWrapper) -> None:
         """A savepoint was rolled back: the row may have gone with it."""
         row = self._rows.get(connection)

@@ -41,9 +41,13 @@ def test_a_transaction_writes_one_row_with_the_tables_it_wrote(cache: DjangoCach
 
 
 def test_a_rolled_back_transaction_leaves_no_row(cache: DjangoCache) -> None:
-    with pytest.raises(RuntimeError), transaction.atomic():
-        Product.objects.create(name="hammer", price=10)
-        raise RuntimeError("rolled back")
+    def write_then_fail() -> None:
+        with transaction.atomic():
+            Product.objects.create(name="hammer", price=10)
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
     assert outbox_rows() == []
 
 
