@@ -30,14 +30,18 @@ class DjangoCache(TaggedCache):
     """The configured cache. Every :class:`cacheplug.Cache` method is available; reads also
     take ``depends_on=[Model, "app.Model"]``."""
 
-    def __init__(self, settings: SettingsHolder) -> None:
+    def __init__(
+        self, settings: SettingsHolder, on_built: Callable[[Cache], None] | None = None
+    ) -> None:
         super().__init__(self._built_or_build, DJANGO_ORM)
         self._settings = settings
+        self._on_built = on_built
         self._lock = threading.Lock()
         self._cache: Cache | None = None
 
     def _built_or_build(self) -> Cache:
         cache = self._cache
+        built = False
         if cache is None:
             with self._lock:
                 cache = self._cache
@@ -47,6 +51,9 @@ class DjangoCache(TaggedCache):
                     # Invalidations of writes committed while the cache could not be built
                     # apply before it answers its first read.
                     committed.replay(cache)
+                    built = True
+        if built and self._on_built is not None:
+            self._on_built(cache)
         return cache
 
     @property

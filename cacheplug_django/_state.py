@@ -3,6 +3,7 @@ feeding it invalidations."""
 
 from __future__ import annotations
 
+import threading
 from typing import Final
 
 from django.conf import settings as django_settings
@@ -15,7 +16,28 @@ from cacheplug_django.orm import Invalidate, WriteHooks, committed
 from cacheplug_django.outbox import DjangoOutbox, OutboxWrites
 
 settings: Final = SettingsHolder()
-cache: Final = DjangoCache(settings)
+
+
+def _relay_at_start(_: object) -> None:
+    """Once the cache is built: relay what a process that died left in each database's
+    outbox, on a thread (looking for the table is a query)."""
+    if not _outbox_on():
+        return
+
+    def start() -> None:
+        for alias in django_settings.DATABASES:
+            if _in_memory(alias):
+                continue  # nothing another process could have left there
+            try:
+                if hooks.outbox is not None and hooks.outbox.active(connections[alias]):
+                    _relay_for(alias)
+            finally:
+                connections[alias].close()  # this thread's own connection
+
+    threading.Thread(target=start, name="cacheplug-outbox-start", daemon=True).start()
+
+
+cache: Final = DjangoCache(settings, on_built=_relay_at_start)
 
 
 def _invalidator() -> Invalidate | None:

@@ -1,0 +1,84 @@
+"""One process of a Django app for test_outbox_crash: ``python outbox_crash_app.py DB REDIS_URL
+ACTION``. ``prime`` makes the database and caches the price (10); ``write-exit`` and
+``write-kill`` commit the price 11 (the cache is cut off: the invalidation cannot land), then
+exit normally or SIGKILL themselves right after the commit returned; ``read`` is a new process
+reading the price for 8 s and printing every value it saw, in order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def setup(database: str, redis_url: str) -> None:
+    sys.path.insert(0, str(HERE))
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        SECRET_KEY="outbox-crash-tests",
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "cacheplug_django",
+            "shop",
+        ],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database}},
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        USE_TZ=True,
+        CACHEPLUG={
+            "STORE": redis_url,
+            "NAMESPACE": "crash",
+            "DEFAULT_TTL": 600,
+        },
+    )
+    django.setup()
+
+
+def price() -> int:
+    from shop.models import Product
+
+    from cacheplug_django import cache
+
+    return cache.get_or_load(  # type: ignore[no-any-return]
+        "price", lambda: Product.objects.get(name="hammer").price, depends_on=[Product]
+    )
+
+
+def main() -> None:
+    database, redis_url, action = sys.argv[1:4]
+    setup(database, redis_url)
+    from django.core.management import call_command
+    from django.db import transaction
+    from shop.models import Product
+
+    if action == "prime":
+        call_command("migrate", run_syncdb=True, verbosity=0)
+        Product.objects.create(name="hammer", price=10)
+        print(price(), flush=True)
+    elif action in ("write-exit", "write-kill"):
+        with transaction.atomic():
+            hammer = Product.objects.get(name="hammer")
+            hammer.price = 11
+            hammer.save()
+        print("committed", flush=True)
+        if action == "write-kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "read":
+        seen = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            value = price()
+            if not seen or seen[-1] != value:
+                seen.append(value)
+            time.sleep(0.05)
+        print(" ".join(map(str, seen)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
