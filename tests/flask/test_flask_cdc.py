@@ -192,6 +192,21 @@ def test_a_database_cdc_cannot_read_is_an_error(tmp_path: Path, cdc: Any, messag
     ext.close(app)
 
 
+def test_a_role_without_replication_is_an_error_with_a_hint(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS plain_app")
+        conn.execute("CREATE ROLE plain_app LOGIN")
+    url = f"postgresql+psycopg://plain_app:{PASSWORD}@127.0.0.1:{postgres.port}/postgres"
+    app, ext = _plain_app(tmp_path, CACHEPLUG_CDC={"source": "postgresql", "database": url})
+    code, output = cli(app, "cdc")
+    assert (code, "the role needs the REPLICATION attribute" in output) == (1, True), output
+    assert f"database 127.0.0.1:{postgres.port}/postgres, user plain_app" in output
+    assert PASSWORD not in output
+    ext.close(app)
+
+
 @pytest.mark.parametrize(
     "cdc",
     [
