@@ -2,8 +2,9 @@
 ``CACHEPLUG`` setting: every problem at once, each with its id and a hint.
 
 The ids are those of :mod:`cacheplug.integration` (``cacheplug.E001`` an unknown key
-or a setting that is not a dict, ``E002`` a store that cannot be used, ``E003``-``E014`` one
-value each), plus ``cacheplug.W001``: entries on a shared store would not be signed.
+or a setting that is not a dict, ``E002`` a store that cannot be used, ``E003``-``E016`` one
+value each; ``E015`` also for a ``CDC`` ``DATABASE`` that is not a PostgreSQL alias of
+``DATABASES``), plus ``cacheplug.W001``: entries on a shared store would not be signed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 
 from cacheplug import ConfigurationError
-from cacheplug.integration import STORE_HINT, SettingProblem
+from cacheplug.integration import STORE_HINT, SettingProblem, cdc_settings
 from cacheplug_django.conf import SETTING, build_store, secret_key, setting_problems
 
 
@@ -28,6 +29,8 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
     problems = setting_problems(raw)
     if isinstance(raw, dict):
         problems += _model_problems(raw.get("PAGES"))
+        if not any(problem.code == "E015" for problem in problems):
+            problems += _cdc_problems(raw.get("CDC"))
     messages: list[CheckMessage] = [_error(problem) for problem in problems]
     if not isinstance(raw, dict) or any(p.code == "E002" for p in problems):
         return messages
@@ -93,3 +96,25 @@ def _model_problems(pages: Any) -> list[SettingProblem]:
                     )
                 )
     return problems
+
+
+def _cdc_problems(value: Any) -> list[SettingProblem]:
+    """A ``CDC`` ``DATABASE`` that is not a PostgreSQL alias of ``DATABASES`` (only Django
+    can tell; the rest of ``CDC`` is checked with every adapter's rules)."""
+    from cacheplug_django.cdc import DEFAULT_DATABASE, database_problem
+
+    cdc = cdc_settings(value)
+    if cdc is None:
+        return []
+    problem = database_problem(cdc.database or DEFAULT_DATABASE)
+    if problem is None:
+        return []
+    return [
+        SettingProblem(
+            "E015",
+            f"{SETTING}['CDC']",
+            problem,
+            "Name in DATABASE an alias of DATABASES whose ENGINE is "
+            "'django.db.backends.postgresql' (default: 'default').",
+        )
+    ]

@@ -28,6 +28,12 @@ Every key, with its default:
 - ``UNKNOWN_SQL``: ``"all-tables"``: a statement the SQL reader cannot classify as a read
   (``CALL``, ``DO``, ``EXECUTE``, ...) invalidates everything that depends on any table;
   ``"ignore"``: it invalidates nothing.
+- ``CDC``: ``None`` (off), or ``{"SOURCE": "postgresql", "DATABASE": "default", "SLOT":
+  "cacheplug"}`` (every key optional but ``SOURCE``): ``manage.py cacheplug_cdc`` reads the
+  logical replication slot ``SLOT`` of the ``DATABASES`` alias ``DATABASE`` (a PostgreSQL
+  one) and invalidates what every committed change wrote, whoever wrote it.
+- ``OUTBOX``: ``True``: the transactional outbox is used where its table exists
+  (:func:`outbox_enabled`).
 
 The defaults of every key but ``INVALIDATE_ON_WRITE`` and ``PAGES`` are Flask's too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into
@@ -50,9 +56,11 @@ from cacheplug import ConfigurationError, Store
 from cacheplug.integration import (
     SETTING_DEFAULTS,
     CacheOptions,
+    CdcSettings,
     SettingProblem,
     SettingsError,
     cache_options,
+    cdc_settings,
     cookie_names,
     unknown_settings,
     validate_settings,
@@ -79,6 +87,10 @@ class CachePlugSettings:
     private_cookies: tuple[str, ...] = ()
     """Cookies that identify somebody besides the session's: a request carrying one is not
     served a shared page (``cache_view``, ``CachePlugMiddleware``)."""
+    cdc: CdcSettings | None = None
+    """``CDC``: change data capture's source, database alias and slot (None: off)."""
+    outbox: bool = True
+    """``OUTBOX``: whether the transactional outbox is used where its table exists."""
 
 
 def read_settings() -> CachePlugSettings:
@@ -104,6 +116,8 @@ def read_settings() -> CachePlugSettings:
             raw.get("PRIVATE_COOKIES", SETTING_DEFAULTS["PRIVATE_COOKIES"]),
             f"{SETTING}['PRIVATE_COOKIES']",
         ),
+        cdc=cdc_settings(raw.get("CDC", SETTING_DEFAULTS["CDC"])),
+        outbox=raw.get("OUTBOX", SETTING_DEFAULTS["OUTBOX"]),
     )
 
 
@@ -114,6 +128,14 @@ def every_table_on_unknown_sql() -> bool:
     ``manage.py check`` reports it."""
     raw = getattr(settings, SETTING, None)
     return not (isinstance(raw, dict) and raw.get("UNKNOWN_SQL") == "ignore")
+
+
+def outbox_enabled() -> bool:
+    """Whether the transactional outbox is used where its table exists: ``OUTBOX`` is not
+    ``False``. Read from the setting as it is now; a value that is not valid counts as the
+    default (``True``), and ``manage.py check`` reports it."""
+    raw = getattr(settings, SETTING, None)
+    return not (isinstance(raw, dict) and raw.get("OUTBOX") is False)
 
 
 def setting_problems(raw: Any) -> list[SettingProblem]:

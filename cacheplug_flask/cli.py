@@ -1,5 +1,5 @@
-"""``flask cacheplug warm|flush|stats|inspect``: the same commands, behaviour and output as
-the Django adapter's (the work is done by ``cacheplug.integration``)."""
+"""``flask cacheplug warm|flush|stats|inspect|writebehind|cdc``: the same commands, behaviour
+and output as the Django adapter's (the work is done by ``cacheplug.integration``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cacheplug.integration import (
     drain_queues,
     flush,
     inspect_report,
+    run_change_feed,
     stats_report,
     store_checked,
     warm,
@@ -33,6 +34,9 @@ class Commanded(Protocol):
 
     @property
     def cache(self) -> Cache: ...
+
+    @property
+    def config_prefix(self) -> str: ...
 
     def mappers(self) -> list[Any]: ...
 
@@ -144,8 +148,18 @@ def command_group(extension: Commanded) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
     @with_appcontext
     def stats_command(as_json: bool) -> None:
+        from flask import current_app
+
+        from cacheplug_flask.cdc import stats_feed
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
-            click.echo(stats_report(extension.cache, as_json=as_json))
+            feed = stats_feed(app, extension.cache, extension.config_prefix, extension.mappers())
+        except OperationError as exc:  # the stats still count: say why the slot is not shown
+            click.echo(f"cdc: {exc}", err=True)
+            feed = None
+        try:
+            click.echo(stats_report(extension.cache, as_json=as_json, change_feed=feed))
         except OperationError as exc:
             fail(exc)
 
@@ -171,6 +185,32 @@ def command_group(extension: Commanded) -> click.Group:
                 once=once,
                 out=click.echo,
             )
+        except OperationError as exc:
+            fail(exc)
+
+    @group.command(
+        "cdc", help="Invalidate what every committed PostgreSQL change wrote (change data capture)."
+    )
+    @click.option("--slot", metavar="NAME", help="the replication slot (default: the setting's)")
+    @click.option("--drop-slot", is_flag=True, help="drop the slot and exit")
+    @click.option("--once", is_flag=True, help="consume what the slot holds now, then exit")
+    @with_appcontext
+    def cdc_command(slot: str | None, drop_slot: bool, once: bool) -> None:
+        from flask import current_app
+
+        from cacheplug_flask.cdc import feed_for
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            feed, database = feed_for(
+                app,
+                extension.cache,
+                extension.config_prefix,
+                mappers=extension.mappers(),
+                slot=slot,
+                drop_slot=drop_slot,
+            )
+            run_change_feed(feed, database=database, drop_slot=drop_slot, once=once, out=click.echo)
         except OperationError as exc:
             fail(exc)
 

@@ -23,6 +23,13 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
 - ``CACHEPLUG_UNKNOWN_SQL``: ``"all-tables"``: a statement the SQL reader cannot classify as
   a read (``CALL``, ``DO``, ``EXECUTE``, ...) invalidates everything that depends on any
   table; ``"ignore"``: it invalidates nothing.
+- ``CACHEPLUG_CDC``: ``None`` (off), or ``{"source": "postgresql", "database": None, "slot":
+  "cacheplug"}`` (Django's ``CDC`` keys in lower case; every key optional but ``source``):
+  ``flask cacheplug cdc`` reads the logical replication slot ``slot`` of the PostgreSQL
+  database ``database`` names: ``None`` the app's default engine, a Flask-SQLAlchemy bind
+  name, or a database URL (see ``cacheplug_flask.cdc``).
+- ``CACHEPLUG_OUTBOX``: ``True``: the transactional outbox is used where its table exists
+  (read ``app.config["CACHEPLUG_OUTBOX"]``, validated and seeded by ``init_app``).
 
 These are the defaults of Django's ``CACHEPLUG`` too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into

@@ -207,6 +207,12 @@ class PostgresChangeFeed:
         finally:
             self.close()
 
+    @property
+    def landed_lsn(self) -> int:
+        """The WAL position before which every change's invalidations landed (what the slot
+        is confirmed up to, or soon will be)."""
+        return self._landed
+
     def stop(self) -> None:
         """Ask :meth:`run` to return once its current step is done (the slot is confirmed only
         past invalidations that landed). A stopped feed stays stopped: make another."""

@@ -19,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cacheplug._redact import redact
 from cacheplug.exceptions import CacheError
 
 if TYPE_CHECKING:
     from cacheplug.cache import Cache
+    from cacheplug.integration._cdc import PostgresChangeFeed
 
 Warmer = Callable[[], Any]
 Write = Callable[[str], None]
@@ -195,9 +197,12 @@ def flush(
     return done
 
 
-def stats_report(cache: Cache, *, as_json: bool = False) -> str:
+def stats_report(
+    cache: Cache, *, as_json: bool = False, change_feed: PostgresChangeFeed | None = None
+) -> str:
     """The counters every process published (see ``Cache.publish_stats``), hot keys and the
-    store, as text or JSON."""
+    store, as text or JSON; with ``change_feed`` (CDC is configured), its slot's lag too, and
+    a warning past the feed's ``warn_lag_bytes``."""
     try:
         totals, hot = cache.shared_stats()
     except CacheError as exc:
@@ -214,9 +219,16 @@ def stats_report(cache: Cache, *, as_json: bool = False) -> str:
             queues[name] = {"queued": queue.length(), "dead_letters": queue.dead_count()}
         except CacheError as exc:
             raise OperationError(f"the store could not be reached: {exc}") from exc
+    cdc = None if change_feed is None else _slot_report(change_feed)
     if as_json:
         return json.dumps(
-            {**store, "stats": totals.as_dict(), "hot_keys": hot, "write_behind": queues},
+            {
+                **store,
+                "stats": totals.as_dict(),
+                "hot_keys": hot,
+                "write_behind": queues,
+                **({} if cdc is None else {"cdc": cdc}),
+            },
             indent=2,
         )
     lines = [
@@ -239,7 +251,54 @@ def stats_report(cache: Cache, *, as_json: bool = False) -> str:
             f"  {name}: {counts['queued']} queued, {counts['dead_letters']} dead letter(s)"
             for name, counts in queues.items()
         ]
+    if cdc is not None:
+        lines.append(f"cdc slot    {cdc['text']}")
+        if cdc["warning"]:
+            lines.append(f"WARNING     {cdc['warning']}")
     return "\n".join(lines)
+
+
+def _slot_report(feed: PostgresChangeFeed) -> dict[str, Any]:
+    """The lag of a change feed's slot, for :func:`stats_report` (the database being down is
+    reported, not raised: the rest of the stats still count)."""
+    slot: dict[str, Any] = {"slot": feed.slot, "warning": None}
+    try:
+        lag = feed.lag()
+    except Exception as exc:  # psycopg's errors: the database cannot be reached
+        error = redact(str(exc).strip())
+        return {**slot, "error": error, "text": f"{feed.slot!r}: cannot be read: {error}"}
+    if lag is None:
+        return {**slot, "exists": False, "text": f"{feed.slot!r}: not created yet"}
+    reader = "a consumer is reading it" if lag.active else "no consumer is reading it"
+    slot.update(
+        exists=True,
+        retained_bytes=lag.retained_bytes,
+        unconfirmed_bytes=lag.unconfirmed_bytes,
+        active=lag.active,
+        wal_status=lag.wal_status,
+        text=f"{feed.slot!r}: {_size(lag.retained_bytes)} of WAL retained, "
+        f"{_size(lag.unconfirmed_bytes)} not confirmed; {reader}",
+    )
+    if lag.wal_status == "lost":
+        slot["warning"] = (
+            f"the slot {feed.slot!r} lost WAL it needed (max_slot_wal_keep_size): changes were "
+            "missed; drop it (--drop-slot), flush the cache, and start the consumer again"
+        )
+    elif lag.retained_bytes > feed.warn_lag_bytes:
+        slot["warning"] = (
+            f"the slot {feed.slot!r} retains {_size(lag.retained_bytes)} of WAL (over "
+            f"{_size(feed.warn_lag_bytes)}); an abandoned slot fills the disk: start its "
+            "consumer, drop it (--drop-slot) or cap it with max_slot_wal_keep_size"
+        )
+    return slot
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "kB", "MB"):
+        if count < 1024:
+            return f"{count} {unit}"
+        count //= 1024
+    return f"{count} GB"
 
 
 def inspect_report(cache: Cache, key: str, *, as_json: bool = False) -> str:

@@ -33,12 +33,17 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "STRICT": False,
         "PRIVATE_COOKIES": ("remember_token",),
         "UNKNOWN_SQL": "all-tables",
+        "CDC": None,
+        "OUTBOX": True,
     }
 )
 """Every setting both adapters read, with its default (``SECRET``/``SECRET_FALLBACKS``
 ``None``: the framework's secret key and its fallbacks; ``PRIVATE_COOKIES``: Flask-Login's
 "remember me" cookie, which names a user without a session; ``UNKNOWN_SQL``: a statement the
-SQL reader cannot classify as a read invalidates every table)."""
+SQL reader cannot classify as a read invalidates every table; ``CDC``: change data capture
+off (a dict of ``SOURCE``, ``DATABASE``, ``SLOT`` turns it on: see
+:func:`~cacheplug.integration.cdc_settings`); ``OUTBOX``: the transactional outbox is used
+where its table exists)."""
 
 AGAIN_AFTER: Final = 2.0
 """Seconds after a commit no hook follows (Django's manual transactions, a SQLAlchemy

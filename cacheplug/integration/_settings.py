@@ -18,6 +18,8 @@ Codes (the Django system check id is ``cacheplug.<code>``):
 - ``E008``: ``SECRET`` or ``SECRET_FALLBACKS``. ``E009``: ``L1``.
   ``E010``: ``HOT_KEY_REPLICAS``. ``E011``: ``STRICT`` or ``INVALIDATE_ON_WRITE``.
 - ``E012``: a ``PAGES`` rule. ``E013``: ``PRIVATE_COOKIES``. ``E014``: ``UNKNOWN_SQL``.
+- ``E015``: ``CDC`` (and, in Django, a ``DATABASE`` that is not a PostgreSQL alias).
+  ``E016``: ``OUTBOX``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from cacheplug._config import non_negative, positive, ttl_seconds
 from cacheplug._engine.local import LocalTier
 from cacheplug.encoding._keys import KeyBuilder
 from cacheplug.exceptions import ConfigurationError
+from cacheplug.integration._cdc_setup import CDC_HINT, cdc_settings
 from cacheplug.integration._page_records import cookie_names
 from cacheplug.stores import Store
 
@@ -223,6 +226,12 @@ _RULES: Final[dict[str, _Rule]] = {
         _unknown_sql,
         "Use 'all-tables' (the default: a statement that cannot be classified as a read, such "
         "as CALL, invalidates every table) or 'ignore' (it invalidates nothing).",
+    ),
+    "CDC": _Rule("E015", cdc_settings, CDC_HINT),
+    "OUTBOX": _Rule(
+        "E016",
+        _flag,
+        "Use True (the default: the transactional outbox, where its table exists) or False.",
     ),
 }
 

@@ -14,7 +14,7 @@ from flask import Flask
 from cacheplug import Cache
 from cacheplug.integration import SETTING_DEFAULTS, SettingsError, cache_options
 from cacheplug_django import cache as django_cache
-from cacheplug_django.conf import read_settings
+from cacheplug_django.conf import outbox_enabled, read_settings
 from cacheplug_flask import CachePlug
 
 
@@ -100,6 +100,12 @@ def test_secret_fallbacks_follow_the_framework_only_without_a_secret() -> None:
         ("STRICT", "yes"),
         ("PRIVATE_COOKIES", "token"),
         ("UNKNOWN_SQL", "everything"),
+        ("CDC", "postgresql"),
+        ("CDC", {"SOURCE": "mysql"}),
+        ("CDC", {"SLOT": "cacheplug"}),
+        ("CDC", {"SOURCE": "postgresql", "SLOT": "Not-A-Slot"}),
+        ("CDC", {"SOURCE": "postgresql", "DATABASE": 3, "TYPO": 1}),
+        ("OUTBOX", "yes"),
         ("NAMESPCE", "typo"),
     ],
 )
@@ -119,3 +125,18 @@ def test_django_and_flask_refuse_the_same_values_with_the_same_code(
         CachePlug(app)
     assert django_codes == sorted(problem.code for problem in raised.value.problems)
     assert django_codes  # refused at all
+
+
+@pytest.mark.parametrize("outbox", [None, True, False])
+def test_outbox_reads_the_same_in_both_adapters(settings: Any, outbox: bool | None) -> None:
+    given = {} if outbox is None else {"OUTBOX": outbox}
+    settings.CACHEPLUG = given
+    app = Flask("outbox")
+    app.config.update({f"CACHEPLUG_{name}": value for name, value in given.items()})
+    ext = CachePlug(app)
+    expected = outbox is not False
+    assert outbox_enabled() is app.config["CACHEPLUG_OUTBOX"] is read_settings().outbox
+    assert outbox_enabled() is expected
+    assert app.config["CACHEPLUG_CDC"] is None
+    assert read_settings().cdc is None
+    ext.close(app)

@@ -1,5 +1,7 @@
 """``manage.py cacheplug_stats [--json]``: the cache's counters, summed over every process
-that published them (see ``Cache.publish_stats``), its hottest keys, and its store."""
+that published them (see ``Cache.publish_stats``), its hottest keys, and its store; with
+``CACHEPLUG["CDC"]`` set, the lag of the replication slot too (and a warning when it retains
+too much WAL)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheplug.integration import OperationError, stats_report
+from cacheplug.integration import OperationError, PostgresChangeFeed, stats_report
 
 
 class Command(BaseCommand):
@@ -23,6 +25,23 @@ class Command(BaseCommand):
 
         autodiscover_modules("write_behind")  # the queues, for their lengths and dead letters
         try:
-            self.stdout.write(stats_report(cache.core, as_json=options["json"]))
+            self.stdout.write(
+                stats_report(cache.core, as_json=options["json"], change_feed=self._feed())
+            )
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
+
+    def _feed(self) -> PostgresChangeFeed | None:
+        """The change feed whose slot's lag is shown (None: CDC is off, or cannot run)."""
+        from cacheplug_django import cache
+        from cacheplug_django.cdc import feed_of
+        from cacheplug_django.conf import read_settings
+
+        cdc = read_settings().cdc
+        if cdc is None:
+            return None
+        try:
+            return feed_of(cache.core, cdc)[0]
+        except OperationError as exc:
+            self.stderr.write(f"cdc: {exc}")
+            return None
