@@ -11,7 +11,7 @@ from django.db import connections
 
 from cacheplug.integration import OutboxRelay, landed_invalidation
 from cacheplug_django._cache import DjangoCache
-from cacheplug_django.conf import SettingsHolder
+from cacheplug_django.conf import SettingsHolder, outbox_enabled
 from cacheplug_django.orm import Invalidate, WriteHooks, committed
 from cacheplug_django.outbox import DjangoOutbox, OutboxWrites
 
@@ -21,7 +21,7 @@ settings: Final = SettingsHolder()
 def _relay_at_start(_: object) -> None:
     """Once the cache is built: relay what a process that died left in each database's
     outbox, on a thread (looking for the table is a query)."""
-    if not _outbox_on():
+    if not outbox_enabled():
         return
 
     def start() -> None:
@@ -45,12 +45,6 @@ def _invalidator() -> Invalidate | None:
         return None
     core = cache.core
     return lambda tags, again_after: core.invalidate_tags(*tags, again_after=again_after)
-
-
-def _outbox_on() -> bool:
-    # CACHEPLUG["OUTBOX"] (default True) as set now; its check reports a bad value.
-    raw = getattr(django_settings, "CACHEPLUG", None)
-    return not (isinstance(raw, dict) and raw.get("OUTBOX") is False)
 
 
 _relays: dict[str, OutboxRelay] = {}
@@ -96,7 +90,7 @@ def _landed() -> bool:
         return False
 
 
-hooks: Final = WriteHooks(_invalidator, OutboxWrites(_outbox_on, _relay_for), _landed)
+hooks: Final = WriteHooks(_invalidator, OutboxWrites(outbox_enabled, _relay_for), _landed)
 
 
 def publish_stats() -> None:
