@@ -6,7 +6,9 @@ production), rounds interleaved in one process, printed as ratios to the write w
 
 Two writes: an autocommitted ``save()`` (the outbox row goes in first, in a commit of its
 own) and a ``save()`` inside ``transaction.atomic()`` (the row goes in the same transaction).
-Goal: at most 1.10x on PostgreSQL.
+Goal: at most 1.10x on PostgreSQL. The floor row shows what one more statement in the
+transaction costs, whatever it is (``SELECT 1``): any outbox row written inside the
+transaction costs at least that.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def configure(database: dict[str, str]) -> None:
 
 def measure(rounds: int, ops: int) -> dict[str, list[float]]:
     from django.conf import settings
-    from django.db import transaction
+    from django.db import connection, transaction
     from shop.models import Product
 
     hammer = Product.objects.create(name="hammer", price=0)
@@ -61,6 +63,14 @@ def measure(rounds: int, ops: int) -> dict[str, list[float]]:
         with transaction.atomic():
             hammer.price += 1
             hammer.save()
+
+    def in_atomic_plus_one() -> None:
+        # The floor of any row written inside the transaction: one more round trip.
+        with transaction.atomic():
+            hammer.price += 1
+            hammer.save()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
 
     def timed(write: Callable[[], None], outbox: bool) -> float:
         settings.CACHEPLUG = {"NAMESPACE": "outbox-cost", "OUTBOX": outbox}
@@ -76,6 +86,7 @@ def measure(rounds: int, ops: int) -> dict[str, list[float]]:
                 times.setdefault(f"{name} {'on' if outbox else 'off'}", []).append(
                     timed(write, outbox)
                 )
+        times.setdefault("atomic + SELECT 1 off", []).append(timed(in_atomic_plus_one, False))
     return times
 
 
@@ -88,6 +99,10 @@ def report(label: str, times: dict[str, list[float]]) -> None:
             f"  save() {name:<10} outbox off {statistics.median(off) * 1e6:8.1f} us   "
             f"on {statistics.median(on) * 1e6:8.1f} us   {ratio:.2f}x"
         )
+    floor = statistics.median(
+        b / a for a, b in zip(times["atomic off"], times["atomic + SELECT 1 off"], strict=True)
+    )
+    print(f"  floor: save() in atomic() plus one SELECT 1 (no outbox)            {floor:.2f}x")
 
 
 def main() -> None:
@@ -134,6 +149,10 @@ def main() -> None:
             report("PostgreSQL 15 (fsync on)", measure(args.rounds, args.ops))
             from django.db import connections
 
+            from cacheplug_django import _state
+
+            for relay in _state._relays.values():  # before the server goes
+                relay.stop()
             connections.close_all()
 
 
