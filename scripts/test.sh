@@ -2,7 +2,8 @@
 # The README's second command: install what the tests need from the committed lock
 # (requirements/dev.lock: exact versions with hashes), then lint, type-check, build the docs
 # site and run the whole suite. Works on a fresh Debian machine with Python 3.11 (as root it
-# installs redis-server with apt-get; otherwise it asks you to). Extra arguments go to pytest.
+# installs redis-server and PostgreSQL with apt-get; otherwise it asks you to). Extra
+# arguments go to pytest.
 #
 #   bash scripts/test.sh                 # everything, on the pinned set
 #   bash scripts/test.sh -k stampede     # ... with pytest arguments
@@ -20,6 +21,18 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
   else
     echo "redis-server is not installed: run 'sudo apt-get install -y redis-server redis-tools' first" >&2
+    exit 1
+  fi
+fi
+
+# PostgreSQL for the change-data-capture tests (a throwaway server each: initdb, pg_ctl).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_config >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing postgresql (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL is not installed: run 'sudo apt-get install -y postgresql' first" >&2
     exit 1
   fi
 fi
