@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 from flask import Flask, current_app
 
 from cacheplug import DEFAULT, Cache
-from cacheplug.integration import ModelTagging, TaggedCache, Warmers, cookie_names
+from cacheplug.integration import (
+    ModelTagging,
+    OutboxRelay,
+    TaggedCache,
+    Warmers,
+    cookie_names,
+    landed_invalidation,
+)
 from cacheplug_flask.config import build_cache, seed, validate
+from cacheplug_flask.outbox import SessionOutbox, SqlAlchemyOutbox
 from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
 
 if TYPE_CHECKING:
@@ -90,7 +98,28 @@ class CachePlug(TaggedCache):
                     target.invalidate_tags(*tags, again_after=again_after)
 
             unknown_sql = app.config[f"{self.config_prefix}_UNKNOWN_SQL"]
-            state.hooks = SessionHooks(invalidate, every_table=unknown_sql != "ignore")
+            outbox = None
+            if app.config[f"{self.config_prefix}_OUTBOX"]:
+                relays: dict[int, OutboxRelay] = {}
+
+                def relay_for(engine: Any) -> OutboxRelay:
+                    relay = relays.get(id(engine))
+                    if relay is None:
+                        relay = relays.setdefault(
+                            id(engine),
+                            OutboxRelay(
+                                SqlAlchemyOutbox(engine),
+                                landed_invalidation(cache),
+                                lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
+                            ),
+                        )
+                        relay.start()
+                    return relay
+
+                outbox = SessionOutbox(relay_for)
+            state.hooks = SessionHooks(
+                invalidate, every_table=unknown_sql != "ignore", outbox=outbox
+            )
             state.hooks.install(sqlalchemy)
             if hasattr(type(sqlalchemy), "engines"):  # Flask-SQLAlchemy: every bind's engine
                 with app.app_context():

@@ -13,11 +13,29 @@ delivered later by any process of the app.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.orm import Session
 
-from cacheplug.integration import OUTBOX_TABLE
+from cacheplug.integration import OUTBOX_TABLE, OutboxRow, outbox_write
+
+logger = logging.getLogger("cacheplug_flask")
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -56,3 +74,47 @@ class SqlAlchemyOutbox:
     def delete(self, ids: Sequence[str]) -> None:
         with self.engine.begin() as connection:
             connection.execute(delete(self.table).where(self.table.c.id.in_(list(ids))))
+
+
+_OUTBOX = outbox_table(MetaData())
+
+
+class SessionOutbox:
+    """The outbox rows of the hooked sessions (see ``cacheplug_flask.outbox``): written into
+    each transaction's bind, if it has the table, and handed to its relay once delivered."""
+
+    def __init__(self, relay_for: Callable[[Engine], Any]) -> None:
+        self._relay_for = relay_for
+        self._tables: dict[int, tuple[bool, float]] = {}  # id(engine) -> (there, checked at)
+
+    def _active(self, engine: Engine) -> bool:
+        found = self._tables.get(id(engine))
+        if found is not None and (found[0] or time.monotonic() - found[1] < 1.0):
+            return found[0]
+        try:
+            there = inspect(engine).has_table(OUTBOX_TABLE)
+        except Exception:
+            logger.warning("cacheplug: cannot look for the outbox table", exc_info=True)
+            there = False
+        self._tables[id(engine)] = (there, time.monotonic())
+        return there
+
+    def write(self, session: Session, tags: list[str]) -> str | None:
+        engine = session.get_bind()
+        if not isinstance(engine, Engine) or not self._active(engine):
+            return None
+        write = outbox_write(OutboxRow(), tags)
+        if write is None:
+            return None
+        session.execute(
+            insert(_OUTBOX).values(id=write.id, tags=write.tags_json, created_at=write.created_at)
+        )
+        return write.id
+
+    def delivered(self, session: Session, row_id: str, landed: bool) -> None:
+        if not landed:
+            return  # the row stays for a relayer
+        engine = session.get_bind()
+        relay = self._relay_for(engine) if isinstance(engine, Engine) else None
+        if relay is not None:
+            relay.delivered(row_id)

@@ -54,6 +54,7 @@ from cacheplug.integration import (
     table_tag,
     written_tags,
 )
+from cacheplug_flask.outbox import SessionOutbox
 
 logger = logging.getLogger("cacheplug_flask")
 _INFO_KEY = "cacheplug_pending"
@@ -156,8 +157,14 @@ class SessionHooks:
     listen to one session factory. ``every_table``: whether a statement that cannot be
     classified as a read invalidates every table (``CACHEPLUG_UNKNOWN_SQL``)."""
 
-    def __init__(self, invalidate: Invalidate, every_table: bool = True) -> None:
+    def __init__(
+        self,
+        invalidate: Invalidate,
+        every_table: bool = True,
+        outbox: SessionOutbox | None = None,
+    ) -> None:
         self._invalidate = invalidate
+        self._outbox = outbox
         self._unknown_sql: Callable[[], bool] = lambda: every_table
         self.committed = AfterCommit()
         """The after-commit invalidations: failures counted, what could not be applied held."""
@@ -183,6 +190,7 @@ class SessionHooks:
         event.listen(target, "after_flush", self._after_flush)
         event.listen(target, "after_flush_postexec", self._after_flush_postexec)
         event.listen(target, "do_orm_execute", self._do_orm_execute)
+        event.listen(target, "before_commit", self._before_commit)
         event.listen(target, "after_commit", self._after_commit)
         event.listen(target, "after_rollback", self._after_rollback)
         event.listen(target, "after_transaction_end", self._after_transaction_end)
@@ -356,7 +364,34 @@ class SessionHooks:
         tags.append(any_row_tag(name))
         self._pending(state.session).add(tags)
 
+    def _before_commit(self, session: Session) -> None:
+        """The transaction's outbox row, written last inside it: exactly one per
+        transaction, with every table it wrote."""
+        outbox = self._outbox
+        if outbox is None or session.in_nested_transaction():
+            return
+        session.flush()  # what commit() would flush next: its writes' tags are wanted now
+        self._settle(session)
+        tags = [
+            tag
+            for layer in session.info.get((self._info_key, "savepoints"), {}).values()
+            for tag in layer.peek()
+        ]
+        pending = session.info.get(self._info_key)
+        if pending:
+            tags += pending.peek()
+        if tags:
+            row_id = outbox.write(session, tags)
+            if row_id is not None:
+                session.info[(self._info_key, "outbox")] = row_id
+
     def _after_commit(self, session: Session) -> None:
+        row_id = session.info.pop((self._info_key, "outbox"), None)
+        self._deliver(session)
+        if row_id is not None and self._outbox is not None:
+            self._outbox.delivered(session, row_id, not self.committed.held())
+
+    def _deliver(self, session: Session) -> None:
         self._settle(session)
         tags: list[str] = []
         for layer in session.info.pop((self._info_key, "savepoints"), {}).values():
@@ -369,6 +404,8 @@ class SessionHooks:
 
     def _after_rollback(self, session: Session) -> None:
         session.info.pop((self._info_key, "flushing"), None)  # a flush that failed
+        if not session.in_transaction():
+            session.info.pop((self._info_key, "outbox"), None)  # gone with the transaction
         if session.in_transaction():
             return  # a savepoint rolled back: see _after_soft_rollback
         session.info.pop((self._info_key, "savepoints"), None)

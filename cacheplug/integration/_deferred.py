@@ -35,6 +35,11 @@ class DeferredInvalidations:
         """True if a read carrying ``tags`` depends on something the transaction wrote."""
         return not self._tags.isdisjoint(tags)
 
+    def peek(self) -> list[str]:
+        """The tags collected so far, kept (for the outbox row written just before the
+        commit)."""
+        return sorted(self._tags)
+
     def drain(self) -> list[str]:
         """The tags to invalidate now that the transaction has committed (and forget them)."""
         tags = sorted(self._tags)
