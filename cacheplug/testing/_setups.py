@@ -39,6 +39,22 @@ class Throwaway(ABC):
         self.discard()
 
 
+class OneProcess(Throwaway):
+    """A set-up that is one server process (``_process``, ``None`` until started)."""
+
+    _process: subprocess.Popen[bytes] | None
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
+
+
 def stop_processes(processes: Iterable[subprocess.Popen[bytes]]) -> None:
     """SIGTERM every process, then wait for each (5 s; SIGKILL one that does not end): all
     are told first, so that they shut down together rather than one after the other."""

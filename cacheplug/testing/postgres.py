@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cacheplug.testing._setups import Throwaway, wait_until
+from cacheplug.testing._setups import OneProcess, wait_until
 from cacheplug.testing.redis_server import free_port
 
 _BINARIES = ("initdb", "postgres", "pg_isready")
@@ -57,7 +57,7 @@ def _version_of(path: str) -> tuple[int, ...]:
     return tuple(int(part) for part in number.split(".") if part.isdigit())
 
 
-class PostgresServer(Throwaway):
+class PostgresServer(OneProcess):
     """A PostgreSQL cluster of our own: loopback only, trust authentication for ``postgres``.
 
     ``settings`` adds or overrides server settings (``{"max_slot_wal_keep_size": "64MB"}``).
@@ -180,16 +180,6 @@ class PostgresServer(Throwaway):
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-    @property
-    def running(self) -> bool:
-        """True while the postmaster is alive."""
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's process id while it runs."""
-        return self._process.pid if self.running and self._process is not None else None
 
     def kill(self) -> None:
         """SIGKILL the postmaster and its backends (a crash: the next start recovers)."""

@@ -13,17 +13,18 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 from typing import Self
 
+from cacheplug.testing._setups import Throwaway
 from cacheplug.testing.redis_server import free_port
 
 _CHUNK = 65536
 
 
-class TcpProxy:
+class TcpProxy(Throwaway):
     """Forwards connections made to ``host:port`` (a free loopback port by default) to
-    ``target_host:target_port``, a thread per direction of each connection."""
+    ``target_host:target_port``, a thread per direction of each connection. ``with proxy:``
+    heals it, and cuts it at the end."""
 
     def __init__(
         self, target_host: str, target_port: int, *, host: str = "127.0.0.1", port: int = 0
@@ -52,7 +53,8 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
-    start = heal
+    def start(self) -> Self:
+        return self.heal()
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones, until :meth:`heal`."""
@@ -68,7 +70,11 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
-    stop = cut
+    def stop(self) -> None:
+        self.cut()
+
+    def discard(self) -> None:
+        """Nothing left behind: no files."""
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -100,14 +106,3 @@ class TcpProxy:
         for sock in (source, sink):  # one side ended: end the other
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> Self:
-        return self.heal()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cut()

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from cacheplug.testing._setups import Throwaway, stop_processes, wait_until
+from cacheplug.testing._setups import OneProcess, stop_processes, wait_until
 
 
 def free_port() -> int:
@@ -19,7 +19,7 @@ def free_port() -> int:
         return port
 
 
-class RedisServer(Throwaway):
+class RedisServer(OneProcess):
     """A ``redis-server`` process of our own: no persistence, loopback only.
 
     ``with RedisServer() as server: Cache(server.url)``. Raises ``RuntimeError`` when the
@@ -86,16 +86,6 @@ class RedisServer(Throwaway):
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    @property
-    def running(self) -> bool:
-        """True while the server process is alive."""
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return self._process.pid if self.running and self._process is not None else None
 
     def kill(self) -> None:
         """SIGKILL the server (a crash: nothing is flushed, clients see the socket die)."""

@@ -3,8 +3,6 @@ the hooks that fill it are tested with them."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from cacheplug import Cache
@@ -15,13 +13,17 @@ from cacheplug_django.outbox import DjangoOutbox
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+WRITTEN_AT = 1_000_000.0  # when the row says it was written (seconds since the epoch)
+EVERY_ROW = 2_000_000.0  # due() of rows written before this: all of them
+
+
 def test_the_migration_makes_the_table_and_the_relay_empties_it(redis_url: str) -> None:
     outbox = DjangoOutbox("default")
     assert outbox.exists()
     write = outbox_write(OutboxRow(), ["db:r:shop_product:1"])
     assert write is not None
-    OutboxEntry.objects.create(id=write.id, tags=write.tags_json, created_at=time.time() - 10)
-    assert write.id in [row_id for row_id, _ in outbox.due(time.time(), 100)]
+    OutboxEntry.objects.create(id=write.id, tags=write.tags_json, created_at=WRITTEN_AT)
+    assert write.id in [row_id for row_id, _ in outbox.due(EVERY_ROW, 100)]
     with Cache(redis_url, namespace="dj-outbox") as cache:
         relay = OutboxRelay(
             outbox,

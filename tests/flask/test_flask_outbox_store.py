@@ -3,7 +3,6 @@ it are tested with them."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, insert, inspect
@@ -17,6 +16,9 @@ from cacheplug.integration import (
     outbox_write,
 )
 from cacheplug_flask.outbox import SqlAlchemyOutbox, outbox_table
+
+WRITTEN_AT = 1_000_000.0  # when the row says it was written (seconds since the epoch)
+EVERY_ROW = 2_000_000.0  # due() of rows written before this: all of them
 
 
 def test_the_table_is_made_once_per_metadata() -> None:
@@ -35,10 +37,10 @@ def test_create_all_makes_it_and_the_relay_empties_it(tmp_path: Path, redis_url:
     assert write is not None
     with engine.begin() as connection:
         connection.execute(
-            insert(table).values(id=write.id, tags=write.tags_json, created_at=time.time() - 10)
+            insert(table).values(id=write.id, tags=write.tags_json, created_at=WRITTEN_AT)
         )
     outbox = SqlAlchemyOutbox(engine, table)
-    assert [row_id for row_id, _ in outbox.due(time.time(), 10)] == [write.id]
+    assert [row_id for row_id, _ in outbox.due(EVERY_ROW, 10)] == [write.id]
     with Cache(redis_url, namespace="fl-outbox") as cache:
         relay = OutboxRelay(
             outbox,
@@ -46,5 +48,5 @@ def test_create_all_makes_it_and_the_relay_empties_it(tmp_path: Path, redis_url:
             lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
         )
         assert relay.relay_once() == 1
-    assert outbox.due(time.time(), 10) == []
+    assert outbox.due(EVERY_ROW, 10) == []
     engine.dispose()
