@@ -9,7 +9,7 @@ from typing import Final
 from django.conf import settings as django_settings
 from django.db import connections
 
-from cacheplug.integration import OutboxRelay, landed_invalidation
+from cacheplug.integration import OutboxRelay, cache_relay
 from cacheplug_django._cache import DjangoCache
 from cacheplug_django.conf import SettingsHolder, outbox_enabled
 from cacheplug_django.orm import Invalidate, WriteHooks, committed
@@ -58,14 +58,7 @@ def _relay_for(alias: str) -> OutboxRelay | None:
             core = cache.core
         except Exception:  # a cache that cannot be set up: the rows wait for one that can
             return None
-        relay = _relays.setdefault(
-            alias,
-            OutboxRelay(
-                DjangoOutbox(alias),
-                landed_invalidation(core),
-                lambda: core.lock("outbox-relay:" + alias, timeout=10, blocking=False),
-            ),
-        )
+        relay = _relays.setdefault(alias, cache_relay(DjangoOutbox(alias), core, alias))
         if not _in_memory(alias):
             # An in-memory database dies with the process, rows and all: nothing to relay
             # for another process, and a second thread on it makes SQLite's shared-cache

@@ -24,7 +24,7 @@ flushes and inspects the cache.
 from __future__ import annotations
 
 from cacheplug_flask.extension import CachePlug
+from cacheplug_flask.model_tags import instance_tag, model_tags
 from cacheplug_flask.sinks import upsert_sink
-from cacheplug_flask.sqlalchemy import instance_tag, model_tags
 
 __all__ = ["CachePlug", "instance_tag", "model_tags", "upsert_sink"]

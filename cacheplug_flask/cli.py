@@ -227,7 +227,7 @@ def _named(context: click.Context, parameter: click.Parameter, value: Any) -> An
 
 def _model_tags(extension: Commanded, names: tuple[str, ...]) -> list[str]:
     """Tags of mapped classes named ``Product`` or ``module.Product``."""
-    from cacheplug_flask.sqlalchemy import flush_tags
+    from cacheplug_flask.model_tags import flush_tags
 
     mappers = extension.mappers()
     found = []

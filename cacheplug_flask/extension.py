@@ -13,15 +13,14 @@ from flask import Flask, current_app
 from cacheplug import DEFAULT, Cache
 from cacheplug.integration import (
     ModelTagging,
-    OutboxRelay,
     TaggedCache,
     Warmers,
     cookie_names,
-    landed_invalidation,
 )
 from cacheplug_flask.config import build_cache, seed, validate
-from cacheplug_flask.outbox import SessionOutbox, SqlAlchemyOutbox
-from cacheplug_flask.sqlalchemy import SessionHooks, model_tags, parents_of
+from cacheplug_flask.model_tags import model_tags, parents_of
+from cacheplug_flask.outbox import SessionOutbox
+from cacheplug_flask.sqlalchemy import SessionHooks
 
 if TYPE_CHECKING:
     from cacheplug_flask.views import CachedViewOptions
@@ -100,23 +99,7 @@ class CachePlug(TaggedCache):
             unknown_sql = app.config[f"{self.config_prefix}_UNKNOWN_SQL"]
             outbox = None
             if app.config[f"{self.config_prefix}_OUTBOX"]:
-                relays: dict[int, OutboxRelay] = {}
-
-                def relay_for(engine: Any) -> OutboxRelay:
-                    relay = relays.get(id(engine))
-                    if relay is None:
-                        relay = relays.setdefault(
-                            id(engine),
-                            OutboxRelay(
-                                SqlAlchemyOutbox(engine),
-                                landed_invalidation(cache),
-                                lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
-                            ),
-                        )
-                        relay.start()
-                    return relay
-
-                outbox = SessionOutbox(relay_for)
+                outbox = SessionOutbox(cache, owner=app)
             state.hooks = SessionHooks(
                 invalidate, every_table=unknown_sql != "ignore", outbox=outbox
             )
@@ -221,6 +204,8 @@ class CachePlug(TaggedCache):
         target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
         state = target.extensions.get(_EXTENSION, {}).get(self.config_prefix)
         if state is not None:
+            if state.hooks is not None:
+                state.hooks.uninstall()  # a module-level session outlives the app
             state.cache.close()
 
 

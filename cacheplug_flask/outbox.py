@@ -14,10 +14,12 @@ delivered later by any process of the app.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import (
     Column,
     Engine,
@@ -33,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cacheplug.integration import OUTBOX_TABLE, OutboxRow, outbox_write
+from cacheplug.integration import OUTBOX_TABLE, OutboxRelay, OutboxRow, cache_relay, outbox_write
 
 logger = logging.getLogger("cacheplug_flask")
 
@@ -81,11 +83,40 @@ _OUTBOX = outbox_table(MetaData())
 
 class SessionOutbox:
     """The outbox rows of the hooked sessions (see ``cacheplug_flask.outbox``): written into
-    each transaction's bind, if it has the table, and handed to its relay once delivered."""
+    each transaction's bind, if it has the table, and handed to that database's relay (into
+    ``cache``, started on first use) once delivered. ``owner``: write rows only for sessions
+    used by this app (Flask-SQLAlchemy's ``db.session`` serves whichever app is current;
+    without an app context, every session counts)."""
 
-    def __init__(self, relay_for: Callable[[Engine], Any]) -> None:
-        self._relay_for = relay_for
+    def __init__(self, cache: Any, owner: object | None = None) -> None:
+        self._cache = cache
+        self._owner = owner
+        self._relays: dict[int, OutboxRelay] = {}
+        self._relays_lock = threading.Lock()
         self._tables: dict[int, tuple[bool, float]] = {}  # id(engine) -> (there, checked at)
+
+    def relay_for(self, engine: Engine) -> OutboxRelay:
+        """The relay of ``engine``'s database, started on first use."""
+        with self._relays_lock:
+            relay = self._relays.get(id(engine))
+            if relay is None:
+                name = engine.url.render_as_string(hide_password=True)
+                relay = cache_relay(SqlAlchemyOutbox(engine), self._cache, name)
+                self._relays[id(engine)] = relay
+                relay.start()
+        return relay
+
+    def stop(self) -> None:
+        """Stop every relay (the rows they still hold wait for another process)."""
+        with self._relays_lock:
+            relays, self._relays = list(self._relays.values()), {}
+        for relay in relays:
+            relay.stop()
+
+    def _owns(self) -> bool:
+        if self._owner is None or not has_app_context():
+            return True
+        return current_app._get_current_object() is self._owner  # type: ignore[attr-defined]
 
     def _active(self, engine: Engine) -> bool:
         found = self._tables.get(id(engine))
@@ -100,6 +131,8 @@ class SessionOutbox:
         return there
 
     def write(self, session: Session, tags: list[str]) -> str | None:
+        if not self._owns():
+            return None
         engine = session.get_bind()
         if not isinstance(engine, Engine) or not self._active(engine):
             return None
@@ -115,6 +148,5 @@ class SessionOutbox:
         if not landed:
             return  # the row stays for a relayer
         engine = session.get_bind()
-        relay = self._relay_for(engine) if isinstance(engine, Engine) else None
-        if relay is not None:
-            relay.delivered(row_id)
+        if isinstance(engine, Engine):
+            self.relay_for(engine).delivered(row_id)

@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, inspect
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from cacheplug.integration import (
@@ -50,9 +49,11 @@ from cacheplug.integration import (
     TableWrite,
     WriteParser,
     any_row_tag,
-    row_tag,
     table_tag,
     written_tags,
+)
+from cacheplug_flask.model_tags import (
+    instance_tags,
 )
 from cacheplug_flask.outbox import SessionOutbox
 
@@ -61,89 +62,7 @@ _INFO_KEY = "cacheplug_pending"
 _parser = WriteParser(lambda table: None)  # text() SQL: tables only, rows unknown
 
 
-_parents: dict[str, tuple[str, ...]] = {}
 Invalidate = Callable[[list[str], "float | None"], None]
-
-
-def _learn(mapper: Any) -> str:
-    """The mapper's own table, remembering the tables it inherits from."""
-    tables = [table.name for table in mapper.tables if isinstance(table, Table)]
-    own: str = mapper.local_table.name
-    _parents[own] = tuple(name for name in tables if name != own)
-    return own
-
-
-def instance_tag(model: Any, pk: Any = None) -> str:
-    """The tag of one row: ``instance_tag(Product, 42)`` or ``instance_tag(product)``."""
-    if pk is None and not isinstance(model, type):
-        state = inspect(model)
-        return row_tag(_learn(state.mapper), _key(state.identity or (), state.mapper))
-    mapper = inspect(model)
-    return row_tag(_learn(mapper), _key(pk if isinstance(pk, tuple) else (pk,), mapper))
-
-
-def model_tags(*models: Any) -> list[str]:
-    """The tags of whole mapped classes: their tables (all of a joined-inheritance chain) and
-    the association tables of their many-to-many relationships."""
-    tags: list[str] = []
-    for model in models:
-        mapper = inspect(model)
-        tags += [table_tag(table.name) for table in mapper.tables if isinstance(table, Table)]
-        for relationship in mapper.relationships:
-            secondary = relationship.secondary
-            if isinstance(secondary, Table):
-                tags.append(table_tag(secondary.name))
-    return list(dict.fromkeys(tags))
-
-
-def flush_tags(*models: Any) -> list[str]:
-    """Everything depending on ``models``: their table tags and the "rows unknown" tags that
-    reach every entry tagged with one of their rows (for ``flask cacheplug flush --model``)."""
-    tags = model_tags(*models)
-    for model in models:
-        tags += [
-            any_row_tag(table.name) for table in inspect(model).tables if isinstance(table, Table)
-        ]
-    return list(dict.fromkeys(tags))
-
-
-def parents_of(table: str) -> Iterable[str]:
-    """The tables ``table``'s rows inherit from (joined-table inheritance), as far as
-    :func:`instance_tag` has seen its mapper."""
-    return _parents.get(table, ())
-
-
-def _key(identity: Iterable[Any], mapper: Any = None) -> str:
-    values = list(identity)
-    if mapper is not None:
-        converted = []
-        for column, value in zip(mapper.primary_key, values, strict=False):
-            converted.append(_spell(column, value))
-        return ",".join(converted)
-    return ",".join(str(value) for value in values)
-
-
-def _spell(column: Any, value: Any) -> str:
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        return str(value)
-    if python_type is uuid.UUID and not isinstance(value, uuid.UUID):
-        try:
-            return str(uuid.UUID(str(value)))
-        except ValueError:
-            return str(value)
-    return str(value)
-
-
-def _instance_tags(instance: Any) -> list[str]:
-    state = inspect(instance)
-    mapper = state.mapper
-    key = _key(state.identity, mapper) if state.identity else None
-    tags = [table_tag(table.name) for table in mapper.tables if isinstance(table, Table)]
-    if key is not None:
-        tags += [row_tag(table.name, key) for table in mapper.tables if isinstance(table, Table)]
-    return tags
 
 
 def _statement_tags(writes: list[TableWrite]) -> list[str]:
@@ -164,13 +83,14 @@ class SessionHooks:
         outbox: SessionOutbox | None = None,
     ) -> None:
         self._invalidate = invalidate
-        self._outbox = outbox
+        self.outbox = outbox
         self._unknown_sql: Callable[[], bool] = lambda: every_table
         self.committed = AfterCommit()
         """The after-commit invalidations: failures counted, what could not be applied held."""
         self._info_key = (_INFO_KEY, id(self))
         self._lock = threading.Lock()
         self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+        self._targets: list[Any] = []  # what install() listens on
         self._session_of: weakref.WeakKeyDictionary[Connection, Session] = (
             weakref.WeakKeyDictionary()
         )
@@ -185,20 +105,51 @@ class SessionHooks:
             self.watch(target)
             return
         target = getattr(target, "session", target)
-        event.listen(target, "after_begin", self._after_begin)
-        event.listen(target, "before_flush", self._before_flush)
-        event.listen(target, "after_flush", self._after_flush)
-        event.listen(target, "after_flush_postexec", self._after_flush_postexec)
-        event.listen(target, "do_orm_execute", self._do_orm_execute)
-        event.listen(target, "before_commit", self._before_commit)
-        event.listen(target, "after_commit", self._after_commit)
-        event.listen(target, "after_rollback", self._after_rollback)
-        event.listen(target, "after_transaction_end", self._after_transaction_end)
-        event.listen(target, "after_soft_rollback", self._after_soft_rollback)
+        for name, listener in self._session_listeners():
+            event.listen(target, name, listener)
+        self._targets.append(target)
         factory = getattr(target, "session_factory", target)  # a scoped_session's
         bind = getattr(factory, "kw", {}).get("bind")
         if isinstance(bind, Engine):
             self.watch(bind)
+
+    def _session_listeners(self) -> list[tuple[str, Callable[..., None]]]:
+        return [
+            ("after_begin", self._after_begin),
+            ("before_flush", self._before_flush),
+            ("after_flush", self._after_flush),
+            ("after_flush_postexec", self._after_flush_postexec),
+            ("do_orm_execute", self._do_orm_execute),
+            ("before_commit", self._before_commit),
+            ("after_commit", self._after_commit),
+            ("after_rollback", self._after_rollback),
+            ("after_transaction_end", self._after_transaction_end),
+            ("after_soft_rollback", self._after_soft_rollback),
+        ]
+
+    def _engine_listeners(self) -> list[tuple[str, Callable[..., None]]]:
+        return [
+            ("before_cursor_execute", self._before_cursor_execute),
+            ("commit", self._connection_commit),
+            ("rollback", self._connection_rollback),
+        ]
+
+    def uninstall(self) -> None:
+        """Stop listening (the app closed: a module-level session outlives it), and stop the
+        outbox relays."""
+        for target in self._targets:
+            for name, listener in self._session_listeners():
+                if event.contains(target, name, listener):
+                    event.remove(target, name, listener)
+        self._targets.clear()
+        with self._lock:
+            engines, self._engines = list(self._engines), weakref.WeakSet()
+        for engine in engines:
+            for name, listener in self._engine_listeners():
+                if event.contains(engine, name, listener):
+                    event.remove(engine, name, listener)
+        if self.outbox is not None:
+            self.outbox.stop()
 
     def watch(self, engine: Engine) -> None:
         """Read the writes of every statement ``engine`` runs (once per engine)."""
@@ -206,9 +157,8 @@ class SessionHooks:
             if engine in self._engines:
                 return
             self._engines.add(engine)
-        event.listen(engine, "before_cursor_execute", self._before_cursor_execute)
-        event.listen(engine, "commit", self._connection_commit)
-        event.listen(engine, "rollback", self._connection_rollback)
+        for name, listener in self._engine_listeners():
+            event.listen(engine, name, listener)
 
     # -- engines -----------------------------------------------------------------------------
 
@@ -328,7 +278,7 @@ class SessionHooks:
         session.info[(self._info_key, "new")] = list(session.new)
         try:
             for instance in [*session.new, *session.dirty, *session.deleted]:
-                tags += _instance_tags(instance)
+                tags += instance_tags(instance)
         except Exception:  # a mapping the hooks cannot read must never break a flush
             logger.exception("cacheplug: no tags for a flush")
         self._pending(session).add(tags)
@@ -339,7 +289,7 @@ class SessionHooks:
         tags: list[str] = []
         try:
             for instance in created:
-                tags += _instance_tags(instance)
+                tags += instance_tags(instance)
         except Exception:
             logger.exception("cacheplug: no tags for new rows")
         if tags:
@@ -367,7 +317,7 @@ class SessionHooks:
     def _before_commit(self, session: Session) -> None:
         """The transaction's outbox row, written last inside it: exactly one per
         transaction, with every table it wrote."""
-        outbox = self._outbox
+        outbox = self.outbox
         if outbox is None or session.in_nested_transaction():
             return
         session.flush()  # what commit() would flush next: its writes' tags are wanted now
@@ -388,8 +338,8 @@ class SessionHooks:
     def _after_commit(self, session: Session) -> None:
         row_id = session.info.pop((self._info_key, "outbox"), None)
         self._deliver(session)
-        if row_id is not None and self._outbox is not None:
-            self._outbox.delivered(session, row_id, not self.committed.held())
+        if row_id is not None and self.outbox is not None:
+            self.outbox.delivered(session, row_id, not self.committed.held())
 
     def _deliver(self, session: Session) -> None:
         self._settle(session)
@@ -430,6 +380,6 @@ class SessionHooks:
             return False
         unflushed: set[str] = set()
         for instance in changed:
-            unflushed.update(_instance_tags(instance))
+            unflushed.update(instance_tags(instance))
             unflushed.update(any_row_tag(table.name) for table in inspect(instance).mapper.tables)
         return not unflushed.isdisjoint(tags)

@@ -258,3 +258,15 @@ class OutboxRelay:
             thread.join(timeout)
         self._thread = None
         self._delete_delivered()
+
+
+def cache_relay(store: OutboxStore, cache: Any, database: str) -> OutboxRelay:
+    """The relay of one database's outbox into ``cache``: rows count as delivered once
+    nothing is left pending (:func:`landed_invalidation`), and one process of the app at a
+    time relays that database (a lease named after it, through :meth:`~cacheplug.Cache.lock`;
+    ``database`` must name it alike in every process, and never with a password)."""
+    return OutboxRelay(
+        store,
+        landed_invalidation(cache),
+        lambda: cache.lock("outbox-relay:" + database, timeout=10, blocking=False),
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import flask_shop
 import pytest
 from flask import Flask
-from sqlalchemy import MetaData, select, text
+from sqlalchemy import Connection, MetaData, event, select, text
 
 from cacheplug_flask.outbox import outbox_table
 
@@ -33,24 +33,33 @@ def rows() -> list[list[str]]:
 
 
 def test_one_row_per_transaction_with_every_table_it_wrote(app: Flask) -> None:
+    seen: list[list[list[str]]] = []
+
+    def at_commit(connection: Connection) -> None:  # before the database commits: the
+        found = connection.exec_driver_sql("SELECT tags FROM cacheplug_outbox").all()
+        seen.append([json.loads(tags) for (tags,) in found])  # transaction's own row
+
     with app.app_context():
         db = flask_shop.db
-        db.session.add(flask_shop.Category(name="tools"))
-        db.session.flush()
-        db.session.add(flask_shop.Product(name="hammer", price=10))
-        written: list[list[str]] = []
+        event.listen(db.engine, "commit", at_commit)
+        try:
+            db.session.add(flask_shop.Category(name="tools"))
+            db.session.flush()
+            db.session.add(flask_shop.Product(name="hammer", price=10))
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "commit", at_commit)
+    [written] = seen
+    assert len(written) == 1
+    assert {"db:t:category", "db:t:product"} <= set(written[0])
 
-        from sqlalchemy import event
 
-        @event.listens_for(db.session, "after_flush_postexec")
-        def _(session, context):  # type: ignore[no-untyped-def]
-            pass
-
-        db.session.commit()
-        written = rows()
-    assert len(written) <= 1  # delivered rows may already be gone
-    for tags in written:
-        assert {"db:t:category", "db:t:product"} <= set(tags)
+def test_another_app_on_the_same_session_writes_no_row(tmp_path: Path, app: Flask) -> None:
+    other = flask_shop.create_app(app.config["CACHEPLUG_STORE"], "sqlite://", "outbox-other")
+    try:
+        test_one_row_per_transaction_with_every_table_it_wrote(app)
+    finally:
+        flask_shop.cache.close(other)
 
 
 def test_a_rollback_leaves_no_row(app: Flask) -> None:
@@ -68,9 +77,9 @@ def test_a_committed_row_is_handed_to_the_relay_and_deleted(app: Flask) -> None:
         db.session.add(flask_shop.Product(name="hammer", price=10))
         db.session.commit()
         state = app.extensions["cacheplug"]["CACHEPLUG"]
-        outbox = state.hooks._outbox
+        outbox = state.hooks.outbox
         assert outbox is not None
-        relay = outbox._relay_for(db.engine)
+        relay = outbox.relay_for(db.engine)
         relay.stop()  # deletes what was delivered
         assert (
             db.session.execute(
