@@ -112,6 +112,8 @@ class CachePlug(TaggedCache):
                         engines = []  # db.init_app(app) comes later: found at first use
                 for engine in engines:
                     state.hooks.watch(engine)
+            if outbox is not None:
+                outbox.relay_left_over(state.hooks.engines())
             session = getattr(sqlalchemy, "session", sqlalchemy)
             state.session = session if callable(session) else None
             state.models = getattr(getattr(sqlalchemy, "Model", None), "registry", None)

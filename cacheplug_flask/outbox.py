@@ -106,6 +106,18 @@ class SessionOutbox:
                 relay.start()
         return relay
 
+    def relay_left_over(self, engines: Sequence[Engine]) -> None:
+        """Start the relays of those of ``engines`` whose database has the table, on a
+        thread (looking for it is a query), for what a process that died left there. An
+        in-memory SQLite database dies with its process: nothing to relay."""
+
+        def start() -> None:
+            for engine in engines:
+                if engine.url.database not in (None, "", ":memory:") and self._active(engine):
+                    self.relay_for(engine)
+
+        threading.Thread(target=start, name="cacheplug-outbox-start", daemon=True).start()
+
     def stop(self) -> None:
         """Stop every relay (the rows they still hold wait for another process)."""
         with self._relays_lock:
@@ -144,9 +156,15 @@ class SessionOutbox:
         )
         return write.id
 
-    def delivered(self, session: Session, row_id: str, landed: bool) -> None:
-        if not landed:
-            return  # the row stays for a relayer
+    def delivered(self, session: Session, row_id: str, held: bool) -> None:
+        """The transaction of row ``row_id`` committed and its invalidation was sent: the row
+        goes, unless the invalidation was ``held`` (it raised) or the cache queued it (the
+        store did not take it); then it stays for a relayer."""
+        try:
+            if held or self._cache.pending_invalidations():
+                return
+        except Exception:
+            return
         engine = session.get_bind()
         if isinstance(engine, Engine):
             self.relay_for(engine).delivered(row_id)

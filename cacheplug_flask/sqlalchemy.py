@@ -151,6 +151,11 @@ class SessionHooks:
         if self.outbox is not None:
             self.outbox.stop()
 
+    def engines(self) -> list[Engine]:
+        """The engines watched so far."""
+        with self._lock:
+            return list(self._engines)
+
     def watch(self, engine: Engine) -> None:
         """Read the writes of every statement ``engine`` runs (once per engine)."""
         with self._lock:
@@ -339,7 +344,7 @@ class SessionHooks:
         row_id = session.info.pop((self._info_key, "outbox"), None)
         self._deliver(session)
         if row_id is not None and self.outbox is not None:
-            self.outbox.delivered(session, row_id, not self.committed.held())
+            self.outbox.delivered(session, row_id, self.committed.held())
 
     def _deliver(self, session: Session) -> None:
         self._settle(session)

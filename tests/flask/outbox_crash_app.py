@@ -1,0 +1,73 @@
+"""One process of a Flask app for test_flask_outbox_crash: ``python outbox_crash_app.py DB
+REDIS_URL ACTION``. ``prime`` makes the database (the outbox table included) and caches the
+price (10); ``write-exit`` and ``write-kill`` commit the price 11 (the cache is cut off: the
+invalidation cannot land), then exit normally or SIGKILL themselves right after the commit
+returned; ``read`` is a new process reading the price for 5 s, then 3 s more, printing every
+value it saw in each window, in order (a line each)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import flask_shop
+from sqlalchemy import MetaData, select
+
+from cacheplug_flask.outbox import outbox_table
+
+
+def price() -> int:
+    db, cache, product = flask_shop.db, flask_shop.cache, flask_shop.Product
+    return cache.get_or_load(  # type: ignore[no-any-return]
+        "price",
+        lambda: db.session.execute(
+            select(product.price).where(product.name == "hammer")
+        ).scalar_one(),
+        depends_on=[product],
+    )
+
+
+def watch(seconds: float) -> list[int]:
+    seen: list[int] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = price()
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        flask_shop.db.session.remove()
+        time.sleep(0.05)
+    return seen
+
+
+def main() -> None:
+    database, redis_url, action = sys.argv[1:4]
+    app = flask_shop.create_app(redis_url, f"sqlite:///{database}", "crash")
+    with app.app_context():
+        db = flask_shop.db
+        if action == "prime":
+            db.create_all()
+            outbox_table(MetaData()).create(db.engine)
+            db.session.add(flask_shop.Product(name="hammer", price=10))
+            db.session.commit()
+            print(price(), flush=True)
+        elif action in ("write-exit", "write-kill"):
+            hammer = db.session.execute(
+                select(flask_shop.Product).where(flask_shop.Product.name == "hammer")
+            ).scalar_one()
+            hammer.price = 11
+            db.session.commit()
+            print("committed", flush=True)
+            if action == "write-kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "read":
+            print(" ".join(map(str, watch(5))), flush=True)  # within 5 s: the new value
+            print(" ".join(map(str, watch(3))), flush=True)  # and never the old one after
+
+
+if __name__ == "__main__":
+    main()
