@@ -58,7 +58,11 @@ def _relay_for(alias: str) -> OutboxRelay | None:
             core = cache.core
         except Exception:  # a cache that cannot be set up: the rows wait for one that can
             return None
-        relay = _relays.setdefault(alias, cache_relay(DjangoOutbox(alias), core, alias))
+        # SQLite locks the database for a write: delivered rows go with the app's next write.
+        sqlite = connections[alias].vendor == "sqlite"
+        relay = _relays.setdefault(
+            alias, cache_relay(DjangoOutbox(alias), core, alias, deletes_delivered=not sqlite)
+        )
         if not _in_memory(alias):
             # An in-memory database dies with the process, rows and all: nothing to relay
             # for another process, and a second thread on it makes SQLite's shared-cache

@@ -5,16 +5,25 @@ write to it inside each transaction."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Any, Final
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cacheplug.integration import OUTBOX_TABLE, OutboxRelay, OutboxRow, outbox_write
 
 logger = logging.getLogger("cacheplug_django")
+
+# A statement PostgreSQL takes after a WITH of its own (one that has a WITH already is left).
+_FOLDABLE: Final = re.compile(r"\s*(INSERT|UPDATE|DELETE)\s", re.IGNORECASE)
+_INSERT: Final = f"INSERT INTO {OUTBOX_TABLE} (id, tags, created_at) VALUES (%s, %s, %s)"
+# A later write of a table not seen yet: the row, whether a rolled-back savepoint took it
+# or not (an ON CONFLICT costs the first write 2 %: it is kept for this one).
+_UPSERT: Final = f"{_INSERT} ON CONFLICT (id) DO UPDATE SET tags = EXCLUDED.tags"
 
 
 class DjangoOutbox:
@@ -61,6 +70,10 @@ class OutboxWrites:
             weakref.WeakKeyDictionary()
         )
         self._tables: dict[str, tuple[bool, float]] = {}  # alias -> (table there, checked at)
+        # Delivered rows the open transaction deletes (SQLite), per connection.
+        self._deleting: weakref.WeakKeyDictionary[BaseDatabaseWrapper, list[str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def active(self, connection: BaseDatabaseWrapper) -> bool:
         """True when writes through ``connection`` go to the outbox: the setting is on and
@@ -103,21 +116,77 @@ class OutboxWrites:
                 row.stored = False
                 write = outbox_write(row, ())
                 assert write is not None  # stored was False: an insert
-            cursor.execute(
-                f"INSERT INTO {OUTBOX_TABLE} (id, tags, created_at) VALUES (%s, %s, %s)",
-                [write.id, write.tags_json, write.created_at],
-            )
+            cursor.execute(_INSERT, [write.id, write.tags_json, write.created_at])
+            self._delete_delivered(connection, cursor)
+
+    def _delete_delivered(self, connection: BaseDatabaseWrapper, cursor: Any) -> None:
+        """SQLite: the rows delivered since go in this transaction (see
+        :attr:`cacheplug.integration.OutboxRelay.deletes_delivered`); forgotten by the relay
+        once it commits."""
+        relay = self._relay_for(connection.alias)
+        if relay is None or relay.deletes_delivered:
+            return
+        done = relay.take_delivered()
+        if done:
+            marks = ", ".join(["%s"] * len(done))
+            cursor.execute(f"DELETE FROM {OUTBOX_TABLE} WHERE id IN ({marks})", done)
+            # The last DELETE of a transaction covers its earlier ones (what it took is still
+            # known, so taken again), and replaces what a rolled-back one left here.
+            self._deleting[connection] = done
+
+    def fold(
+        self, connection: BaseDatabaseWrapper, tags: list[str], sql: str, params: Any, many: bool
+    ) -> tuple[str, Any, OutboxRow] | None:
+        """On PostgreSQL, ``sql`` (an INSERT, UPDATE or DELETE) with the row's write in front
+        of it as a data-modifying ``WITH``: the row goes in with the statement, in its
+        transaction, with no round trip more (a statement of its own costs a round trip:
+        ``benchmarks/outbox_cost.py``). An autocommitted statement gets a row of its own, so
+        the two commit together. None where that cannot be done (another database, a
+        statement of another shape, ``executemany``): the row is written on its own."""
+        if (
+            connection.vendor != "postgresql"
+            or many
+            or not isinstance(params, (list, tuple))
+            or not _FOLDABLE.match(sql)
+        ):
+            return None
+        if connection.in_atomic_block:
+            row = self._rows.get(connection)
+            if row is None:
+                row = self._rows[connection] = OutboxRow()
+        elif connection.get_autocommit():
+            row = OutboxRow()
+        else:
+            return None  # manual transaction management: no commit hook, no outbox
+        write = outbox_write(row, tags)
+        if write is None:
+            return sql, params, row
+        return (
+            f"WITH cacheplug_outbox_write AS ({_INSERT if write.insert else _UPSERT}) {sql}",
+            [write.id, write.tags_json, write.created_at, *params],
+            row,
+        )
+
+    def fold_failed(self, connection: BaseDatabaseWrapper, row: OutboxRow) -> None:
+        """The statement a row was folded into failed: the row is not in the transaction."""
+        row.stored = False
 
     def insert_now(self, connection: BaseDatabaseWrapper, tags: list[str]) -> str:
-        """A row of its own for an autocommitted write about to run; its id."""
+        """A row of its own for an autocommitted write about to run, committed before it
+        runs (with the deletes of delivered rows, on SQLite); its id."""
         write = outbox_write(OutboxRow(), tags)
         assert write is not None  # a fresh row: an insert
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {OUTBOX_TABLE} (id, tags, created_at) VALUES (%s, %s, %s)",
-                [write.id, write.tags_json, write.created_at],
-            )
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(_INSERT, [write.id, write.tags_json, write.created_at])
+            self._delete_delivered(connection, cursor)
+        self._forget_deleted(connection)
         return write.id
+
+    def _forget_deleted(self, connection: BaseDatabaseWrapper) -> None:
+        done = self._deleting.pop(connection, None)
+        relay = self._relay_for(connection.alias) if done else None
+        if done and relay is not None:
+            relay.forget(done)
 
     def delivered_now(self, connection: BaseDatabaseWrapper, row_id: str, landed: bool) -> None:
         """The autocommitted write ran and its invalidation was sent."""
@@ -135,6 +204,7 @@ class OutboxWrites:
     def committed(self, connection: BaseDatabaseWrapper, landed: bool) -> None:
         """The transaction committed and its invalidation was sent: the row goes (later, with
         others) if it ``landed``; else it stays for a relayer."""
+        self._forget_deleted(connection)
         row = self._rows.pop(connection, None)
         if row is None or not row.stored or not landed:
             return

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    event,
     insert,
     inspect,
     select,
@@ -45,13 +46,23 @@ def outbox_table(metadata: MetaData) -> Table:
     existing = metadata.tables.get(OUTBOX_TABLE)
     if existing is not None:
         return existing
-    return Table(
+    table = Table(
         OUTBOX_TABLE,
         metadata,
         Column("id", String(32), primary_key=True),
         Column("tags", Text, nullable=False),
         Column("created_at", Float, nullable=False, index=True),
     )
+    event.listen(table, "after_create", _table_created)
+    return table
+
+
+_created: list[int] = [0]  # tables made through outbox_table() in this process (create_all)
+
+
+def _table_created(*_: object, **__: object) -> None:
+    # A database that had no table an instant ago may have one now: look again.
+    _created[0] += 1
 
 
 class SqlAlchemyOutbox:
@@ -79,6 +90,7 @@ class SqlAlchemyOutbox:
 
 
 _OUTBOX = outbox_table(MetaData())
+_DELETING = "cacheplug_outbox_deleting"  # session.info: delivered rows the transaction deletes
 
 
 class SessionOutbox:
@@ -93,7 +105,8 @@ class SessionOutbox:
         self._owner = owner
         self._relays: dict[int, OutboxRelay] = {}
         self._relays_lock = threading.Lock()
-        self._tables: dict[int, tuple[bool, float]] = {}  # id(engine) -> (there, checked at)
+        # id(engine) -> (there, checked at, _created then)
+        self._tables: dict[int, tuple[bool, float, int]] = {}
 
     def relay_for(self, engine: Engine) -> OutboxRelay:
         """The relay of ``engine``'s database, started on first use."""
@@ -101,22 +114,40 @@ class SessionOutbox:
             relay = self._relays.get(id(engine))
             if relay is None:
                 name = engine.url.render_as_string(hide_password=True)
-                relay = cache_relay(SqlAlchemyOutbox(engine), self._cache, name)
+                # SQLite locks the database for a write: delivered rows go with the next one.
+                sqlite = engine.dialect.name == "sqlite"
+                relay = cache_relay(
+                    SqlAlchemyOutbox(engine), self._cache, name, deletes_delivered=not sqlite
+                )
                 self._relays[id(engine)] = relay
                 relay.start()
         return relay
 
-    def relay_left_over(self, engines: Sequence[Engine]) -> None:
+    def relay_left_over(self, engines: Sequence[Engine]) -> threading.Thread:
         """Start the relays of those of ``engines`` whose database has the table, on a
         thread (looking for it is a query), for what a process that died left there. An
         in-memory SQLite database dies with its process: nothing to relay."""
 
         def start() -> None:
             for engine in engines:
-                if engine.url.database not in (None, "", ":memory:") and self._active(engine):
+                if engine.url.database in (None, "", ":memory:"):
+                    continue
+                if self._active(engine):
                     self.relay_for(engine)
+                else:
+                    logger.warning(
+                        "cacheplug: the outbox is on (CACHEPLUG_OUTBOX) but %s has no %s table: "
+                        "a write whose invalidation cannot reach the cache is lost if its "
+                        "process dies. Add cacheplug_flask.outbox.outbox_table(db.metadata) and "
+                        "create it (create_all() or an Alembic migration), or set "
+                        "CACHEPLUG_OUTBOX = False to silence this.",
+                        engine.url.render_as_string(hide_password=True),
+                        OUTBOX_TABLE,
+                    )
 
-        threading.Thread(target=start, name="cacheplug-outbox-start", daemon=True).start()
+        thread = threading.Thread(target=start, name="cacheplug-outbox-start", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         """Stop every relay (the rows they still hold wait for another process)."""
@@ -131,15 +162,19 @@ class SessionOutbox:
         return current_app._get_current_object() is self._owner  # type: ignore[attr-defined]
 
     def _active(self, engine: Engine) -> bool:
+        """Whether ``engine``'s database has the table: looked up once; a missing one again
+        after a second, or as soon as this process created one (``create_all()``)."""
         found = self._tables.get(id(engine))
-        if found is not None and (found[0] or time.monotonic() - found[1] < 1.0):
+        if found is not None and (
+            found[0] or (time.monotonic() - found[1] < 1.0 and found[2] == _created[0])
+        ):
             return found[0]
         try:
             there = inspect(engine).has_table(OUTBOX_TABLE)
         except Exception:
             logger.warning("cacheplug: cannot look for the outbox table", exc_info=True)
             there = False
-        self._tables[id(engine)] = (there, time.monotonic())
+        self._tables[id(engine)] = (there, time.monotonic(), _created[0])
         return there
 
     def write(self, session: Session, tags: list[str]) -> str | None:
@@ -154,17 +189,28 @@ class SessionOutbox:
         session.execute(
             insert(_OUTBOX).values(id=write.id, tags=write.tags_json, created_at=write.created_at)
         )
+        relay = self.relay_for(engine)
+        if not relay.deletes_delivered:
+            # SQLite: the rows delivered since go in this transaction (see
+            # cacheplug.integration.OutboxRelay.deletes_delivered), forgotten once it commits.
+            done = relay.take_delivered()
+            if done:
+                session.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_(done)))
+            session.info[_DELETING] = done
         return write.id
 
     def delivered(self, session: Session, row_id: str, held: bool) -> None:
         """The transaction of row ``row_id`` committed and its invalidation was sent: the row
         goes, unless the invalidation was ``held`` (it raised) or the cache queued it (the
         store did not take it); then it stays for a relayer."""
+        engine = session.get_bind()
+        if not isinstance(engine, Engine):
+            return
+        relay = self.relay_for(engine)
+        relay.forget(session.info.pop(_DELETING, ()))
         try:
             if held or self._cache.pending_invalidations():
                 return
         except Exception:
             return
-        engine = session.get_bind()
-        if isinstance(engine, Engine):
-            self.relay_for(engine).delivered(row_id)
+        relay.delivered(row_id)

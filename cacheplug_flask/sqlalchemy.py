@@ -344,7 +344,7 @@ class SessionHooks:
         row_id = session.info.pop((self._info_key, "outbox"), None)
         self._deliver(session)
         if row_id is not None and self.outbox is not None:
-            self.outbox.delivered(session, row_id, self.committed.held())
+            self.outbox.delivered(session, row_id, bool(self.committed.held()))
 
     def _deliver(self, session: Session) -> None:
         self._settle(session)

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from cacheplug import Cache, MemoryStore, RedisStore, Store
-from cacheplug.testing import FakeClock, RedisServer
+from cacheplug.testing import FakeClock, PostgresServer, RedisServer
 
 TEST_SECRET = "test-secret-key-not-for-production"
 
@@ -17,6 +17,14 @@ TEST_SECRET = "test-secret-key-not-for-production"
 def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the whole run, on a free loopback port (fails if it can't start)."""
     with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL 15 for the whole run (``wal_level=logical``, a free loopback
+    port); tests make databases of their own in it (``fresh_database``)."""
+    with PostgresServer() as server:
         yield server
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cacheplug.testing import RedisServer
+from cacheplug.testing import PostgresServer, RedisServer
 from cacheplug.testing.proxy import TcpProxy
 
 HERE = Path(__file__).resolve().parent
@@ -20,22 +20,32 @@ APPS = {
 }
 
 
-def run(app: Path, database: Path, url: str, action: str) -> subprocess.CompletedProcess[str]:
+def run(app: Path, database: str, url: str, action: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(app), str(database), url, action],
+        [sys.executable, str(app), database, url, action],
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("framework", sorted(APPS))
 @pytest.mark.parametrize("ending", ["write-exit", "write-kill"])
 def test_the_outbox_outlives_the_writer(
-    framework: str, ending: str, redis_server: RedisServer, tmp_path: Path
+    kind: str,
+    framework: str,
+    ending: str,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
 ) -> None:
     app = APPS[framework]
-    database = tmp_path / "app.sqlite3"
+    database = (
+        postgres_server.fresh_database(f"crash_{framework}_{ending.replace('-', '_')}")
+        if kind == "postgresql"
+        else str(tmp_path / "app.sqlite3")
+    )
     with TcpProxy("127.0.0.1", redis_server.port) as proxy:
         url = f"redis://127.0.0.1:{proxy.port}/7"
         primed = run(app, database, url, "prime")

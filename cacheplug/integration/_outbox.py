@@ -168,6 +168,7 @@ class OutboxRelay:
         every: float = RELAY_EVERY,
         grace: float = RELAY_GRACE,
         batch: int = RELAY_BATCH,
+        deletes_delivered: bool = True,
     ) -> None:
         self._store = store
         self._invalidate = invalidate
@@ -175,6 +176,12 @@ class OutboxRelay:
         self.every = every
         self.grace = grace
         self.batch = batch
+        self.deletes_delivered = deletes_delivered
+        """False: rows delivered by their writer are left to the adapter to delete inside
+        the next transaction that writes (:meth:`take_delivered`) instead of by this relay's
+        thread. SQLite locks the whole database for a write: a DELETE of the relay's own
+        would make another connection's transaction that read and then writes fail with
+        "database is locked" (its lock cannot be upgraded)."""
         self.relayed = 0
         """Rows this relay delivered (and deleted) for transactions that could not."""
         self._done: list[str] = []  # rows delivered after their commit, to delete
@@ -187,6 +194,19 @@ class OutboxRelay:
         row goes with the next relay, in one DELETE with the others."""
         with self._done_lock:
             self._done.append(row_id)
+
+    def take_delivered(self) -> list[str]:
+        """Up to :attr:`batch` rows delivered by their writers, for the adapter to delete in
+        the transaction it is writing; they stay known as delivered (never relayed again)
+        until :meth:`forget` says that transaction committed."""
+        with self._done_lock:
+            return self._done[: self.batch]
+
+    def forget(self, row_ids: Sequence[str]) -> None:
+        """Rows :meth:`take_delivered` gave were deleted by a transaction that committed."""
+        gone = set(row_ids)
+        with self._done_lock:
+            self._done = [row_id for row_id in self._done if row_id not in gone]
 
     def _delete_delivered(self) -> None:
         with self._done_lock:
@@ -201,7 +221,8 @@ class OutboxRelay:
         """Deliver the rows due now (those older than ``grace`` seconds, default
         :attr:`grace`), if this process holds the lease; how many were delivered. Never
         raises: a database or cache that is down is logged and tried again next time."""
-        self._delete_delivered()
+        if self.deletes_delivered:
+            self._delete_delivered()
         try:
             lease = self._lease()
             if not lease.acquire():
@@ -224,6 +245,9 @@ class OutboxRelay:
         done = 0
         while not self._stopped.is_set():
             rows = self._store.due(written_before, self.batch)
+            with self._done_lock:
+                known = set(self._done)  # delivered, waiting for a writer to delete them
+            rows = [row for row in rows if row[0] not in known]
             if not rows:
                 break
             tags = sorted({tag for _, tags_json in rows for tag in parse_tags(tags_json)})
@@ -260,13 +284,17 @@ class OutboxRelay:
         self._delete_delivered()
 
 
-def cache_relay(store: OutboxStore, cache: Any, database: str) -> OutboxRelay:
+def cache_relay(
+    store: OutboxStore, cache: Any, database: str, *, deletes_delivered: bool = True
+) -> OutboxRelay:
     """The relay of one database's outbox into ``cache``: rows count as delivered once
     nothing is left pending (:func:`landed_invalidation`), and one process of the app at a
     time relays that database (a lease named after it, through :meth:`~cacheplug.Cache.lock`;
-    ``database`` must name it alike in every process, and never with a password)."""
+    ``database`` must name it alike in every process, and never with a password).
+    ``deletes_delivered``: see :attr:`OutboxRelay.deletes_delivered` (False for SQLite)."""
     return OutboxRelay(
         store,
         landed_invalidation(cache),
         lambda: cache.lock("outbox-relay:" + database, timeout=10, blocking=False),
+        deletes_delivered=deletes_delivered,
     )

@@ -109,6 +109,19 @@ class PostgresServer(OneProcess):
         """``postgresql://postgres@127.0.0.1:<port>/postgres``."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def fresh_database(self, name: str) -> str:
+        """An empty database ``name`` (dropped first if it is there); its URL. Needs psycopg
+        (the ``postgres`` extra)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
     def start(self, timeout: float = 30.0) -> PostgresServer:
         """Create the cluster (the first time), start the server and wait until it accepts
         connections."""

@@ -202,6 +202,35 @@ def test_rows_delivered_after_their_commit_go_in_one_delete(
     assert outbox.deletes == 1
 
 
+def test_a_relay_that_leaves_deletes_to_the_writers_never_writes_nor_relays_them(
+    outbox: SqliteOutbox, cache: Cache
+) -> None:
+    relay = OutboxRelay(
+        outbox,
+        landed_invalidation(cache),
+        lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
+        deletes_delivered=False,
+    )
+    rows = []
+    for table in ("a", "b"):
+        row = OutboxRow()
+        with outbox.connect() as db:
+            outbox.write(db, row, [f"db:t:{table}"])
+        relay.delivered(row.id)
+        rows.append(row)
+    assert relay.relay_once(grace=0) == 0  # delivered: not due, and not deleted here
+    assert outbox.deletes == 0
+    assert len(outbox.rows()) == 2
+    taken = relay.take_delivered()
+    assert taken == [row.id for row in rows]
+    assert relay.take_delivered() == taken  # known until a commit says they are gone
+    outbox.delete(taken)  # as the app's next writing transaction does
+    relay.forget(taken)
+    assert relay.take_delivered() == []
+    assert relay.relay_once(grace=0) == 0
+    assert outbox.rows() == []
+
+
 def test_one_relayer_at_a_time_and_each_row_delivered(outbox: SqliteOutbox, cache: Cache) -> None:
     for number in range(1200):  # more than one batch
         with outbox.connect() as db:

@@ -1,9 +1,9 @@
 """One process of a Django app for test_outbox_crash: ``python outbox_crash_app.py DB REDIS_URL
-ACTION``. ``prime`` makes the database and caches the price (10); ``write-exit`` and
-``write-kill`` commit the price 11 (the cache is cut off: the invalidation cannot land), then
-exit normally or SIGKILL themselves right after the commit returned; ``read`` is a new process
-reading the price for 5 s, then 3 s more, printing every value it saw in each window, in
-order (a line each)."""
+ACTION``, DB a SQLite file's path or a ``postgresql://`` URL. ``prime`` makes the database and
+caches the price (10); ``write-exit`` and ``write-kill`` commit the price 11 (the cache is cut
+off: the invalidation cannot land), then exit normally or SIGKILL themselves right after the
+commit returned; ``read`` is a new process reading the price for 5 s, then 3 s more, printing
+every value it saw in each window, in order (a line each)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,23 @@ import signal
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
+
+
+def database_setting(database: str) -> dict[str, str]:
+    """``DATABASES["default"]`` for a SQLite file's path or a ``postgresql://`` URL."""
+    url = urlsplit(database)
+    if url.scheme != "postgresql":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": database}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": url.path.lstrip("/"),
+        "USER": url.username or "postgres",
+        "HOST": url.hostname or "127.0.0.1",
+        "PORT": str(url.port or 5432),
+    }
 
 
 def setup(database: str, redis_url: str) -> None:
@@ -29,7 +44,7 @@ def setup(database: str, redis_url: str) -> None:
             "cacheplug_django",
             "shop",
         ],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database}},
+        DATABASES={"default": database_setting(database)},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         USE_TZ=True,
         CACHEPLUG={

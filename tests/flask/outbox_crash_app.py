@@ -1,9 +1,10 @@
 """One process of a Flask app for test_flask_outbox_crash: ``python outbox_crash_app.py DB
-REDIS_URL ACTION``. ``prime`` makes the database (the outbox table included) and caches the
-price (10); ``write-exit`` and ``write-kill`` commit the price 11 (the cache is cut off: the
-invalidation cannot land), then exit normally or SIGKILL themselves right after the commit
-returned; ``read`` is a new process reading the price for 5 s, then 3 s more, printing every
-value it saw in each window, in order (a line each)."""
+REDIS_URL ACTION``, DB a SQLite file's path or a ``postgresql://`` URL. ``prime`` makes the
+database (the outbox table included) and caches the price (10); ``write-exit`` and ``write-
+kill`` commit the price 11 (the cache is cut off: the invalidation cannot land), then exit
+normally or SIGKILL themselves right after the commit returned; ``read`` is a new process
+reading the price for 5 s, then 3 s more, printing every value it saw in each window, in order
+(a line each)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,12 @@ def watch(seconds: float) -> list[int]:
 
 def main() -> None:
     database, redis_url, action = sys.argv[1:4]
-    app = flask_shop.create_app(redis_url, f"sqlite:///{database}", "crash")
+    url = (
+        database.replace("postgresql://", "postgresql+psycopg://", 1)
+        if database.startswith("postgresql://")
+        else f"sqlite:///{database}"
+    )
+    app = flask_shop.create_app(redis_url, url, "crash")
     with app.app_context():
         db = flask_shop.db
         if action == "prime":

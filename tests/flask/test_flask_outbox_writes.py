@@ -87,3 +87,44 @@ def test_a_committed_row_is_handed_to_the_relay_and_deleted(app: Flask) -> None:
             ).scalar()
             == 0
         )
+
+
+def outbox_ids() -> set[str]:
+    found = flask_shop.db.session.execute(text("SELECT id FROM cacheplug_outbox")).all()
+    flask_shop.db.session.rollback()
+    return {row_id for (row_id,) in found}
+
+
+def test_on_sqlite_a_delivered_row_goes_with_the_next_write_not_with_the_relay(
+    app: Flask,
+) -> None:
+    # SQLite locks the whole database for a write: a DELETE from the relay's thread could fail
+    # a transaction of the app's that read and then writes ("database is locked").
+    with app.app_context():
+        db = flask_shop.db
+        db.session.add(flask_shop.Product(name="hammer", price=10))
+        db.session.commit()
+        [first] = outbox_ids()
+        relay = app.extensions["cacheplug"]["CACHEPLUG"].hooks.outbox.relay_for(db.engine)
+        assert not relay.deletes_delivered
+        relay.relay_once(grace=0)
+        assert outbox_ids() == {first}  # delivered, known as such: neither relayed nor deleted
+        db.session.add(flask_shop.Product(name="saw", price=5))
+        db.session.commit()
+        [second] = outbox_ids()
+        assert second != first  # the second transaction deleted the first's row
+
+
+def test_a_database_without_the_table_is_warned_about_at_start(
+    tmp_path: Path, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = flask_shop.create_app(redis_url, f"sqlite:///{tmp_path / 'bare.sqlite3'}", "no-outbox")
+    try:
+        outbox = app.extensions["cacheplug"]["CACHEPLUG"].hooks.outbox
+        with app.app_context():
+            outbox.relay_left_over([flask_shop.db.engine]).join(10)
+    finally:
+        flask_shop.cache.close(app)
+    warned = [r.getMessage() for r in caplog.records if "has no cacheplug_outbox" in r.getMessage()]
+    assert warned
+    assert "CACHEPLUG_OUTBOX = False" in warned[0]
