@@ -22,6 +22,7 @@ from typing import Any
 from flask import current_app, has_app_context
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     MetaData,
@@ -161,16 +162,21 @@ class SessionOutbox:
             return True
         return current_app._get_current_object() is self._owner  # type: ignore[attr-defined]
 
-    def _active(self, engine: Engine) -> bool:
+    def _active(self, engine: Engine, connection: Connection | None = None) -> bool:
         """Whether ``engine``'s database has the table: looked up once; a missing one again
-        after a second, or as soon as this process created one (``create_all()``)."""
+        after a second, or as soon as this process created one (``create_all()``). Inside a
+        transaction, looked up through its ``connection``: another connection of the engine's
+        could be the same one (an in-memory SQLite database's static pool), and giving it back
+        rolls it back."""
         found = self._tables.get(id(engine))
         if found is not None and (
             found[0] or (time.monotonic() - found[1] < 1.0 and found[2] == _created[0])
         ):
             return found[0]
         try:
-            there = inspect(engine).has_table(OUTBOX_TABLE)
+            there = inspect(connection if connection is not None else engine).has_table(
+                OUTBOX_TABLE
+            )
         except Exception:
             logger.warning("cacheplug: cannot look for the outbox table", exc_info=True)
             there = False
@@ -181,7 +187,7 @@ class SessionOutbox:
         if not self._owns():
             return None
         engine = session.get_bind()
-        if not isinstance(engine, Engine) or not self._active(engine):
+        if not isinstance(engine, Engine) or not self._active(engine, session.connection()):
             return None
         write = outbox_write(OutboxRow(), tags)
         if write is None:

@@ -128,3 +128,21 @@ def test_a_database_without_the_table_is_warned_about_at_start(
     warned = [r.getMessage() for r in caplog.records if "has no cacheplug_outbox" in r.getMessage()]
     assert warned
     assert "CACHEPLUG_OUTBOX = False" in warned[0]
+
+
+def test_a_commit_on_an_in_memory_database_keeps_its_rows(redis_url: str) -> None:
+    # Flask-SQLAlchemy gives "sqlite://" one connection (a static pool): looking for the table
+    # through another checkout of it and giving that back rolled the transaction back.
+    app = flask_shop.create_app(redis_url, "sqlite://", "outbox-memory")
+    try:
+        with app.app_context():
+            db = flask_shop.db
+            db.create_all()
+            db.session.add(flask_shop.Product(name="hammer", price=10))
+            db.session.commit()
+            assert (
+                db.session.execute(select(text("count(*)")).select_from(text("product"))).scalar()
+                == 1
+            )
+    finally:
+        flask_shop.cache.close(app)
