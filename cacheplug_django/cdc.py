@@ -18,14 +18,16 @@ from django.conf import settings
 
 from cacheplug import Cache
 from cacheplug.integration import (
+    DEBEZIUM_REDIS,
     CdcSettings,
+    ChangeFeed,
     OperationError,
-    PostgresChangeFeed,
     change_feed,
     configured_cdc,
     describe_conninfo,
     orm_tags_for,
     postgres_conninfo,
+    stream_feed,
 )
 from cacheplug_django.conf import SETTING, read_settings
 from cacheplug_django.tags import written_tags
@@ -80,16 +82,29 @@ a composite key, which the hooks cannot name either, invalidates the table's row
 
 
 def feed_for(
-    cache: Cache, *, slot: str | None = None, drop_slot: bool = False
-) -> tuple[PostgresChangeFeed, str]:
-    """The change feed the ``CDC`` setting describes (``slot`` overriding its ``SLOT``), and
-    its database's name for messages; raises ``OperationError`` (or ``SettingsError``)."""
+    cache: Cache,
+    *,
+    slot: str | None = None,
+    drop_slot: bool = False,
+    source: str | None = None,
+    streams: tuple[str, ...] = (),
+) -> tuple[ChangeFeed, str]:
+    """The change feed the ``CDC`` setting describes (the command line's ``--slot``,
+    ``--source`` and ``--stream`` overriding it), and what it reads, for messages; raises
+    ``OperationError`` (or ``SettingsError``)."""
     cdc = configured_cdc(
-        read_settings().cdc, slot=slot, setting=f"{SETTING}['CDC']", drop_slot=drop_slot
+        read_settings().cdc,
+        slot=slot,
+        setting=f"{SETTING}['CDC']",
+        drop_slot=drop_slot,
+        source=source,
+        streams=streams,
     )
     return feed_of(cache, cdc)
 
 
-def feed_of(cache: Cache, cdc: CdcSettings) -> tuple[PostgresChangeFeed, str]:
+def feed_of(cache: Cache, cdc: CdcSettings) -> tuple[ChangeFeed, str]:
+    if cdc.source == DEBEZIUM_REDIS:
+        return stream_feed(cache, cdc, tags_for=tags_for)
     dsn, database = conninfo(cdc.database or DEFAULT_DATABASE)
     return change_feed(cache, dsn, slot=cdc.slot, tags_for=tags_for), database

@@ -15,7 +15,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 
 from cacheplug import ConfigurationError
-from cacheplug.integration import STORE_HINT, SettingProblem, cdc_settings
+from cacheplug.integration import POSTGRESQL, STORE_HINT, SettingProblem, cdc_settings
 from cacheplug_django.conf import SETTING, build_store, secret_key, setting_problems
 
 
@@ -104,8 +104,8 @@ def _cdc_problems(value: Any) -> list[SettingProblem]:
     from cacheplug_django.cdc import DEFAULT_DATABASE, database_problem
 
     cdc = cdc_settings(value)
-    if cdc is None:
-        return []
+    if cdc is None or cdc.source != POSTGRESQL:
+        return []  # Debezium's events come from Redis: no database of Django's is read
     problem = database_problem(cdc.database or DEFAULT_DATABASE)
     if problem is None:
         return []

@@ -230,24 +230,25 @@ def _on_execute(
         tables = [tag for write in writes for tag in written_tags(TableWrite(write.table, ANY_ROW))]
         autocommitted = not connection.in_atomic_block and connection.get_autocommit()
         folded = outbox.fold(connection, tables, sql, params, many)
-        if folded is not None:
-            sql, params, row = folded
+        if folded is not None or autocommitted:
+            # Folded: the row goes in with the statement. Else an autocommitted write commits
+            # by itself: its row goes in first, in a commit of its own (a write that then
+            # fails costs a needless invalidation, never a lost one); not atomic() around the
+            # statement, which would commit before Django fetched an INSERT ... RETURNING's.
+            row = None
+            if folded is not None:
+                sql, params, row = folded
+                row_id = row.id
+            else:
+                row_id = outbox.insert_now(connection, tables)
             try:
                 result = _execute(hooks, execute, sql, params, many, context, writes)
             except BaseException:
-                outbox.fold_failed(connection, row)
+                if row is not None:
+                    outbox.fold_failed(connection, row)
                 raise
             if autocommitted:
-                outbox.delivered_now(connection, row.id, hooks.landed())
-            return result
-        if autocommitted:
-            # An autocommitted write commits by itself: its row goes in first, in a commit of
-            # its own (a write that then fails costs a needless invalidation, never a lost
-            # one). Not atomic() around the statement: that would commit before Django
-            # fetched what an INSERT ... RETURNING returns.
-            row_id = outbox.insert_now(connection, tables)
-            result = _execute(hooks, execute, sql, params, many, context, writes)
-            outbox.delivered_now(connection, row_id, hooks.landed())
+                outbox.delivered_now(connection, row_id, hooks.landed())
             return result
     if outbox is not None and not writes and _ROLLBACK_TO.match(sql):
         outbox.rolled_back_to_savepoint(connection)

@@ -28,9 +28,10 @@ from sqlalchemy import Table
 
 from cacheplug import Cache, redact
 from cacheplug.integration import (
+    DEBEZIUM_REDIS,
     CdcSettings,
+    ChangeFeed,
     OperationError,
-    PostgresChangeFeed,
     TableWrite,
     cdc_settings,
     change_feed,
@@ -38,6 +39,7 @@ from cacheplug.integration import (
     conninfo_from_url,
     describe_conninfo,
     orm_tags_for,
+    stream_feed,
     written_tags,
 )
 
@@ -131,10 +133,13 @@ def _spelled(column: Any, text: str) -> str:
 
 def feed_of(
     app: Flask, cache: Cache, cdc: CdcSettings, *, session: Any = None, mappers: Iterable[Any] = ()
-) -> tuple[PostgresChangeFeed, str]:
-    """The change feed of ``cdc`` for ``app`` (in an app context), and its database's name for
+) -> tuple[ChangeFeed, str]:
+    """The change feed of ``cdc`` for ``app`` (in an app context), and what it reads, for
     messages (without a password)."""
     from sqlalchemy.engine import make_url
+
+    if cdc.source == DEBEZIUM_REDIS:
+        return stream_feed(cache, cdc, tags_for=sqlalchemy_tags_for(mappers))
 
     url = database_url(app, cdc.database, session)
     dsn = conninfo_from_url(url)
@@ -164,14 +169,19 @@ def feed_for(
     mappers: Iterable[Any] = (),
     slot: str | None = None,
     drop_slot: bool = False,
-) -> tuple[PostgresChangeFeed, str]:
-    """The change feed ``<prefix>_CDC`` describes (``slot`` overriding its ``slot``), for the
-    commands; ``OperationError`` saying why there is none."""
+    source: str | None = None,
+    streams: tuple[str, ...] = (),
+) -> tuple[ChangeFeed, str]:
+    """The change feed ``<prefix>_CDC`` describes (the command line's ``--slot``,
+    ``--source`` and ``--stream`` overriding it), for the commands; ``OperationError`` saying
+    why there is none."""
     cdc = configured_cdc(
         cdc_settings(app.config.get(f"{prefix}_CDC")),
         slot=slot,
         setting=f"{prefix}_CDC",
         drop_slot=drop_slot,
+        source=source,
+        streams=streams,
     )
     state = app.extensions.get("cacheplug", {}).get(prefix)
     return feed_of(app, cache, cdc, session=getattr(state, "session", None), mappers=mappers)
@@ -179,7 +189,7 @@ def feed_for(
 
 def stats_feed(
     app: Flask, cache: Cache, prefix: str, mappers: Iterable[Any] = ()
-) -> PostgresChangeFeed | None:
+) -> ChangeFeed | None:
     """The change feed whose slot's lag ``flask cacheplug stats`` shows: None when CDC is
     off; ``OperationError`` when it cannot run."""
     cdc = cdc_settings(app.config.get(f"{prefix}_CDC"))

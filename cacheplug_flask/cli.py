@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from cacheplug.integration import (
+    CDC_SOURCES,
     OperationError,
     drain_queues,
     flush,
@@ -189,13 +190,33 @@ def command_group(extension: Commanded) -> click.Group:
             fail(exc)
 
     @group.command(
-        "cdc", help="Invalidate what every committed PostgreSQL change wrote (change data capture)."
+        "cdc",
+        help="Invalidate what every committed PostgreSQL change wrote (change data capture), "
+        "or what Debezium's change events from Redis Streams say.",
     )
     @click.option("--slot", metavar="NAME", help="the replication slot (default: the setting's)")
     @click.option("--drop-slot", is_flag=True, help="drop the slot and exit")
     @click.option("--once", is_flag=True, help="consume what the slot holds now, then exit")
+    @click.option(
+        "--source",
+        type=click.Choice(CDC_SOURCES),
+        help="where the changes come from (default: the setting's)",
+    )
+    @click.option(
+        "--stream",
+        "streams",
+        multiple=True,
+        metavar="NAME",
+        help="a Redis Stream of Debezium's events, or a pattern with * (repeatable)",
+    )
     @with_appcontext
-    def cdc_command(slot: str | None, drop_slot: bool, once: bool) -> None:
+    def cdc_command(
+        slot: str | None,
+        drop_slot: bool,
+        once: bool,
+        source: str | None,
+        streams: tuple[str, ...],
+    ) -> None:
         from flask import current_app
 
         from cacheplug_flask.cdc import feed_for
@@ -209,6 +230,8 @@ def command_group(extension: Commanded) -> click.Group:
                 mappers=extension.mappers(),
                 slot=slot,
                 drop_slot=drop_slot,
+                source=source,
+                streams=streams,
             )
             run_change_feed(feed, database=database, drop_slot=drop_slot, once=once, out=click.echo)
         except OperationError as exc:

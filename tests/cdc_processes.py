@@ -58,7 +58,7 @@ class Consumer:
         if self.process.poll() is not None:
             time.sleep(0.1)  # the rest of its output
             raise AssertionError(f"the consumer exited ({self.process.returncode}): {self.output}")
-        return any(line.startswith("consuming the replication slot") for line in self.lines)
+        return any(line.startswith("consuming the ") for line in self.lines)
 
     @property
     def output(self) -> str:

@@ -46,14 +46,19 @@ from cacheplug.encoding._keys import ReservedKey
 from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._after_commit import AfterCommit, Invalidate
 from cacheplug.integration._cdc import (
+    NotLanded,
     PostgresChangeFeed,
     SlotLag,
     TableChange,
     change_tags,
 )
+from cacheplug.integration._cdc_command import run_change_feed
 from cacheplug.integration._cdc_setup import (
     CDC_SOURCES,
+    DEBEZIUM_REDIS,
+    POSTGRESQL,
     CdcSettings,
+    ChangeFeed,
     cdc_settings,
     change_feed,
     configured_cdc,
@@ -61,7 +66,7 @@ from cacheplug.integration._cdc_setup import (
     describe_conninfo,
     orm_tags_for,
     postgres_conninfo,
-    run_change_feed,
+    stream_feed,
 )
 from cacheplug.integration._client_reads import (
     NOTHING_READ,
@@ -70,6 +75,12 @@ from cacheplug.integration._client_reads import (
     Watch,
     Watched,
     unshared_reason,
+)
+from cacheplug.integration._debezium import (
+    DebeziumStreamFeed,
+    StreamLag,
+    Unreadable,
+    entry_changes,
 )
 from cacheplug.integration._deferred import DeferredInvalidations
 from cacheplug.integration._fragments import (
@@ -133,6 +144,7 @@ from cacheplug.integration._settings import (
 )
 from cacheplug.integration._sql import ANY_ROW, TableWrite, WriteParser
 from cacheplug.integration._table_tags import (
+    ALL_TABLES,
     any_row_tag,
     row_tag,
     stored_tags,
@@ -144,14 +156,18 @@ from cacheplug.integration._warming import store_checked
 
 __all__ = [
     "AGAIN_AFTER",
+    "ALL_TABLES",
     "ANY_ROW",
     "AfterCommit",
     "Answer",
     "CDC_SOURCES",
     "CacheOptions",
     "CdcSettings",
+    "ChangeFeed",
     "ClientReads",
     "CookieReads",
+    "DEBEZIUM_REDIS",
+    "DebeziumStreamFeed",
     "DeferredInvalidations",
     "EnvironHeaders",
     "FRAGMENT_OPTIONS",
@@ -159,6 +175,7 @@ __all__ = [
     "Invalidate",
     "ModelTagging",
     "NOTHING_READ",
+    "NotLanded",
     "OUTBOX_TABLE",
     "OperationError",
     "OutboxRelay",
@@ -166,6 +183,7 @@ __all__ = [
     "OutboxStore",
     "OutboxWrite",
     "PAGE_RULE_KEYS",
+    "POSTGRESQL",
     "Page",
     "PagePolicy",
     "PageRequest",
@@ -177,10 +195,12 @@ __all__ = [
     "SettingProblem",
     "SettingsError",
     "SlotLag",
+    "StreamLag",
     "TableChange",
     "TableWrite",
     "TaggedCache",
     "Uncacheable",
+    "Unreadable",
     "Warmers",
     "Watch",
     "Watched",
@@ -189,6 +209,7 @@ __all__ = [
     "any_row_tag",
     "aserve_page",
     "cache_options",
+    "cache_relay",
     "cdc_settings",
     "change_feed",
     "change_tags",
@@ -198,6 +219,7 @@ __all__ = [
     "cookie_names",
     "describe_conninfo",
     "drain_queues",
+    "entry_changes",
     "etag_sent",
     "fetch_fragment",
     "flush",
@@ -208,7 +230,6 @@ __all__ = [
     "local_tier",
     "not_modified",
     "orm_tags_for",
-    "cache_relay",
     "outbox_tags",
     "outbox_write",
     "postgres_conninfo",
@@ -219,6 +240,7 @@ __all__ = [
     "stats_report",
     "store_checked",
     "stored_tags",
+    "stream_feed",
     "table_tag",
     "unknown_settings",
     "unshared_reason",

@@ -115,6 +115,19 @@ class NotLanded(Exception):
     """The invalidations of a batch did not land: the slot stays where it was."""
 
 
+def invalidate_landed(invalidate: Invalidate, tags: list[str]) -> None:
+    """``invalidate(tags)``, raising :class:`NotLanded` unless they landed (the feed then
+    keeps its place, and the changes come again)."""
+    if not tags:
+        return
+    try:
+        landed = invalidate(tags)
+    except Exception as exc:
+        raise NotLanded(f"{len(tags)} invalidations failed: {exc!r}") from exc
+    if not landed:
+        raise NotLanded(f"{len(tags)} invalidations did not land")
+
+
 def change_tags(table: str, key: tuple[str, ...] | None) -> list[str]:
     """The tags the ORM hooks give a write: the table's, and the row's (``db:r:<table>:<key>``,
     a composite key joined by ``,``) or, the rows unknown, the table's "any row" tag."""
@@ -257,13 +270,7 @@ class PostgresChangeFeed:
                 for change in self._changes(sql, text):
                     pending.extend(self.tags_for(change.table, change.key))
                     changes += 1
-        if tags:
-            try:
-                landed = self.invalidate(list(tags))
-            except Exception as exc:
-                raise NotLanded(f"{len(tags)} invalidations failed: {exc!r}") from exc
-            if not landed:
-                raise NotLanded(f"{len(tags)} invalidations did not land")
+        invalidate_landed(self.invalidate, list(tags))
         self.changes_seen += changes
         self._landed = max(self._landed, done)
         now = time.monotonic()

@@ -1,8 +1,8 @@
-"""Change data capture as the adapters run it: the ``CDC`` setting (:func:`cdc_settings`), the
-connection string of the configured database (:func:`postgres_conninfo`,
-:func:`conninfo_from_url`), the ORM's spelling of what a change wrote (:func:`orm_tags_for`),
-and the command body both ``manage.py cacheplug_cdc`` and ``flask cacheplug cdc`` call
-(:func:`run_change_feed`), so that both behave and print alike.
+"""Change data capture as the adapters set it up: the ``CDC`` setting (:func:`cdc_settings`,
+:func:`configured_cdc`), the connection string of the configured database
+(:func:`postgres_conninfo`, :func:`conninfo_from_url`), the ORM's spelling of what a change
+wrote (:func:`orm_tags_for`), and the feeds the commands run (:func:`change_feed`,
+:func:`stream_feed`; ``_cdc_command`` runs them).
 
 The adapters only say where the database is and how their ORM spells a primary key.
 """
@@ -10,40 +10,37 @@ The adapters only say where the database is and how their ORM spells a primary k
 from __future__ import annotations
 
 import re
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
-from cacheplug.integration._cdc import DEFAULT_SLOT, NotLanded, PostgresChangeFeed, TagsFor
-from cacheplug.integration._cdc_wire import lsn
-from cacheplug.integration._operations import OperationError, Write
+from cacheplug.integration._cdc import DEFAULT_SLOT, PostgresChangeFeed, TagsFor
+from cacheplug.integration._debezium import DEFAULT_GROUP, DebeziumStreamFeed
+from cacheplug.integration._operations import OperationError
 from cacheplug.integration._outbox import OUTBOX_TABLE, landed_invalidation
 from cacheplug.integration._sql import ANY_ROW, TableWrite
 
 if TYPE_CHECKING:
     from cacheplug.cache import Cache
 
-CDC_SOURCES: Final = ("postgresql",)
-"""The values of the ``CDC`` setting's ``SOURCE`` (Debezium events from a Redis Stream,
-``"debezium-redis"``, are to come)."""
-CDC_KEYS: Final = ("SOURCE", "DATABASE", "SLOT")
+POSTGRESQL: Final = "postgresql"
+DEBEZIUM_REDIS: Final = "debezium-redis"
+CDC_SOURCES: Final = (POSTGRESQL, DEBEZIUM_REDIS)
+"""The values of the ``CDC`` setting's ``SOURCE``: a PostgreSQL logical replication slot, or
+Debezium change events from Redis Streams (Debezium Server's Redis sink)."""
+CDC_KEYS: Final = ("SOURCE", "DATABASE", "SLOT", "REDIS", "STREAM", "GROUP")
 CDC_HINT: Final = (
     "Use None (off) or a dict such as {'SOURCE': 'postgresql', 'DATABASE': 'default', 'SLOT': "
-    "'cacheplug'}, every key optional but SOURCE (Flask: the same keys in lower case). "
-    "SOURCE: 'postgresql' (Debezium events from a Redis Stream come later). DATABASE: Django a "
-    "DATABASES alias, Flask a SQLAlchemy bind name or a database URL (default: the default "
-    "one). SLOT: the replication slot, lower-case letters, digits and _ (default 'cacheplug')."
+    "'cacheplug'} or {'SOURCE': 'debezium-redis', 'STREAM': 'app.public.*'}, every key "
+    "optional but SOURCE (and STREAM for debezium-redis; Flask: the same keys in lower case). "
+    "postgresql: DATABASE is Django's DATABASES alias or Flask's SQLAlchemy bind name or "
+    "database URL (default: the default one), SLOT the replication slot (lower-case letters, "
+    "digits and _; default 'cacheplug'). debezium-redis: STREAM a stream name or pattern with "
+    "* (or a list of them), REDIS the Redis URL holding them (default: the cache's store), "
+    "GROUP the consumer group (default 'cacheplug')."
 )
-DROP_WAIT: Final = 3.0
-"""Seconds ``--drop-slot`` waits for a slot a consumer is still letting go of."""
-ONCE_TIMEOUT: Final = 60.0
-"""Seconds ``--once`` waits for the slot to catch up with the end of WAL it saw at start."""
-
 _SLOT_NAME: Final = re.compile(r"[a-z0-9_]{1,63}")
 _NOT_CONNINFO: Final = frozenset(
     # Django's own OPTIONS of its PostgreSQL backend, and psycopg's connect() arguments:
@@ -55,16 +52,20 @@ _NOT_CONNINFO: Final = frozenset(
 
 @dataclass(frozen=True)
 class CdcSettings:
-    """The ``CDC`` setting, checked: ``database`` None means the default one."""
+    """The ``CDC`` setting, checked: ``database`` None means the default one; ``redis`` None
+    the cache's store (``debezium-redis``)."""
 
     source: str
     database: str | None
     slot: str
+    streams: tuple[str, ...] = ()
+    redis: str | None = None
+    group: str = DEFAULT_GROUP
 
 
 def cdc_settings(value: Any) -> CdcSettings | None:
-    """The ``CDC`` setting ``value`` (None: off; a dict of ``SOURCE``, ``DATABASE``,
-    ``SLOT``, keys in any case, ``SOURCE`` required). Raises
+    """The ``CDC`` setting ``value`` (None: off; a dict of the :data:`CDC_KEYS`, keys in any
+    case, ``SOURCE`` required, and ``STREAM`` for ``debezium-redis``). Raises
     :class:`~cacheplug.ConfigurationError` naming every problem."""
     if value is None:
         return None
@@ -89,32 +90,99 @@ def cdc_settings(value: Any) -> CdcSettings | None:
             f"SLOT must be 1 to 63 lower-case letters, digits or _ (a PostgreSQL replication "
             f"slot name), not {slot!r}"
         )
+    streams = _streams(given.get("STREAM", (None, None))[1], problems)
+    if source == DEBEZIUM_REDIS and "STREAM" not in given:
+        problems.append("SOURCE 'debezium-redis' needs STREAM (a stream name or pattern)")
+    if source == POSTGRESQL:
+        problems += [
+            f"{key} is for SOURCE 'debezium-redis', not 'postgresql'"
+            for key in ("REDIS", "STREAM", "GROUP")
+            if key in given
+        ]
+    elif source == DEBEZIUM_REDIS:
+        problems += [
+            f"{key} is for SOURCE 'postgresql', not 'debezium-redis'"
+            for key in ("DATABASE", "SLOT")
+            if key in given
+        ]
+    redis_url = given.get("REDIS", (None, None))[1]
+    if redis_url is not None and (not isinstance(redis_url, str) or "://" not in redis_url):
+        problems.append(f"REDIS must be a redis:// URL (or None), not {redact(str(redis_url))!r}")
+    group = given.get("GROUP", (None, DEFAULT_GROUP))[1]
+    if not isinstance(group, str) or not group.strip():
+        problems.append(f"GROUP must be a consumer group's name, not {group!r}")
     if problems:
         raise ConfigurationError("; ".join(problems))
-    return CdcSettings(str(source), database, slot)
+    return CdcSettings(str(source), database, slot, streams, redis_url, str(group))
+
+
+def _streams(value: Any, problems: list[str]) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if value is None:
+        return ()
+    if (
+        not isinstance(names, list | tuple)
+        or not names
+        or not all(isinstance(name, str) and name.strip() for name in names)
+    ):
+        problems.append(f"STREAM must be a stream name or pattern, or a list of them: {value!r}")
+        return ()
+    return tuple(names)
 
 
 def configured_cdc(
-    cdc: CdcSettings | None, *, slot: str | None, setting: str, drop_slot: bool = False
+    cdc: CdcSettings | None,
+    *,
+    slot: str | None,
+    setting: str,
+    drop_slot: bool = False,
+    source: str | None = None,
+    streams: Sequence[str] = (),
 ) -> CdcSettings:
-    """What a command consumes: the ``CDC`` setting (spelled ``setting`` in messages), its
-    slot replaced by ``--slot``. With CDC off, only ``--drop-slot`` runs (on the default
-    database and slot, or ``--slot``): a slot left behind is dropped after CDC was turned
-    off. Raises :class:`OperationError` saying why not."""
+    """What a command consumes: the ``CDC`` setting (spelled ``setting`` in messages), with
+    the command line's ``--slot``, ``--source`` and ``--stream`` in place of its own. With CDC
+    off, ``--source debezium-redis --stream NAME`` runs on its own, and ``--drop-slot`` on the
+    default database and slot (or ``--slot``): a slot left behind is dropped after CDC was
+    turned off. Raises :class:`OperationError` saying why not."""
+    if source is not None and source not in CDC_SOURCES:
+        choices = " or ".join(repr(choice) for choice in CDC_SOURCES)
+        raise OperationError(f"--source must be {choices}, not {source!r}")
     if cdc is None:
-        if not drop_slot:
+        if source == DEBEZIUM_REDIS or (source is None and streams):
+            cdc = CdcSettings(DEBEZIUM_REDIS, None, DEFAULT_SLOT)
+        elif drop_slot or source == POSTGRESQL:
+            cdc = CdcSettings(POSTGRESQL, None, DEFAULT_SLOT)
+        else:
             raise OperationError(
                 f"change data capture is off: set {setting} (SOURCE 'postgresql', and "
-                "DATABASE and SLOT if not the defaults)"
+                "DATABASE and SLOT if not the defaults; or SOURCE 'debezium-redis' and STREAM), "
+                "or give --source debezium-redis --stream NAME"
             )
-        cdc = CdcSettings(CDC_SOURCES[0], None, DEFAULT_SLOT)
+    elif source is not None and source != cdc.source:
+        cdc = CdcSettings(source, cdc.database, cdc.slot, cdc.streams, cdc.redis, cdc.group)
+    if streams:
+        cdc = replace(cdc, streams=tuple(streams))
+    if cdc.source == DEBEZIUM_REDIS:
+        if drop_slot or slot is not None:
+            raise OperationError(
+                "--slot and --drop-slot are for SOURCE 'postgresql': Debezium's events come "
+                "from Redis Streams (--stream)"
+            )
+        if not cdc.streams:
+            raise OperationError(
+                f"SOURCE 'debezium-redis' needs the streams to read: STREAM in {setting}, "
+                "or --stream NAME"
+            )
+        return cdc
+    if streams:
+        raise OperationError("--stream is for SOURCE 'debezium-redis'")
     if slot is None:
         return cdc
     if not _SLOT_NAME.fullmatch(slot):
         raise OperationError(
             f"--slot {slot!r}: a replication slot name is 1 to 63 lower-case letters, digits or _"
         )
-    return CdcSettings(cdc.source, cdc.database, slot)
+    return replace(cdc, slot=slot)
 
 
 # -- the database ---------------------------------------------------------------------------
@@ -198,146 +266,30 @@ def change_feed(cache: Cache, dsn: str, *, slot: str, tags_for: TagsFor) -> Post
     return PostgresChangeFeed(dsn, landed_invalidation(cache), slot=slot, tags_for=tags_for)
 
 
-def run_change_feed(
-    feed: PostgresChangeFeed,
-    *,
-    database: str,
-    drop_slot: bool = False,
-    once: bool = False,
-    out: Write,
-) -> int:
-    """``cacheplug_cdc`` / ``flask cacheplug cdc``: drop the slot (``drop_slot``), consume
-    what it holds now (``once``), or consume it until SIGTERM or SIGINT (handlers calling
-    ``feed.stop()`` are installed when called from the main thread). ``database`` names the
-    database for the messages (no password). Returns the number of changes invalidated;
-    raises :class:`OperationError` when the database cannot be read."""
-    import psycopg
+def stream_feed(
+    cache: Cache, cdc: CdcSettings, *, tags_for: TagsFor
+) -> tuple[DebeziumStreamFeed, str]:
+    """The Debezium feed of ``cdc`` (``SOURCE`` ``debezium-redis``): its streams on the Redis
+    at ``cdc.redis``, or else the cache's own store; and where that is, for messages (no
+    password). :class:`OperationError` when there is no Redis to read."""
+    import redis
 
-    where = f"replication slot {feed.slot!r} of {database}"
-    # From the start: a SIGTERM while it connects stops it as cleanly as one later.
-    restore = _nothing if drop_slot or once else _stop_on_signals(feed)
-    try:
-        try:
-            if drop_slot:
-                _drop(feed, where)
-                out(f"dropped the {where}")
-                return 0
-            _first_poll(feed, where, once, out)
-            if once:
-                return _catch_up(feed, where, out)
-        except psycopg.Error as exc:
-            feed.close()
-            raise OperationError(f"cannot read the {where}: {_explained(exc)}") from exc
-        except ValueError as exc:  # a slot of another plugin or database
-            feed.close()
-            raise OperationError(str(exc)) from exc
-        out(f"consuming the {where}; SIGTERM or Ctrl-C stops")
-        feed.run()
-    finally:
-        restore()
-    out(f"stopped: {feed.changes_seen} change(s) invalidated")
-    return feed.changes_seen
+    url = cdc.redis or getattr(cache.store, "url", None)
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise OperationError(
+            "SOURCE 'debezium-redis' reads Redis Streams: set REDIS in the CDC setting (the "
+            "cache's store is not a Redis server's URL)"
+        )
+    client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+    feed = DebeziumStreamFeed(
+        client,
+        landed_invalidation(cache),
+        streams=cdc.streams,
+        group=cdc.group,
+        tags_for=tags_for,
+    )
+    names = ", ".join(repr(stream) for stream in cdc.streams)
+    return feed, f"stream(s) {names} (group {cdc.group!r}) on {redact(url)}"
 
 
-def _drop(feed: PostgresChangeFeed, where: str) -> None:
-    """Drop the slot; one that a consumer just closed is waited for a moment (its WAL sender
-    lets go of it), one a running consumer reads is refused."""
-    from psycopg import errors
-
-    deadline = time.monotonic() + DROP_WAIT
-    while True:
-        try:
-            if not feed.drop_slot():
-                raise OperationError(f"there is no {where}: nothing was dropped")
-            return
-        except errors.ObjectInUse as exc:
-            if time.monotonic() > deadline:
-                raise OperationError(
-                    f"the {where} is being read by a consumer: stop it first"
-                ) from exc
-            time.sleep(0.05)
-
-
-def _first_poll(feed: PostgresChangeFeed, where: str, once: bool, out: Write) -> None:
-    """Connect (creating the slot if missing): a database that cannot be read fails here,
-    before the command says it runs. A slot still held by a consumer that just stopped is
-    waited for a moment; past that, ``run()`` keeps trying (``once`` fails)."""
-    import psycopg
-
-    deadline = time.monotonic() + DROP_WAIT
-    while True:
-        try:
-            feed.poll(0.0)
-            return
-        except NotLanded:
-            return  # the cache is down: the slot keeps the changes, and run() retries
-        except psycopg.Error as exc:
-            feed.close()
-            if _IN_USE not in str(exc):
-                raise
-            if time.monotonic() < deadline:
-                time.sleep(0.05)
-                continue
-            if once:
-                raise
-            out(f"the {where} is in use ({redact(str(exc).strip())}); retrying")
-            return
-
-
-def _catch_up(feed: PostgresChangeFeed, where: str, out: Write) -> int:
-    """Consume until the slot has confirmed the end of WAL as it was at the start."""
-    import psycopg
-
-    with psycopg.connect(feed.dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-    target = lsn(row[0]) if row is not None else 0
-    feed.status_interval = min(feed.status_interval, feed.wait)  # ask for the WAL end often
-    deadline = time.monotonic() + ONCE_TIMEOUT
-    try:
-        while feed.landed_lsn < target:
-            if time.monotonic() > deadline:
-                raise OperationError(f"the {where} did not catch up within {ONCE_TIMEOUT:.0f} s")
-            try:
-                feed.poll(feed.wait)
-            except NotLanded as exc:
-                raise OperationError(f"{exc}: the slot keeps them for the next run") from exc
-    finally:
-        feed.close()
-    out(f"caught up: {feed.changes_seen} change(s) invalidated from the {where}")
-    return feed.changes_seen
-
-
-def _stop_on_signals(feed: PostgresChangeFeed) -> Callable[[], None]:
-    if threading.current_thread() is not threading.main_thread():
-        return _nothing  # signal handlers can only be set from the main thread
-
-    def stop(signum: int, frame: Any) -> None:
-        feed.stop()
-
-    previous = {number: signal.signal(number, stop) for number in _STOP_SIGNALS}
-
-    def restore() -> None:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-    return restore
-
-
-def _nothing() -> None:
-    pass
-
-
-_STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
-_IN_USE: Final = "is active for PID"
-
-
-def _explained(exc: Exception) -> str:
-    message = redact(str(exc).strip())
-    lowered = message.lower()
-    if "wal_level" in lowered:
-        return f"{message} (set wal_level = logical in postgresql.conf and restart the server)"
-    if "replication" in lowered and ("permission" in lowered or "must be" in lowered):
-        return f"{message} (the role needs the REPLICATION attribute: ALTER ROLE ... REPLICATION)"
-    if "replication slots" in lowered and "max_replication_slots" in lowered:
-        return f"{message} (raise max_replication_slots, or drop an abandoned slot)"
-    return message
+ChangeFeed = PostgresChangeFeed | DebeziumStreamFeed

@@ -19,12 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cacheplug._redact import redact
 from cacheplug.exceptions import CacheError
+from cacheplug.integration._cdc_stats import feed_report
 
 if TYPE_CHECKING:
     from cacheplug.cache import Cache
     from cacheplug.integration._cdc import PostgresChangeFeed
+    from cacheplug.integration._debezium import DebeziumStreamFeed
 
 Warmer = Callable[[], Any]
 Write = Callable[[str], None]
@@ -198,11 +199,15 @@ def flush(
 
 
 def stats_report(
-    cache: Cache, *, as_json: bool = False, change_feed: PostgresChangeFeed | None = None
+    cache: Cache,
+    *,
+    as_json: bool = False,
+    change_feed: PostgresChangeFeed | DebeziumStreamFeed | None = None,
 ) -> str:
     """The counters every process published (see ``Cache.publish_stats``), hot keys and the
     store, as text or JSON; with ``change_feed`` (CDC is configured), its slot's lag too, and
-    a warning past the feed's ``warn_lag_bytes``."""
+    a warning past the feed's ``warn_lag_bytes`` (Debezium's: its streams' pending and
+    undelivered entries)."""
     try:
         totals, hot = cache.shared_stats()
     except CacheError as exc:
@@ -219,7 +224,7 @@ def stats_report(
             queues[name] = {"queued": queue.length(), "dead_letters": queue.dead_count()}
         except CacheError as exc:
             raise OperationError(f"the store could not be reached: {exc}") from exc
-    cdc = None if change_feed is None else _slot_report(change_feed)
+    cdc = None if change_feed is None else feed_report(change_feed)
     if as_json:
         return json.dumps(
             {
@@ -252,53 +257,10 @@ def stats_report(
             for name, counts in queues.items()
         ]
     if cdc is not None:
-        lines.append(f"cdc slot    {cdc['text']}")
+        lines.append(f"cdc {'stream' if 'streams' in cdc else 'slot  '}  {cdc['text']}")
         if cdc["warning"]:
             lines.append(f"WARNING     {cdc['warning']}")
     return "\n".join(lines)
-
-
-def _slot_report(feed: PostgresChangeFeed) -> dict[str, Any]:
-    """The lag of a change feed's slot, for :func:`stats_report` (the database being down is
-    reported, not raised: the rest of the stats still count)."""
-    slot: dict[str, Any] = {"slot": feed.slot, "warning": None}
-    try:
-        lag = feed.lag()
-    except Exception as exc:  # psycopg's errors: the database cannot be reached
-        error = redact(str(exc).strip())
-        return {**slot, "error": error, "text": f"{feed.slot!r}: cannot be read: {error}"}
-    if lag is None:
-        return {**slot, "exists": False, "text": f"{feed.slot!r}: not created yet"}
-    reader = "a consumer is reading it" if lag.active else "no consumer is reading it"
-    slot.update(
-        exists=True,
-        retained_bytes=lag.retained_bytes,
-        unconfirmed_bytes=lag.unconfirmed_bytes,
-        active=lag.active,
-        wal_status=lag.wal_status,
-        text=f"{feed.slot!r}: {_size(lag.retained_bytes)} of WAL retained, "
-        f"{_size(lag.unconfirmed_bytes)} not confirmed; {reader}",
-    )
-    if lag.wal_status == "lost":
-        slot["warning"] = (
-            f"the slot {feed.slot!r} lost WAL it needed (max_slot_wal_keep_size): changes were "
-            "missed; drop it (--drop-slot), flush the cache, and start the consumer again"
-        )
-    elif lag.retained_bytes > feed.warn_lag_bytes:
-        slot["warning"] = (
-            f"the slot {feed.slot!r} retains {_size(lag.retained_bytes)} of WAL (over "
-            f"{_size(feed.warn_lag_bytes)}); an abandoned slot fills the disk: start its "
-            "consumer, drop it (--drop-slot) or cap it with max_slot_wal_keep_size"
-        )
-    return slot
-
-
-def _size(count: int) -> str:
-    for unit in ("B", "kB", "MB"):
-        if count < 1024:
-            return f"{count} {unit}"
-        count //= 1024
-    return f"{count} GB"
 
 
 def inspect_report(cache: Cache, key: str, *, as_json: bool = False) -> str:

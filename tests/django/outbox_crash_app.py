@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +32,7 @@ def database_setting(database: str) -> dict[str, str]:
 
 def setup(database: str, redis_url: str) -> None:
     sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE.parent))  # outbox_watch
     import django
     from django.conf import settings
 
@@ -66,17 +66,6 @@ def price() -> int:
     )
 
 
-def watch(seconds: float) -> list[int]:
-    seen: list[int] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = price()
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        time.sleep(0.05)
-    return seen
-
-
 def main() -> None:
     database, redis_url, action = sys.argv[1:4]
     setup(database, redis_url)
@@ -97,8 +86,9 @@ def main() -> None:
         if action == "write-kill":
             os.kill(os.getpid(), signal.SIGKILL)
     elif action == "read":
-        print(" ".join(map(str, watch(5))), flush=True)  # within 5 s: the new value
-        print(" ".join(map(str, watch(3))), flush=True)  # and never the old one after
+        from outbox_watch import report
+
+        report(price)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 write made outside the app (as psql would) reaches a cached function and a cached page of the
 app; a write made while the consumer was SIGKILLed is seen once it runs again; SIGTERM exits
 0; ``--once`` catches up and exits; ``--drop-slot`` removes the slot; the stats show its lag;
-settings errors. The consumer runs as a process of its own (``python -m django``, settings
-``cdc_settings``); the app's reads are made here. No timing assertions: deadlines only."""
+settings errors; a TRUNCATE, a trigger's write and a stored procedure's write made outside the
+app reach it within the 2 s issue #18 allows. The consumer runs as a process of its own
+(``python -m django``, settings ``cdc_settings``); the app's reads are made here. No timing
+assertions: deadlines only."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from django.core.management.base import CommandError
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
-from shop.models import Product
+from shop.models import Category, Product
 
 from cacheplug.integration import SlotLag, row_tag, stats_report, table_tag
 from cacheplug.testing import PostgresServer
@@ -32,6 +34,7 @@ from cacheplug_django.cdc import tags_for
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = "pw-never-printed-7f3a"
+ISSUE_DEADLINE = 2.0  # seconds: issue #18's bound from an outside write to the app's fresh read
 _names = itertools.count()
 _dsn: list[str] = []
 
@@ -46,6 +49,45 @@ def cached_price(pk: int) -> str:
     """A cached function of the app, tagged with the product's row, as any view would."""
     return str(
         cache.get_or_load(f"price:{pk}", lambda: _read_price(pk), tags=[instance_tag(Product, pk)])
+    )
+
+
+def _rows(statement: str, *params: object) -> str:
+    with psycopg.connect(_dsn[0], autocommit=True) as conn:
+        rows = conn.execute(statement, params).fetchall()
+    return ";".join(f"{row[0]}={row[1]}" for row in rows)
+
+
+def cached_catalog() -> str:
+    """A cached function of the app depending on the whole product table."""
+    return str(
+        cache.get_or_load(
+            "catalog",
+            lambda: _rows("SELECT name, price FROM shop_product ORDER BY id"),
+            depends_on=[Product],
+        )
+    )
+
+
+def cached_category(pk: int) -> str:
+    """A cached function of the app, tagged with a category's row."""
+    return str(
+        cache.get_or_load(
+            f"category:{pk}",
+            lambda: _rows("SELECT id, name FROM shop_category WHERE id = %s", pk) or "missing",
+            tags=[instance_tag(Category, pk)],
+        )
+    )
+
+
+def cached_categories() -> str:
+    """A cached function of the app depending on the whole category table."""
+    return str(
+        cache.get_or_load(
+            "categories",
+            lambda: _rows("SELECT id, name FROM shop_category ORDER BY id"),
+            depends_on=[Category],
+        )
     )
 
 
@@ -66,6 +108,7 @@ def postgres() -> Iterator[PostgresServer]:
                 "CREATE TABLE shop_product (id bigserial PRIMARY KEY, name varchar(100),"
                 " price integer NOT NULL DEFAULT 0)"
             )
+            conn.execute("CREATE TABLE shop_category (id bigserial PRIMARY KEY, name varchar(100))")
         yield server
 
 
@@ -168,6 +211,94 @@ def test_once_catches_up_and_drop_slot_removes_the_slot(
     assert code == 1
     assert "there is no replication slot" in output
     assert PASSWORD not in output
+
+
+def test_a_truncate_from_outside_reaches_what_depends_on_the_table_and_its_rows(
+    postgres: PostgresServer, app: dict[str, str]
+) -> None:
+    consumer = Consumer(manage("cacheplug_cdc"), app).start()
+    try:
+        before = (cached_catalog(), cached_price(1), page())
+        assert before == ("teapot=10", "teapot=10", "teapot=10")
+        assert (cached_catalog(), cached_price(1), page()) == before  # hits
+        psql(postgres, "TRUNCATE shop_product")
+        wait_for(lambda: cached_catalog() == "", ISSUE_DEADLINE, "the table's reload")
+        wait_for(lambda: cached_price(1) == "missing", ISSUE_DEADLINE, "the row's reload")
+        wait_for(lambda: page() == "missing", ISSUE_DEADLINE, "the page's reload")
+        assert consumer.terminate() == 0
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def category_trigger(postgres: PostgresServer) -> Iterator[None]:
+    """Category 1 and a trigger labelling it with the last price a product was given: a write
+    to ``shop_category`` that no client makes, the server does."""
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE shop_category")
+        conn.execute("INSERT INTO shop_category (id, name) VALUES (1, 'pots'), (2, 'cups')")
+        conn.execute(
+            "CREATE FUNCTION label_category() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN UPDATE shop_category SET name = 'pots from ' || NEW.price WHERE id = 1;"
+            " RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER label_category AFTER UPDATE OF price ON shop_product"
+            " FOR EACH ROW EXECUTE FUNCTION label_category()"
+        )
+    yield
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER label_category ON shop_product")
+        conn.execute("DROP FUNCTION label_category()")
+
+
+def test_a_write_made_by_a_trigger_reaches_what_depends_on_its_table_and_row(
+    postgres: PostgresServer, app: dict[str, str], category_trigger: None
+) -> None:
+    consumer = Consumer(manage("cacheplug_cdc"), app).start()
+    try:
+        before = (cached_category(1), cached_category(2), cached_categories())
+        assert before == ("1=pots", "2=cups", "1=pots;2=cups")
+        assert (cached_category(1), cached_category(2), cached_categories()) == before  # hits
+        psql(postgres, "UPDATE shop_product SET price = 14 WHERE id = 1")  # table A only
+        wait_for(lambda: cached_category(1) == "1=pots from 14", ISSUE_DEADLINE, "the row's reload")
+        wait_for(
+            lambda: cached_categories() == "1=pots from 14;2=cups",
+            ISSUE_DEADLINE,
+            "the table's reload",
+        )
+        assert cached_price(1) == "teapot=14"  # never cached: read once, now
+        assert consumer.terminate() == 0
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def reprice_procedure(postgres: PostgresServer) -> Iterator[None]:
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE PROCEDURE reprice(pid bigint, new_price integer) LANGUAGE plpgsql AS $$"
+            " BEGIN UPDATE shop_product SET price = new_price WHERE id = pid; END $$"
+        )
+    yield
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("DROP PROCEDURE reprice(bigint, integer)")
+
+
+def test_a_stored_procedures_write_reaches_a_cached_function_and_page(
+    postgres: PostgresServer, app: dict[str, str], reprice_procedure: None
+) -> None:
+    consumer = Consumer(manage("cacheplug_cdc"), app).start()
+    try:
+        assert (cached_price(1), page()) == ("teapot=10", "teapot=10")
+        assert (cached_price(1), page()) == ("teapot=10", "teapot=10")  # hits
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:  # as psql runs it
+            conn.execute("CALL reprice(1, 30)")
+        wait_for(lambda: cached_price(1) == "teapot=30", ISSUE_DEADLINE, "the function's reload")
+        wait_for(lambda: page() == "teapot=30", ISSUE_DEADLINE, "the page's reload")
+        assert consumer.terminate() == 0
+    finally:
+        consumer.close()
 
 
 def test_the_stats_warn_about_a_slot_retaining_too_much_wal(settings: Any) -> None:

@@ -18,14 +18,16 @@ def create_app(
     store: str | None = None,
     namespace: str | None = None,
     slot: str | None = None,
+    cdc: dict[str, object] | None = None,
 ) -> Flask:
+    """The app; ``cdc``: its ``CACHEPLUG_CDC`` (default: the slot of the environment's)."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="flask-cdc-tests-secret",
         SQLALCHEMY_DATABASE_URI=database or os.environ["CDC_TEST_DATABASE"],
         CACHEPLUG_STORE=store or os.environ["CDC_TEST_REDIS"],
         CACHEPLUG_NAMESPACE=namespace or os.environ["CDC_TEST_NAMESPACE"],
-        CACHEPLUG_CDC={"source": "postgresql", "slot": slot or os.environ["CDC_TEST_SLOT"]},
+        CACHEPLUG_CDC=cdc or {"source": "postgresql", "slot": slot or os.environ["CDC_TEST_SLOT"]},
     )
     db.init_app(app)
     cache.init_app(app, sqlalchemy=db)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # outbox_watch
 
 import flask_shop
+from outbox_watch import report
 from sqlalchemy import MetaData, select
 
 from cacheplug_flask.outbox import outbox_table
@@ -31,18 +32,6 @@ def price() -> int:
         ).scalar_one(),
         depends_on=[product],
     )
-
-
-def watch(seconds: float) -> list[int]:
-    seen: list[int] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = price()
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        flask_shop.db.session.remove()
-        time.sleep(0.05)
-    return seen
 
 
 def main() -> None:
@@ -71,8 +60,7 @@ def main() -> None:
             if action == "write-kill":
                 os.kill(os.getpid(), signal.SIGKILL)
         elif action == "read":
-            print(" ".join(map(str, watch(5))), flush=True)  # within 5 s: the new value
-            print(" ".join(map(str, watch(3))), flush=True)  # and never the old one after
+            report(price, flask_shop.db.session.remove)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 made outside the app (as psql would) reaches a cached function and a cached page of the app;
 a write made while the consumer was SIGKILLed is seen once it runs again; SIGTERM exits 0;
 ``--once`` catches up; ``--drop-slot`` removes the slot; the stats show its lag; settings
-errors. The running consumer is a process of its own (``flask --app cdc_flask_app``); the
-app's reads are made here. No timing assertions: deadlines only."""
+errors; a TRUNCATE, a trigger's write and a stored procedure's write made outside the app reach
+it within the 2 s issue #18 allows. The running consumer is a process of its own
+(``flask --app cdc_flask_app``); the app's reads are made here. No timing assertions:
+deadlines only."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import psycopg
 import pytest
 from cdc_processes import Consumer, drop_slot, slots, wait_for
 from flask import Flask
-from flask_shop import Product, cache, db
+from flask_shop import Category, Product, cache, db
 from sqlalchemy import ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,6 +32,7 @@ from cacheplug_flask.cdc import sqlalchemy_tags_for
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = "pw-never-printed-9c1e"
+ISSUE_DEADLINE = 2.0  # seconds: issue #18's bound from an outside write to the app's fresh read
 _names = itertools.count()
 
 
@@ -89,6 +92,39 @@ def cached_price(app: Flask, pid: int = 1) -> str:
 
     with app.app_context():  # a session of its own each time, as a request has
         return str(cache.get_or_load(f"price:{pid}", load, tags=[instance_tag(Product, pid)]))
+
+
+def cached_catalog(app: Flask) -> str:
+    """A cached function of the app depending on the whole product table."""
+
+    def load() -> str:
+        found = db.session.scalars(db.select(Product).order_by(Product.id))
+        return ";".join(f"{p.name}={p.price}" for p in found)
+
+    with app.app_context():
+        return str(cache.get_or_load("catalog", load, depends_on=[Product]))
+
+
+def cached_category(app: Flask, cid: int) -> str:
+    """A cached function of the app, tagged with a category's row."""
+
+    def load() -> str:
+        found = db.session.get(Category, cid)
+        return "missing" if found is None else f"{found.id}={found.name}"
+
+    with app.app_context():
+        return str(cache.get_or_load(f"category:{cid}", load, tags=[instance_tag(Category, cid)]))
+
+
+def cached_categories(app: Flask) -> str:
+    """A cached function of the app depending on the whole category table."""
+
+    def load() -> str:
+        found = db.session.scalars(db.select(Category).order_by(Category.id))
+        return ";".join(f"{c.id}={c.name}" for c in found)
+
+    with app.app_context():
+        return str(cache.get_or_load("categories", load, depends_on=[Category]))
 
 
 def page(app: Flask) -> str:
@@ -163,6 +199,98 @@ def test_once_catches_up_and_drop_slot_removes_the_slot(
     code, output = cli(app, "cdc", "--drop-slot")
     assert (code, "there is no replication slot" in output) == (1, True), output
     assert PASSWORD not in output
+
+
+def test_a_truncate_from_outside_reaches_what_depends_on_the_table_and_its_rows(
+    postgres: PostgresServer, app: Flask
+) -> None:
+    running = consumer(app).start()
+    try:
+        before = (cached_catalog(app), cached_price(app), page(app))
+        assert before == ("teapot=10", "teapot=10", "teapot=10")
+        assert (cached_catalog(app), cached_price(app), page(app)) == before  # hits
+        # product_categories refers to product: the WAL names both tables in one TRUNCATE.
+        psql(postgres, "TRUNCATE product CASCADE")
+        wait_for(lambda: cached_catalog(app) == "", ISSUE_DEADLINE, "the table's reload")
+        wait_for(lambda: cached_price(app) == "missing", ISSUE_DEADLINE, "the row's reload")
+        wait_for(lambda: page(app) == "missing", ISSUE_DEADLINE, "the page's reload")
+        assert running.terminate() == 0
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def category_trigger(postgres: PostgresServer, app: Flask) -> Iterator[None]:
+    """Category 1 and a trigger labelling it with the last price a product was given: a write
+    to ``category`` that no client makes, the server does."""
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE category CASCADE")
+        conn.execute("INSERT INTO category (id, name) VALUES (1, 'pots'), (2, 'cups')")
+        conn.execute(
+            "CREATE FUNCTION label_category() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN UPDATE category SET name = 'pots from ' || NEW.price WHERE id = 1;"
+            " RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER label_category AFTER UPDATE OF price ON product"
+            " FOR EACH ROW EXECUTE FUNCTION label_category()"
+        )
+    yield
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER label_category ON product")
+        conn.execute("DROP FUNCTION label_category()")
+
+
+def test_a_write_made_by_a_trigger_reaches_what_depends_on_its_table_and_row(
+    postgres: PostgresServer, app: Flask, category_trigger: None
+) -> None:
+    running = consumer(app).start()
+    try:
+        before = (cached_category(app, 1), cached_category(app, 2), cached_categories(app))
+        assert before == ("1=pots", "2=cups", "1=pots;2=cups")
+        again = (cached_category(app, 1), cached_category(app, 2), cached_categories(app))
+        assert again == before  # hits
+        psql(postgres, "UPDATE product SET price = 14 WHERE id = 1")  # table A only
+        wait_for(
+            lambda: cached_category(app, 1) == "1=pots from 14", ISSUE_DEADLINE, "the row's reload"
+        )
+        wait_for(
+            lambda: cached_categories(app) == "1=pots from 14;2=cups",
+            ISSUE_DEADLINE,
+            "the table's reload",
+        )
+        assert cached_price(app) == "teapot=14"  # never cached: read once, now
+        assert running.terminate() == 0
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def reprice_procedure(postgres: PostgresServer, app: Flask) -> Iterator[None]:
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE PROCEDURE reprice(pid integer, new_price integer) LANGUAGE plpgsql AS $$"
+            " BEGIN UPDATE product SET price = new_price WHERE id = pid; END $$"
+        )
+    yield
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        conn.execute("DROP PROCEDURE reprice(integer, integer)")
+
+
+def test_a_stored_procedures_write_reaches_a_cached_function_and_page(
+    postgres: PostgresServer, app: Flask, reprice_procedure: None
+) -> None:
+    running = consumer(app).start()
+    try:
+        assert (cached_price(app), page(app)) == ("teapot=10", "teapot=10")
+        assert (cached_price(app), page(app)) == ("teapot=10", "teapot=10")  # hits
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:  # as psql runs it
+            conn.execute("CALL reprice(1, 30)")
+        wait_for(lambda: cached_price(app) == "teapot=30", ISSUE_DEADLINE, "the function's reload")
+        wait_for(lambda: page(app) == "teapot=30", ISSUE_DEADLINE, "the page's reload")
+        assert running.terminate() == 0
+    finally:
+        running.close()
 
 
 def _plain_app(tmp_path: Path, **config: Any) -> tuple[Flask, CachePlug]:

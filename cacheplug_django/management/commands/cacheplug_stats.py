@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheplug.integration import OperationError, PostgresChangeFeed, stats_report
+from cacheplug.integration import ChangeFeed, OperationError, stats_report
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
 
-    def _feed(self) -> PostgresChangeFeed | None:
+    def _feed(self) -> ChangeFeed | None:
         """The change feed whose slot's lag is shown (None: CDC is off, or cannot run)."""
         from cacheplug_django import cache
         from cacheplug_django.cdc import feed_of
