@@ -100,6 +100,14 @@ class AsyncMethods:
         answer = engine._finish_read(
             skey, values, version_keys, loader, options, epoch, loads.arefresh_soon
         )
+        if answer is MISSING and tags is None:
+            recorded = engine._unread_keys(skey, version_keys)
+            if recorded is not None:  # it records tags its load discovered: check them too
+                version_keys = recorded
+                values = await engine._aread([skey, *version_keys], False)
+                answer = engine._finish_read(
+                    skey, values, version_keys, loader, options, epoch, loads.arefresh_soon
+                )
         if answer is not MISSING:
             return answer  # type: ignore[no-any-return]
         return await loads.afill(skey, version_keys, options, loader)  # type: ignore[no-any-return]

@@ -246,6 +246,14 @@ class Cache(AsyncMethods, FeatureMethods):
         value = engine._finish_read(
             skey, values, version_keys, loader, options, epoch, loads.refresh_soon
         )
+        if value is MISSING and tags is None:
+            recorded = engine._unread_keys(skey, version_keys)
+            if recorded is not None:  # it records tags its load discovered: check them too
+                version_keys = recorded
+                values = engine._read([skey, *version_keys], False)
+                value = engine._finish_read(
+                    skey, values, version_keys, loader, options, epoch, loads.refresh_soon
+                )
         if value is not MISSING:
             return value  # type: ignore[no-any-return]
         return loads.fill(skey, version_keys, options, loader)  # type: ignore[no-any-return]

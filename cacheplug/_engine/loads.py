@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cacheplug._config import ttl_ms
+from cacheplug._engine.discovery import Discovery
 from cacheplug._engine.plans import (
     STORE,
     Encoder,
@@ -77,8 +78,15 @@ class Loads:
 
         return decide
 
-    def _encoder(self, skey: str, version_keys: Sequence[str], policy: ReadPolicy) -> Encoder:
-        """How a loaded value is stored: with the versions read after taking the lease."""
+    def _encoder(
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        policy: ReadPolicy,
+        discovery: Discovery | None = None,
+    ) -> Encoder:
+        """How a loaded value is stored: with the versions read after taking the lease, and
+        those of the tags the load discovered (read before what they stand for)."""
 
         def encode(
             value: Any, elapsed: float, read: Any
@@ -92,6 +100,12 @@ class Loads:
             if made is None:
                 return None
             recorded, conditions = made
+            if discovery is not None and (discovery.versions or not discovery.storable):
+                if not discovery.storable:
+                    return None
+                found, found_checks = discovery.recorded()
+                recorded, conditions = (*recorded, *found), [*conditions, *found_checks]
+                self._engine._remember_recorded(skey, recorded)  # read with it from now on
             record = self._engine._encode(skey, value, ttl, elapsed, recorded=recorded)
             if record is None:
                 return None
@@ -100,7 +114,13 @@ class Loads:
         return encode
 
     def fill_plan(
-        self, skey: str, version_keys: Sequence[str], policy: ReadPolicy, *, check_first: bool
+        self,
+        skey: str,
+        version_keys: Sequence[str],
+        policy: ReadPolicy,
+        *,
+        check_first: bool,
+        discovery: Discovery | None = None,
     ) -> Plan:
         return fill_plan(
             key=skey,
@@ -108,7 +128,7 @@ class Loads:
             read_keys=[skey, *version_keys],
             usable=self._usable(skey, version_keys, policy),
             ensure=self._ensure(skey, version_keys),
-            encode=self._encoder(skey, version_keys, policy),
+            encode=self._encoder(skey, version_keys, policy, discovery),
             lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
             wait_timeout=self._engine.wait_timeout,
             expect=self._engine._store.fills.expect,
@@ -119,7 +139,7 @@ class Loads:
             monotonic=self._engine._clock.monotonic,
         )
 
-    def _refresh_plan(self, refresh: Refresh) -> Plan:
+    def _refresh_plan(self, refresh: Refresh, discovery: Discovery) -> Plan:
         skey, version_keys, _, policy, seen_created_at = refresh
 
         def refreshed_meanwhile(values: Any) -> bool:
@@ -134,7 +154,7 @@ class Loads:
             read_keys=[skey, *version_keys],
             refreshed_meanwhile=refreshed_meanwhile,
             ensure=self._ensure(skey, version_keys),
-            encode=self._encoder(skey, version_keys, policy),
+            encode=self._encoder(skey, version_keys, policy, discovery),
             lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
             monotonic=self._engine._clock.monotonic,
         )
@@ -142,9 +162,11 @@ class Loads:
     def fill(self, skey: str, version_keys: Keys, options: GetOrLoadArgs, loader: Loader) -> Any:
         """Load ``skey`` (a miss): once per process, under its lease across processes."""
         engine = self._engine
-        plan = self._miss_plan(skey, version_keys, options)
+        discovery = Discovery(engine, version_keys)
+        plan = self._miss_plan(skey, version_keys, options, discovery)
+        load = discovery.run(loader)
         return engine._flights.run(
-            engine._flight_key(skey, version_keys), lambda: engine._run(plan, loader), version_keys
+            engine._flight_key(skey, version_keys), lambda: engine._run(plan, load), version_keys
         )
 
     async def afill(
@@ -153,25 +175,31 @@ class Loads:
         """Async :meth:`fill`: once per event loop, under its lease across loops and
         processes."""
         engine = self._engine
-        plan = self._miss_plan(skey, version_keys, options)
+        discovery = Discovery(engine, version_keys)
+        plan = self._miss_plan(skey, version_keys, options, discovery)
+        load = discovery.arun(loader)
 
         async def fill() -> Any:
-            return await engine._arun(plan, loader)
+            return await engine._arun(plan, load)
 
         return await engine._aflights.run(
             engine._flight_key(skey, version_keys), fill, version_keys
         )
 
-    def _miss_plan(self, skey: str, version_keys: Keys, options: GetOrLoadArgs) -> Plan:
+    def _miss_plan(
+        self, skey: str, version_keys: Keys, options: GetOrLoadArgs, discovery: Discovery
+    ) -> Plan:
         policy = self._engine._read_policy(*options)
         self._engine._invalidator.listen_to_bus()
-        return self.fill_plan(skey, version_keys, policy, check_first=False)
+        return self.fill_plan(skey, version_keys, policy, check_first=False, discovery=discovery)
 
     def refresh_soon(self, refresh: Refresh) -> None:
         """Refresh a key on the background thread pool."""
-        plan = self._refresh_plan(refresh)
+        discovery = Discovery(self._engine, refresh.version_keys)
+        plan = self._refresh_plan(refresh, discovery)
+        load = discovery.run(refresh.loader)
         self._engine._background.submit(
-            refresh.skey, lambda: self._count_refresh(self._engine._run(plan, refresh.loader))
+            refresh.skey, lambda: self._count_refresh(self._engine._run(plan, load))
         )
 
     def _count_refresh(self, loaded: Any) -> None:
@@ -180,9 +208,11 @@ class Loads:
 
     def arefresh_soon(self, refresh: Refresh) -> None:
         """Refresh a key in a task of the running loop."""
-        plan = self._refresh_plan(refresh)
+        discovery = Discovery(self._engine, refresh.version_keys)
+        plan = self._refresh_plan(refresh, discovery)
+        load = discovery.arun(refresh.loader)
 
         async def run() -> None:
-            self._count_refresh(await self._engine._arun(plan, refresh.loader))
+            self._count_refresh(await self._engine._arun(plan, load))
 
         self._engine._background.spawn(refresh.skey, run)

@@ -203,7 +203,11 @@ class Engine(EngineState):
         skey = self._keys.data(key)
         if self._draw() < self._hot_rate:  # sampled here: no call on most reads
             self._hot.count(key)
-        version_keys = self._implicit if tags is None else self._versions.for_entry(tag_names(tags))
+        if tags is None:
+            # What the entry was seen to record (a load may discover its tags): one round trip.
+            version_keys = self._recorded_keys.get(skey) or self._implicit
+        else:
+            version_keys = self._versions.for_entry(tag_names(tags))
         if max_staleness == 0 or (self._pending.active and self._bypass(skey, version_keys)):
             if max_staleness == 0:
                 self._counters.bypassed += 1
@@ -287,6 +291,12 @@ class Engine(EngineState):
         if version_keys is self._implicit:
             return skey
         return skey + FLIGHT_SEPARATOR + ",".join(version_keys)
+
+    def _unread_keys(self, skey: str, version_keys: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The version keys the entry ``skey`` was just seen to record, when a read without
+        tags did not read them all (a load discovered its tags): read again with these."""
+        recorded = self._recorded_keys.get(skey)
+        return None if recorded is None or recorded == version_keys else recorded
 
     def _remember_recorded(self, skey: str, recorded: Recorded) -> None:
         # get() fetches these with the entry next time: one round trip instead of two.

@@ -1,0 +1,119 @@
+"""Dependencies a load discovers while it runs: what ``depends_on="auto"`` is built on.
+
+A fill records the versions of the tags it was given, read after taking the lease and before
+the loader runs, and stores its value only if they are still current: a load that read the
+database before an invalidation never stores what it read. A loader that learns what it
+depends on only as it reads (the ORM adapters see each ``SELECT`` go by) calls
+:func:`depends_on` *before* each read: the versions of those tags are read then, ahead of the
+data they stand for, and the fill records them and stores under them as it does for its own
+(:class:`Discovery`). An invalidation between that version read and the fill's store makes
+the store refuse, as for a declared tag.
+
+Outside a load, :func:`depends_on` does nothing (and says so). The versions are read with a
+blocking call, also in an async load (the adapters' hooks run in sync code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any, Final
+
+from cacheplug.encoding._tags import Recorded, parse_versions, tag_names
+from cacheplug.stores.base import VersionCheck
+
+if TYPE_CHECKING:
+    from cacheplug._engine.reads import Engine
+
+_current: ContextVar[Discovery | None] = ContextVar("cacheplug_discovery", default=None)
+
+MAX_DISCOVERED: Final = 48
+"""Tags a load may discover (an entry records at most 64 version keys, its own included);
+past that the value is not stored."""
+
+
+class Discovery:
+    """The tags one load discovered, with their versions as read before what they stand for."""
+
+    __slots__ = ("_engine", "_known", "storable", "versions")
+
+    def __init__(self, engine: Engine, known: Iterable[str] = ()) -> None:
+        self._engine = engine
+        self._known = frozenset(known)  # version keys the fill records anyway
+        self.versions: dict[str, int] = {}
+        self.storable = True
+        """False once a version could not be read (the store failed) or there were too many:
+        the value is returned, not stored."""
+
+    def add(self, tags: Iterable[str]) -> None:
+        """Read the versions of ``tags`` not seen yet (creating absent ones)."""
+        engine = self._engine
+        keys = [
+            key
+            for key in engine._versions.of_tags(tag_names(tuple(tags)))
+            if key not in self._known and key not in self.versions
+        ]
+        if not keys or not self.storable:
+            return
+        if len(self.versions) + len(keys) > MAX_DISCOVERED:
+            self.storable = False
+            return
+        read = engine._read(keys, False)
+        needed = engine._absent_versions(keys, read)
+        if needed is not None:
+            positions, args = needed
+            created = engine._call("ensure_versions", False, engine._store.ensure_versions, *args)
+            read = engine._merge_versions(read, positions, created)
+            if not isinstance(read, list):
+                self.storable = False
+                return
+        for key, version in parse_versions(keys, read).items():
+            if version is None:
+                self.storable = False
+                return
+            self.versions[key] = version
+
+    def recorded(self) -> tuple[Recorded, list[VersionCheck]]:
+        """What the fill records for the discovered tags, and the checks it stores under."""
+        pairs = tuple(self.versions.items())
+        return pairs, [(key, version, False) for key, version in pairs]
+
+    def run(self, loader: Callable[[], Any]) -> Callable[[], Any]:
+        """``loader`` run with this discovery current."""
+
+        def discovering() -> Any:
+            token = _current.set(self)
+            try:
+                return loader()
+            finally:
+                _current.reset(token)
+
+        return discovering
+
+    def arun(self, loader: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+        """The async :meth:`run`: ``loader`` may be sync or return an awaitable."""
+
+        async def discovering() -> Any:
+            token = _current.set(self)
+            try:
+                value = loader()
+                if isawaitable(value):
+                    value = await value
+                return value
+            finally:
+                _current.reset(token)
+
+        return discovering
+
+
+def depends_on(tags: Iterable[str]) -> bool:
+    """Inside a loader of ``get_or_load`` (or a ``cached`` function's miss): the value being
+    loaded depends on ``tags`` too. Call it *before* reading what they stand for: their
+    versions are read now, and the entry is stored only if none has moved on when the load
+    ends. False when no load is running here (nothing to do)."""
+    discovery = _current.get()
+    if discovery is None:
+        return False
+    discovery.add(tags)
+    return True
