@@ -11,10 +11,17 @@ the store refuse, as for a declared tag.
 
 Outside a load, :func:`depends_on` does nothing (and says so). The versions are read with a
 blocking call, also in an async load (the adapters' hooks run in sync code).
+
+A load nested in another (a cached function called by a loader) passes what it discovered to
+the enclosing one when it ends: those versions were read before its data, so they hold for
+the outer value too. A hit inside a load passes on what its entry records (its versions were
+just checked current), and skips the in-process (L1) tier, which keeps no versions; and a load
+inside a load shares no flight with other callers (their load would discover for them only).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from inspect import isawaitable
@@ -27,6 +34,8 @@ if TYPE_CHECKING:
     from cacheplug._engine.reads import Engine
 
 _current: ContextVar[Discovery | None] = ContextVar("cacheplug_discovery", default=None)
+_running = [0]  # discoveries running in this process: a read looks further only when not 0
+_running_lock = threading.Lock()
 
 MAX_DISCOVERED: Final = 48
 """Tags a load may discover (an entry records at most 64 version keys, its own included);
@@ -74,6 +83,16 @@ class Discovery:
                 return
             self.versions[key] = version
 
+    def absorb(self, recorded: Recorded, storable: bool = True) -> None:
+        """What a nested load discovered, or a hit's entry records: versions already read."""
+        if not storable:
+            self.storable = False
+        for key, version in recorded:
+            if key not in self._known:
+                self.versions.setdefault(key, version)
+        if len(self.versions) > MAX_DISCOVERED:
+            self.storable = False
+
     def recorded(self) -> tuple[Recorded, list[VersionCheck]]:
         """What the fill records for the discovered tags, and the checks it stores under."""
         pairs = tuple(self.versions.items())
@@ -83,11 +102,13 @@ class Discovery:
         """``loader`` run with this discovery current."""
 
         def discovering() -> Any:
+            parent = self._enter()
             token = _current.set(self)
             try:
                 return loader()
             finally:
                 _current.reset(token)
+                self._leave(parent)
 
         return discovering
 
@@ -95,6 +116,7 @@ class Discovery:
         """The async :meth:`run`: ``loader`` may be sync or return an awaitable."""
 
         async def discovering() -> Any:
+            parent = self._enter()
             token = _current.set(self)
             try:
                 value = loader()
@@ -103,8 +125,26 @@ class Discovery:
                 return value
             finally:
                 _current.reset(token)
+                self._leave(parent)
 
         return discovering
+
+    @staticmethod
+    def _enter() -> Discovery | None:
+        with _running_lock:
+            _running[0] += 1
+        return _current.get()
+
+    def _leave(self, parent: Discovery | None) -> None:
+        with _running_lock:
+            _running[0] -= 1
+        if parent is not None:
+            parent.absorb(tuple(self.versions.items()), self.storable)
+
+
+def current() -> Discovery | None:
+    """The discovery of the load running here, if any (cheap when none runs anywhere)."""
+    return _current.get() if _running[0] else None
 
 
 def depends_on(tags: Iterable[str]) -> bool:

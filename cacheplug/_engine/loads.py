@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cacheplug._config import ttl_ms
-from cacheplug._engine.discovery import Discovery
+from cacheplug._engine.discovery import Discovery, current
 from cacheplug._engine.plans import (
     STORE,
     Encoder,
@@ -165,6 +165,9 @@ class Loads:
         discovery = Discovery(engine, version_keys)
         plan = self._miss_plan(skey, version_keys, options, discovery)
         load = discovery.run(loader)
+        if current() is not None:  # a load inside a load: it discovers for its caller alone
+            value, _ = engine._run(plan, load)
+            return value
         return engine._flights.run(
             engine._flight_key(skey, version_keys), lambda: engine._run(plan, load), version_keys
         )
@@ -182,6 +185,9 @@ class Loads:
         async def fill() -> Any:
             return await engine._arun(plan, load)
 
+        if current() is not None:  # a load inside a load: it discovers for its caller alone
+            value, _ = await fill()
+            return value
         return await engine._aflights.run(
             engine._flight_key(skey, version_keys), fill, version_keys
         )

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from cacheplug._engine.discovery import _running, current
 from cacheplug._engine.flights import FLIGHT_SEPARATOR
 from cacheplug._engine.invalidation import Invalidator
 from cacheplug._engine.plans import (
@@ -147,6 +148,10 @@ class Engine(EngineState):
                 return None
         if max_staleness is not None and entry.created_at < self._now() - max_staleness:
             return None
+        if recorded and _running[0]:
+            discovery = current()
+            if discovery is not None:  # a hit inside a load: the load depends on it too
+                discovery.absorb(recorded)
         return entry
 
     def _hit(self, skey: str, values: list[Any], version_keys: Sequence[str]) -> Any:
@@ -170,7 +175,7 @@ class Engine(EngineState):
         if self._pending.active and self._bypass(skey, version_keys):
             return skey, version_keys, BYPASS, -1
         local = self._local
-        if local is None:
+        if local is None or (_running[0] and current() is not None):
             return skey, version_keys, NOTHING, -1
         found = local.get(skey, version_keys)
         if found is not NOTHING:
@@ -219,7 +224,7 @@ class Engine(EngineState):
         ):
             return skey, version_keys, NOTHING, -2
         local = self._local
-        if local is not None:
+        if local is not None and not (_running[0] and current() is not None):
             found = local.get(skey, version_keys)
             if found is not NOTHING:
                 self._counters.hits += 1

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from _loaders import Loader
 
-from cacheplug import Cache, MemoryStore, depends_on
+from cacheplug import Cache, LocalTier, MemoryStore, depends_on
 from cacheplug.testing import RedisServer
 
 FIXTURE_SECRET = "test-secret-key-not-for-production"  # the ``cache`` fixture's (conftest)
@@ -102,4 +102,46 @@ def test_an_async_load_discovers_its_tags_too() -> None:
         return [first, second, third]
 
     assert asyncio.run(run()) == ["lamp1", "lamp1", "lamp2"]
+    cache.close()
+
+
+def test_a_nested_load_passes_what_it_discovered_to_the_enclosing_one(cache: Cache) -> None:
+    price, page = Loader("price"), Loader("page")
+
+    def render() -> str:
+        inner = cache.get_or_load("price", discovering(price, "product:1"))
+        return f"{page()}:{inner}"
+
+    assert cache.get_or_load("page", render) == "page1:price1"  # both missed
+    assert cache.get_or_load("page", render) == "page1:price1"
+    cache.invalidate_tags("product:1")  # what the inner load read
+    assert cache.get_or_load("page", render) == "page2:price2"
+
+
+def test_a_hit_inside_a_load_passes_its_entry_s_tags_to_the_load(cache: Cache) -> None:
+    price, page = Loader("price"), Loader("page")
+    assert cache.get_or_load("price", discovering(price, "product:1")) == "price1"
+
+    def render() -> str:
+        return f"{page()}:{cache.get_or_load('price', discovering(price, 'product:1'))}"
+
+    assert cache.get_or_load("page", render) == "page1:price1"  # the inner one a hit
+    assert cache.get_or_load("page", render) == "page1:price1"
+    cache.invalidate_tags("product:1")
+    assert cache.get_or_load("page", render) == "page2:price2"
+
+
+def test_a_hit_inside_a_load_skips_the_in_process_tier(redis_url: str) -> None:
+    cache = Cache(redis_url, namespace="test", secret=FIXTURE_SECRET, l1=LocalTier())
+    price, page = Loader("price"), Loader("page")
+    for _ in range(20):  # until it is in L1 (once the fill notices are live)
+        cache.get_or_load("price", discovering(price, "product:1"))
+    assert cache.stats().l1_hits > 0
+
+    def render() -> str:
+        return f"{page()}:{cache.get_or_load('price', discovering(price, 'product:1'))}"
+
+    assert cache.get_or_load("page", render) == "page1:price1"
+    cache.invalidate_tags("product:1")
+    assert cache.get_or_load("page", render) == "page2:price2"
     cache.close()
