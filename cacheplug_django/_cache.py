@@ -14,16 +14,29 @@ from django.db import models
 
 from cacheplug import Cache, CacheUnavailable
 from cacheplug.integration import ModelTagging, TaggedCache
-from cacheplug_django.conf import SettingsHolder, build_store
-from cacheplug_django.orm import committed, pending_covers
+from cacheplug_django.conf import (
+    SettingsHolder,
+    audit_dependencies,
+    auto_dependencies,
+    build_store,
+)
+from cacheplug_django.orm import committed, pending_any, pending_covers
 from cacheplug_django.tags import model_tags, parents_of
 
 T = TypeVar("T")
 logger = logging.getLogger("cacheplug_django")
 Models = Sequence[type[models.Model] | str]
-DJANGO_ORM: Final = ModelTagging(model_tags, parents_of, pending_covers)
+DJANGO_ORM: Final = ModelTagging(
+    model_tags,
+    parents_of,
+    pending_covers,
+    anything_uncommitted=pending_any,
+    auto_default=auto_dependencies,
+    audit=audit_dependencies,
+)
 """Django's answers to :class:`~cacheplug.integration.TaggedCache`: the tags of models and
-their parents' tables, and what the thread's open transactions wrote."""
+their parents' tables, what the thread's open transactions wrote, and the dependency
+settings."""
 
 
 class DjangoCache(TaggedCache):

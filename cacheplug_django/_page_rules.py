@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.integration import PAGE_RULE_KEYS, PagePolicy, check_page_options
+from cacheplug.integration import PAGE_RULE_KEYS, PagePolicy, check_page_options, is_auto
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def page_rules(raw: Any) -> tuple[PageRule, ...]:
         except (re.error, TypeError) as exc:
             raise ConfigurationError(f"{where}['PATH'] is not a regular expression: {exc}") from exc
         depends_on = rule.get("DEPENDS_ON", ())
-        if isinstance(depends_on, str):
+        if isinstance(depends_on, str) and not is_auto(depends_on):
             depends_on = (depends_on,)
         tags = rule.get("TAGS", ())
         check_page_options(rule.get("TTL", DEFAULT), rule.get("STALE_TTL", DEFAULT), where)
@@ -71,7 +71,7 @@ def page_rules(raw: Any) -> tuple[PageRule, ...]:
                 options={
                     "ttl": rule.get("TTL", DEFAULT),
                     "stale_ttl": rule.get("STALE_TTL", DEFAULT),
-                    "depends_on": tuple(depends_on),
+                    "depends_on": depends_on if is_auto(depends_on) else tuple(depends_on),
                 },
                 tags=(tags,) if isinstance(tags, str) else tuple(tags),
             )

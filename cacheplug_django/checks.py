@@ -15,7 +15,13 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 
 from cacheplug import ConfigurationError
-from cacheplug.integration import POSTGRESQL, STORE_HINT, SettingProblem, cdc_settings
+from cacheplug.integration import (
+    POSTGRESQL,
+    STORE_HINT,
+    SettingProblem,
+    cdc_settings,
+    is_auto,
+)
 from cacheplug_django.conf import SETTING, build_store, secret_key, setting_problems
 
 
@@ -79,6 +85,8 @@ def _model_problems(pages: Any) -> list[SettingProblem]:
     problems = []
     for index, rule in enumerate(pages):
         depends_on = rule.get("DEPENDS_ON", ()) if isinstance(rule, dict) else ()
+        if is_auto(depends_on):
+            continue
         for model in (depends_on,) if isinstance(depends_on, str) else depends_on:
             if not isinstance(model, str | type) or (
                 isinstance(model, type) and not issubclass(model, models.Model)

@@ -34,6 +34,11 @@ Every key, with its default:
   one) and invalidates what every committed change wrote, whoever wrote it.
 - ``OUTBOX``: ``True``: the transactional outbox is used where its table exists
   (:func:`outbox_enabled`).
+- ``AUTO_DEPENDENCIES``: ``False``; ``True``: a read that names no dependency (no
+  ``depends_on``, no ``tags``) depends on what its loader reads, as ``depends_on="auto"``.
+- ``AUDIT_DEPENDENCIES``: ``None`` (on when ``DEBUG``): a loader with an explicit
+  ``depends_on`` that reads a table it does not name is logged (a warning naming the table
+  and where the loader is).
 
 The defaults of every key but ``INVALIDATE_ON_WRITE`` and ``PAGES`` are Flask's too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into
@@ -128,6 +133,22 @@ def every_table_on_unknown_sql() -> bool:
     ``manage.py check`` reports it."""
     raw = getattr(settings, SETTING, None)
     return not (isinstance(raw, dict) and raw.get("UNKNOWN_SQL") == "ignore")
+
+
+def auto_dependencies() -> bool:
+    """Whether a read naming no dependency is ``depends_on="auto"``: ``AUTO_DEPENDENCIES``.
+    Read as it is now; a value that is not valid counts as the default (``False``), and
+    ``manage.py check`` reports it."""
+    raw = getattr(settings, SETTING, None)
+    return isinstance(raw, dict) and raw.get("AUTO_DEPENDENCIES") is True
+
+
+def audit_dependencies() -> bool:
+    """Whether loaders with an explicit ``depends_on`` are audited: ``AUDIT_DEPENDENCIES``,
+    or ``DEBUG`` when it is ``None`` (the default)."""
+    raw = getattr(settings, SETTING, None)
+    chosen = raw.get("AUDIT_DEPENDENCIES") if isinstance(raw, dict) else None
+    return bool(settings.DEBUG) if chosen is None else chosen is True
 
 
 def outbox_enabled() -> bool:

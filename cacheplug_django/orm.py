@@ -46,10 +46,17 @@ from cacheplug.integration import (
     DeferredInvalidations,
     TableWrite,
     WriteParser,
+    capturing,
 )
 from cacheplug_django.conf import every_table_on_unknown_sql
 from cacheplug_django.outbox import OutboxWrites
-from cacheplug_django.tags import TABLES, any_row_tag, instance_written_tags, written_tags
+from cacheplug_django.tags import (
+    TABLES,
+    any_row_tag,
+    instance_written_tags,
+    read_recorder,
+    written_tags,
+)
 
 Invalidate = Callable[[list[str], float | None], None]
 logger = logging.getLogger("cacheplug_django")
@@ -220,6 +227,8 @@ def _on_execute(
     context: dict[str, Any],
 ) -> Any:
     connection = context["connection"]
+    if not many and capturing():  # a loader's reads (depends_on="auto"), before they run
+        read_recorder.seen(sql, params)
     writes = [
         write
         for write in _parser.writes(sql, params, many, every_table_on_unknown_sql)
@@ -291,6 +300,17 @@ def _inserted_by_save(alias: str, table: str) -> bool:
     if pending and TABLES.canonical(table) in pending:
         pending.remove(TABLES.canonical(table))
         return True
+    return False
+
+
+def pending_any() -> bool:
+    """True when this thread has an open transaction that wrote something."""
+    if not _pending:
+        return False
+    for connection in connections.all(initialized_only=True):
+        deferred = _pending.get(connection)
+        if deferred and connection.in_atomic_block:
+            return True
     return False
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 from django.apps import apps
 from django.db import models
 
-from cacheplug.integration import TableWrite, row_tag, table_tag
+from cacheplug.integration import ReadRecorder, TableWrite, row_tag, table_tag
 from cacheplug.integration import any_row_tag as _any_row_tag
 from cacheplug.integration import written_tags as _written_tags
 
@@ -215,3 +215,7 @@ def flush_tags(*models_: type[models.Model] | str) -> list[str]:
         for name in (table.model._meta.db_table, *table.parents):
             tags.append(_any_row_tag(name))
     return list(dict.fromkeys(tags))
+
+
+read_recorder: Final = ReadRecorder(TABLES.pk_column, _table_key, parents_of)
+"""What a ``depends_on="auto"`` loader's statements read, as the ORM hooks spell tags."""

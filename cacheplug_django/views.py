@@ -14,6 +14,7 @@ from django.utils.translation import get_language
 
 from cacheplug import DEFAULT, ConfigurationError
 from cacheplug.integration import (
+    AUTO,
     Answer,
     ClientReads,
     EnvironHeaders,
@@ -23,6 +24,7 @@ from cacheplug.integration import (
     Watched,
     aserve_page,
     check_page_options,
+    is_auto,
     private_user,
     serve_page,
 )
@@ -42,7 +44,7 @@ TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
 def cache_view(
     ttl: Any = DEFAULT,
     *,
-    depends_on: Models = (),
+    depends_on: Models | str = (),
     tags: TagsArg = None,
     per_user: bool = False,
     statuses: Iterable[int] = (200,),
@@ -53,12 +55,13 @@ def cache_view(
     Only ``GET``/``HEAD`` requests without a session or login (``per_user=True``: keyed by
     the user instead), and only responses with an allowed status (200), no cookie, no
     ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed, are shared;
-    and only if rendering read nothing of the client: no session, flash messages, user (unless
-    ``per_user``), CSRF token or cookie it sent. ``depends_on``: models whose writes
-    invalidate the page; ``tags``: tags or a callable ``(request, *args, **kwargs) -> tags``
-    (e.g. ``instance_tag(Product, pk)``). Concurrent misses render once; ``stale_ttl`` serves
-    an expired page while one request renders it again. The arguments are checked here: a
-    mistake raises :class:`~cacheplug.ConfigurationError` when the module is imported.
+    and only if rendering read nothing of the client: no session, flash messages, user
+    (unless ``per_user``), CSRF token or cookie it sent. ``depends_on``: models whose writes
+    invalidate the page, or ``"auto"``: what rendering it read through the ORM; ``tags``:
+    tags or a callable ``(request, *args, **kwargs) -> tags`` (e.g. ``instance_tag(Product,
+    pk)``). Concurrent misses render once; ``stale_ttl`` serves an expired page while one
+    request renders it again. The arguments are checked here: a mistake raises
+    :class:`~cacheplug.ConfigurationError` when the module is imported.
     """
     policy = PagePolicy(statuses=statuses, per_user=per_user)
     check_page_options(ttl, stale_ttl, "cache_view()")
@@ -91,7 +94,9 @@ def cache_view(
     return decorator
 
 
-def _models(depends_on: Any) -> Models:
+def _models(depends_on: Any) -> Models | str:
+    if is_auto(depends_on):
+        return AUTO
     if isinstance(depends_on, str):
         depends_on = (depends_on,)
     if not isinstance(depends_on, Iterable):
@@ -128,7 +133,7 @@ def _async_cached_view(
     policy: PagePolicy,
     tags: TagsArg,
     ttl: Any,
-    depends_on: Models,
+    depends_on: Models | str,
     stale_ttl: Any,
 ) -> View:
     """``cache_view`` of an ``async def`` view."""

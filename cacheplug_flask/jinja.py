@@ -28,6 +28,7 @@ from cacheplug.integration import (
     FRAGMENT_OPTIONS,
     ClientReads,
     Watched,
+    depends_on_of,
     fetch_fragment,
     fragment_key,
     fragment_options,
@@ -83,7 +84,7 @@ class CachePlugExtension(Extension):
     ) -> Markup:
         extension = self.environment.cacheplug  # type: ignore[attr-defined]
         options = fragment_options(ttl, stale_ttl=stale_ttl, tags=tags, depends_on=depends_on)
-        models = [_model(extension, model) for model in options.depends_on]
+        models = depends_on_of(options, lambda model: _model(extension, model))
 
         def render() -> tuple[str, ClientReads]:
             # What rendering the fragment read of the client decides whether it is shared

@@ -157,3 +157,13 @@ def depends_on(tags: Iterable[str]) -> bool:
         return False
     discovery.add(tags)
     return True
+
+
+def dont_store() -> bool:
+    """Inside a loader: the value being loaded depends on something no tag names (it is
+    returned, not stored). False when no load is running here."""
+    discovery = _current.get()
+    if discovery is None:
+        return False
+    discovery.storable = False
+    return True

@@ -45,6 +45,14 @@ from __future__ import annotations
 from cacheplug.encoding._keys import ReservedKey
 from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._after_commit import AfterCommit, Invalidate
+from cacheplug.integration._capture import (
+    AUTO,
+    ReadRecorder,
+    audited,
+    capturing,
+    is_auto,
+    recording,
+)
 from cacheplug.integration._cdc import (
     NotLanded,
     PostgresChangeFeed,
@@ -86,6 +94,7 @@ from cacheplug.integration._deferred import DeferredInvalidations
 from cacheplug.integration._fragments import (
     FRAGMENT_OPTIONS,
     FragmentOptions,
+    depends_on_of,
     fetch_fragment,
     fragment_key,
     fragment_options,
@@ -125,6 +134,7 @@ from cacheplug.integration._page_records import (
     private_user,
 )
 from cacheplug.integration._pages import PagePolicy, check_page_options
+from cacheplug.integration._reads import ReadParser, TableRead
 from cacheplug.integration._serving import (
     Answer,
     answer,
@@ -158,6 +168,7 @@ __all__ = [
     "AGAIN_AFTER",
     "ALL_TABLES",
     "ANY_ROW",
+    "AUTO",
     "AfterCommit",
     "Answer",
     "CDC_SOURCES",
@@ -189,6 +200,8 @@ __all__ = [
     "PageRequest",
     "PostgresChangeFeed",
     "ReadOptions",
+    "ReadParser",
+    "ReadRecorder",
     "ReservedKey",
     "SETTING_DEFAULTS",
     "STORE_HINT",
@@ -197,6 +210,7 @@ __all__ = [
     "SlotLag",
     "StreamLag",
     "TableChange",
+    "TableRead",
     "TableWrite",
     "TaggedCache",
     "Uncacheable",
@@ -208,8 +222,10 @@ __all__ = [
     "answer",
     "any_row_tag",
     "aserve_page",
+    "audited",
     "cache_options",
     "cache_relay",
+    "capturing",
     "cdc_settings",
     "change_feed",
     "change_tags",
@@ -217,6 +233,7 @@ __all__ = [
     "configured_cdc",
     "conninfo_from_url",
     "cookie_names",
+    "depends_on_of",
     "describe_conninfo",
     "drain_queues",
     "entry_changes",
@@ -226,6 +243,7 @@ __all__ = [
     "fragment_key",
     "fragment_options",
     "inspect_report",
+    "is_auto",
     "landed_invalidation",
     "local_tier",
     "not_modified",
@@ -234,6 +252,7 @@ __all__ = [
     "outbox_write",
     "postgres_conninfo",
     "private_user",
+    "recording",
     "row_tag",
     "run_change_feed",
     "serve_page",

@@ -21,6 +21,7 @@ from typing import Any, Final, Protocol
 from cacheplug._types import DEFAULT
 from cacheplug.encoding._keys import ReservedKey
 from cacheplug.exceptions import ConfigurationError
+from cacheplug.integration._capture import AUTO
 from cacheplug.integration._client_reads import ClientReads, unshared_reason
 
 FRAGMENT_OPTIONS: Final = ("depends_on", "tags", "stale_ttl")
@@ -48,10 +49,13 @@ class FragmentOptions:
     stale_ttl: Any
     tags: tuple[str, ...]
     depends_on: tuple[Any, ...]
-    """As given (model names or classes): each adapter resolves its models."""
+    """As given (model names or classes): each adapter resolves its models; ``("auto",)``:
+    what the fragment reads (:func:`depends_on_of`)."""
 
 
 def _listed(value: Any) -> tuple[Any, ...]:
+    if value == AUTO:
+        return (AUTO,)
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -59,6 +63,14 @@ def _listed(value: Any) -> tuple[Any, ...]:
     if isinstance(value, Iterable):
         return tuple(value)
     return (value,)
+
+
+def depends_on_of(options: FragmentOptions, resolve: Callable[[Any], Any]) -> Any:
+    """What a fragment passes as ``depends_on``: ``"auto"``, or its models, each through the
+    adapter's ``resolve``."""
+    if options.depends_on == (AUTO,):
+        return AUTO
+    return [resolve(model) for model in options.depends_on]
 
 
 def fragment_options(

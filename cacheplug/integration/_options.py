@@ -35,6 +35,8 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "UNKNOWN_SQL": "all-tables",
         "CDC": None,
         "OUTBOX": True,
+        "AUTO_DEPENDENCIES": False,
+        "AUDIT_DEPENDENCIES": None,
     }
 )
 """Every setting both adapters read, with its default (``SECRET``/``SECRET_FALLBACKS``
@@ -43,7 +45,9 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
 SQL reader cannot classify as a read invalidates every table; ``CDC``: change data capture
 off (a dict of ``SOURCE``, ``DATABASE``, ``SLOT`` turns it on: see
 :func:`~cacheplug.integration.cdc_settings`); ``OUTBOX``: the transactional outbox is used
-where its table exists)."""
+where its table exists; ``AUTO_DEPENDENCIES``: a read that names no dependency depends on
+nothing but its tags, not on what its loader reads; ``AUDIT_DEPENDENCIES`` ``None``: the audit
+of explicit ``depends_on`` is on in the framework's debug mode)."""
 
 AGAIN_AFTER: Final = 2.0
 """Seconds after a commit no hook follows (Django's manual transactions, a SQLAlchemy

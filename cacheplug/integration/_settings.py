@@ -20,6 +20,7 @@ Codes (the Django system check id is ``cacheplug.<code>``):
 - ``E012``: a ``PAGES`` rule. ``E013``: ``PRIVATE_COOKIES``. ``E014``: ``UNKNOWN_SQL``.
 - ``E015``: ``CDC`` (and, in Django, a ``DATABASE`` that is not a PostgreSQL alias).
   ``E016``: ``OUTBOX``.
+- ``E017``: ``AUTO_DEPENDENCIES``. ``E018``: ``AUDIT_DEPENDENCIES``.
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ def _flag(value: Any) -> object:
     return value
 
 
+def _optional_flag(value: Any) -> object:
+    return value if value is None else _flag(value)
+
+
 def _unknown_sql(value: Any) -> object:
     if value not in UNKNOWN_SQL_CHOICES:
         choices = " or ".join(repr(choice) for choice in UNKNOWN_SQL_CHOICES)
@@ -232,6 +237,17 @@ _RULES: Final[dict[str, _Rule]] = {
         "E016",
         _flag,
         "Use True (the default: the transactional outbox, where its table exists) or False.",
+    ),
+    "AUTO_DEPENDENCIES": _Rule(
+        "E017",
+        _flag,
+        "Use False (the default: a read depends on what it names) or True (a read that names "
+        "no dependency depends on what its loader reads, as depends_on='auto').",
+    ),
+    "AUDIT_DEPENDENCIES": _Rule(
+        "E018",
+        _optional_flag,
+        "Use None (the default: on in debug mode), True or False.",
     ),
 }
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from cacheplug import DEFAULT, CacheDecorator
 from cacheplug._memo import BoundedMemo
 from cacheplug.features._decorators import ReadOptions
+from cacheplug.integration._capture import AUTO, audited, is_auto, recording
 from cacheplug.integration._table_tags import stored_tags
 
 if TYPE_CHECKING:
@@ -47,6 +48,14 @@ class ModelTagging:
     uncommitted: Callable[[list[str]], bool]
     """``uncommitted(tags)``: True when the current transaction wrote something ``tags``
     depend on and has not committed."""
+    anything_uncommitted: Callable[[], bool] = lambda: False
+    """True when the current transaction wrote anything and has not committed (an ``auto``
+    read, whose dependencies are known only once it loaded, then goes around the cache)."""
+    auto_default: Callable[[], bool] = lambda: False
+    """True when a read that names no dependency is ``depends_on="auto"`` (a setting)."""
+    audit: Callable[[], bool] = lambda: False
+    """True when loaders with an explicit ``depends_on`` are watched for tables they do not
+    declare (``DEBUG``, or a setting)."""
 
 
 class TaggedCache:
@@ -96,6 +105,32 @@ class TaggedCache:
                 memo.remember(memo_key, found)
         return list(found)
 
+    def _prepared(
+        self,
+        tags: Iterable[str] | str | None,
+        depends_on: Sequence[Any] | str,
+        loader: Callable[[], Any],
+        options: dict[str, Any],
+    ) -> tuple[list[str] | None, Callable[[], Any]]:
+        """The tags a read passes to the core, and its loader: for an ``auto`` read (or, with
+        the setting, one that names no dependency), no tags up front, and a loader recording
+        what it reads (its own ``tags`` declared first); under the audit, one watched."""
+        tagging = self._tagging
+        if is_auto(depends_on) or (not depends_on and tags is None and tagging.auto_default()):
+            declared = self.tags_for(tags, ())
+            if tagging.anything_uncommitted():
+                options["max_staleness"] = 0  # its dependencies are not known before it loads
+            return None, recording(loader, declared)
+        if isinstance(depends_on, str):
+            raise TypeError(
+                f"depends_on takes models or {AUTO!r}, not {depends_on!r} (a model named by a "
+                "string goes in a list)"
+            )
+        all_tags = self._read_tags(tags, depends_on, options)
+        if depends_on and tagging.audit():
+            return all_tags, audited(loader, all_tags or ())
+        return all_tags, loader
+
     def _read_tags(
         self, tags: Iterable[str] | str | None, depends_on: Sequence[Any], options: dict[str, Any]
     ) -> list[str] | None:
@@ -115,13 +150,14 @@ class TaggedCache:
         ttl: Any = DEFAULT,
         *,
         tags: Iterable[str] | str | None = None,
-        depends_on: Sequence[Any] = (),
+        depends_on: Sequence[Any] | str = (),
         **options: Any,
     ) -> T:
         """:meth:`cacheplug.Cache.get_or_load`, plus ``depends_on``: models whose writes
-        invalidate the entry. Reads of what the current transaction wrote and has not
-        committed yet go around the cache."""
-        all_tags = self._read_tags(tags, depends_on, options)
+        invalidate the entry, or ``"auto"``: what ``loader`` reads through the ORM (see
+        :mod:`cacheplug.integration._capture`). Reads of what the current transaction wrote
+        and has not committed yet go around the cache."""
+        all_tags, loader = self._prepared(tags, depends_on, loader, options)
         return self.core.get_or_load(key, loader, ttl, tags=all_tags, **options)
 
     async def aget_or_load(
@@ -131,11 +167,11 @@ class TaggedCache:
         ttl: Any = DEFAULT,
         *,
         tags: Iterable[str] | str | None = None,
-        depends_on: Sequence[Any] = (),
+        depends_on: Sequence[Any] | str = (),
         **options: Any,
     ) -> Any:
         """Async :meth:`get_or_load`."""
-        all_tags = self._read_tags(tags, depends_on, options)
+        all_tags, loader = self._prepared(tags, depends_on, loader, options)
         return await self.core.aget_or_load(key, loader, ttl, tags=all_tags, **options)
 
     def set(
@@ -168,13 +204,16 @@ class TaggedCache:
         *,
         key: Any = None,
         tags: Any = None,
-        depends_on: Sequence[Any] = (),
+        depends_on: Sequence[Any] | str = (),
         stale_ttl: Any = DEFAULT,
         early: Any = DEFAULT,
         refresh_ahead: Any = DEFAULT,
     ) -> CacheDecorator:
         """:meth:`cacheplug.Cache.cached`, plus ``depends_on``: models whose writes invalidate
-        every cached result of the function."""
+        every cached result of the function, or ``"auto"``: what each call reads."""
+        if is_auto(depends_on):
+            options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
+            return CacheDecorator(cast("Cache", _AutoReads(self)), ttl, key, options, tags)
         extra = self._tagging.model_tags(*depends_on)  # now: a typo fails at import
         if callable(tags):
             user = tags
@@ -184,3 +223,24 @@ class TaggedCache:
         options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
         # The decorator calls this object's get_or_load: row tags and the bypass apply.
         return CacheDecorator(cast("Cache", self), ttl, key, options, tags)
+
+
+class _AutoReads:
+    """What a ``cached(depends_on="auto")`` function reads through: the tagged cache, its
+    reads ``auto``."""
+
+    def __init__(self, cache: TaggedCache) -> None:
+        self._cache = cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cache, name)
+
+    def get_or_load(
+        self, key: str, loader: Callable[[], Any], ttl: Any = DEFAULT, **options: Any
+    ) -> Any:
+        return self._cache.get_or_load(key, loader, ttl, depends_on=AUTO, **options)
+
+    async def aget_or_load(
+        self, key: str, loader: Callable[[], Any], ttl: Any = DEFAULT, **options: Any
+    ) -> Any:
+        return await self._cache.aget_or_load(key, loader, ttl, depends_on=AUTO, **options)

@@ -30,6 +30,7 @@ from cacheplug.integration import (
     FRAGMENT_OPTIONS,
     ClientReads,
     Watched,
+    depends_on_of,
     fetch_fragment,
     fragment_key,
     fragment_options,
@@ -89,7 +90,7 @@ class CachePlugNode(Node):
             csrf_token=csrf_token,
             signed_in=isinstance(request, HttpRequest) and signed_in(request),
             tags=list(options.tags),
-            depends_on=[str(model) for model in options.depends_on],
+            depends_on=depends_on_of(options, str),
             stale_ttl=options.stale_ttl,
         )
         return mark_safe(text)

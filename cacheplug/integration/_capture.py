@@ -1,0 +1,187 @@
+"""``depends_on="auto"``: an entry depends on exactly the tables and rows its loader read.
+
+While a loader of an ``auto`` read runs, the ORM adapters' statement hooks (Django's
+``execute_wrapper``, SQLAlchemy's ``before_cursor_execute``) hand every statement to
+:meth:`ReadRecorder.seen` *before it runs*: its tables (and rows, when it selects by primary
+key: :mod:`cacheplug.integration._reads`) become tags, whose versions the core reads then,
+ahead of the data (:func:`cacheplug.depends_on`). The fill stores under them; a write to any
+of them invalidates the entry. The capture is per thread or asyncio task (a context
+variable): another request's statements are not this loader's. A cached call inside the
+loader passes its dependencies on to it, hit or miss (the core sees to that).
+
+A statement the reader cannot name the tables of (a function after ``FROM``, say) may read
+anything: the value is returned, not stored. Reads the hooks do not see (another driver, an
+HTTP call, a file) are not captured: declare them (``tags=``) or keep those loaders explicit.
+
+The audit (``audit=True``: the adapters turn it on with ``DEBUG`` or their setting) watches
+loaders with an explicit ``depends_on`` the same way, records nothing, and warns once per
+call site and table when one reads a table it did not declare.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from inspect import isawaitable
+from typing import Any, Final
+
+from cacheplug import depends_on, dont_store
+from cacheplug.integration._reads import ReadParser, TableRead
+from cacheplug.integration._sql import ANY_ROW, EVERY_TABLE
+from cacheplug.integration._table_tags import (
+    ANY,
+    ROW,
+    TABLE,
+    row_tag,
+    stored_tags,
+    table_tag,
+)
+
+logger = logging.getLogger("cacheplug.auto")
+
+AUTO: Final = "auto"
+"""``depends_on=AUTO``: the entry depends on what its loader reads."""
+MAX_ROWS: Final = 8
+"""Rows of one table an entry depends on one by one; past that, on the whole table."""
+
+
+@dataclass(slots=True)
+class _Capture:
+    record: bool  # auto: record what is read; else only audit it
+    declared: frozenset[str] = frozenset()  # tables an explicit depends_on names (audit)
+    site: str = ""  # where the loader is, for the audit's warning
+    tables: dict[str, None] = field(default_factory=dict)  # read so far (audit)
+
+
+_current: ContextVar[_Capture | None] = ContextVar("cacheplug_capture", default=None)
+_warned: set[tuple[str, str]] = set()
+
+
+def capturing() -> bool:
+    """True when statements run here belong to a loader whose reads are watched."""
+    return _current.get() is not None
+
+
+def recording(loader: Callable[[], Any], declared_tags: Iterable[str] = ()) -> Callable[[], Any]:
+    """``loader`` (sync, or returning an awaitable) run with its reads recorded as its entry's
+    dependencies; ``declared_tags`` (the call's own ``tags``) are declared first."""
+    return _watched(loader, _Capture(record=True), list(declared_tags))
+
+
+def audited(loader: Callable[[], Any], declared_tags: Iterable[str]) -> Callable[[], Any]:
+    """``loader`` run with its reads compared to the tables ``declared_tags`` name."""
+    tables = frozenset(
+        tag.split(":", 2)[2].split(":", 1)[0]
+        for tag in declared_tags
+        if tag.startswith((TABLE, ROW, ANY))
+    )
+    return _watched(loader, _Capture(record=False, declared=tables, site=_site(loader)), [])
+
+
+def _watched(
+    loader: Callable[[], Any], capture: _Capture, declared: list[str]
+) -> Callable[[], Any]:
+    def watched() -> Any:
+        if declared:
+            depends_on(declared)
+        token = _current.set(capture)
+        try:
+            value = loader()
+        except BaseException:
+            _current.reset(token)
+            raise
+        if isawaitable(value):
+            _current.reset(token)
+            return _awaited(value, capture)
+        _current.reset(token)
+        return value
+
+    return watched
+
+
+async def _awaited(value: Awaitable[Any], capture: _Capture) -> Any:
+    token = _current.set(capture)
+    try:
+        return await value
+    finally:
+        _current.reset(token)
+
+
+def _site(loader: Callable[[], Any]) -> str:
+    code = getattr(getattr(loader, "__wrapped__", loader), "__code__", None)
+    if code is None:
+        return getattr(loader, "__qualname__", repr(loader))
+    return f"{code.co_filename}:{code.co_firstlineno} ({code.co_name})"
+
+
+class ReadRecorder:
+    """An adapter's statement hook for :func:`recording` and :func:`audited` loaders:
+    ``pk_column(table)`` names a table's primary key column, ``key_of(table, value)`` spells
+    a key as the adapter's row tags do, ``parents(table)`` the tables a table's rows extend."""
+
+    def __init__(
+        self,
+        pk_column: Callable[[str], str | None],
+        key_of: Callable[[str, Any], str],
+        parents: Callable[[str], Iterable[str]],
+    ) -> None:
+        self._parser = ReadParser(pk_column)
+        self._key_of = key_of
+        self._parents = parents
+
+    def seen(self, sql: str, params: Any) -> None:
+        """A statement about to run (call only when :func:`capturing`): record or audit what
+        it reads. Never raises: a statement it cannot read is one it reads everything of."""
+        capture = _current.get()
+        if capture is None:
+            return
+        try:
+            reads = self._parser.reads(sql, params)
+        except Exception:  # a parser bug must never break a query
+            logger.exception("cacheplug: could not read a statement's tables")
+            reads = [TableRead(EVERY_TABLE, ANY_ROW)]
+        if not reads:
+            return
+        if not capture.record:
+            self._audit(capture, reads)
+            return
+        tags: list[str] = []
+        for read in reads:
+            if read.table == EVERY_TABLE:
+                dont_store()  # it may read anything: no tag names that
+                return
+            tags += self.tags(read)
+        depends_on(stored_tags(tags, self._parents))
+
+    def tags(self, read: TableRead) -> list[str]:
+        """The tags an entry depending on ``read`` carries (before :func:`stored_tags`)."""
+        rows = read.rows
+        if rows is ANY_ROW or not rows or len(rows) > MAX_ROWS:
+            return [table_tag(read.table)]
+        return [row_tag(read.table, self._key_of(read.table, value)) for value in rows]
+
+    @staticmethod
+    def _audit(capture: _Capture, reads: list[TableRead]) -> None:
+        for read in reads:
+            table = read.table
+            if table in capture.declared or table in capture.tables:
+                continue
+            capture.tables[table] = None
+            if (capture.site, table) in _warned:
+                continue
+            _warned.add((capture.site, table))
+            what = "a table it cannot name" if table == EVERY_TABLE else f"table {table!r}"
+            logger.warning(
+                "cacheplug: the loader at %s read %s, which its depends_on does not name: "
+                "a write to it leaves the entry stale (add it, or use depends_on=%r)",
+                capture.site,
+                what,
+                AUTO,
+            )
+
+
+def is_auto(depends_on: Any) -> bool:
+    """True for ``depends_on="auto"``."""
+    return isinstance(depends_on, str) and depends_on == AUTO
