@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 from cacheplug import DEFAULT, Cache
 from cacheplug.integration import (
@@ -18,7 +18,7 @@ from cacheplug.integration import (
     cookie_names,
 )
 from cacheplug_flask.config import build_cache, seed, validate
-from cacheplug_flask.model_tags import model_tags, parents_of
+from cacheplug_flask.model_tags import learn_tables, model_tags, parents_of
 from cacheplug_flask.outbox import SessionOutbox
 from cacheplug_flask.sqlalchemy import SessionHooks
 
@@ -57,7 +57,15 @@ class CachePlug(TaggedCache):
         config_prefix: str = "CACHEPLUG",
     ) -> None:
         super().__init__(
-            lambda: self._state.cache, ModelTagging(model_tags, parents_of, self._uncommitted)
+            lambda: self._state.cache,
+            ModelTagging(
+                model_tags,
+                parents_of,
+                self._uncommitted,
+                anything_uncommitted=self._anything_uncommitted,
+                auto_default=lambda: self._setting("AUTO_DEPENDENCIES") is True,
+                audit=self._audit,
+            ),
         )
         self.config_prefix = config_prefix
         self.warmers = Warmers()
@@ -117,6 +125,8 @@ class CachePlug(TaggedCache):
             session = getattr(sqlalchemy, "session", sqlalchemy)
             state.session = session if callable(session) else None
             state.models = getattr(getattr(sqlalchemy, "Model", None), "registry", None)
+            if state.models is not None:
+                learn_tables(state.models.mappers)  # their keys: which rows a read selects
         states[self.config_prefix] = state
         from cacheplug_flask.cli import command_group
         from cacheplug_flask.jinja import CachePlugExtension
@@ -168,6 +178,27 @@ class CachePlug(TaggedCache):
         """The current app's ``CACHEPLUG_PRIVATE_COOKIES`` (``config_prefix`` first): cookies
         that identify somebody besides the session's."""
         return self._state.private_cookies
+
+    def _setting(self, name: str) -> Any:
+        return current_app.config.get(f"{self.config_prefix}_{name}") if has_app_context() else None
+
+    def _audit(self) -> bool:
+        """``<prefix>_AUDIT_DEPENDENCIES``, or the app's debug mode when it is ``None``."""
+        chosen = self._setting("AUDIT_DEPENDENCIES")
+        if chosen is None:
+            return has_app_context() and bool(current_app.debug)
+        return chosen is True
+
+    def _anything_uncommitted(self) -> bool:
+        """True when this context's session wrote and has not committed."""
+        state = self._state
+        session_factory = state.session
+        if session_factory is None or state.hooks is None:
+            return False
+        registry = getattr(session_factory, "registry", None)
+        if registry is not None and not registry.has():
+            return False
+        return state.hooks.wrote(session_factory())
 
     def _uncommitted(self, tags: list[str]) -> bool:
         """True when this context's session wrote something ``tags`` depend on and has not

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Table, inspect
 
-from cacheplug.integration import any_row_tag, row_tag, table_tag
+from cacheplug.integration import ReadRecorder, any_row_tag, row_tag, table_tag
 
 _parents: dict[str, tuple[str, ...]] = {}
 
@@ -96,3 +96,36 @@ def instance_tags(instance: Any) -> list[str]:
     if key is not None:
         tags += [row_tag(table.name, key) for table in mapper.tables if isinstance(table, Table)]
     return tags
+
+
+_tables: dict[str, Table] = {}  # the mapped tables seen, by name: their primary keys
+
+
+def learn_tables(mappers: Iterable[Any]) -> None:
+    """Remember the tables of ``mappers`` (and their inheritance), for reading which rows a
+    statement selects by primary key."""
+    for mapper in mappers:
+        _learn(mapper)
+        for table in mapper.tables:
+            if isinstance(table, Table):
+                _tables.setdefault(table.name, table)
+
+
+def _pk_column(table: str) -> str | None:
+    found = _tables.get(table)
+    if found is None or len(found.primary_key.columns) != 1:
+        return None
+    [column] = found.primary_key.columns
+    return str(column.name)
+
+
+def _key_of(table: str, value: Any) -> str:
+    found = _tables.get(table)
+    if found is None:
+        return str(value)
+    [column] = found.primary_key.columns
+    return _spell(column, value)
+
+
+read_recorder = ReadRecorder(_pk_column, _key_of, parents_of)
+"""What a ``depends_on="auto"`` loader's statements read, as the hooks spell row tags."""

@@ -49,12 +49,11 @@ from cacheplug.integration import (
     TableWrite,
     WriteParser,
     any_row_tag,
+    capturing,
     table_tag,
     written_tags,
 )
-from cacheplug_flask.model_tags import (
-    instance_tags,
-)
+from cacheplug_flask.model_tags import instance_tags, read_recorder
 from cacheplug_flask.outbox import SessionOutbox
 
 logger = logging.getLogger("cacheplug_flask")
@@ -198,6 +197,8 @@ class SessionHooks:
         context: Any,
         executemany: bool,
     ) -> None:
+        if not executemany and capturing():  # a loader's reads (depends_on="auto")
+            read_recorder.seen(statement, parameters)
         try:
             writes = _parser.writes(statement, None, False, self._unknown_sql)
         except Exception:  # a statement the parser cannot read must never break a query
@@ -369,17 +370,26 @@ class SessionHooks:
         if pending:
             pending.discard()
 
+    def _collected(self, session: Session) -> list[DeferredInvalidations]:
+        """What ``session``'s open transaction (and savepoints) wrote, not committed yet."""
+        self._settle(session)
+        layers = session.info.get((self._info_key, "savepoints"), {})
+        return [found for found in [session.info.get(self._info_key), *layers.values()] if found]
+
+    def wrote(self, session: Session | None) -> bool:
+        """True when ``session`` wrote (or holds unflushed changes) and has not committed."""
+        if session is None:
+            return False
+        return bool(self._collected(session) or session.new or session.dirty or session.deleted)
+
     def covers(self, session: Session | None, tags: Iterable[str]) -> bool:
         """True when ``session`` wrote (or holds unflushed changes to) something ``tags``
         depend on and has not committed."""
         if session is None:
             return False
         tags = list(tags)
-        self._settle(session)
-        layers = session.info.get((self._info_key, "savepoints"), {})
-        for pending in [session.info.get(self._info_key), *layers.values()]:
-            if pending is not None and pending and pending.covers(tags):
-                return True
+        if any(pending.covers(tags) for pending in self._collected(session)):
+            return True
         changed = [*session.new, *session.dirty, *session.deleted]
         if not changed:
             return False

@@ -21,6 +21,7 @@ from cacheplug.integration import (
     Watched,
     aserve_page,
     check_page_options,
+    is_auto,
     private_user,
     serve_page,
 )
@@ -45,7 +46,7 @@ class CachedViewOptions(TypedDict, total=False):
     """The keyword options of :func:`cached_view` (and ``CachePlug.cached_view``), whose
     defaults :func:`cached_view` declares."""
 
-    depends_on: Sequence[Any]
+    depends_on: Sequence[Any] | str
     tags: Any
     per_user: Callable[[], Any] | None
     statuses: Iterable[int]
@@ -56,7 +57,7 @@ def cached_view(
     extension: PageCache,
     ttl: Any,
     *,
-    depends_on: Sequence[Any] = (),
+    depends_on: Sequence[Any] | str = (),
     tags: Any = None,
     per_user: Callable[[], Any] | None = None,
     statuses: Iterable[int] = (200,),
@@ -67,7 +68,9 @@ def cached_view(
     page instead), and only responses with an allowed status, no cookie (the session's
     included), no ``Cache-Control: private/no-store/no-cache``, no ``Vary: *``, not streamed,
     are shared; and only if rendering read nothing of the client: no session, flashed
-    messages, Flask-Login user (unless ``per_user``), CSRF token or cookie it sent. ``tags``:
+    messages, Flask-Login user (unless ``per_user``), CSRF token or cookie it sent.
+    ``depends_on``: mapped classes whose writes invalidate the page, or ``"auto"``: what
+    rendering it read through SQLAlchemy. ``tags``:
     tags, or a callable taking the view's arguments. The arguments are checked here: a mistake
     raises :class:`~cacheplug.ConfigurationError` when the view is decorated."""
     if per_user is not None and not callable(per_user):
@@ -77,9 +80,12 @@ def cached_view(
         )
     policy = PagePolicy(statuses=statuses, per_user=per_user is not None)
     check_page_options(ttl, DEFAULT if stale_ttl is None else stale_ttl, "cached_view()")
-    if isinstance(depends_on, str | bytes) or not isinstance(depends_on, Iterable):
+    if not is_auto(depends_on) and (
+        isinstance(depends_on, str | bytes) or not isinstance(depends_on, Iterable)
+    ):
         raise ConfigurationError(
-            f"cached_view(depends_on=...) takes a list of mapped classes, not {depends_on!r}"
+            f"cached_view(depends_on=...) takes a list of mapped classes or 'auto', not "
+            f"{depends_on!r}"
         )
     if isinstance(tags, str):
         tags = (tags,)
