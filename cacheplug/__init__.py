@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cacheplug import stores
 from cacheplug._clock import Clock, SystemClock
-from cacheplug._engine.discovery import depends_on, dont_store
+from cacheplug._engine.discovery import depends_on, dont_store, may_depend_on
 from cacheplug._engine.local import LocalTier
 from cacheplug._engine.metrics import CacheStats
 from cacheplug._engine.pending import PendingInvalidation
@@ -75,6 +75,7 @@ __all__ = [
     "XFetch",
     "depends_on",
     "dont_store",
+    "may_depend_on",
     "redact",
     "register_store",
     "store_from_url",

@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Final
 
-from cacheplug.encoding._tags import Recorded, parse_versions, tag_names
+from cacheplug.encoding._tags import Recorded, fresh_version, parse_versions, tag_names
 from cacheplug.stores.base import VersionCheck
 
 if TYPE_CHECKING:
@@ -45,43 +45,69 @@ past that the value is not stored."""
 class Discovery:
     """The tags one load discovered, with their versions as read before what they stand for."""
 
-    __slots__ = ("_engine", "_known", "storable", "versions")
+    __slots__ = ("_engine", "_known", "_near", "_prefetched", "storable", "versions")
 
-    def __init__(self, engine: Engine, known: Iterable[str] = ()) -> None:
+    def __init__(self, engine: Engine, known: Iterable[str] = (), near: str | None = None) -> None:
         self._engine = engine
         self._known = frozenset(known)  # version keys the fill records anyway
+        self._near = near  # the entry's key (a store keeping copies of versions needs it)
+        self._prefetched: dict[str, int] = {}  # read ahead (may_depend_on), not yet used
         self.versions: dict[str, int] = {}
         self.storable = True
         """False once a version could not be read (the store failed) or there were too many:
         the value is returned, not stored."""
 
-    def add(self, tags: Iterable[str]) -> None:
-        """Read the versions of ``tags`` not seen yet (creating absent ones)."""
-        engine = self._engine
-        keys = [
+    def _new_keys(self, tags: Iterable[str]) -> list[str]:
+        return [
             key
-            for key in engine._versions.of_tags(tag_names(tuple(tags)))
+            for key in self._engine._versions.of_tags(tag_names(tuple(tags)))
             if key not in self._known and key not in self.versions
         ]
+
+    def _current_versions(self, keys: list[str]) -> dict[str, int] | None:
+        """The versions of ``keys`` now, absent ones created: one round trip; None when the
+        store failed."""
+        engine = self._engine
+        fresh = [fresh_version() for _ in keys]
+        read = engine._call(
+            "ensure_versions",
+            False,
+            engine._store.ensure_versions,
+            keys,
+            fresh,
+            engine._version_keep_ms(),
+            self._near,
+        )
+        if not isinstance(read, list):
+            return None
+        versions = parse_versions(keys, read)
+        if any(version is None for version in versions.values()):
+            return None
+        return {key: version for key, version in versions.items() if version is not None}
+
+    def prefetch(self, tags: Iterable[str]) -> None:
+        """Read the versions of tags the load will likely depend on, in one round trip; they
+        count only once :meth:`add` names them."""
+        keys = [key for key in self._new_keys(tags) if key not in self._prefetched]
+        if keys and self.storable:
+            self._prefetched.update(self._current_versions(keys) or {})
+
+    def add(self, tags: Iterable[str]) -> None:
+        """Read the versions of ``tags`` not seen yet (creating absent ones)."""
+        keys = self._new_keys(tags)
         if not keys or not self.storable:
             return
         if len(self.versions) + len(keys) > MAX_DISCOVERED:
             self.storable = False
             return
-        read = engine._read(keys, False)
-        needed = engine._absent_versions(keys, read)
-        if needed is not None:
-            positions, args = needed
-            created = engine._call("ensure_versions", False, engine._store.ensure_versions, *args)
-            read = engine._merge_versions(read, positions, created)
-            if not isinstance(read, list):
-                self.storable = False
-                return
-        for key, version in parse_versions(keys, read).items():
-            if version is None:
-                self.storable = False
-                return
-            self.versions[key] = version
+        prefetched = self._prefetched
+        missing = [key for key in keys if key not in prefetched]
+        found = self._current_versions(missing) if missing else {}
+        if found is None:
+            self.storable = False
+            return
+        for key in keys:
+            self.versions[key] = prefetched.pop(key) if key in prefetched else found[key]
 
     def absorb(self, recorded: Recorded, storable: bool = True) -> None:
         """What a nested load discovered, or a hit's entry records: versions already read."""
@@ -166,4 +192,15 @@ def dont_store() -> bool:
     if discovery is None:
         return False
     discovery.storable = False
+    return True
+
+
+def may_depend_on(tags: Iterable[str]) -> bool:
+    """Inside a loader: it will likely depend on ``tags`` (what earlier loads of the same
+    kind did): their versions are read now, in one round trip, and count only once
+    :func:`depends_on` names them. False when no load is running here."""
+    discovery = _current.get()
+    if discovery is None:
+        return False
+    discovery.prefetch(tags)
     return True

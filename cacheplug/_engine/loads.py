@@ -162,7 +162,7 @@ class Loads:
     def fill(self, skey: str, version_keys: Keys, options: GetOrLoadArgs, loader: Loader) -> Any:
         """Load ``skey`` (a miss): once per process, under its lease across processes."""
         engine = self._engine
-        discovery = Discovery(engine, version_keys)
+        discovery = Discovery(engine, version_keys, skey)
         plan = self._miss_plan(skey, version_keys, options, discovery)
         load = discovery.run(loader)
         if current() is not None:  # a load inside a load: it discovers for its caller alone
@@ -178,7 +178,7 @@ class Loads:
         """Async :meth:`fill`: once per event loop, under its lease across loops and
         processes."""
         engine = self._engine
-        discovery = Discovery(engine, version_keys)
+        discovery = Discovery(engine, version_keys, skey)
         plan = self._miss_plan(skey, version_keys, options, discovery)
         load = discovery.arun(loader)
 
@@ -201,7 +201,7 @@ class Loads:
 
     def refresh_soon(self, refresh: Refresh) -> None:
         """Refresh a key on the background thread pool."""
-        discovery = Discovery(self._engine, refresh.version_keys)
+        discovery = Discovery(self._engine, refresh.version_keys, refresh.skey)
         plan = self._refresh_plan(refresh, discovery)
         load = discovery.run(refresh.loader)
         self._engine._background.submit(
@@ -214,7 +214,7 @@ class Loads:
 
     def arefresh_soon(self, refresh: Refresh) -> None:
         """Refresh a key in a task of the running loop."""
-        discovery = Discovery(self._engine, refresh.version_keys)
+        discovery = Discovery(self._engine, refresh.version_keys, refresh.skey)
         plan = self._refresh_plan(refresh, discovery)
         load = discovery.arun(refresh.loader)
 

@@ -66,7 +66,7 @@ class VersionKeys:
     """Builds version keys: of tags (shared by a cache and its nested namespaces) and of the
     namespaces an entry of this cache always records."""
 
-    __slots__ = ("_memo", "_root", "implicit")
+    __slots__ = ("_memo", "_root", "_tag_memo", "implicit")
 
     def __init__(self, root: KeyBuilder, namespaces: Sequence[KeyBuilder]) -> None:
         self._root = root
@@ -74,6 +74,7 @@ class VersionKeys:
             builder.build(Purpose.NAMESPACE, "*") for builder in namespaces
         )
         self._memo: BoundedMemo[tuple[str, ...], tuple[str, ...]] = BoundedMemo(1024)
+        self._tag_memo: BoundedMemo[tuple[str, ...], tuple[str, ...]] = BoundedMemo(4096)
 
     def nested(self, namespace: KeyBuilder) -> VersionKeys:
         """The version keys of a namespace nested in this one."""
@@ -82,8 +83,12 @@ class VersionKeys:
         return nested
 
     def of_tags(self, names: tuple[str, ...]) -> tuple[str, ...]:
-        """The version keys of tags ``names``."""
-        return tuple(self._root.build(Purpose.TAG, name) for name in names)
+        """The version keys of tags ``names`` (memoized, as :meth:`for_entry`)."""
+        found = self._tag_memo.get(names)
+        if found is None:
+            found = tuple(self._root.build(Purpose.TAG, name) for name in names)
+            self._tag_memo.remember(names, found)
+        return found
 
     def for_entry(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """Every version key an entry carrying tags ``names`` records (memoized: hot call

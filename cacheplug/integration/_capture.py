@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any, Final
 
-from cacheplug import depends_on, dont_store
+from cacheplug import depends_on, dont_store, may_depend_on
+from cacheplug._memo import BoundedMemo
 from cacheplug.integration._reads import ReadParser, TableRead
 from cacheplug.integration._sql import ANY_ROW, EVERY_TABLE
 from cacheplug.integration._table_tags import (
@@ -52,7 +53,15 @@ class _Capture:
     record: bool  # auto: record what is read; else only audit it
     declared: frozenset[str] = frozenset()  # tables an explicit depends_on names (audit)
     site: str = ""  # where the loader is, for the audit's warning
-    tables: dict[str, None] = field(default_factory=dict)  # read so far (audit)
+    tables: dict[str, None] = field(default_factory=dict)  # read so far
+    common: dict[str, None] = field(default_factory=dict)  # tags any key's load would have
+    sent: set[str] = field(default_factory=set)  # tags declared to the core so far
+
+
+_LEARNED_TAGS: Final = 32
+# What the loads of each kind (a loader's code) read before: read ahead by the next one, in
+# one round trip, instead of one per statement (a new key's load meets the same tables).
+_learned: BoundedMemo[object, tuple[str, ...]] = BoundedMemo(4096)
 
 
 _current: ContextVar[_Capture | None] = ContextVar("cacheplug_capture", default=None)
@@ -66,8 +75,10 @@ def capturing() -> bool:
 
 def recording(loader: Callable[[], Any], declared_tags: Iterable[str] = ()) -> Callable[[], Any]:
     """``loader`` (sync, or returning an awaitable) run with its reads recorded as its entry's
-    dependencies; ``declared_tags`` (the call's own ``tags``) are declared first."""
-    return _watched(loader, _Capture(record=True), list(declared_tags))
+    dependencies; ``declared_tags`` (the call's own ``tags``) are declared first, and the
+    tables loads of the same kind read before are read ahead."""
+    site = getattr(getattr(loader, "__wrapped__", loader), "__code__", None)
+    return _watched(loader, _Capture(record=True), list(declared_tags), site)
 
 
 def audited(loader: Callable[[], Any], declared_tags: Iterable[str]) -> Callable[[], Any]:
@@ -81,11 +92,14 @@ def audited(loader: Callable[[], Any], declared_tags: Iterable[str]) -> Callable
 
 
 def _watched(
-    loader: Callable[[], Any], capture: _Capture, declared: list[str]
+    loader: Callable[[], Any], capture: _Capture, declared: list[str], site: object = None
 ) -> Callable[[], Any]:
     def watched() -> Any:
         if declared:
             depends_on(declared)
+        learned = _learned.get(site) if site is not None else None
+        if learned:
+            may_depend_on(learned)
         token = _current.set(capture)
         try:
             value = loader()
@@ -94,19 +108,30 @@ def _watched(
             raise
         if isawaitable(value):
             _current.reset(token)
-            return _awaited(value, capture)
+            return _awaited(value, capture, site)
         _current.reset(token)
+        _learn(site, capture)
         return value
 
     return watched
 
 
-async def _awaited(value: Awaitable[Any], capture: _Capture) -> Any:
+async def _awaited(value: Awaitable[Any], capture: _Capture, site: object) -> Any:
     token = _current.set(capture)
     try:
         return await value
     finally:
         _current.reset(token)
+        _learn(site, capture)
+
+
+def _learn(site: object, capture: _Capture) -> None:
+    if site is None or not capture.record or not capture.common:
+        return
+    before = _learned.get(site) or ()
+    tags = tuple(dict.fromkeys((*before, *capture.common)))[:_LEARNED_TAGS]
+    if tags != before:
+        _learned.remember(site, tags)
 
 
 def _site(loader: Callable[[], Any]) -> str:
@@ -130,6 +155,7 @@ class ReadRecorder:
         self._parser = ReadParser(pk_column)
         self._key_of = key_of
         self._parents = parents
+        self._stored: BoundedMemo[tuple[TableRead, ...], tuple[str, ...] | None] = BoundedMemo(4096)
 
     def seen(self, sql: str, params: Any) -> None:
         """A statement about to run (call only when :func:`capturing`): record or audit what
@@ -147,13 +173,41 @@ class ReadRecorder:
         if not capture.record:
             self._audit(capture, reads)
             return
+        stored = self._stored_tags(tuple(reads))
+        if stored is None:
+            dont_store()  # it may read anything: no tag names that
+            return
+        new = [tag for tag in stored if tag not in capture.sent]
+        if not new:
+            return  # the usual case after the first statements: nothing more to declare
+        capture.sent.update(new)
+        for read in reads:
+            capture.tables[read.table] = None
+        capture.common.update(dict.fromkeys(tag for tag in new if not tag.startswith(ROW)))
+        depends_on(new)
+
+    def _stored_tags(self, reads: tuple[TableRead, ...]) -> tuple[str, ...] | None:
+        """The tags an entry depending on ``reads`` carries; None: they may read anything.
+        Memoized (a loader repeats its statements, and so do its kind)."""
+        try:
+            found = self._stored.get(reads)
+        except TypeError:  # a key value that cannot be hashed
+            found, reads_key = None, None
+        else:
+            reads_key = reads
+            if found is not None or reads in self._stored:
+                return found
         tags: list[str] = []
         for read in reads:
             if read.table == EVERY_TABLE:
-                dont_store()  # it may read anything: no tag names that
-                return
+                stored = None
+                break
             tags += self.tags(read)
-        depends_on(stored_tags(tags, self._parents))
+        else:
+            stored = tuple(stored_tags(tags, self._parents))
+        if reads_key is not None:
+            self._stored.remember(reads_key, stored)
+        return stored
 
     def tags(self, read: TableRead) -> list[str]:
         """The tags an entry depending on ``read`` carries (before :func:`stored_tags`)."""

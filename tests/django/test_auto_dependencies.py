@@ -254,3 +254,23 @@ def test_a_transaction_s_own_uncommitted_write_is_read_around_the_cache(
         Product.objects.filter(pk=shop["hammer"].pk).update(price=12)
         assert read(cache, "prices", body) == [12, 20]  # its own write, not the cached one
     assert read(cache, "prices", body) == [12, 20]
+
+
+def test_inspect_shows_what_an_entry_was_found_to_depend_on(
+    cache: DjangoCache, shop: dict[str, Any]
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    hammer = shop["hammer"]
+    read(
+        cache,
+        "detail",
+        lambda: (Product.objects.get(pk=hammer.pk).name, _raw("SELECT name FROM shop_category")),
+    )
+    out = io.StringIO()
+    call_command("cacheplug_inspect", "detail", stdout=out)
+    shown = out.getvalue()
+    assert f"db:r:shop_product:{hammer.pk}" in shown
+    assert "db:t:shop_category" in shown
