@@ -68,6 +68,18 @@ class Discovery:
         """The versions of ``keys`` now, absent ones created: one round trip; None when the
         store failed."""
         engine = self._engine
+        if not engine._store.shared:
+            # In process: a read costs nothing, and most keys exist (a fresh version each
+            # costs a call to the OS's random source).
+            read = engine._read(keys, False)
+            needed = engine._absent_versions(keys, read, self._near)
+            if needed is not None:
+                positions, args = needed
+                created = engine._call(
+                    "ensure_versions", False, engine._store.ensure_versions, *args
+                )
+                read = engine._merge_versions(read, positions, created)
+            return self._parsed(keys, read)
         fresh = [fresh_version() for _ in keys]
         read = engine._call(
             "ensure_versions",
@@ -78,6 +90,10 @@ class Discovery:
             engine._version_keep_ms(),
             self._near,
         )
+        return self._parsed(keys, read)
+
+    @staticmethod
+    def _parsed(keys: list[str], read: Any) -> dict[str, int] | None:
         if not isinstance(read, list):
             return None
         versions = parse_versions(keys, read)
@@ -88,6 +104,8 @@ class Discovery:
     def prefetch(self, tags: Iterable[str]) -> None:
         """Read the versions of tags the load will likely depend on, in one round trip; they
         count only once :meth:`add` names them."""
+        if not self._engine._store.shared:
+            return  # an in-process store: reading a version is no round trip to save
         keys = [key for key in self._new_keys(tags) if key not in self._prefetched]
         if keys and self.storable:
             self._prefetched.update(self._current_versions(keys) or {})
