@@ -34,8 +34,8 @@ Every key, with its default:
   one) and invalidates what every committed change wrote, whoever wrote it.
 - ``OUTBOX``: ``True``: the transactional outbox is used where its table exists
   (:func:`outbox_enabled`).
-- ``AUTO_DEPENDENCIES``: ``False``; ``True``: a read that names no dependency (no
-  ``depends_on``, no ``tags``) depends on what its loader reads, as ``depends_on="auto"``.
+- ``AUTO_DEPENDENCIES``: ``False``; ``True``: every read depends on what its loader reads,
+  as ``depends_on="auto"``, plus what it names (``depends_on`` models, ``tags``).
 - ``AUDIT_DEPENDENCIES``: ``None`` (on when ``DEBUG``): a loader with an explicit
   ``depends_on`` that reads a table it does not name is logged (a warning naming the table
   and where the loader is).

@@ -30,8 +30,8 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
   name, or a database URL (see ``cacheplug_flask.cdc``).
 - ``CACHEPLUG_OUTBOX``: ``True``: the transactional outbox is used where its table exists
   (read ``app.config["CACHEPLUG_OUTBOX"]``, validated and seeded by ``init_app``).
-- ``CACHEPLUG_AUTO_DEPENDENCIES``: ``False``; ``True``: a read that names no dependency (no
-  ``depends_on``, no ``tags``) depends on what its loader reads, as ``depends_on="auto"``.
+- ``CACHEPLUG_AUTO_DEPENDENCIES``: ``False``; ``True``: every read depends on what its loader
+  reads, as ``depends_on="auto"``, plus what it names (``depends_on`` models, ``tags``).
 - ``CACHEPLUG_AUDIT_DEPENDENCIES``: ``None`` (on when ``app.debug``): a loader with an
   explicit ``depends_on`` that reads a table it does not name is logged.
 

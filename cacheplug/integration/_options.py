@@ -45,8 +45,8 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
 SQL reader cannot classify as a read invalidates every table; ``CDC``: change data capture
 off (a dict of ``SOURCE``, ``DATABASE``, ``SLOT`` turns it on: see
 :func:`~cacheplug.integration.cdc_settings`); ``OUTBOX``: the transactional outbox is used
-where its table exists; ``AUTO_DEPENDENCIES``: a read that names no dependency depends on
-nothing but its tags, not on what its loader reads; ``AUDIT_DEPENDENCIES`` ``None``: the audit
+where its table exists; ``AUTO_DEPENDENCIES``: a read depends on what it names, not on
+what its loader reads; ``AUDIT_DEPENDENCIES`` ``None``: the audit
 of explicit ``depends_on`` is on in the framework's debug mode)."""
 
 AGAIN_AFTER: Final = 2.0

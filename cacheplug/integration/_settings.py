@@ -241,8 +241,8 @@ _RULES: Final[dict[str, _Rule]] = {
     "AUTO_DEPENDENCIES": _Rule(
         "E017",
         _flag,
-        "Use False (the default: a read depends on what it names) or True (a read that names "
-        "no dependency depends on what its loader reads, as depends_on='auto').",
+        "Use False (the default: a read depends on what it names) or True (every read depends "
+        "on what its loader reads too, as depends_on='auto').",
     ),
     "AUDIT_DEPENDENCIES": _Rule(
         "E018",

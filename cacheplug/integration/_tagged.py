@@ -52,7 +52,7 @@ class ModelTagging:
     """True when the current transaction wrote anything and has not committed (an ``auto``
     read, whose dependencies are known only once it loaded, then goes around the cache)."""
     auto_default: Callable[[], bool] = lambda: False
-    """True when a read that names no dependency is ``depends_on="auto"`` (a setting)."""
+    """True when every read is ``depends_on="auto"``, what it names added (a setting)."""
     audit: Callable[[], bool] = lambda: False
     """True when loaders with an explicit ``depends_on`` are watched for tables they do not
     declare (``DEBUG``, or a setting)."""
@@ -112,12 +112,13 @@ class TaggedCache:
         loader: Callable[[], Any],
         options: dict[str, Any],
     ) -> tuple[list[str] | None, Callable[[], Any]]:
-        """The tags a read passes to the core, and its loader: for an ``auto`` read (or, with
-        the setting, one that names no dependency), no tags up front, and a loader recording
-        what it reads (its own ``tags`` declared first); under the audit, one watched."""
+        """The tags a read passes to the core, and its loader: for an ``auto`` read (every
+        read, with the setting), no tags up front, and a loader recording what it reads (its
+        own ``tags`` and models declared first); under the audit, one watched."""
         tagging = self._tagging
-        if is_auto(depends_on) or (not depends_on and tags is None and tagging.auto_default()):
-            declared = self.tags_for(tags, ())
+        if is_auto(depends_on) or tagging.auto_default():
+            # With the setting, what a read names is declared on top of what it reads.
+            declared = self.tags_for(tags, () if is_auto(depends_on) else depends_on)
             if tagging.anything_uncommitted():
                 options["max_staleness"] = 0  # its dependencies are not known before it loads
             return None, recording(loader, declared)

@@ -274,3 +274,20 @@ def test_inspect_shows_what_an_entry_was_found_to_depend_on(
     shown = out.getvalue()
     assert f"db:r:shop_product:{hammer.pk}" in shown
     assert "db:t:shop_category" in shown
+
+
+def test_with_the_setting_what_a_read_names_is_added_to_what_it_read(
+    cache: DjangoCache, shop: dict[str, Any], settings: Any
+) -> None:
+    settings.CACHEPLUG = {**settings.CACHEPLUG, "AUTO_DEPENDENCIES": True}
+
+    def body() -> list[str]:
+        loads["named"] += 1
+        return [c.name for c in Category.objects.all()]
+
+    cache.get_or_load("named", body, depends_on=[Profile])
+    write("profile", shop)  # named, not read
+    cache.get_or_load("named", body, depends_on=[Profile])
+    write("category", shop)  # read, not named
+    cache.get_or_load("named", body, depends_on=[Profile])
+    assert loads["named"] == 3

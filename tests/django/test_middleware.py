@@ -141,3 +141,13 @@ def test_a_decorated_view_under_a_page_rule_is_cached_once_not_deadlocked(
     assert fetch("/pages/catalog/") == "hammer=1"
     assert (cache.stats().misses, cache.stats().hits) == (1, 1)
     assert page_views.renders["catalog"] == 1
+
+
+def test_a_rule_may_depend_on_what_the_page_read(pages: Any) -> None:
+    pages({"PATH": r"^/plain/catalog/", "TTL": 60, "DEPENDS_ON": "auto"})
+    hammer = Product.objects.create(name="hammer", price=1)
+    assert fetch("/plain/catalog/") == fetch("/plain/catalog/") == "hammer=1"
+    assert page_views.renders["plain_catalog"] == 1
+    hammer.price = 2
+    hammer.save()  # the page read the product table: no model was named
+    assert fetch("/plain/catalog/") == "hammer=2"

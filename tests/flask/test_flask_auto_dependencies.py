@@ -209,3 +209,18 @@ def test_the_audit_warns_about_a_table_depends_on_does_not_name(
     [record] = caplog.records
     assert "read table 'category'" in record.getMessage()
     assert "declared_badly" in record.getMessage()
+
+
+def test_with_the_setting_every_read_is_auto(app: Flask) -> None:
+    app.config["CACHEPLUG_AUTO_DEPENDENCIES"] = True
+    with app.app_context():
+
+        def body() -> list[str]:
+            loads["plain"] += 1
+            return [c.name for c in db.session.execute(select(Category)).scalars()]
+
+        cache.get_or_load("plain", body)
+        db.session.remove()
+        write("category")
+        cache.get_or_load("plain", body)
+        assert loads["plain"] == 2
