@@ -65,6 +65,7 @@ _learned: BoundedMemo[object, tuple[str, ...]] = BoundedMemo(4096)
 
 
 _current: ContextVar[_Capture | None] = ContextVar("cacheplug_capture", default=None)
+_UNKNOWN: Final[Any] = object()
 _warned: set[tuple[str, str]] = set()
 
 
@@ -156,6 +157,8 @@ class ReadRecorder:
         self._key_of = key_of
         self._parents = parents
         self._stored: BoundedMemo[tuple[TableRead, ...], tuple[str, ...] | None] = BoundedMemo(4096)
+        # The tags of statements that name no row, by text: no parsing on the hot path.
+        self._keyless: BoundedMemo[str, tuple[str, ...] | None] = BoundedMemo(4096)
 
     def seen(self, sql: str, params: Any) -> None:
         """A statement about to run (call only when :func:`capturing`): record or audit what
@@ -163,6 +166,11 @@ class ReadRecorder:
         capture = _current.get()
         if capture is None:
             return
+        if capture.record:
+            stored = self._keyless.get(sql, _UNKNOWN)
+            if stored is not _UNKNOWN:  # a statement naming no row: its tags never change
+                self._send(capture, stored)
+                return
         try:
             reads = self._parser.reads(sql, params)
         except Exception:  # a parser bug must never break a query
@@ -174,15 +182,21 @@ class ReadRecorder:
             self._audit(capture, reads)
             return
         stored = self._stored_tags(tuple(reads))
+        if self._parser.keyless(sql):
+            self._keyless.remember(sql, stored)
+        self._send(capture, stored)
+
+    @staticmethod
+    def _send(capture: _Capture, stored: tuple[str, ...] | None) -> None:
+        """Declare the tags of ``stored`` not declared yet (None: the statement may read
+        anything: the value is not stored)."""
         if stored is None:
-            dont_store()  # it may read anything: no tag names that
+            dont_store()  # no tag names that
             return
         new = [tag for tag in stored if tag not in capture.sent]
         if not new:
             return  # the usual case after the first statements: nothing more to declare
         capture.sent.update(new)
-        for read in reads:
-            capture.tables[read.table] = None
         capture.common.update(dict.fromkeys(tag for tag in new if not tag.startswith(ROW)))
         depends_on(new)
 

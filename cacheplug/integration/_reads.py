@@ -99,6 +99,11 @@ class ReadParser:
             TableRead(table, rows if table == shape.keyed else ANY_ROW) for table in shape.tables
         ]
 
+    def keyless(self, sql: str) -> bool:
+        """True when ``sql`` (parsed already) names no row, whatever its parameters."""
+        shape = self._memo.get(sql)
+        return shape is None or shape.keyed is None
+
     def _shape(self, sql: str) -> _ReadShape | None:
         memo = self._memo
         try:
