@@ -45,13 +45,14 @@ past that the value is not stored."""
 class Discovery:
     """The tags one load discovered, with their versions as read before what they stand for."""
 
-    __slots__ = ("_engine", "_known", "_near", "_prefetched", "storable", "versions")
+    __slots__ = ("_engine", "_known", "_near", "_prefetched", "parent", "storable", "versions")
 
     def __init__(self, engine: Engine, known: Iterable[str] = (), near: str | None = None) -> None:
         self._engine = engine
         self._known = frozenset(known)  # version keys the fill records anyway
         self._near = near  # the entry's key (a store keeping copies of versions needs it)
         self._prefetched: dict[str, int] = {}  # read ahead (may_depend_on), not yet used
+        self.parent: Discovery | None = None  # the load this one runs inside, if any
         self.versions: dict[str, int] = {}
         self.storable = True
         """False once a version could not be read (the store failed) or there were too many:
@@ -146,7 +147,7 @@ class Discovery:
         """``loader`` run with this discovery current."""
 
         def discovering() -> Any:
-            parent = self._enter()
+            parent = self.parent = self._enter()
             token = _current.set(self)
             try:
                 return loader()
@@ -160,7 +161,7 @@ class Discovery:
         """The async :meth:`run`: ``loader`` may be sync or return an awaitable."""
 
         async def discovering() -> Any:
-            parent = self._enter()
+            parent = self.parent = self._enter()
             token = _current.set(self)
             try:
                 value = loader()
@@ -184,6 +185,17 @@ class Discovery:
             _running[0] -= 1
         if parent is not None:
             parent.absorb(tuple(self.versions.items()), self.storable)
+
+
+def loading(key: str) -> bool:
+    """True when the entry ``key`` is being loaded here, by this load or one it runs inside
+    (a loader reading its own key would wait for itself)."""
+    discovery = current()
+    while discovery is not None:
+        if discovery._near == key:
+            return True
+        discovery = discovery.parent
+    return False
 
 
 def current() -> Discovery | None:

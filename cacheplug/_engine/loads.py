@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cacheplug._config import ttl_ms
-from cacheplug._engine.discovery import Discovery, current
+from cacheplug._engine.discovery import Discovery, current, loading
+from cacheplug._engine.flights import reentered
 from cacheplug._engine.plans import (
     STORE,
     Encoder,
@@ -166,6 +167,8 @@ class Loads:
         plan = self._miss_plan(skey, version_keys, options, discovery)
         load = discovery.run(loader)
         if current() is not None:  # a load inside a load: it discovers for its caller alone
+            if loading(skey):
+                raise reentered(skey)
             value, _ = engine._run(plan, load)
             return value
         return engine._flights.run(
@@ -186,6 +189,8 @@ class Loads:
             return await engine._arun(plan, load)
 
         if current() is not None:  # a load inside a load: it discovers for its caller alone
+            if loading(skey):
+                raise reentered(skey)
             value, _ = await fill()
             return value
         return await engine._aflights.run(
