@@ -31,7 +31,7 @@ from cacheplug.encoding._tags import Recorded, fresh_version, parse_versions, ta
 from cacheplug.stores.base import VersionCheck
 
 if TYPE_CHECKING:
-    from cacheplug._engine.reads import Engine
+    from cacheplug._engine.state import EngineState
 
 _current: ContextVar[Discovery | None] = ContextVar("cacheplug_discovery", default=None)
 _running = [0]  # discoveries running in this process: a read looks further only when not 0
@@ -47,7 +47,9 @@ class Discovery:
 
     __slots__ = ("_engine", "_known", "_near", "_prefetched", "parent", "storable", "versions")
 
-    def __init__(self, engine: Engine, known: Iterable[str] = (), near: str | None = None) -> None:
+    def __init__(
+        self, engine: EngineState, known: Iterable[str] = (), near: str | None = None
+    ) -> None:
         self._engine = engine
         self._known = frozenset(known)  # version keys the fill records anyway
         self._near = near  # the entry's key (a store keeping copies of versions needs it)

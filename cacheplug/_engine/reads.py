@@ -19,14 +19,12 @@ from cacheplug._engine.plans import (
 )
 from cacheplug._engine.state import EngineState
 from cacheplug._memo import BoundedMemo
-from cacheplug._types import BYPASS, DEFAULT, FAILED, MISSING, NOTHING, Tags, Ttl
+from cacheplug._types import BYPASS, DEFAULT, MISSING, NOTHING, Tags, Ttl
 from cacheplug.encoding._codec import Entry
 from cacheplug.encoding._tags import (
     Recorded,
     Unread,
-    absent,
     checks,
-    fresh_version,
     parse_versions,
     tag_names,
     versions_match,
@@ -75,27 +73,6 @@ class Engine(EngineState):
             self._counters.bypassed += 1
             return True
         return False
-
-    def _absent_versions(
-        self, version_keys: Sequence[str], read: list[Any], near: str | None = None
-    ) -> tuple[list[int], tuple[list[str], list[int], int, str | None]] | None:
-        """For version keys ``read`` as absent: their positions and the ``ensure_versions``
-        arguments creating them (for the entry ``near``); ``None`` when all exist."""
-        positions = absent(version_keys, read)
-        if not positions:
-            return None
-        keys = [version_keys[position] for position in positions]
-        fresh = [fresh_version() for _ in keys]
-        return positions, (keys, fresh, self._version_keep_ms(), near)
-
-    @staticmethod
-    def _merge_versions(read: list[Any], positions: list[int], created: Any) -> Any:
-        if not isinstance(created, list):
-            return FAILED
-        merged = list(read)
-        for position, value in zip(positions, created, strict=True):
-            merged[position] = value
-        return merged
 
     def _write_args(
         self, skey: str, value: Any, ttl: float | None, version_keys: Sequence[str], read: Any

@@ -40,7 +40,7 @@ from cacheplug._engine.plans import (
 )
 from cacheplug._engine.resilience import BurstLogger, CircuitBreaker
 from cacheplug._memo import BoundedMemo
-from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, DefaultType, Ttl
+from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, FAILED, DefaultType, Ttl
 from cacheplug.encoding._codec import EntryCodec
 from cacheplug.encoding._envelope import NEVER
 from cacheplug.encoding._keys import KeyBuilder
@@ -49,6 +49,7 @@ from cacheplug.encoding._signing import Signer
 from cacheplug.encoding._tags import (
     Recorded,
     VersionKeys,
+    absent,
     fresh_version,
 )
 from cacheplug.stores import resolve_store
@@ -255,6 +256,27 @@ class EngineState:
             if negative_ttl is DEFAULT
             else (None if negative_ttl is None else non_negative("negative_ttl", negative_ttl)),
         )
+
+    def _absent_versions(
+        self, version_keys: Sequence[str], read: list[Any], near: str | None = None
+    ) -> tuple[list[int], tuple[list[str], list[int], int, str | None]] | None:
+        """For version keys ``read`` as absent: their positions and the ``ensure_versions``
+        arguments creating them (for the entry ``near``); ``None`` when all exist."""
+        positions = absent(version_keys, read)
+        if not positions:
+            return None
+        keys = [version_keys[position] for position in positions]
+        fresh = [fresh_version() for _ in keys]
+        return positions, (keys, fresh, self._version_keep_ms(), near)
+
+    @staticmethod
+    def _merge_versions(read: list[Any], positions: list[int], created: Any) -> Any:
+        if not isinstance(created, list):
+            return FAILED
+        merged = list(read)
+        for position, value in zip(positions, created, strict=True):
+            merged[position] = value
+        return merged
 
     def _version_keys(self, tags: tuple[str, ...]) -> tuple[str, ...]:
         return self._versions.for_entry(tags)

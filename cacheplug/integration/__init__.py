@@ -53,13 +53,7 @@ from cacheplug.integration._capture import (
     is_auto,
     recording,
 )
-from cacheplug.integration._cdc import (
-    NotLanded,
-    PostgresChangeFeed,
-    SlotLag,
-    TableChange,
-    change_tags,
-)
+from cacheplug.integration._cdc import PostgresChangeFeed, SlotLag
 from cacheplug.integration._cdc_command import run_change_feed
 from cacheplug.integration._cdc_setup import (
     CDC_SOURCES,
@@ -76,6 +70,7 @@ from cacheplug.integration._cdc_setup import (
     postgres_conninfo,
     stream_feed,
 )
+from cacheplug.integration._changes import NotLanded, TableChange, change_tags
 from cacheplug.integration._client_reads import (
     NOTHING_READ,
     ClientReads,

@@ -50,13 +50,18 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from cacheplug.integration._cdc_wire import ReplicationStream, decode, key_of, lsn, quoted
-from cacheplug.integration._sql import ANY_ROW, TableWrite
-from cacheplug.integration._table_tags import written_tags
+from cacheplug.integration._changes import (
+    Invalidate,
+    NotLanded,
+    TableChange,
+    TagsFor,
+    change_tags,
+    invalidate_landed,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -65,9 +70,6 @@ logger = logging.getLogger("cacheplug.cdc")
 
 DEFAULT_SLOT: Final = "cacheplug"
 PLUGIN: Final = "test_decoding"
-
-TagsFor = Callable[[str, "tuple[str, ...] | None"], Iterable[str]]
-Invalidate = Callable[[list[str]], bool]
 
 _OPTIONS: Final = """("skip-empty-xacts" '1', "include-xids" '0')"""
 _CONFIRM_EVERY: Final = 0.1  # seconds: a burst's commits confirmed together, not each
@@ -90,15 +92,6 @@ _LAG: Final = (
 
 
 @dataclass(frozen=True, slots=True)
-class TableChange:
-    """A row written (``key``: its primary key's values as text), or a whole table
-    (``key`` None: a TRUNCATE, or a row the WAL does not name)."""
-
-    table: str
-    key: tuple[str, ...] | None
-
-
-@dataclass(frozen=True, slots=True)
 class SlotLag:
     """How far a slot is behind: ``retained_bytes`` of WAL the server keeps for it (from its
     restart LSN), ``unconfirmed_bytes`` not yet confirmed; ``active``: a consumer is reading
@@ -109,38 +102,6 @@ class SlotLag:
     unconfirmed_bytes: int
     active: bool
     wal_status: str | None
-
-
-class NotLanded(Exception):
-    """The invalidations of a batch did not land: the slot stays where it was."""
-
-
-def invalidate_landed(invalidate: Invalidate, tags: list[str]) -> None:
-    """``invalidate(tags)``, raising :class:`NotLanded` unless they landed (the feed then
-    keeps its place, and the changes come again)."""
-    if not tags:
-        return
-    try:
-        landed = invalidate(tags)
-    except Exception as exc:
-        raise NotLanded(f"{len(tags)} invalidations failed: {exc!r}") from exc
-    if not landed:
-        raise NotLanded(f"{len(tags)} invalidations did not land")
-
-
-def change_tags(table: str, key: tuple[str, ...] | None) -> list[str]:
-    """The tags the ORM hooks give a write: the table's, and the row's (``db:r:<table>:<key>``,
-    a composite key joined by ``,``) or, the rows unknown, the table's "any row" tag."""
-    rows = ANY_ROW if key is None else (key,)
-    return written_tags(TableWrite(table, rows), _joined, _no_children)
-
-
-def _joined(table: str, key: Any) -> str:
-    return ",".join(key)
-
-
-def _no_children(table: str) -> tuple[str, ...]:
-    return ()
 
 
 class PostgresChangeFeed:

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from cacheplug._redact import redact
-from cacheplug.integration._cdc import NotLanded, PostgresChangeFeed
+from cacheplug.integration._cdc import PostgresChangeFeed
 from cacheplug.integration._cdc_setup import ChangeFeed
 from cacheplug.integration._cdc_wire import lsn
+from cacheplug.integration._changes import NotLanded
 from cacheplug.integration._debezium import DebeziumStreamFeed
 from cacheplug.integration._operations import OperationError, Write
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
-from cacheplug.integration._cdc import DEFAULT_SLOT, PostgresChangeFeed, TagsFor
+from cacheplug.integration._cdc import DEFAULT_SLOT, PostgresChangeFeed
+from cacheplug.integration._changes import TagsFor
 from cacheplug.integration._debezium import DEFAULT_GROUP, DebeziumStreamFeed
 from cacheplug.integration._operations import OperationError
 from cacheplug.integration._outbox import OUTBOX_TABLE, landed_invalidation

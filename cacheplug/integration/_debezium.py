@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from cacheplug.integration._cdc import (
+from cacheplug.integration._changes import (
     Invalidate,
     NotLanded,
     TableChange,
