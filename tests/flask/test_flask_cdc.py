@@ -33,6 +33,7 @@ from cacheplug_flask.cdc import sqlalchemy_tags_for
 HERE = Path(__file__).resolve().parent
 PASSWORD = "pw-never-printed-9c1e"
 ISSUE_DEADLINE = 2.0  # seconds: issue #18's bound from an outside write to the app's fresh read
+RESTART_DEADLINE = 8.0  # seconds: its bound from a killed consumer's restart to the fresh read
 _names = itertools.count()
 
 
@@ -149,8 +150,10 @@ def test_a_write_from_outside_reaches_a_cached_function_and_page(
         assert (cached_price(app), page(app)) == ("teapot=10", "teapot=10")
         assert (cached_price(app), page(app)) == ("teapot=10", "teapot=10")  # hits
         psql(postgres, "UPDATE product SET price = 12 WHERE id = 1")
-        wait_for(lambda: cached_price(app) == "teapot=12", what="the cached function's reload")
-        wait_for(lambda: page(app) == "teapot=12", what="the cached page's reload")
+        wait_for(
+            lambda: cached_price(app) == "teapot=12", ISSUE_DEADLINE, "the cached function's reload"
+        )
+        wait_for(lambda: page(app) == "teapot=12", ISSUE_DEADLINE, "the cached page's reload")
         assert running.terminate() == 0
     finally:
         running.close()
@@ -170,8 +173,12 @@ def test_a_write_made_while_the_consumer_was_killed_is_seen_after_its_restart(
     assert cached_price(app) == "teapot=10"  # nobody invalidated it: the slot keeps the change
     again = consumer(app).start()
     try:
-        wait_for(lambda: cached_price(app) == "kettle=10", what="the write made while it was dead")
-        wait_for(lambda: page(app) == "kettle=10", what="the page's reload")
+        wait_for(
+            lambda: cached_price(app) == "kettle=10",
+            RESTART_DEADLINE,
+            "the write made while it was dead",
+        )
+        wait_for(lambda: page(app) == "kettle=10", RESTART_DEADLINE, "the page's reload")
         assert again.terminate() == 0
     finally:
         again.close()
