@@ -23,6 +23,7 @@ and when, and relays. :data:`OUTBOX_TABLE` is the table's name in both.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import secrets
@@ -41,6 +42,9 @@ OUTBOX_TABLE: Final = "cacheplug_outbox"
 
 RELAY_EVERY: Final = 1.0
 """Seconds between two relays of one process."""
+RELAY_LEASE: Final = 3.0
+"""Seconds a relayer's lease lasts: a process that died (or exited) mid-relay holds up the
+others no longer than that. A relay outlasting it may deliver rows twice: harmless."""
 RELAY_GRACE: Final = 2.0
 """Seconds a row is left to the process that wrote it before any relayer delivers it (the
 writer normally delivers and deletes it right after its commit)."""
@@ -268,6 +272,9 @@ class OutboxRelay:
         self._stopped.clear()
         self._thread = threading.Thread(target=self._run, name="cacheplug-outbox", daemon=True)
         self._thread.start()
+        # A daemon thread dies with the interpreter, mid-relay maybe, its lease still held:
+        # stop it first (the relay in hand finishes and lets the lease go).
+        atexit.register(self.stop, 1.0)
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -295,6 +302,6 @@ def cache_relay(
     return OutboxRelay(
         store,
         landed_invalidation(cache),
-        lambda: cache.lock("outbox-relay:" + database, timeout=10, blocking=False),
+        lambda: cache.lock("outbox-relay:" + database, timeout=RELAY_LEASE, blocking=False),
         deletes_delivered=deletes_delivered,
     )
