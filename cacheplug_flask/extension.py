@@ -189,28 +189,28 @@ class CachePlug(TaggedCache):
             return has_app_context() and bool(current_app.debug)
         return chosen is True
 
-    def _anything_uncommitted(self) -> bool:
-        """True when this context's session wrote and has not committed."""
+    def _open_session(self) -> tuple[Any, SessionHooks] | None:
+        """This context's session and the hooks watching it; None when there is none (no
+        SQLAlchemy, or no session in this context: nothing uncommitted)."""
         state = self._state
         session_factory = state.session
         if session_factory is None or state.hooks is None:
-            return False
+            return None
         registry = getattr(session_factory, "registry", None)
         if registry is not None and not registry.has():
-            return False
-        return state.hooks.wrote(session_factory())
+            return None
+        return session_factory(), state.hooks
+
+    def _anything_uncommitted(self) -> bool:
+        """True when this context's session wrote and has not committed."""
+        found = self._open_session()
+        return found is not None and found[1].wrote(found[0])
 
     def _uncommitted(self, tags: list[str]) -> bool:
         """True when this context's session wrote something ``tags`` depend on and has not
         committed (see ``cacheplug_flask.sqlalchemy``)."""
-        state = self._state
-        session_factory = state.session
-        if session_factory is None or state.hooks is None:
-            return False
-        registry = getattr(session_factory, "registry", None)
-        if registry is not None and not registry.has():
-            return False  # no session in this context: nothing uncommitted
-        return state.hooks.covers(session_factory(), tags)
+        found = self._open_session()
+        return found is not None and found[1].covers(found[0], tags)
 
     def cached_view(
         self, ttl: Any = DEFAULT, **options: Unpack[CachedViewOptions]
