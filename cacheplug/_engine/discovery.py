@@ -9,6 +9,15 @@ data they stand for, and the fill records them and stores under them as it does 
 (:class:`Discovery`). An invalidation between that version read and the fill's store makes
 the store refuse, as for a declared tag.
 
+A tag whose every invalidation also moves another tag, its *guard*, at the same instant (a
+row's tag and its table's: the ORM adapters invalidate both at once) need not be read before
+its data: ``depends_on(rows, guarded_by=[table])`` reads the guard's version now and the
+rows' when the loader returns, all in one round trip. The entry depends on the rows only
+(a write to another row leaves it); the guard is a condition of the store: a write to the
+table while the load ran refuses it, so a row version read late, after a write the data
+predates, is never stored. Only a store whose bumps move all their keys together
+(``Store.bumps_together``) allows this; elsewhere the versions are read at once.
+
 Outside a load, :func:`depends_on` does nothing (and says so). The versions are read with a
 blocking call, also in an async load (the adapters' hooks run in sync code).
 
@@ -45,7 +54,19 @@ past that the value is not stored."""
 class Discovery:
     """The tags one load discovered, with their versions as read before what they stand for."""
 
-    __slots__ = ("_engine", "_known", "_near", "_prefetched", "parent", "storable", "versions")
+    __slots__ = (
+        "_deferred",
+        "_deferred_tags",
+        "_engine",
+        "_known",
+        "_mark",
+        "_near",
+        "_prefetched",
+        "guards",
+        "parent",
+        "storable",
+        "versions",
+    )
 
     def __init__(
         self, engine: EngineState, known: Iterable[str] = (), near: str | None = None
@@ -56,6 +77,13 @@ class Discovery:
         self._prefetched: dict[str, int] = {}  # read ahead (may_depend_on), not yet used
         self.parent: Discovery | None = None  # the load this one runs inside, if any
         self.versions: dict[str, int] = {}
+        self.guards: dict[str, int] = {}  # checked when the fill stores, not recorded
+        self._deferred: dict[str, None] = {}  # version keys read when the loader returns
+        self._deferred_tags: list[str] = []  # tags whose keys are worked out then, too
+        # A store logging its bumps (in process) lets every version wait for the loader's
+        # end: read then, they are the ones read before the data unless the log shows a bump
+        # since the load began (then the value is not stored).
+        self._mark = engine._store.version_mark()
         self.storable = True
         """False once a version could not be read (the store failed) or there were too many:
         the value is returned, not stored."""
@@ -63,8 +91,8 @@ class Discovery:
     def _new_keys(self, tags: Iterable[str]) -> list[str]:
         return [
             key
-            for key in self._engine._versions.of_tags(tag_names(tuple(tags)))
-            if key not in self._known and key not in self.versions
+            for key in self._engine._versions.of_tags(tag_names(tags))
+            if key not in self._known and key not in self.versions and key not in self._deferred
         ]
 
     def _current_versions(self, keys: list[str]) -> dict[str, int] | None:
@@ -113,37 +141,105 @@ class Discovery:
         if keys and self.storable:
             self._prefetched.update(self._current_versions(keys) or {})
 
-    def add(self, tags: Iterable[str]) -> None:
-        """Read the versions of ``tags`` not seen yet (creating absent ones)."""
+    def add(self, tags: Iterable[str], guarded_by: Iterable[str] = ()) -> None:
+        """Read the versions of ``tags`` not seen yet (creating absent ones); with guards, and
+        a store whose bumps move their keys together, read the guards' instead and ``tags``'
+        when the loader returns."""
+        if self._mark is not None:  # nothing to read now: not even the keys to work out
+            self._deferred_tags += tag_names(tags)  # checked here, at the caller
+            return
         keys = self._new_keys(tags)
         if not keys or not self.storable:
             return
-        if len(self.versions) + len(keys) > MAX_DISCOVERED:
+        if len(self.versions) + len(self._deferred) + len(keys) > MAX_DISCOVERED:
             self.storable = False
             return
+        if guarded_by and self._engine._store.bumps_together:
+            guards = [
+                key
+                for key in self._engine._versions.of_tags(tag_names(tuple(guarded_by)))
+                if key not in self._known and key not in self.guards and key not in self.versions
+            ]
+            found = self._read(guards)
+            if found is not None:
+                self.guards.update(found)
+                self._deferred.update(dict.fromkeys(keys))
+            return
+        found = self._read(keys)
+        if found is not None:
+            self.versions.update(found)
+
+    def _read(self, keys: list[str]) -> dict[str, int] | None:
+        """The versions of ``keys``, read ahead or now; None (and not storable) when the
+        store failed."""
+        # A version read earlier than needed is as good: what it stands for was read later.
+        known = self.guards
         prefetched = self._prefetched
-        missing = [key for key in keys if key not in prefetched]
+        missing = [key for key in keys if key not in prefetched and key not in known]
         found = self._current_versions(missing) if missing else {}
         if found is None:
             self.storable = False
-            return
-        for key in keys:
-            self.versions[key] = prefetched.pop(key) if key in prefetched else found[key]
+            return None
+        return {
+            key: known[key]
+            if key in known
+            else prefetched.pop(key)
+            if key in prefetched
+            else found[key]
+            for key in keys
+        }
 
-    def absorb(self, recorded: Recorded, storable: bool = True) -> None:
-        """What a nested load discovered, or a hit's entry records: versions already read."""
+    def settle(self) -> None:
+        """Read the versions of the tags whose reading was put off (the loader has returned)."""
+        if self._deferred_tags:
+            self._deferred.update(dict.fromkeys(self._new_keys(self._deferred_tags)))
+            self._deferred_tags.clear()
+            if len(self.versions) + len(self._deferred) > MAX_DISCOVERED:
+                self.storable = False
+        if not self._deferred:
+            return
+        keys = list(self._deferred)
+        self._deferred.clear()
+        if not self.storable:
+            return
+        found = self._read(keys)
+        if found is None:
+            return
+        if (
+            self._mark is not None
+            and self._engine._store.moved_since(self._mark, keys) is not False
+        ):
+            self.storable = False  # a bump since the load began: the versions read may be newer
+            return
+        self.versions.update(found)
+
+    def absorb(
+        self, recorded: Recorded, storable: bool = True, guards: dict[str, int] | None = None
+    ) -> None:
+        """What a nested load discovered, or a hit's entry records: versions already read
+        (and the guards a nested load stores under: they hold for this value too)."""
         if not storable:
             self.storable = False
         for key, version in recorded:
             if key not in self._known:
                 self.versions.setdefault(key, version)
+        if guards:
+            for key, version in guards.items():
+                if key not in self._known:
+                    self.guards.setdefault(key, version)
         if len(self.versions) > MAX_DISCOVERED:
             self.storable = False
 
     def recorded(self) -> tuple[Recorded, list[VersionCheck]]:
         """What the fill records for the discovered tags, and the checks it stores under."""
         pairs = tuple(self.versions.items())
-        return pairs, [(key, version, False) for key, version in pairs]
+        checks: list[VersionCheck] = [(key, version, False) for key, version in pairs]
+        checks += [
+            (key, version, False)
+            for key, version in self.guards.items()
+            if key not in self.versions
+        ]
+        return pairs, checks
 
     def run(self, loader: Callable[[], Any]) -> Callable[[], Any]:
         """``loader`` run with this discovery current."""
@@ -152,7 +248,9 @@ class Discovery:
             parent = self.parent = self._enter()
             token = _current.set(self)
             try:
-                return loader()
+                value = loader()
+                self.settle()
+                return value
             finally:
                 _current.reset(token)
                 self._leave(parent)
@@ -169,6 +267,7 @@ class Discovery:
                 value = loader()
                 if isawaitable(value):
                     value = await value
+                self.settle()
                 return value
             finally:
                 _current.reset(token)
@@ -186,7 +285,7 @@ class Discovery:
         with _running_lock:
             _running[0] -= 1
         if parent is not None:
-            parent.absorb(tuple(self.versions.items()), self.storable)
+            parent.absorb(tuple(self.versions.items()), self.storable, self.guards)
 
 
 def loading(key: str) -> bool:
@@ -205,15 +304,21 @@ def current() -> Discovery | None:
     return _current.get() if _running[0] else None
 
 
-def depends_on(tags: Iterable[str]) -> bool:
+def depends_on(tags: Iterable[str], guarded_by: Iterable[str] = ()) -> bool:
     """Inside a loader of ``get_or_load`` (or a ``cached`` function's miss): the value being
     loaded depends on ``tags`` too. Call it *before* reading what they stand for: their
     versions are read now, and the entry is stored only if none has moved on when the load
-    ends. False when no load is running here (nothing to do)."""
+    ends. False when no load is running here (nothing to do).
+
+    ``guarded_by``: tags at least one of which every invalidation of ``tags`` also
+    invalidates, at the same instant (a row's table). Their versions are read now and
+    ``tags``' when the loader returns (one round trip for all a load names this way); the
+    entry is stored only if the guards have not moved on either, but depends on ``tags``
+    alone."""
     discovery = _current.get()
     if discovery is None:
         return False
-    discovery.add(tags)
+    discovery.add(tags, guarded_by)
     return True
 
 

@@ -101,7 +101,9 @@ class Loads:
             if made is None:
                 return None
             recorded, conditions = made
-            if discovery is not None and (discovery.versions or not discovery.storable):
+            if discovery is not None and (
+                discovery.versions or discovery.guards or not discovery.storable
+            ):
                 if not discovery.storable:
                     return None
                 found, found_checks = discovery.recorded()

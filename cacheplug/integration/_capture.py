@@ -186,8 +186,7 @@ class ReadRecorder:
             self._keyless.remember(sql, stored)
         self._send(capture, stored)
 
-    @staticmethod
-    def _send(capture: _Capture, stored: tuple[str, ...] | None) -> None:
+    def _send(self, capture: _Capture, stored: tuple[str, ...] | None) -> None:
         """Declare the tags of ``stored`` not declared yet (None: the statement may read
         anything: the value is not stored)."""
         if stored is None:
@@ -197,8 +196,25 @@ class ReadRecorder:
         if not new:
             return  # the usual case after the first statements: nothing more to declare
         capture.sent.update(new)
-        capture.common.update(dict.fromkeys(tag for tag in new if not tag.startswith(ROW)))
-        depends_on(new)
+        rows = [tag for tag in new if tag.startswith(ROW)]
+        if not rows:
+            capture.common.update(dict.fromkeys(new))
+            depends_on(new)
+            return
+        # A write to a row moves its table's tag at the same instant (and a write to a row
+        # of a parent table, the parent's): the rows' versions can wait for the end of the
+        # load, read in one round trip, with the tables' read now as guards (learned too).
+        guards: dict[str, None] = {}
+        for tag in rows:
+            table = tag[len(ROW) :].split(":", 1)[0]  # a key may hold ":"; a table name not
+            guards[table_tag(table)] = None
+            guards.update(dict.fromkeys(table_tag(parent) for parent in self._parents(table)))
+        others = [tag for tag in new if not tag.startswith(ROW)]
+        capture.common.update(dict.fromkeys(others))
+        capture.common.update(guards)
+        if others:
+            depends_on(others)
+        depends_on(rows, guarded_by=guards)
 
     def _stored_tags(self, reads: tuple[TableRead, ...]) -> tuple[str, ...] | None:
         """The tags an entry depending on ``reads`` carries; None: they may read anything.

@@ -30,6 +30,11 @@ class Store(abc.ABC):
     shared: bool = True
     """True when other processes can read and write the same data (entries must be signed)."""
 
+    bumps_together: bool = False
+    """True when :meth:`bump_versions` moves all its keys at one instant (one lock, one
+    script): no reader sees some moved and others not. A load may then read the versions of
+    tags another tag guards after the data they stand for (see ``cacheplug.depends_on``)."""
+
     # -- primitives --------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -120,6 +125,16 @@ class Store(abc.ABC):
 
         ``near``: the key of the entry that will record these versions (a store that keeps
         copies of version keys answers with the copy that entry's reads will see)."""
+
+    def version_mark(self) -> int | None:
+        """A mark of the version bumps made so far, for :meth:`moved_since`; None when the
+        store keeps no log of them (the default: a shared store cannot, cheaply)."""
+        return None
+
+    def moved_since(self, mark: int, version_keys: Sequence[str]) -> bool | None:
+        """Whether any of ``version_keys`` was bumped after :meth:`version_mark` gave
+        ``mark``; None when the store cannot tell (its log no longer reaches back)."""
+        return None
 
     @abc.abstractmethod
     def bump_versions(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
@@ -14,6 +14,7 @@ from cacheplug.exceptions import ConfigurationError, NotACounter
 from cacheplug.stores.base import Store, VersionCheck, parse_counter
 
 _NEVER = math.inf
+_BUMP_LOG = 4096  # the last version bumps kept for moved_since (a load looks back over its own)
 
 
 class MemoryStore(Store):
@@ -26,6 +27,7 @@ class MemoryStore(Store):
     """
 
     shared = False
+    bumps_together = True  # one lock
 
     def __init__(
         self,
@@ -45,6 +47,9 @@ class MemoryStore(Store):
         self._bytes = 0
         self._lock = threading.Lock()
         self._next_sweep = clock() + sweep_interval
+        self._bumps = 0  # version keys bumped so far
+        self._bumped: deque[tuple[int, str]] = deque(maxlen=_BUMP_LOG)
+        self._cleared_at = 0  # the count of bumps when clear() last ran
 
     def __repr__(self) -> str:
         return f"MemoryStore(max_entries={self.max_entries}, max_bytes={self.max_bytes})"
@@ -280,8 +285,30 @@ class MemoryStore(Store):
                     self._put(version_key, str(new).encode(), self._expiry(keep_ms))
                 else:
                     self._put(version_key, str(current + 1).encode(), item[1])
+                self._bumps += 1
+                self._bumped.append((self._bumps, version_key))
         for version_key in version_keys:
             self.fills.invalidated(version_key)
+
+    def version_mark(self) -> int | None:
+        return self._bumps
+
+    def moved_since(self, mark: int, version_keys: Sequence[str]) -> bool | None:
+        with self._lock:
+            if self._cleared_at > mark:
+                return None  # every version went: a load under way read what came before
+            if self._bumps == mark:
+                return False
+            log = self._bumped
+            if not log or log[0][0] > mark + 1:
+                return None  # the log no longer reaches back to the mark
+            wanted = set(version_keys)
+            for seq, version_key in reversed(log):
+                if seq <= mark:
+                    return False
+                if version_key in wanted:
+                    return True
+            return False
 
     def _versions_hold(self, versions: Sequence[VersionCheck]) -> bool:
         # Caller holds the lock.
@@ -337,3 +364,5 @@ class MemoryStore(Store):
         with self._lock:
             self._data.clear()
             self._bytes = 0
+            self._bumps += 1
+            self._cleared_at = self._bumps

@@ -63,6 +63,7 @@ class RedisStore(ScriptedStore):
     """
 
     shared = True
+    bumps_together = True  # one script
     DEFAULT_MAX_CONNECTIONS: Final = 50
 
     def __init__(
