@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from cacheplug import stores
 from cacheplug._clock import Clock, SystemClock
-from cacheplug._engine.discovery import depends_on, dont_store, may_depend_on
+from cacheplug._engine.discovery import (
+    depends_on,
+    depends_on_later,
+    dont_store,
+    may_depend_on,
+    tags_read_ahead,
+)
 from cacheplug._engine.local import LocalTier
 from cacheplug._engine.metrics import CacheStats
 from cacheplug._engine.pending import PendingInvalidation
@@ -74,11 +80,13 @@ __all__ = [
     "WriteBehind",
     "XFetch",
     "depends_on",
+    "depends_on_later",
     "dont_store",
     "may_depend_on",
     "redact",
     "register_store",
     "store_from_url",
+    "tags_read_ahead",
     "write_order",
 ]
 

@@ -18,6 +18,10 @@ table while the load ran refuses it, so a row version read late, after a write t
 predates, is never stored. Only a store whose bumps move all their keys together
 (``Store.bumps_together``) allows this; elsewhere the versions are read at once.
 
+A loader with a ``read_ahead()`` method (the adapters' recording loaders have one) names the
+tags it will likely depend on before it runs: on a shared store their versions are read with
+the fill's own, in the same round trip, and count once :func:`depends_on` names them.
+
 Outside a load, :func:`depends_on` does nothing (and says so). The versions are read with a
 blocking call, also in an async load (the adapters' hooks run in sync code).
 
@@ -55,13 +59,15 @@ class Discovery:
     """The tags one load discovered, with their versions as read before what they stand for."""
 
     __slots__ = (
+        "_ahead",
         "_deferred",
-        "_deferred_tags",
         "_engine",
         "_known",
         "_mark",
         "_near",
         "_prefetched",
+        "ahead_keys",
+        "ahead_tags",
         "guards",
         "parent",
         "storable",
@@ -69,7 +75,11 @@ class Discovery:
     )
 
     def __init__(
-        self, engine: EngineState, known: Iterable[str] = (), near: str | None = None
+        self,
+        engine: EngineState,
+        known: Iterable[str] = (),
+        near: str | None = None,
+        loader: object = None,
     ) -> None:
         self._engine = engine
         self._known = frozenset(known)  # version keys the fill records anyway
@@ -78,15 +88,38 @@ class Discovery:
         self.parent: Discovery | None = None  # the load this one runs inside, if any
         self.versions: dict[str, int] = {}
         self.guards: dict[str, int] = {}  # checked when the fill stores, not recorded
-        self._deferred: dict[str, None] = {}  # version keys read when the loader returns
-        self._deferred_tags: list[str] = []  # tags whose keys are worked out then, too
+        # Version keys read when the loader returns, each with the keys of its guards.
+        self._deferred: dict[str, tuple[str, ...]] = {}
+        self.storable = True
+        """False once a version could not be read (the store failed) or there were too many:
+        the value is returned, not stored."""
         # A store logging its bumps (in process) lets every version wait for the loader's
         # end: read then, they are the ones read before the data unless the log shows a bump
         # since the load began (then the value is not stored).
         self._mark = engine._store.version_mark()
-        self.storable = True
-        """False once a version could not be read (the store failed) or there were too many:
-        the value is returned, not stored."""
+        self.ahead_keys: tuple[str, ...] = ()
+        """Version keys to read with the fill's own (the loader's ``read_ahead()``)."""
+        self.ahead_tags: frozenset[str] = frozenset()
+        """The tags whose versions were read before the loader started (see
+        :func:`tags_read_ahead`)."""
+        self._ahead: tuple[tuple[str, str], ...] = ()  # (tag, version key) read ahead
+        read_ahead = getattr(loader, "read_ahead", None)
+        if read_ahead is not None and engine._store.shared:
+            tags = tag_names(read_ahead())
+            pairs = tuple(zip(tags, engine._versions.of_tags(tags), strict=True))
+            self._ahead = pairs
+            known = self._known
+            self.ahead_keys = tuple(dict.fromkeys(key for _, key in pairs if key not in known))
+            # The fill's own versions are read before the loader too.
+            self.ahead_tags = frozenset(tag for tag, key in pairs if key in known)
+
+    def ahead_read(self, raws: list[Any]) -> None:
+        """What the fill read for :attr:`ahead_keys` (absent ones are read when named)."""
+        prefetched = self._prefetched
+        for key, version in parse_versions(self.ahead_keys, raws).items():
+            if version is not None:
+                prefetched[key] = version
+        self.ahead_tags = self.ahead_tags | {tag for tag, key in self._ahead if key in prefetched}
 
     def _new_keys(self, tags: Iterable[str]) -> list[str]:
         return [
@@ -145,8 +178,17 @@ class Discovery:
         """Read the versions of ``tags`` not seen yet (creating absent ones); with guards, and
         a store whose bumps move their keys together, read the guards' instead and ``tags``'
         when the loader returns."""
-        if self._mark is not None:  # nothing to read now: not even the keys to work out
-            self._deferred_tags += tag_names(tags)  # checked here, at the caller
+        of_tags = self._engine._versions.of_tags
+        if self._mark is not None:  # nothing to read now
+            # The same statements name the same tags load after load: the keys are memoized.
+            tag_keys = of_tags(tag_names(tags))
+            deferred = self._deferred
+            if guarded_by:
+                guard_keys = of_tags(tag_names(guarded_by))
+                for key in tag_keys:
+                    deferred.setdefault(key, guard_keys)
+            else:
+                deferred.update(dict.fromkeys(tag_keys, ()))
             return
         keys = self._new_keys(tags)
         if not keys or not self.storable:
@@ -155,15 +197,16 @@ class Discovery:
             self.storable = False
             return
         if guarded_by and self._engine._store.bumps_together:
+            guard_keys = of_tags(tag_names(guarded_by))
             guards = [
                 key
-                for key in self._engine._versions.of_tags(tag_names(tuple(guarded_by)))
+                for key in guard_keys
                 if key not in self._known and key not in self.guards and key not in self.versions
             ]
             found = self._read(guards)
             if found is not None:
                 self.guards.update(found)
-                self._deferred.update(dict.fromkeys(keys))
+                self._deferred.update(dict.fromkeys(keys, guard_keys))
             return
         found = self._read(keys)
         if found is not None:
@@ -191,23 +234,38 @@ class Discovery:
 
     def settle(self) -> None:
         """Read the versions of the tags whose reading was put off (the loader has returned)."""
-        if self._deferred_tags:
-            self._deferred.update(dict.fromkeys(self._new_keys(self._deferred_tags)))
-            self._deferred_tags.clear()
-            if len(self.versions) + len(self._deferred) > MAX_DISCOVERED:
-                self.storable = False
         if not self._deferred:
             return
-        keys = list(self._deferred)
-        self._deferred.clear()
+        deferred = self._deferred
+        self._deferred = {}
+        known, versions = self._known, self.versions
+        # A tag whose guards the entry depends on adds nothing: whatever invalidates it
+        # invalidates one of them (a row's tag, where the load read the whole table too).
+        depended = {key for key, guards in deferred.items() if not guards}
+        keys = [
+            key
+            for key, guards in deferred.items()
+            if key not in known
+            and key not in versions
+            and not (
+                guards
+                and all(
+                    guard in versions or guard in known or guard in depended for guard in guards
+                )
+            )
+        ]
+        if len(self.versions) + len(keys) > MAX_DISCOVERED:
+            self.storable = False
         if not self.storable:
             return
         found = self._read(keys)
         if found is None:
             return
+        # All of them, also those a nested hit passed on meanwhile: its version may be newer
+        # than what this loader read before it.
         if (
             self._mark is not None
-            and self._engine._store.moved_since(self._mark, keys) is not False
+            and self._engine._store.moved_since(self._mark, list(deferred)) is not False
         ):
             self.storable = False  # a bump since the load began: the versions read may be newer
             return
@@ -320,6 +378,24 @@ def depends_on(tags: Iterable[str], guarded_by: Iterable[str] = ()) -> bool:
         return False
     discovery.add(tags, guarded_by)
     return True
+
+
+def tags_read_ahead() -> frozenset[str]:
+    """Inside a loader: the tags whose versions its load read before the loader started
+    (those its ``read_ahead()`` named that exist, and the load's own): :func:`depends_on`
+    may name them any time before the loader returns, to the same effect. Empty when no load
+    is running here."""
+    discovery = _current.get()
+    return frozenset() if discovery is None else discovery.ahead_tags
+
+
+def depends_on_later() -> bool:
+    """Inside a loader: True when its load reads no version ahead of the data (its store logs
+    its version bumps, as the in-process store does): :func:`depends_on` may then be called
+    for the whole load just before the loader returns, to the same effect. False when no
+    load is running here, or its store needs each call before the read it stands for."""
+    discovery = _current.get()
+    return discovery is not None and discovery._mark is not None
 
 
 def dont_store() -> bool:

@@ -125,13 +125,23 @@ class Loads:
         check_first: bool,
         discovery: Discovery | None = None,
     ) -> Plan:
+        read_keys = [skey, *version_keys]
+        usable = self._usable(skey, version_keys, policy)
+        ensure = self._ensure(skey, version_keys)
+        encode = self._encoder(skey, version_keys, policy, discovery)
+        if discovery is not None and discovery.ahead_keys:
+            # The versions the loader will likely name, in the fill's own reads.
+            usable, ensure, encode = _reading_ahead(
+                len(read_keys), usable, ensure, encode, discovery
+            )
+            read_keys += discovery.ahead_keys
         return fill_plan(
             key=skey,
             lease_key=self._engine._keys.lease_of(skey),
-            read_keys=[skey, *version_keys],
-            usable=self._usable(skey, version_keys, policy),
-            ensure=self._ensure(skey, version_keys),
-            encode=self._encoder(skey, version_keys, policy, discovery),
+            read_keys=read_keys,
+            usable=usable,
+            ensure=ensure,
+            encode=encode,
             lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
             wait_timeout=self._engine.wait_timeout,
             expect=self._engine._store.fills.expect,
@@ -165,7 +175,7 @@ class Loads:
     def fill(self, skey: str, version_keys: Keys, options: GetOrLoadArgs, loader: Loader) -> Any:
         """Load ``skey`` (a miss): once per process, under its lease across processes."""
         engine = self._engine
-        discovery = Discovery(engine, version_keys, skey)
+        discovery = Discovery(engine, version_keys, skey, loader)
         plan = self._miss_plan(skey, version_keys, options, discovery)
         load = discovery.run(loader)
         if current() is not None:  # a load inside a load: it discovers for its caller alone
@@ -183,7 +193,7 @@ class Loads:
         """Async :meth:`fill`: once per event loop, under its lease across loops and
         processes."""
         engine = self._engine
-        discovery = Discovery(engine, version_keys, skey)
+        discovery = Discovery(engine, version_keys, skey, loader)
         plan = self._miss_plan(skey, version_keys, options, discovery)
         load = discovery.arun(loader)
 
@@ -229,3 +239,28 @@ class Loads:
             self._count_refresh(await self._engine._arun(plan, load))
 
         self._engine._background.spawn(refresh.skey, run)
+
+
+def _reading_ahead(
+    own: int,
+    usable: Callable[[Any], Any],
+    ensure: Ensure,
+    encode: Encoder,
+    discovery: Discovery,
+) -> tuple[Callable[[Any], Any], Ensure, Encoder]:
+    """The fill's functions for reads that end with ``discovery.ahead_keys``: each sees the
+    first ``own`` values; the rest go to the discovery (read after taking the lease, before
+    the loader runs: where :meth:`Discovery.ahead_read` needs them)."""
+
+    def cut(values: Any) -> Any:
+        return values[:own] if isinstance(values, list) else values
+
+    def ensure_ahead(values: Any) -> Any:
+        if isinstance(values, list):
+            discovery.ahead_read(values[own:])
+        return ensure(cut(values))
+
+    def encode_ahead(value: Any, elapsed: float, read: Any) -> Any:
+        return encode(value, elapsed, cut(read))
+
+    return (lambda values: usable(cut(values))), ensure_ahead, encode_ahead

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any, Final
 
-from cacheplug import depends_on, dont_store, may_depend_on
+from cacheplug import depends_on, depends_on_later, dont_store, may_depend_on, tags_read_ahead
 from cacheplug._memo import BoundedMemo
 from cacheplug.integration._reads import ReadParser, TableRead
 from cacheplug.integration._sql import ANY_ROW, EVERY_TABLE
@@ -56,12 +56,30 @@ class _Capture:
     tables: dict[str, None] = field(default_factory=dict)  # read so far
     common: dict[str, None] = field(default_factory=dict)  # tags any key's load would have
     sent: set[str] = field(default_factory=set)  # tags declared to the core so far
+    # Where the core allows it (depends_on_later), statements' tags are declared together
+    # when the loader returns: a statement then costs a lookup and an append.
+    later: list[_Tags] | None = None
+    # The tags whose versions the load read before the loader started: a statement needing
+    # no other before its data is kept for later too (None: every statement may wait).
+    ahead: frozenset[str] | None = None
 
 
 _LEARNED_TAGS: Final = 32
 # What the loads of each kind (a loader's code) read before: read ahead by the next one, in
 # one round trip, instead of one per statement (a new key's load meets the same tables).
-_learned: BoundedMemo[object, tuple[str, ...]] = BoundedMemo(4096)
+_learned: BoundedMemo[object, dict[str, None]] = BoundedMemo(4096)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tags:
+    """The tags a statement brings to an entry, split as they are declared to the core."""
+
+    every: frozenset[str]
+    others: tuple[str, ...]  # tables, every table: read before the data
+    rows: tuple[str, ...]  # rows, "rows unknown": read when the load ends, guarded by ``guards``
+    guards: tuple[str, ...]  # the rows' tables (and their parents'): a write moves them too
+    learned: dict[str, None]  # what loads of the same kind will meet again: ``others``, guards
+    first: frozenset[str]  # the same: what must be read before the statement's data
 
 
 _current: ContextVar[_Capture | None] = ContextVar("cacheplug_capture", default=None)
@@ -95,15 +113,46 @@ def audited(loader: Callable[[], Any], declared_tags: Iterable[str]) -> Callable
 def _watched(
     loader: Callable[[], Any], capture: _Capture, declared: list[str], site: object = None
 ) -> Callable[[], Any]:
-    def watched() -> Any:
-        if declared:
-            depends_on(declared)
-        learned = _learned.get(site) if site is not None else None
-        if learned:
-            may_depend_on(learned)
+    return _Watched(loader, capture, declared, site)
+
+
+class _Watched:
+    """A loader run with its reads watched; ``read_ahead()`` names what it will likely
+    depend on (its declared tags, and what loads of its kind read before), for the core to
+    read their versions with the fill's own."""
+
+    __slots__ = ("_capture", "_declared", "_loader", "_site")
+
+    def __init__(
+        self, loader: Callable[[], Any], capture: _Capture, declared: list[str], site: object
+    ) -> None:
+        self._loader = loader
+        self._capture = capture
+        self._declared = declared
+        self._site = site
+
+    def read_ahead(self) -> tuple[str, ...]:
+        learned = _learned.get(self._site) if self._site is not None else None
+        return (*self._declared, *(learned or ()))
+
+    def __call__(self) -> Any:
+        capture, site = self._capture, self._site
+        if self._declared:
+            depends_on(self._declared)
+        if capture.record:
+            if depends_on_later():
+                capture.later = []
+            else:
+                ahead = tags_read_ahead()
+                if ahead:  # the core read them with its own: nothing more to read ahead
+                    capture.later, capture.ahead = [], ahead
+        if capture.later is None:
+            learned = _learned.get(site) if site is not None else None
+            if learned:
+                may_depend_on(learned)
         token = _current.set(capture)
         try:
-            value = loader()
+            value = self._loader()
         except BaseException:
             _current.reset(token)
             raise
@@ -111,28 +160,94 @@ def _watched(
             _current.reset(token)
             return _awaited(value, capture, site)
         _current.reset(token)
+        _declare_later(capture)
         _learn(site, capture)
         return value
-
-    return watched
 
 
 async def _awaited(value: Awaitable[Any], capture: _Capture, site: object) -> Any:
     token = _current.set(capture)
     try:
-        return await value
+        done = await value
     finally:
         _current.reset(token)
-        _learn(site, capture)
+    _declare_later(capture)
+    _learn(site, capture)
+    return done
+
+
+def _declare_later(capture: _Capture) -> None:
+    """Declare the tags of the statements kept for later: at most one call for the tables
+    and one per kind of row."""
+    later = capture.later
+    capture.later = None
+    if not later:
+        return
+    sent, common = capture.sent, capture.common
+    others: dict[str, None] = {}
+    rows: dict[tuple[str, ...], dict[str, None]] = {}  # by their guards
+    for stored in later:
+        new = stored.every - sent
+        if not new:
+            continue  # a repeated statement, or tags another one brought
+        sent.update(new)
+        common.update(stored.learned)
+        others.update(dict.fromkeys(tag for tag in stored.others if tag in new))
+        if stored.rows:
+            guarded = rows.setdefault(stored.guards, {})
+            guarded.update(dict.fromkeys(tag for tag in stored.rows if tag in new))
+    if others:
+        depends_on(others)
+    for guards, tags in rows.items():
+        if tags:
+            depends_on(tags, guarded_by=guards)
+
+
+def _note(capture: _Capture, stored: _Tags | None) -> None:
+    """A statement's tags: declared now, or kept for when the loader returns."""
+    later = capture.later
+    if (
+        later is not None
+        and stored is not None
+        and (capture.ahead is None or stored.first <= capture.ahead)
+    ):
+        later.append(stored)
+    else:
+        _declare(capture, stored)
+
+
+def _declare(capture: _Capture, stored: _Tags | None) -> None:
+    """Declare the tags of ``stored`` not declared yet (None: the statement may read
+    anything: the value is not stored)."""
+    if stored is None:
+        dont_store()  # no tag names that
+        return
+    sent = capture.sent
+    new = stored.every - sent
+    if not new:
+        return  # the usual case after the first statements: nothing more to declare
+    if len(new) == len(stored.every):
+        others, rows = stored.others, stored.rows
+    else:
+        others = tuple(tag for tag in stored.others if tag in new)
+        rows = tuple(tag for tag in stored.rows if tag in new)
+    sent.update(new)
+    capture.common.update(stored.learned)
+    if others:
+        depends_on(others)
+    if rows:
+        depends_on(rows, guarded_by=stored.guards)
 
 
 def _learn(site: object, capture: _Capture) -> None:
     if site is None or not capture.record or not capture.common:
         return
-    before = _learned.get(site) or ()
-    tags = tuple(dict.fromkeys((*before, *capture.common)))[:_LEARNED_TAGS]
-    if tags != before:
-        _learned.remember(site, tags)
+    before = _learned.get(site)
+    if before is not None and capture.common.keys() <= before.keys():
+        return  # the usual case: a load of this kind read what the ones before it did
+    tags = list(dict.fromkeys((*(before or ()), *capture.common)))[:_LEARNED_TAGS]
+    if before is None or tags != list(before):
+        _learned.remember(site, dict.fromkeys(tags))
 
 
 def _site(loader: Callable[[], Any]) -> str:
@@ -156,9 +271,9 @@ class ReadRecorder:
         self._parser = ReadParser(pk_column)
         self._key_of = key_of
         self._parents = parents
-        self._stored: BoundedMemo[tuple[TableRead, ...], tuple[str, ...] | None] = BoundedMemo(4096)
+        self._stored: BoundedMemo[tuple[TableRead, ...], _Tags | None] = BoundedMemo(4096)
         # The tags of statements that name no row, by text: no parsing on the hot path.
-        self._keyless: BoundedMemo[str, tuple[str, ...] | None] = BoundedMemo(4096)
+        self._keyless: BoundedMemo[str, _Tags | None] = BoundedMemo(4096)
 
     def seen(self, sql: str, params: Any) -> None:
         """A statement about to run (call only when :func:`capturing`): record or audit what
@@ -169,7 +284,7 @@ class ReadRecorder:
         if capture.record:
             stored = self._keyless.get(sql, _UNKNOWN)
             if stored is not _UNKNOWN:  # a statement naming no row: its tags never change
-                self._send(capture, stored)
+                _note(capture, stored)
                 return
         try:
             reads = self._parser.reads(sql, params)
@@ -184,39 +299,9 @@ class ReadRecorder:
         stored = self._stored_tags(tuple(reads))
         if self._parser.keyless(sql):
             self._keyless.remember(sql, stored)
-        self._send(capture, stored)
+        _note(capture, stored)
 
-    def _send(self, capture: _Capture, stored: tuple[str, ...] | None) -> None:
-        """Declare the tags of ``stored`` not declared yet (None: the statement may read
-        anything: the value is not stored)."""
-        if stored is None:
-            dont_store()  # no tag names that
-            return
-        new = [tag for tag in stored if tag not in capture.sent]
-        if not new:
-            return  # the usual case after the first statements: nothing more to declare
-        capture.sent.update(new)
-        rows = [tag for tag in new if tag.startswith(ROW)]
-        if not rows:
-            capture.common.update(dict.fromkeys(new))
-            depends_on(new)
-            return
-        # A write to a row moves its table's tag at the same instant (and a write to a row
-        # of a parent table, the parent's): the rows' versions can wait for the end of the
-        # load, read in one round trip, with the tables' read now as guards (learned too).
-        guards: dict[str, None] = {}
-        for tag in rows:
-            table = tag[len(ROW) :].split(":", 1)[0]  # a key may hold ":"; a table name not
-            guards[table_tag(table)] = None
-            guards.update(dict.fromkeys(table_tag(parent) for parent in self._parents(table)))
-        others = [tag for tag in new if not tag.startswith(ROW)]
-        capture.common.update(dict.fromkeys(others))
-        capture.common.update(guards)
-        if others:
-            depends_on(others)
-        depends_on(rows, guarded_by=guards)
-
-    def _stored_tags(self, reads: tuple[TableRead, ...]) -> tuple[str, ...] | None:
+    def _stored_tags(self, reads: tuple[TableRead, ...]) -> _Tags | None:
         """The tags an entry depending on ``reads`` carries; None: they may read anything.
         Memoized (a loader repeats its statements, and so do its kind)."""
         try:
@@ -228,16 +313,41 @@ class ReadRecorder:
             if found is not None or reads in self._stored:
                 return found
         tags: list[str] = []
+        stored: _Tags | None = None
         for read in reads:
             if read.table == EVERY_TABLE:
-                stored = None
                 break
             tags += self.tags(read)
         else:
-            stored = tuple(stored_tags(tags, self._parents))
+            stored = self._split(stored_tags(tags, self._parents))
         if reads_key is not None:
             self._stored.remember(reads_key, stored)
         return stored
+
+    def _split(self, tags: list[str]) -> _Tags:
+        # A write to a row moves its table's tag at the same instant (and a write to a row of
+        # a parent table, the parent's), as does a write of unknown rows ("rows unknown"
+        # tags): their versions can wait for the end of the load, read in one round trip,
+        # with the tables' read now as guards; and where the load depends on those tables
+        # anyway, they are not needed at all.
+        guarded = tuple(tag for tag in tags if tag.startswith((ROW, ANY)))
+        others = tuple(tag for tag in tags if not tag.startswith((ROW, ANY)))
+        guards: dict[str, None] = {}
+        for tag in guarded:
+            if tag.startswith(ANY):
+                guards[table_tag(tag[len(ANY) :])] = None
+                continue
+            table = tag[len(ROW) :].split(":", 1)[0]  # a key may hold ":"; a table name not
+            guards[table_tag(table)] = None
+            guards.update(dict.fromkeys(table_tag(parent) for parent in self._parents(table)))
+        return _Tags(
+            frozenset(tags),
+            others,
+            guarded,
+            tuple(guards),
+            dict.fromkeys((*others, *guards)),
+            frozenset((*others, *guards)),
+        )
 
     def tags(self, read: TableRead) -> list[str]:
         """The tags an entry depending on ``read`` carries (before :func:`stored_tags`)."""

@@ -174,8 +174,10 @@ class ReadParser:
     def _rows(shape: _ReadShape, params: Any) -> tuple[Any, ...] | None:
         if shape.keyed is None:
             return ANY_ROW
-        if isinstance(params, dict):
-            values: Sequence[Any] = list(params.values())
+        if isinstance(params, list | tuple):  # what drivers take, ahead of the slower checks
+            values: Sequence[Any] = params
+        elif isinstance(params, dict):
+            values = list(params.values())
         elif isinstance(params, Sequence) and not isinstance(params, str | bytes):
             values = params
         else:

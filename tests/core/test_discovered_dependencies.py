@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from _loaders import Loader
 
+import cacheplug
 from cacheplug import Cache, LocalTier, MemoryStore, RedisStore, depends_on
 from cacheplug.testing import RedisServer
 
 FIXTURE_SECRET = "test-secret-key-not-for-production"  # the ``cache`` fixture's (conftest)
+
+
+class CountingEnsures(RedisStore):
+    """A real RedisStore counting its ``ensure_versions`` calls (a round trip each)."""
+
+    ensures = 0
+
+    def ensure_versions(self, *args: Any, **kwargs: Any) -> list[bytes | None]:
+        self.ensures += 1
+        return super().ensure_versions(*args, **kwargs)
 
 
 def discovering(
@@ -241,4 +253,157 @@ def test_a_store_whose_bumps_are_not_atomic_reads_guarded_tags_at_once(redis_url
     assert cache.get_or_load("lamp", write) == "lamp1"
     assert cache.get_or_load("lamp", guarded(lamp)) == "lamp2"
     assert cache.get_or_load("lamp", guarded(lamp)) == "lamp2"
+    cache.close()
+
+
+def test_a_nested_load_after_a_write_does_not_vouch_for_what_was_read_before_it(
+    cache: Cache,
+) -> None:
+    lamp = Loader("lamp")
+
+    def outer() -> str:
+        depends_on(["product:1"])
+        value = lamp()  # the row, read before the write
+        cache.invalidate_tags("product:1")
+        # A nested load reads the row again, after the write: its version is the new one.
+        cache.get_or_load("inner", discovering(Loader("inner"), "product:1"))
+        return value
+
+    assert cache.get_or_load("lamp", outer) == "lamp1"
+    assert cache.get_or_load("lamp", outer) == "lamp2"  # the first was not stored
+
+
+def test_a_guarded_tag_whose_guard_the_entry_depends_on_is_not_recorded(cache: Cache) -> None:
+    # The load read the row, then the whole table: a write to the row invalidates the table
+    # tag too, so the row's tag would add nothing (and cost a version read per hit).
+    def load() -> str:
+        depends_on(["product:1"], guarded_by=["products"])
+        depends_on(["products"])
+        return "lamp"
+
+    cache.get_or_load("lamp", load)
+    info = cache.inspect("lamp")
+    assert info is not None
+    assert "products" in info.tags
+    assert "product:1" not in info.tags
+    cache.invalidate_tags("products", "product:1")  # the row's write still reaches it
+    assert cache.get("lamp") is None
+
+
+def test_a_guarded_tag_is_recorded_when_a_guard_is_not_depended_on(cache: Cache) -> None:
+    def load() -> str:
+        depends_on(["product:1"], guarded_by=["products", "items"])
+        depends_on(["products"])  # not "items": a write through it moves only the row
+        return "lamp"
+
+    cache.get_or_load("lamp", load)
+    info = cache.inspect("lamp")
+    assert info is not None
+    assert {"products", "product:1"} <= set(info.tags)
+
+
+class ReadingAhead:
+    """A loader naming, before it runs, the tags it will declare (as the adapters' do)."""
+
+    def __init__(self, tags: list[str]) -> None:
+        self.tags = tags
+        self.calls = 0
+
+    def read_ahead(self) -> list[str]:
+        return self.tags
+
+    def __call__(self) -> str:
+        self.calls += 1
+        depends_on(self.tags)
+        return f"value{self.calls}"
+
+
+def test_tags_named_ahead_are_read_with_the_fill_s_own_versions(redis_url: str) -> None:
+    store = CountingEnsures(redis_url)
+    cache = Cache(store, namespace="ahead", secret=FIXTURE_SECRET)
+    loader = ReadingAhead(["products", "categories"])
+    cache.get_or_load("first", loader)  # creates the version keys
+    store.ensures = 0
+    assert cache.get_or_load("second", loader) == "value2"
+    assert store.ensures == 0  # no round trip of its own for the loader's tags
+    cache.invalidate_tags("categories")
+    assert cache.get_or_load("second", loader) == "value3"  # and it depends on them
+    cache.close()
+
+
+def test_a_tag_named_ahead_and_invalidated_before_the_load_named_it_is_not_stored(
+    redis_url: str,
+) -> None:
+    # The version read ahead predates the data: an invalidation in between refuses the store.
+    cache = Cache(redis_url, namespace="ahead", secret=FIXTURE_SECRET)
+    lamp = Loader("lamp")
+
+    class Racing(ReadingAhead):
+        def __call__(self) -> str:
+            cache.invalidate_tags("products")
+            depends_on(["products"])
+            return lamp()
+
+    racing = Racing(["products"])
+    cache.get_or_load("warm", racing)  # the version key exists from now on
+    assert cache.get_or_load("lamp", racing) == "lamp2"
+    assert cache.get_or_load("lamp", discovering(lamp, "products")) == "lamp3"  # not stored
+    cache.close()
+
+
+def test_depends_on_later_in_process_only() -> None:
+    seen: list[bool] = []
+
+    def load() -> str:
+        seen.append(cacheplug.depends_on_later())
+        return "v"
+
+    assert cacheplug.depends_on_later() is False  # no load running
+    memory = Cache(MemoryStore(), namespace="later")
+    memory.get_or_load("k", load)
+    memory.close()
+    with RedisServer() as server:
+        shared = Cache(server.url, namespace="later", secret=FIXTURE_SECRET)
+        shared.get_or_load("k", load)
+        shared.close()
+    assert seen == [True, False]
+
+
+def test_a_tag_declared_late_after_its_invalidation_is_not_stored() -> None:
+    # In process, a loader may name its tags as it returns: the store's log of bumps tells
+    # that the data read earlier predates an invalidation.
+    cache = Cache(MemoryStore(), namespace="later")
+    lamp = Loader("lamp")
+
+    def late(invalidate: bool) -> Callable[[], str]:
+        def load() -> str:
+            value = lamp()
+            if invalidate:
+                cache.invalidate_tags("products")
+            assert cacheplug.depends_on_later()
+            depends_on(["products"])
+            return value
+
+        return load
+
+    assert cache.get_or_load("lamp", late(True)) == "lamp1"
+    assert cache.get_or_load("lamp", late(False)) == "lamp2"  # the first was not stored
+    assert cache.get_or_load("lamp", late(False)) == "lamp2"
+    cache.close()
+
+
+def test_tags_read_ahead_are_those_whose_versions_the_fill_read(redis_url: str) -> None:
+    cache = Cache(redis_url, namespace="ahead", secret=FIXTURE_SECRET)
+    seen: list[frozenset[str]] = []
+
+    class Noting(ReadingAhead):
+        def __call__(self) -> str:
+            seen.append(cacheplug.tags_read_ahead())
+            return super().__call__()
+
+    loader = Noting(["products", "categories", "shop"])
+    cache.get_or_load("first", loader)  # the version keys do not exist yet: none read
+    cache.get_or_load("second", loader, tags=["shop"])  # the load's own tag counts too
+    assert seen == [frozenset(), frozenset({"products", "categories", "shop"})]
+    assert cacheplug.tags_read_ahead() == frozenset()  # no load running
     cache.close()
