@@ -164,8 +164,8 @@ class EntryCodec:
         if len(payload) > self.max_value_bytes:
             return None
         flags = 0
-        compressor = self._compressor
-        if compressor is not None and len(payload) >= self._compress_min:  # type: ignore[operator]
+        compressor, compress_min = self._compressor, self._compress_min
+        if compressor is not None and compress_min is not None and len(payload) >= compress_min:
             compressed = compressor.compress(payload)
             if len(compressed) < len(payload):
                 payload, flags = compressed, compressor.id
