@@ -13,7 +13,9 @@ from cacheplug._clock import Clock
 from cacheplug._engine.local import LocalTier
 from cacheplug._engine.plans import XFetch
 from cacheplug._engine.resilience import CircuitBreaker
-from cacheplug.encoding._serializers import Serializer, SerializerName
+from cacheplug.encoding._choice import SerializerName
+from cacheplug.encoding._compression import CompressionName
+from cacheplug.encoding._serializers import Serializer
 
 
 class CacheOptions(TypedDict, total=False):
@@ -30,6 +32,7 @@ class CacheOptions(TypedDict, total=False):
     secret: str | bytes | None
     secret_fallbacks: Sequence[str | bytes]
     serializer: SerializerName | Serializer
+    compression: CompressionName | None
     compress_min_bytes: int | None
     max_value_bytes: int
     strict: bool

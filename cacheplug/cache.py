@@ -84,8 +84,13 @@ class Cache(AsyncMethods, FeatureMethods):
     - ``secret=None``: signs entries (keyed BLAKE2b) and enables pickle on shared stores.
       ``secret_fallbacks=()``: older secrets still accepted while entries age out.
     - ``serializer="auto"``: pickle when entries are signed or the store is in-process,
-      data-only JSON otherwise; or ``"pickle"``, ``"json"``, ``"unsafe-pickle"``, or an object.
-    - ``compress_min_bytes=None``: zlib-compress payloads at least this large.
+      data-only MessagePack otherwise (data-only JSON where ``msgpack`` is not installed); or
+      ``"pickle"``, ``"msgpack"``, ``"json"``, ``"unsafe-pickle"``, or an object.
+    - ``compression=None``: ``"none"``, ``"zlib"`` or ``"zstd"`` (``pip install
+      'cacheplug[zstd]'``); ``None`` = ``"zlib"`` if ``compress_min_bytes`` is given, else
+      ``"none"``. A cache that compresses reads entries of either compression.
+    - ``compress_min_bytes=None``: compress payloads at least this large (with a
+      compression and no ``compress_min_bytes``: 1024).
     - ``max_value_bytes=1048576``: larger entries are not cached (and never half-written).
     - ``strict=False``: explicit ``get``/``set``/... raise :class:`CacheUnavailable` instead of
       failing open. ``get_or_load`` and ``cached`` always fail open. (Invalidations that

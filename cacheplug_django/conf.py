@@ -39,6 +39,8 @@ Every key, with its default:
 - ``AUDIT_DEPENDENCIES``: ``None`` (on when ``DEBUG``): a loader with an explicit
   ``depends_on`` that reads a table it does not name is logged (a warning naming the table
   and where the loader is).
+- ``COMPRESSION``: ``"none"``; ``"zlib"`` or ``"zstd"`` (``pip install 'cacheplug[zstd]'``):
+  values of 1 KB and more are stored compressed, and entries compressed with either are read.
 
 The defaults of every key but ``INVALIDATE_ON_WRITE`` and ``PAGES`` are Flask's too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into

@@ -34,6 +34,9 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
   reads, as ``depends_on="auto"``, plus what it names (``depends_on`` models, ``tags``).
 - ``CACHEPLUG_AUDIT_DEPENDENCIES``: ``None`` (on when ``app.debug``): a loader with an
   explicit ``depends_on`` that reads a table it does not name is logged.
+- ``CACHEPLUG_COMPRESSION``: ``"none"``; ``"zlib"`` or ``"zstd"`` (``pip install
+  'cacheplug[zstd]'``): values of 1 KB and more are stored compressed, and entries compressed
+  with either are read.
 
 These are the defaults of Django's ``CACHEPLUG`` too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into

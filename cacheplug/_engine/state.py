@@ -41,10 +41,13 @@ from cacheplug._engine.plans import (
 from cacheplug._engine.resilience import BurstLogger, CircuitBreaker
 from cacheplug._memo import BoundedMemo
 from cacheplug._types import BOOKKEEPING_TTL_MS, DEFAULT, FAILED, DefaultType, Ttl
+from cacheplug.encoding._choice import SerializerName, choose_serializer
 from cacheplug.encoding._codec import EntryCodec
+from cacheplug.encoding._compression import DEFAULT_MIN_BYTES as DEFAULT_COMPRESS_MIN_BYTES
+from cacheplug.encoding._compression import CompressionName, check_compression, compressor
 from cacheplug.encoding._envelope import NEVER
 from cacheplug.encoding._keys import KeyBuilder
-from cacheplug.encoding._serializers import Serializer, SerializerName, choose_serializer
+from cacheplug.encoding._serializers import Serializer
 from cacheplug.encoding._signing import Signer
 from cacheplug.encoding._tags import (
     Recorded,
@@ -76,6 +79,7 @@ class EngineState:
         secret: str | bytes | None = None,
         secret_fallbacks: Sequence[str | bytes] = (),
         serializer: SerializerName | Serializer = "auto",
+        compression: CompressionName | None = None,
         compress_min_bytes: int | None = None,
         max_value_bytes: int = 1024 * 1024,
         strict: bool = False,
@@ -120,9 +124,19 @@ class EngineState:
             None if negative_ttl is None else non_negative("negative_ttl", negative_ttl)
         )
         signer = Signer(secret, secret_fallbacks) if secret is not None else None
+        # No compression given: compress_min_bytes alone means zlib, as before compression
+        # could be chosen. A compression given alone compresses from DEFAULT_COMPRESS_MIN_BYTES.
+        chosen = None
+        if compression is not None:
+            chosen = compressor(check_compression(compression))
+            if chosen is None:
+                compress_min_bytes = None
+            elif compress_min_bytes is None:
+                compress_min_bytes = DEFAULT_COMPRESS_MIN_BYTES
         self._codec = EntryCodec(
             choose_serializer(serializer, store, signer),
             signer,
+            compressor=chosen,
             compress_min_bytes=compress_min_bytes,
             max_value_bytes=max_value_bytes,
         )
@@ -317,8 +331,8 @@ class EngineState:
             f"cacheplug: discarded the entry under {skey!r}: bad signature, unknown format, "
             "undecodable payload, a compressed entry while compression is off, or larger "
             "than max_value_bytes (if the secret was rotated, list the old one in "
-            "secret_fallbacks; every process sharing the store needs the same "
-            "compress_min_bytes)"
+            "secret_fallbacks; a process whose compression is 'none' discards compressed "
+            "entries, and one without zstandard installed those compressed with zstd)"
         )
 
 

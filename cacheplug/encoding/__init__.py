@@ -7,6 +7,7 @@ Below the engine and beside the stores: nothing here imports the engine, the fea
 
 from __future__ import annotations
 
+from cacheplug.encoding._msgpack import MsgpackSerializer
 from cacheplug.encoding._serializers import JsonSerializer, PickleSerializer, Serializer
 
-__all__ = ["JsonSerializer", "PickleSerializer", "Serializer"]
+__all__ = ["JsonSerializer", "MsgpackSerializer", "PickleSerializer", "Serializer"]

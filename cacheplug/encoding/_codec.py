@@ -7,20 +7,22 @@ cache's configuration.
 
 Decoding is bounded, because an unsigned cache reads records anyone who can write to the store
 may have forged: a record is refused unopened when it is larger than ``max_value_bytes`` or
-carries a flag this cache never sets (compression when ``compress_min_bytes`` is off), and a
-compressed payload is inflated at most to ``max_value_bytes`` bytes (one more, to tell "exactly
-at the bound" from "over it") before anything parses it. So one read costs at most about
+carries a flag this cache never sets (compression when compression is off, an unknown
+compression), and a compressed payload is decompressed at most to about ``max_value_bytes``
+bytes before anything parses it (``_compression``). So one read costs at most about
 ``max_value_bytes`` of memory and parsing, however small the record that triggered it.
 """
 
 from __future__ import annotations
 
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from cacheplug._memo import BoundedMemo
 from cacheplug.encoding import _envelope
+from cacheplug.encoding._choice import readers
+from cacheplug.encoding._compression import Compressor, ZlibCompressor, decompressors
 from cacheplug.encoding._serializers import PICKLE_ID, Serializer
 from cacheplug.encoding._signing import SIGNATURE_SIZE, Signer
 from cacheplug.stores.base import parse_counter
@@ -57,6 +59,9 @@ class _Known:
     fresh_until: float
     compute_time: float
     tags: tuple[tuple[str, int], ...]
+    loads: Callable[[Any], Any]
+    """Decodes the whole record: pickle ignores what follows the pickle; other serializers
+    get a view of the payload alone."""
 
 
 class _KnownRecords(BoundedMemo[str, _Known]):
@@ -93,35 +98,15 @@ class _KnownRecords(BoundedMemo[str, _Known]):
         self.bytes += size
 
 
-def inflate(data: bytes | memoryview, limit: int) -> bytes | None:
-    """The zlib stream ``data`` inflated, or ``None`` if it is malformed, truncated, followed
-    by anything, or would inflate to more than ``limit`` bytes.
-
-    Never produces more than ``limit + 1`` bytes, however much ``data`` would expand to: a
-    few kilobytes of zlib can stand for gigabytes.
-    """
-    inflater = zlib.decompressobj()
-    try:
-        # One byte over the limit, so that a payload of exactly ``limit`` bytes leaves room to
-        # reach the end of its stream (eof) and is told apart from a longer one.
-        payload = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        return None
-    if len(payload) > limit or inflater.unconsumed_tail or inflater.unused_data:
-        return None
-    # Not at the end of the stream with all input consumed: truncated.
-    return payload if inflater.eof else None
-
-
 class EntryCodec:
     """Encodes and decodes entries for one cache configuration."""
 
     __slots__ = (
         "_compress_min",
-        "_flags",
+        "_compressor",
+        "_decompressors",
         "_known",
-        "_loads",
-        "_pickled",
+        "_readers",
         "_serializer",
         "_serializer_id",
         "_signer",
@@ -133,20 +118,25 @@ class EntryCodec:
         serializer: Serializer,
         signer: Signer | None,
         *,
+        compressor: Compressor | None = None,
         compress_min_bytes: int | None,
         max_value_bytes: int,
     ) -> None:
         self._serializer = serializer
         self._serializer_id = serializer.id
-        # pickle ignores what follows the pickle, so its payload needs no slicing out.
-        self._pickled = serializer.id == PICKLE_ID
-        self._loads = serializer.loads
+        self._readers = readers(serializer)
         self._signer = signer
         self._known = _KnownRecords()
+        # compress_min_bytes alone means zlib, as before compression could be chosen.
+        if compress_min_bytes is None:
+            compressor = None
+        elif compressor is None:
+            compressor = ZlibCompressor()
+        self._compressor = compressor
         self._compress_min = compress_min_bytes
-        # The flags this cache may write, hence the only ones it reads: a cache that never
-        # compresses never inflates what a forger marked compressed.
-        self._flags = 0 if compress_min_bytes is None else _envelope.FLAG_COMPRESSED
+        # The compressions this cache reads, by the id its flags carry: none when it never
+        # compresses, so it never decompresses what a forger marked compressed.
+        self._decompressors = decompressors(self._compressor)
         self.max_value_bytes = max_value_bytes
 
     @property
@@ -174,10 +164,11 @@ class EntryCodec:
         if len(payload) > self.max_value_bytes:
             return None
         flags = 0
-        if self._compress_min is not None and len(payload) >= self._compress_min:
-            compressed = zlib.compress(payload, 6)
+        compressor, compress_min = self._compressor, self._compress_min
+        if compressor is not None and compress_min is not None and len(payload) >= compress_min:
+            compressed = compressor.compress(payload)
             if len(compressed) < len(payload):
-                payload, flags = compressed, _envelope.FLAG_COMPRESSED
+                payload, flags = compressed, compressor.id
         record = _envelope.pack(
             payload,
             serializer_id=self._serializer_id,
@@ -200,7 +191,7 @@ class EntryCodec:
         known = self._known.get(store_key)
         if known is not None and known.record == record:
             try:
-                value = self._loads(record)
+                value = known.loads(record)
             except Exception:
                 return None
             return _new_entry(
@@ -235,27 +226,38 @@ class EntryCodec:
             _TRAILER.unpack_from(record, start)
         )
         payload_end = start - tags_length
-        if serializer_id != self._serializer_id or payload_end < 0 or flags & ~self._flags:
+        loads = self._readers.get(serializer_id)
+        if loads is None or payload_end < 0:
             return None
+        decompressor = None
+        if flags:
+            # Only compression ids: a cache that does not compress, an id it does not know, or
+            # any other bit makes the record a miss, unopened.
+            decompressor = self._decompressors.get(flags)
+            if decompressor is None:
+                return None
         tags: tuple[tuple[str, int], ...] = ()
         if tags_length:
             tags = _envelope.unpack_tags(record, payload_end, start)
             if not tags:
                 return None
         try:
-            if flags & _envelope.FLAG_COMPRESSED:
-                payload = inflate(memoryview(record)[:payload_end], self.max_value_bytes)
+            if decompressor is not None:
+                payload = decompressor.decompress(
+                    memoryview(record)[:payload_end], self.max_value_bytes
+                )
                 if payload is None:
                     return None
-                value = self._loads(payload)
-            elif self._pickled:
-                value = self._loads(record)
+                value = loads(payload)
+            elif serializer_id == PICKLE_ID:
+                value = loads(record)  # pickle ignores what follows the pickle: no copy
             else:
-                value = self._loads(record[:payload_end])
+                loads = _sliced(loads, payload_end)
+                value = loads(record)
         except Exception:  # RecursionError (deeply nested JSON) included: a discard, not a crash
             return None
-        if self._pickled and not flags:
-            known = _Known(record, created_at, fresh_until, compute_time, tags)
+        if decompressor is None:
+            known = _Known(record, created_at, fresh_until, compute_time, tags, loads)
             self._known.remember_record(store_key, known)
         return _new_entry(Entry, (value, created_at, fresh_until, compute_time, tags))
 
@@ -276,7 +278,6 @@ class EntryCodec:
         :meth:`decode`.
         """
         known_records = self._known
-        loads = self._loads
         decode = self.decode
         found: dict[str, Any] = {}
         discarded: list[str] = []
@@ -295,7 +296,7 @@ class EntryCodec:
                 tags = known.tags
                 if tags == usual or all(versions.get(tag, -1) == v for tag, v in tags):
                     try:
-                        found[key] = loads(record)
+                        found[key] = known.loads(record)
                     except Exception:
                         discarded.append(store_key)
                     continue
@@ -311,3 +312,9 @@ class EntryCodec:
                 elif any(tag not in versions for tag, _ in tags):
                     undecided.append((key, store_key, entry))
         return found, discarded, size, undecided
+
+
+def _sliced(loads: Callable[[Any], Any], end: int) -> Callable[[bytes], Any]:
+    """``loads`` of the first ``end`` bytes of a record: the payload (a serializer's
+    ``loads`` takes bytes, and slicing a small payload costs less than a memoryview)."""
+    return lambda record: loads(record[:end])

@@ -4,14 +4,16 @@ The envelope is a *trailer*: fields follow the payload, so a pickle payload can 
 straight from the record (``pickle.loads`` ignores bytes after the pickle) without copying.
 Layout, format version 1 (little-endian)::
 
-    ... payload                 the serialized value (possibly zlib-compressed)
+    ... payload                 the serialized value (possibly compressed)
     ... tags                    per tag: u8 length, the tag (UTF-8), u64 tag version
     f64 created_at              wall-clock seconds when the value was written
     f64 fresh_until             wall-clock seconds; +inf when the entry never goes stale
     f32 compute_time            seconds the loader took (for early recomputation)
     u32 tags length             bytes of the tags block
-    u8  flags                   bit 0: payload is zlib-compressed; a reader treats a flag
-                                its cache does not set (bit 0 without compression) as a miss
+    u8  flags                   bits 0-1: the compression id (0 none, 1 zlib, 2 zstd; see
+                                ``_compression``), other bits 0; a reader treats a value
+                                its cache does not read (any compression when its own is
+                                off, an unknown id, another bit) as a miss
     u8  serializer id           which codec produced the payload
     u8  reserved (0)
     u8  format version          last byte; a reader treats any other version as a miss
@@ -29,6 +31,7 @@ from typing import Final
 
 FORMAT_VERSION: Final = 1
 FLAG_COMPRESSED: Final = 0x01
+"""The flags of a zlib-compressed payload (compression id 1; format version 1 had no other)."""
 NEVER: Final = math.inf
 
 TRAILER: Final = struct.Struct("<ddfIBBBB")

@@ -14,11 +14,7 @@ import decimal
 import json
 import pickle
 import uuid
-from typing import Any, Final, Literal, Protocol, TypeAlias
-
-from cacheplug.encoding._signing import Signer
-from cacheplug.exceptions import ConfigurationError
-from cacheplug.stores.base import Store
+from typing import Any, Final, Protocol
 
 PICKLE_ID: Final = 1
 JSON_ID: Final = 2
@@ -110,11 +106,16 @@ def _to_json(value: Any) -> Any:
         return _tagged("decimal", str(value))
     if kind is uuid.UUID:
         return _tagged("uuid", str(value))
-    raise TypeError(
-        f"the JSON serializer cannot store a {kind.__module__}.{kind.__qualname__} value. "
-        "JSON is used because this cache talks to a shared store without a signing secret; "
-        "pass secret=... (the adapters use your SECRET_KEY) to store any picklable value "
-        "as signed pickle, or convert the value to plain data first"
+    raise unstorable(kind, "JSON")
+
+
+def unstorable(kind: type, codec: str) -> TypeError:
+    """The error of a data-only serializer (``codec``) given a ``kind`` value it cannot store."""
+    return TypeError(
+        f"the {codec} serializer cannot store a {kind.__module__}.{kind.__qualname__} value. "
+        f"{codec} is used because this cache talks to a shared store without a signing "
+        "secret; pass secret=... (the adapters use your SECRET_KEY) to store any picklable "
+        "value as signed pickle, or convert the value to plain data first"
     )
 
 
@@ -140,35 +141,3 @@ def _from_json(obj: dict[str, Any]) -> Any:
         if decoder is not None:
             return decoder(obj["v"])
     return obj
-
-
-SerializerName: TypeAlias = Literal["auto", "pickle", "json", "unsafe-pickle"]
-
-
-def choose_serializer(
-    choice: SerializerName | Serializer, store: Store, signer: Signer | None
-) -> Serializer:
-    """The serializer for ``choice``, refusing unsigned pickle from a shared store.
-
-    ``auto``: pickle when entries are signed or the store is in-process, JSON otherwise.
-    """
-    if not isinstance(choice, str):
-        return choice
-    if choice == "auto":
-        return PickleSerializer() if signer is not None or not store.shared else JsonSerializer()
-    if choice == "json":
-        return JsonSerializer()
-    if choice == "pickle":
-        if signer is None and store.shared:
-            raise ConfigurationError(
-                "serializer='pickle' on a shared store needs a signing secret: pass "
-                "secret=... so that only entries this application wrote are ever unpickled "
-                "(serializer='unsafe-pickle' skips that protection)"
-            )
-        return PickleSerializer()
-    if choice == "unsafe-pickle":
-        return PickleSerializer()
-    raise ConfigurationError(
-        f"unknown serializer {choice!r}: use 'auto', 'pickle', 'json', 'unsafe-pickle' "
-        "or a Serializer object"
-    )

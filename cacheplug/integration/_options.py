@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any, Final, TypedDict
 
 from cacheplug._engine.local import LocalTier
+from cacheplug.encoding._compression import CompressionName
 from cacheplug.integration._settings import local_tier
 
 __all__ = ["AGAIN_AFTER", "SETTING_DEFAULTS", "CacheOptions", "cache_options"]
@@ -37,6 +38,7 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "OUTBOX": True,
         "AUTO_DEPENDENCIES": False,
         "AUDIT_DEPENDENCIES": None,
+        "COMPRESSION": "none",
     }
 )
 """Every setting both adapters read, with its default (``SECRET``/``SECRET_FALLBACKS``
@@ -47,7 +49,8 @@ off (a dict of ``SOURCE``, ``DATABASE``, ``SLOT`` turns it on: see
 :func:`~cacheplug.integration.cdc_settings`); ``OUTBOX``: the transactional outbox is used
 where its table exists; ``AUTO_DEPENDENCIES``: a read depends on what it names, not on
 what its loader reads; ``AUDIT_DEPENDENCIES`` ``None``: the audit
-of explicit ``depends_on`` is on in the framework's debug mode)."""
+of explicit ``depends_on`` is on in the framework's debug mode; ``COMPRESSION`` ``"none"``:
+values are stored uncompressed, ``"zlib"`` or ``"zstd"`` compress those of 1 KB and more)."""
 
 AGAIN_AFTER: Final = 2.0
 """Seconds after a commit no hook follows (Django's manual transactions, a SQLAlchemy
@@ -68,6 +71,7 @@ class CacheOptions(TypedDict):
     l1: LocalTier | None
     hot_key_replicas: int
     strict: bool
+    compression: CompressionName
 
 
 def cache_options(
@@ -103,4 +107,5 @@ def cache_options(
         l1=local_tier(get("L1")),
         hot_key_replicas=get("HOT_KEY_REPLICAS"),
         strict=get("STRICT"),
+        compression=get("COMPRESSION"),
     )

@@ -21,6 +21,8 @@ Codes (the Django system check id is ``cacheplug.<code>``):
 - ``E015``: ``CDC`` (and, in Django, a ``DATABASE`` that is not a PostgreSQL alias).
   ``E016``: ``OUTBOX``.
 - ``E017``: ``AUTO_DEPENDENCIES``. ``E018``: ``AUDIT_DEPENDENCIES``.
+- ``E019``: ``COMPRESSION`` (not ``"none"``/``"zlib"``/``"zstd"``, or ``"zstd"`` without the
+  ``zstandard`` package).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any, Final
 
 from cacheplug._config import non_negative, positive, ttl_seconds
 from cacheplug._engine.local import LocalTier
+from cacheplug.encoding._compression import check_compression
 from cacheplug.encoding._keys import KeyBuilder
 from cacheplug.exceptions import ConfigurationError
 from cacheplug.integration._cdc_setup import CDC_HINT, cdc_settings
@@ -248,6 +251,12 @@ _RULES: Final[dict[str, _Rule]] = {
         "E018",
         _optional_flag,
         "Use None (the default: on in debug mode), True or False.",
+    ),
+    "COMPRESSION": _Rule(
+        "E019",
+        check_compression,
+        "Use 'none' (the default), 'zlib', or 'zstd' (pip install 'cacheplug[zstd]'): "
+        "values of 1 KB and more are stored compressed.",
     ),
 }
 

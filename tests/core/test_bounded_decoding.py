@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from cacheplug import Cache, MemoryStore, Store
-from cacheplug.encoding import _codec
+from cacheplug.encoding import _compression
 from cacheplug.encoding._codec import EntryCodec
 from cacheplug.encoding._envelope import FLAG_COMPRESSED, pack
 from cacheplug.encoding._serializers import JSON_ID, PICKLE_ID, JsonSerializer
@@ -94,7 +94,7 @@ class InflateSpy:
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> InflateSpy:
     spy = InflateSpy()
-    monkeypatch.setattr(_codec, "zlib", spy)
+    monkeypatch.setattr(_compression, "zlib", spy)
     return spy
 
 
@@ -160,7 +160,13 @@ def sign_if(signed: bool, record: bytes) -> bytes:
 def json_cache(redis_url: str) -> Iterator[Cache]:
     """An unsigned cache on Redis, so JSON; compression never enabled; a clock that stands
     still, so every discard of a test falls in one burst of warnings."""
-    cache = Cache(redis_url, namespace="bounded", clock=FakeClock(NOW), max_value_bytes=LIMIT)
+    cache = Cache(
+        redis_url,
+        namespace="bounded",
+        clock=FakeClock(NOW),
+        max_value_bytes=LIMIT,
+        serializer="json",  # the default is MessagePack: test_data_only_formats.py
+    )
     cache.set("probe", (1, 2))
     probe = cache.store.get(cache.store_key("probe"))
     assert probe is not None

@@ -223,7 +223,7 @@ def test_a_cache_without_secret_never_unpickles(
     assert cache.get("probe") == (1, 2)
     probe = redis_client.get(cache.store_key("probe"))
     assert isinstance(probe, bytes)
-    assert probe.startswith(b'{"__cp__":"tuple"')  # this cache really writes JSON
+    assert probe.startswith(b"\x93\xc7\x00\x01")  # data-only MessagePack: [tuple marker, 1, 2]
 
     skey = cache.store_key("k")
     redis_client.set(skey, JSON_SHAPES[shape](forged_pickle(marker)))

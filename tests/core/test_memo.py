@@ -46,10 +46,10 @@ def test_known_records_count_bytes_from_zero_after_any_clear() -> None:
     known = _KnownRecords()
     known.max_entries = 2
     for key in ("a", "b", "c"):  # the third clears the memo by count
-        known.remember_record(key, _Known(b"x" * 10, 1.0, 2.0, 0.0, ()))
+        known.remember_record(key, _Known(b"x" * 10, 1.0, 2.0, 0.0, (), bytes))
     assert list(known) == ["c"]
     assert known.bytes == 10
-    known.remember_record("big", _Known(b"x" * (known.MAX_BYTES - 5), 1.0, 2.0, 0.0, ()))
+    known.remember_record("big", _Known(b"x" * (known.MAX_BYTES - 5), 1.0, 2.0, 0.0, (), bytes))
     assert "big" not in known  # over the per-record bound: not kept
     assert known.bytes == 10
     known.clear()
@@ -61,8 +61,8 @@ def test_known_records_are_cleared_when_their_bytes_would_pass_the_bound() -> No
     record = b"x" * known.MAX_RECORD_BYTES
     fit = known.MAX_BYTES // known.MAX_RECORD_BYTES
     for number in range(fit):
-        known.remember_record(f"k{number}", _Known(record, 1.0, 2.0, 0.0, ()))
+        known.remember_record(f"k{number}", _Known(record, 1.0, 2.0, 0.0, (), bytes))
     assert (len(known), known.bytes) == (fit, known.MAX_BYTES)
-    known.remember_record("one more", _Known(record, 1.0, 2.0, 0.0, ()))
+    known.remember_record("one more", _Known(record, 1.0, 2.0, 0.0, (), bytes))
     assert list(known) == ["one more"]
     assert known.bytes == known.MAX_RECORD_BYTES
