@@ -26,6 +26,7 @@ from cacheplug._options import CacheOptions
 from cacheplug._redact import redact
 from cacheplug._types import DEFAULT, MISSING
 from cacheplug.cache import Cache
+from cacheplug.encoding._compression import CompressionName
 from cacheplug.encoding._msgpack import MsgpackSerializer
 from cacheplug.encoding._serializers import JsonSerializer, PickleSerializer, Serializer
 from cacheplug.exceptions import (
@@ -60,6 +61,7 @@ __all__ = [
     "CachedFunction",
     "CircuitBreaker",
     "Clock",
+    "CompressionName",
     "ConfigurationError",
     "DEFAULT",
     "EntryInfo",

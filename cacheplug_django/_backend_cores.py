@@ -26,6 +26,7 @@ from cacheplug import (
 from cacheplug import (
     Cache,
     Clock,
+    CompressionName,
     ConfigurationError,
     LocalTier,
     MemoryStore,
@@ -49,6 +50,7 @@ OPTIONS: Final = frozenset(
         "LOCK_TIMEOUT",
         "MAX_VALUE_BYTES",
         "COMPRESS_MIN_BYTES",
+        "COMPRESSION",
         "MAX_ENTRIES",
         "CULL_FREQUENCY",  # read (and ignored) by BaseCache: accepted like Django does
         "CLOCK",
@@ -91,6 +93,7 @@ class CoreConfig:
     lock_timeout: float
     max_value_bytes: int
     compress_min_bytes: int | None
+    compression: CompressionName
     max_entries: int | None
     clock: Clock | None
 
@@ -161,6 +164,7 @@ def _build_core(config: CoreConfig) -> Cache:
             lock_timeout=config.lock_timeout,
             max_value_bytes=config.max_value_bytes,
             compress_min_bytes=config.compress_min_bytes,
+            compression=config.compression,
             l1=config.l1,
             clock=config.clock,
         )
@@ -241,6 +245,7 @@ def core_config(location: str, options: Mapping[str, Any]) -> CoreConfig:
         lock_timeout=float(common["lock_timeout"]),
         max_value_bytes=int(options.get("MAX_VALUE_BYTES", 1024 * 1024)),
         compress_min_bytes=None if compress is None else int(compress),
+        compression=common["compression"],
         max_entries=None if max_entries is None else int(max_entries),
         clock=options.get("CLOCK"),
     )

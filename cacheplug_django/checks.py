@@ -58,7 +58,7 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
             messages.append(
                 Warning(
                     f"{SETTING} uses a shared store without a secret: entries are stored as "
-                    "unsigned JSON, and values JSON cannot hold are not cached.",
+                    "unsigned, data-only MessagePack, and values it cannot hold are not cached.",
                     hint="Set SECRET_KEY (or CACHEPLUG['SECRET']).",
                     id="cacheplug.W001",
                 )

@@ -932,3 +932,24 @@ def test_the_cache_template_tag(configured: CachePlugCache) -> None:
     assert template.render(Context({"n": 2})) == "1"
     default_cache.clear()
     assert template.render(Context({"n": 3})) == "3"
+
+
+@pytest.mark.parametrize("compression", ["zlib", "zstd"])
+def test_options_compression_stores_a_page_compressed(make: Make, compression: str) -> None:
+    page = "<tr><td>lamp</td><td>12.50</td></tr>\n" * 1000  # 37 KB, very repetitive
+    plain = make(KEY_PREFIX="plain")
+    packed = make(KEY_PREFIX="packed", options={"COMPRESSION": compression})
+    for backend in (plain, packed):
+        backend.set("page", page)
+        assert backend.get("page") == page
+    plain_info = plain.core.inspect(plain.make_key("page"))
+    packed_info = packed.core.inspect(packed.make_key("page"))
+    assert plain_info is not None
+    assert packed_info is not None
+    assert packed_info.size < plain_info.size / 10
+
+
+def test_options_compression_must_be_known(make: Make) -> None:
+    backend = make(options={"COMPRESSION": "gzip"})
+    with pytest.raises(ImproperlyConfigured, match="zstd"):
+        backend.get("k")
