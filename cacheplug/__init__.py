@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cacheplug import stores
 from cacheplug._clock import Clock, SystemClock
-from cacheplug._engine.discovery import (
+from cacheplug._engine.depends import (
     depends_on,
     depends_on_later,
     dont_store,

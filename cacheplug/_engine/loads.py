@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cacheplug._config import ttl_ms
-from cacheplug._engine.discovery import Discovery, current, loading
+from cacheplug._engine.depends import current, loading
+from cacheplug._engine.discovery import Discovery
 from cacheplug._engine.flights import reentered
 from cacheplug._engine.plans import (
     STORE,

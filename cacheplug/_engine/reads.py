@@ -11,7 +11,8 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from cacheplug._engine.discovery import _running, current
+from cacheplug._engine.depends import current
+from cacheplug._engine.discovery import _running
 from cacheplug._engine.flights import FLIGHT_SEPARATOR
 from cacheplug._engine.invalidation import Invalidator
 from cacheplug._engine.plans import (
