@@ -7,9 +7,9 @@ Why a hand-written path: the general read (``_begin_get``/``_begin_read``, the d
 --in-process-only``). Most of it went to call layers, lists and tuples around little work:
 one dict lookup under one lock for the entry and its version, a comparison with the record
 verified before, and ``pickle.loads`` (about 1 µs, kept: it hands each caller its own copy,
-as every hit does). This path: 2.30 µs and 2.61 µs (1.98x and 2.19x) in the same kind of
-run; a dict read under a lock plus ``pickle.loads`` alone is 1.13x. Bound once, with what it
-reads held in the closure, it goes:
+as every hit does). This path: 2.32 µs and 2.58 µs (2.01x and 2.23x; 1.95x-2.01x and
+2.17x-2.24x over four runs); a dict read under a lock plus ``pickle.loads`` alone is 1.17x
+in the same run. Bound once, with what it reads held in the closure, it goes:
 
 - no invalidation pending, no load discovering its tags, the breaker not tripped;
 - the record is the one this process verified before (``EntryCodec.known``), recording one
@@ -70,7 +70,7 @@ def embedded_hit(engine: EngineState) -> EmbeddedHit | None:
         only = known.only_version
         if only is None:
             return NOTHING
-        record = read(skey, only[0], only[1])
+        record = read(skey, only)
         if record is None or record != known.record or known.fresh_until < now():
             return NOTHING
         try:

@@ -192,11 +192,12 @@ class MemoryStore(Store):
                     append(None)
         return found
 
-    def get_if_version(self, key: str, version_key: str, version: bytes) -> bytes | None:
-        """The entry under ``key`` if ``version_key`` holds ``version``, else ``None``: the
-        engine's in-process hit path, which reads an entry and the version it records under
-        one lock acquisition (``get_many([key, version_key])`` and a comparison, without the
-        list). Expiry and recency as :meth:`get_many`."""
+    def get_if_version(self, key: str, version: tuple[str, bytes]) -> bytes | None:
+        """The entry under ``key`` if the version key ``version[0]`` holds ``version[1]``,
+        else ``None``: the engine's in-process hit path, which reads an entry and the version
+        it records under one lock acquisition (``get_many([key, version_key])`` and a
+        comparison, without the list). Expiry and recency as :meth:`get_many`."""
+        version_key, expected = version
         data = self._data
         with self._lock:
             item = data.get(key)
@@ -207,7 +208,7 @@ class MemoryStore(Store):
                 self._drop(key, item)
                 return None
             current = data.get(version_key)
-            if current is None or current[0] != version:
+            if current is None or current[0] != expected:
                 return None
             if current[1] <= now:
                 self._drop(version_key, current)
