@@ -115,6 +115,7 @@ class Cache(AsyncMethods, FeatureMethods):
 
     def _compose(self, engine: Engine) -> None:
         self._engine = engine
+        self._plain_hit = engine._embedded_hit if engine._plain_hits else None
         self._loads = Loads(engine)
         self._replicas = Replicas(engine)
         self._invalidator = engine._invalidator
@@ -174,7 +175,9 @@ class Cache(AsyncMethods, FeatureMethods):
 
     def get(self, key: str, default: Any = None) -> Any:
         """The cached value of ``key``, or ``default``. A cached ``None`` is a hit."""
-        engine = self._engine
+        engine = self._engine  # the embedded store's hit path first: see _engine/embedded.py
+        if (hit := engine._embedded_hit) is not None and (found := hit(key)) is not NOTHING:
+            return found
         skey, version_keys, found, epoch = engine._begin_get(key)
         if found is BYPASS:
             return default
@@ -238,6 +241,9 @@ class Cache(AsyncMethods, FeatureMethods):
                 if found is BYPASS:
                     return loader()
                 return plain() if found is NOTHING else found
+        hit = self._plain_hit if early is DEFAULT and refresh_ahead is DEFAULT else None
+        if hit is not None and tags is None is max_staleness and (found := hit(key)) is not NOTHING:
+            return found  # type: ignore[no-any-return]  # the embedded store's hit path, no tags
         skey, version_keys, found, epoch = engine._begin_read(
             key, tags, early, refresh_ahead, max_staleness
         )

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from cacheplug._engine.depends import current
 from cacheplug._engine.discovery import _running
+from cacheplug._engine.embedded import embedded_hit
 from cacheplug._engine.flights import FLIGHT_SEPARATOR
 from cacheplug._engine.invalidation import Invalidator
 from cacheplug._engine.plans import (
@@ -56,6 +57,7 @@ class Engine(EngineState):
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         self._invalidator = Invalidator(self)
+        self._embedded_hit = embedded_hit(self)
 
     def nested(self, name: str) -> Engine:
         """An engine for the nested namespace ``name``: its own keys and versions over this
@@ -66,6 +68,7 @@ class Engine(EngineState):
         view._implicit = view._versions.implicit
         view._recorded_keys = BoundedMemo()
         view._invalidator = Invalidator(view)
+        view._embedded_hit = embedded_hit(view)
         return view
 
     def _bypass(self, skey: str, version_keys: Sequence[str]) -> bool:

@@ -62,6 +62,14 @@ class _Known:
     loads: Callable[[Any], Any]
     """Decodes the whole record: pickle ignores what follows the pickle; other serializers
     get a view of the payload alone."""
+    only_version: tuple[str, bytes] | None = None
+    """The one version key the record records and its version as a store holds it
+    (``b"%d"``); ``None`` when it records none or several."""
+
+    def __post_init__(self) -> None:
+        tags = self.tags
+        if len(tags) == 1:
+            self.only_version = (tags[0][0], b"%d" % tags[0][1])
 
 
 class _KnownRecords(BoundedMemo[str, _Known]):
@@ -110,6 +118,7 @@ class EntryCodec:
         "_serializer",
         "_serializer_id",
         "_signer",
+        "known",
         "max_value_bytes",
     )
 
@@ -127,6 +136,9 @@ class EntryCodec:
         self._readers = readers(serializer)
         self._signer = signer
         self._known = _KnownRecords()
+        self.known: dict[str, _Known] = self._known
+        """Records verified and parsed before, by store key (read-only: the embedded store's
+        hit path compares a record with the one verified and reads its envelope fields)."""
         # compress_min_bytes alone means zlib, as before compression could be chosen.
         if compress_min_bytes is None:
             compressor = None

@@ -115,7 +115,14 @@ def hashed_form(key: str) -> str:
 class KeyBuilder:
     """Builds the store keys of one namespace at one namespace version (immutable)."""
 
-    __slots__ = ("_data_keys", "_hashed_prefixes", "_plain_prefixes", "namespace", "version")
+    __slots__ = (
+        "_data_keys",
+        "_hashed_prefixes",
+        "_plain_prefixes",
+        "data_keys",
+        "namespace",
+        "version",
+    )
 
     def __init__(self, namespace: str, version: int = 0, *, nested: bool = False) -> None:
         pattern = _NESTED_PATH_RE if nested else _NAMESPACE_RE
@@ -132,6 +139,9 @@ class KeyBuilder:
         self._hashed_prefixes = {p: f"{namespace}:{version}:{p.value}#:{{" for p in Purpose}
         # Hot keys repeat: remembering recent data keys saves the checks and the hashing.
         self._data_keys: BoundedMemo[str, str] = BoundedMemo()
+        self.data_keys: dict[str, str] = self._data_keys
+        """The store keys :meth:`data` built lately, by user key (read-only; a key not in it
+        may still be valid: ask :meth:`data`)."""
 
     def build(self, purpose: Purpose, key: str) -> str:
         """The store key for ``key`` with the given purpose."""

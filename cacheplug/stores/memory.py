@@ -192,6 +192,31 @@ class MemoryStore(Store):
                     append(None)
         return found
 
+    def get_if_version(self, key: str, version: tuple[str, bytes]) -> bytes | None:
+        """The entry under ``key`` if the version key ``version[0]`` holds ``version[1]``,
+        else ``None``: the engine's in-process hit path, which reads an entry and the version
+        it records under one lock acquisition (``get_many([key, version_key])`` and a
+        comparison, without the list). Expiry and recency as :meth:`get_many`."""
+        version_key, expected = version
+        data = self._data
+        with self._lock:
+            item = data.get(key)
+            if item is None:
+                return None
+            now = self._clock()
+            if item[1] <= now:
+                self._drop(key, item)
+                return None
+            current = data.get(version_key)
+            if current is None or current[0] != expected:
+                return None
+            if current[1] <= now:
+                self._drop(version_key, current)
+                return None
+            data.move_to_end(key)
+            data.move_to_end(version_key)
+            return item[0]
+
     def compare_and_swap(self, key: str, expected: bytes, new: bytes) -> bool:
         with self._lock:
             item = self._live(key)
