@@ -174,7 +174,8 @@ class MemoryStore(Store):
             return value
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        # On the hit path of every read (an entry and its version keys): kept tight.
+        # On the hit path of every read but the embedded one of a record seen before (an entry
+        # and its version keys): kept tight.
         found: list[bytes | None] = []
         append = found.append
         data = self._data
