@@ -95,7 +95,7 @@ def demo(
     counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
 
     def count_queries(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        counted.query()
+        counted.query(sql)
         return execute(sql, params, many, context)
 
     def counts(sender: object, connection: object, **_: object) -> None:

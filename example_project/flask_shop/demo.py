@@ -66,7 +66,7 @@ def demo(
     app = create_app()
     counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", lambda *_: counted.query())
+        event.listen(db.engine, "before_cursor_execute", lambda _c, _r, sql, *_: counted.query(sql))
         store = cache.cache.store
     served = counting(app, counted)
     if args.worker:
