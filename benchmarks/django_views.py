@@ -19,15 +19,17 @@ that cost nothing would reach.
    ``CACHEPLUG["L1"] = {"MAX_ENTRIES": 10000}``; the upper bound), ``--ops`` requests per
    round, contenders interleaved round by round in shuffled order (as in ``overhead.py``);
    each line is the median over ``--rounds`` of the per-round hits/s ratio to ``cache_page``.
-   Targets (issue 6): ``cache_view`` >= 1.5x ``cache_page``; with the L1 tier >= 3x.
-   Then (1b, no targets) the same views called directly with a ``RequestFactory`` request:
-   the decorators alone, without the test client and the middleware.
+   Targets: ``cache_view`` >= 1.6x ``cache_page`` (issue 20; 1.5x in issue 6); with the L1
+   tier >= 3x, and within 15 % of the upper bound's requests/s (time per request at most
+   1/0.85 of its). Then (1b) the same views called directly with a ``RequestFactory``
+   request: the decorators alone, without the test client and the middleware. Target: an L1
+   hit costs at most 1.5x the upper bound's time per request.
 2. The same through gunicorn on 127.0.0.1 (``--workers`` sync workers, or gthread workers
    with ``--http-threads`` threads each; one server with the L1 tier off, one with it on),
    loaded by ``--connections`` HTTP/1.1 clients in threads of this process (keep-alive where
    the server allows it; the sync worker closes after each response) for ``--duration``
    seconds per contender and round, ``--http-rounds`` interleaved rounds. Same ratios, same
-   targets.
+   targets, but the L1 tier within 10 % of the upper bound.
 3. A stampede: ``--clients`` threads (default 64), each on a connection of its own, request
    at the same moment a page whose view takes 100 ms (cached 1 s), first cold and then just
    expired, with ``cache_page`` and with ``cache_view``, through gunicorn gthread workers with
@@ -78,7 +80,12 @@ PAGES: dict[str, tuple[str, bool]] = {
     "no cache, body prebuilt (upper bound)": ("/floor/", False),
 }
 BASELINE = "cache_page over django-redis"
-TARGETS = {"cacheplug cache_view": 1.5, "cacheplug cache_view, L1 tier on": 3.0}
+TARGETS = {"cacheplug cache_view": 1.6, "cacheplug cache_view, L1 tier on": 3.0}
+L1 = "cacheplug cache_view, L1 tier on"
+UPPER = "no cache, body prebuilt (upper bound)"
+# An L1 hit's time per request at most this many times the upper bound's: through the test
+# client (within 15 % of its requests/s), through gunicorn (10 %), and called directly (1b).
+CLIENT_BOUND, HTTP_BOUND, DIRECT_BOUND = 1 / 0.85, 1 / 0.90, 1.5
 SLOW_TTL = 1.0  # the slow views' ttl (django_bench.views.SLOW_TTL)
 
 
@@ -254,7 +261,7 @@ def test_client_hits(redis_base: str, middleware: str, rounds: int, ops: int) ->
         f"\n1. A cached page's hits through the Django test client ({middleware} middleware; "
         f"{rounds} rounds x {ops} requests per contender)"
     )
-    report(times, unit_ops=ops)
+    report(times, unit_ops=ops, targets=TARGETS, bound=(L1, UPPER, CLIENT_BOUND))
     print(
         f"  views run while measuring: cache_page {renders['cache_page']}, "
         f"cache_view {renders['cache_view']} (0 = every request was a hit)"
@@ -269,10 +276,9 @@ def test_client_hits(redis_base: str, middleware: str, rounds: int, ops: int) ->
     print(f"  database connection opened: {', '.join(opened) if opened else 'by none'}")
     print(
         f"\n1b. The same views called directly with a RequestFactory request: the decorators "
-        f"alone,\n    no test client, no middleware (for reading the above; no targets; "
-        f"{rounds} rounds x {ops} calls)"
+        f"alone,\n    no test client, no middleware ({rounds} rounds x {ops} calls)"
     )
-    report(direct, unit_ops=ops, targets=False)
+    report(direct, unit_ops=ops, bound=(L1, UPPER, DIRECT_BOUND))
 
 
 def interleave(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
@@ -287,28 +293,47 @@ def interleave(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[
     return times
 
 
-def report(times: dict[str, list[float]], *, unit_ops: int = 0, targets: bool = True) -> None:
+def report(
+    times: dict[str, list[float]],
+    *,
+    unit_ops: int = 0,
+    baseline: str = BASELINE,
+    targets: dict[str, float] | None = None,
+    bound: tuple[str, str, float] | None = None,
+) -> None:
     """One line per contender: median requests/s, and the median over rounds of its
-    per-round requests/s ratio to the baseline. ``times`` are seconds per ``unit_ops``
-    requests, or (``unit_ops`` 0) requests/s."""
+    per-round requests/s ratio to ``baseline`` (checked against ``targets``, by name).
+    ``times`` are seconds per ``unit_ops`` requests, or (``unit_ops`` 0) requests/s.
+    ``bound``: ``(contender, upper bound, most)``: the contender's time per request is at
+    most ``most`` times the upper bound's (median of the per-round ratios)."""
 
     def rates(name: str) -> list[float]:
         return [unit_ops / t for t in times[name]] if unit_ops else times[name]
 
-    base = rates(BASELINE)
+    base = rates(baseline)
     for name in times:
         values = rates(name)
         per_second = statistics.median(values)
         line = f"  {name:<38} {per_second:9,.0f} req/s  {1e6 / per_second:8.1f} us/req"
-        if name == BASELINE:
+        if name == baseline:
             print(f"{line}   1.00x (baseline)")
             continue
         ratio = statistics.median(v / b for v, b in zip(values, base, strict=True))
-        target = TARGETS.get(name) if targets else None
+        target = (targets or {}).get(name)
         verdict = ""
         if target is not None:
             verdict = f"  target >= {target:.2f}x: {'OK' if ratio >= target else 'MISSED'}"
         print(f"{line}   {ratio:.2f}x{verdict}")
+    if bound is not None:
+        fast, upper, most = bound
+        cost = statistics.median(
+            u / f for f, u in zip(rates(fast), rates(upper), strict=True)
+        )  # per request: the contender's time over the upper bound's
+        print(
+            f"  {fast!r} costs {cost:.2f}x the upper bound's time per request "
+            f"({1 / cost:.0%} of its requests/s); target <= {most:.2f}x: "
+            f"{'OK' if cost <= most else 'MISSED'}"
+        )
 
 
 # -- 2. gunicorn ----------------------------------------------------------------------------
@@ -527,7 +552,7 @@ def http_hits(
         f"\n2. The same hits through gunicorn ({server_shape(workers, threads)}; {connections} "
         f"client connections; {rounds} rounds x {duration:g} s per contender)"
     )
-    report(times)
+    report(times, targets=TARGETS, bound=(L1, UPPER, HTTP_BOUND))
     print(
         f"  views run while measuring: cache_page {renders['cache_page']}, "
         f"cache_view {renders['cache_view']} (0 = every request was a hit)"

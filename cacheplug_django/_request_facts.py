@@ -27,6 +27,7 @@ _SETTINGS: Final = _HOST_SETTINGS | {"SESSION_COOKIE_NAME", "USE_I18N"}
 
 _hosts: dict[tuple[object, ...], str] = {}
 _settings: dict[str, object] = {}
+_generation = [0]
 
 
 def validated_host(request: HttpRequest, scheme: str) -> str:
@@ -72,8 +73,15 @@ def private_cookie_names() -> tuple[str, ...]:
     return cacheplug_settings.get().private_cookies
 
 
+def settings_generation() -> int:
+    """Moves on with every setting changed (tests change them; a running site does not):
+    what was worked out from settings before is not looked up again."""
+    return _generation[0]
+
+
 def forget(setting: str) -> None:
     """Called on ``setting_changed``."""
+    _generation[0] += 1
     if setting in _SETTINGS:
         _hosts.clear()
         _settings.clear()

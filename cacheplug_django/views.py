@@ -19,6 +19,7 @@ from cacheplug.integration import (
     ClientReads,
     EnvironHeaders,
     Page,
+    PageHits,
     PagePolicy,
     PageRequest,
     Watched,
@@ -29,6 +30,7 @@ from cacheplug.integration import (
     serve_page,
 )
 from cacheplug_django._cache import Models
+from cacheplug_django._page_hits import Facts, quick_hit, shared_cache
 from cacheplug_django._request_facts import (
     ReadWatch,
     private_cookie_names,
@@ -69,20 +71,28 @@ def cache_view(
     tags = _tags(tags)
 
     def decorator(view: View) -> View:
+        hits = None if per_user else PageHits()
         if inspect.iscoroutinefunction(view):
-            return _async_cached_view(view, policy, tags, ttl, depends_on, stale_ttl)
+            return _async_cached_view(view, policy, tags, hits, ttl, depends_on, stale_ttl)
+        dynamic = tags if callable(tags) else None
+        static = () if tags is None or callable(tags) else tuple(tags)
 
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            named = None if dynamic is None else tuple(dynamic(request, *args, **kwargs))
+            response, facts = quick_hit(hits, request, named)
+            if response is not None:
+                return response
+
             def entry_tags() -> list[str]:
-                named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
-                return [*named, *page_tags(request, view)]
+                return [*(static if named is None else named), *page_tags(request, view)]
 
             return serve(
                 request,
                 lambda: view(request, *args, **kwargs),
                 policy,
                 entry_tags,
+                plain=None if facts is None else (hits, facts, named),  # type: ignore[arg-type]
                 ttl=ttl,
                 depends_on=depends_on,
                 stale_ttl=stale_ttl,
@@ -132,14 +142,22 @@ def _async_cached_view(
     view: Callable[..., Any],
     policy: PagePolicy,
     tags: TagsArg,
+    hits: PageHits | None,
     ttl: Any,
     depends_on: Models | str,
     stale_ttl: Any,
 ) -> View:
-    """``cache_view`` of an ``async def`` view."""
+    """``cache_view`` of an ``async def`` view (its plain hits from L1 only: a store read
+    would block the event loop)."""
 
     @functools.wraps(view)
     async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        named = tuple(tags(request, *args, **kwargs)) if callable(tags) else None
+        static: tuple[str, ...] = () if tags is None or callable(tags) else tuple(tags)
+        response, facts = quick_hit(hits, request, named, store=False)
+        if response is not None:
+            return response
+
         async def respond() -> HttpResponseBase:
             return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
@@ -149,15 +167,16 @@ def _async_cached_view(
             return response, page_of(policy, request, response, made.reads)
 
         def entry_tags() -> list[str]:
-            named = tags(request, *args, **kwargs) if callable(tags) else tags or ()
-            return [*named, *page_tags(request, view)]
+            return [*(static if named is None else named), *page_tags(request, view)]
 
-        from cacheplug_django._state import cache
-
+        cache = shared_cache()
+        page_request = page_request_of(request, policy.per_user)
+        if facts is not None and hits is not None:
+            hits.learn(cache, policy, page_request, facts, entry_tags, depends_on, named)
         found = await aserve_page(
             cache,
             policy,
-            page_request_of(request, policy.per_user),
+            page_request,
             respond,
             render,
             tags=entry_tags,
@@ -178,11 +197,13 @@ def serve(
     tags: Callable[[], list[str]],
     *,
     watch: Callable[[HttpRequest], ReadWatch] = ReadWatch,
+    plain: tuple[PageHits, Facts, tuple[str, ...] | None] | None = None,
     **options: Any,
 ) -> HttpResponseBase:
     """The response to ``request``: a shared page if the policy allows one, else what
     ``respond()`` gives (stored if the policy allows). ``watch`` starts watching what
-    ``respond()`` reads of the client."""
+    ``respond()`` reads of the client. ``plain``: where to remember the key and tags read
+    for a plain request (its page hits, its facts, the tags a callable named)."""
 
     def render() -> tuple[HttpResponseBase, Page | None]:
         with Watched[HttpResponseBase](watch(request)) as made:
@@ -192,6 +213,9 @@ def serve(
     from cacheplug_django._state import cache
 
     page_request = page_request_of(request, policy.per_user)
+    if plain is not None:
+        hits, facts, named = plain
+        hits.learn(cache, policy, page_request, facts, tags, options.get("depends_on", ()), named)
     found = serve_page(cache, policy, page_request, respond, render, tags=tags, **options)
     return response_of(found)
 

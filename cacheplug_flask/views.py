@@ -16,6 +16,7 @@ from cacheplug.integration import (
     ClientReads,
     EnvironHeaders,
     Page,
+    PageHits,
     PagePolicy,
     PageRequest,
     Watched,
@@ -25,6 +26,7 @@ from cacheplug.integration import (
     private_user,
     serve_page,
 )
+from cacheplug_flask._page_hits import Facts, quick_hit
 from cacheplug_flask._request_facts import ReadWatch, in_request
 
 
@@ -99,19 +101,45 @@ def cached_view(
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         label = f"{view.__module__}.{view.__qualname__}"
+        hits = None if per_user is not None else PageHits()
+        dynamic = tags if callable(tags) else None
+        static: tuple[str, ...] = () if tags is None or callable(tags) else tuple(tags)
 
-        def entry_tags(kwargs: dict[str, Any]) -> list[str]:
-            named = tags(**kwargs) if callable(tags) else tags or ()
-            return [*named, PATH_TAG + request.script_root + request.path, VIEW_TAG + label]
+        def entry_tags(named: tuple[str, ...] | None) -> list[str]:
+            return [
+                *(static if named is None else named),
+                PATH_TAG + request.script_root + request.path,
+                VIEW_TAG + label,
+            ]
 
         options = {"ttl": ttl, "depends_on": depends_on}
         if stale_ttl is not None:
             options["stale_ttl"] = stale_ttl
 
+        def learned(
+            facts: Facts | None, named: tuple[str, ...] | None, page_request: PageRequest
+        ) -> PageRequest:
+            if facts is not None and hits is not None:
+                hits.learn(
+                    extension,  # type: ignore[arg-type]
+                    policy,
+                    page_request,
+                    facts,
+                    lambda: entry_tags(named),
+                    depends_on,
+                    named,
+                )
+            return page_request
+
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_wrapped(**kwargs: Any) -> Any:
+                named = None if dynamic is None else tuple(dynamic(**kwargs))
+                # From L1 only: a store read would block the event loop.
+                found, facts = quick_hit(hits, extension, named, store=False)
+                if found is not None:
+                    return response_of(found)
                 private_cookies = extension.private_cookies
 
                 async def respond() -> Response:
@@ -125,10 +153,10 @@ def cached_view(
                 found = await aserve_page(
                     extension,
                     policy,
-                    page_request_of(per_user, private_cookies),
+                    learned(facts, named, page_request_of(per_user, private_cookies)),
                     respond,
                     render,
-                    tags=lambda: entry_tags(kwargs),
+                    tags=lambda: entry_tags(named),
                     **options,
                 )
                 return response_of(found)
@@ -138,6 +166,10 @@ def cached_view(
 
         @functools.wraps(view)
         def wrapped(**kwargs: Any) -> Any:
+            named = None if dynamic is None else tuple(dynamic(**kwargs))
+            found, facts = quick_hit(hits, extension, named)
+            if found is not None:
+                return response_of(found)
             private_cookies = extension.private_cookies
 
             def respond() -> Response:
@@ -151,10 +183,10 @@ def cached_view(
             found = serve_page(
                 extension,
                 policy,
-                page_request_of(per_user, private_cookies),
+                learned(facts, named, page_request_of(per_user, private_cookies)),
                 respond,
                 in_request(render),
-                tags=lambda: entry_tags(kwargs),
+                tags=lambda: entry_tags(named),
                 **options,
             )
             return response_of(found)

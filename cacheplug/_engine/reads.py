@@ -16,6 +16,7 @@ from cacheplug._engine.discovery import _running
 from cacheplug._engine.embedded import embedded_hit
 from cacheplug._engine.flights import FLIGHT_SEPARATOR
 from cacheplug._engine.invalidation import Invalidator
+from cacheplug._engine.plain_hits import plain_hits
 from cacheplug._engine.plans import (
     ReadPolicy,
 )
@@ -58,6 +59,7 @@ class Engine(EngineState):
         super().__init__(*args, **options)
         self._invalidator = Invalidator(self)
         self._embedded_hit = embedded_hit(self)
+        self._plain_hits_paths = plain_hits(self)
 
     def nested(self, name: str) -> Engine:
         """An engine for the nested namespace ``name``: its own keys and versions over this
@@ -69,6 +71,7 @@ class Engine(EngineState):
         view._recorded_keys = BoundedMemo()
         view._invalidator = Invalidator(view)
         view._embedded_hit = embedded_hit(view)
+        view._plain_hits_paths = plain_hits(view)
         return view
 
     def _bypass(self, skey: str, version_keys: Sequence[str]) -> bool:

@@ -15,7 +15,8 @@ own): the logic lives here once, so that each adapter only translates its framew
   :class:`Page`, :class:`Uncacheable`, :class:`EnvironHeaders`, :func:`not_modified`,
   :func:`private_user`, :func:`cookie_names`, :func:`check_page_options`; and serving
   one: :func:`serve_page` / :func:`aserve_page` give the :class:`Answer` (200, 304 or
-  ``HEAD``, the headers to send), :func:`answer`, :func:`not_modified`, :func:`etag_sent`.
+  ``HEAD``, the headers to send), :func:`answer`, :func:`not_modified`, :func:`etag_sent`;
+  :class:`PageHits`: a plain request's page answered from L1 before it is read in full.
 - Shared pages and fragments never carry one client's state: :class:`ClientReads` (what
   rendering read of the client, as the adapter collected it), :func:`unshared_reason` (the
   rule), :class:`CookieReads` (cookies that notice being read), :class:`Watched` (an
@@ -120,6 +121,7 @@ from cacheplug.integration._outbox import (
     outbox_tags,
     outbox_write,
 )
+from cacheplug.integration._page_hits import PageHits
 from cacheplug.integration._page_records import (
     EnvironHeaders,
     Page,
@@ -191,6 +193,7 @@ __all__ = [
     "PAGE_RULE_KEYS",
     "POSTGRESQL",
     "Page",
+    "PageHits",
     "PagePolicy",
     "PageRequest",
     "PostgresChangeFeed",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cacheplug import DEFAULT, CacheDecorator
 from cacheplug._memo import BoundedMemo
+from cacheplug._types import NOTHING
 from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._capture import AUTO, audited, is_auto, recording
 from cacheplug.integration._table_tags import stored_tags
@@ -143,6 +144,26 @@ class TaggedCache:
         if self._tagging.uncommitted(all_tags):
             options["max_staleness"] = 0  # our own uncommitted write: read around the cache
         return all_tags
+
+    def read_tags(
+        self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] | str = ()
+    ) -> tuple[str, ...] | None:
+        """The tags a read with these arguments passes to the core: ``None`` for an ``auto``
+        read (its entry records what its load read) or one without tags."""
+        if is_auto(depends_on) or self._tagging.auto_default():
+            return None
+        return tuple(self.tags_for(tags, depends_on)) or None
+
+    def plain_hit(self, key: str, tags: tuple[str, ...] | None, store: bool = True) -> Any:
+        """The fresh value held for ``key`` read with ``tags`` (as :meth:`read_tags` gives
+        them): from the L1 tier, or (``store``) from the store; ``NOTHING`` for anything
+        else (absent, stale, an uncommitted write of this thread's transaction, a pending
+        invalidation, ...), which the general read decides and counts. See
+        ``cacheplug._engine.plain_hits``; ``store=False`` for an event loop (no blocking)."""
+        paths = self._core()._engine._plain_hits_paths
+        if paths is None or self._tagging.anything_uncommitted():
+            return NOTHING
+        return paths[store](key, tags)
 
     def get_or_load(
         self,

@@ -51,13 +51,16 @@ def describe(product: Product) -> str:
     return f"{product.name}={product.price}[{names}]"
 
 
-def create_app(store: str | None, database: str, namespace: str = "flask-tests") -> Flask:
+def create_app(
+    store: str | None, database: str, namespace: str = "flask-tests", **config: Any
+) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="flask-tests-secret",
         SQLALCHEMY_DATABASE_URI=database,
         CACHEPLUG_STORE=store,
         CACHEPLUG_NAMESPACE=namespace,
+        **config,
     )
     db.init_app(app)
     cache.init_app(app, sqlalchemy=db)
