@@ -28,6 +28,7 @@ from cacheplug_flask import CachePlug
 PRODUCT = VALUE  # the row the other benchmarks cache
 SLOW_SECONDS = 0.1
 SLOW_TTL = 1  # seconds: the stampede is also run on an expired page
+STORED_BODY = "floor:body"  # the page's body in the benchmark's db, for floor_store
 
 cache = CachePlug()
 flask_caching = FlaskCaching()
@@ -37,13 +38,18 @@ _counter_url = ""
 _lock = threading.Lock()
 
 
-def count(name: str) -> None:
-    """One more execution of the view ``name``, counted in Redis."""
+def _client() -> redis.Redis:
+    """The benchmark's own Redis client (db 2)."""
     global _counter
     with _lock:
         if _counter is None:
             _counter = redis.Redis.from_url(_counter_url)
-    _counter.incr(f"executions:{name}")
+    return _counter
+
+
+def count(name: str) -> None:
+    """One more execution of the view ``name``, counted in Redis."""
+    _client().incr(f"executions:{name}")
 
 
 def render() -> str:
@@ -65,6 +71,16 @@ BODY = render()
 def floor() -> str:
     """No cache: the page's body, already made. What any cache's hit costs at least."""
     return BODY
+
+
+def floor_store() -> bytes:
+    """No cache logic: the page's body, already made, read with one Redis ``GET``. What a hit
+    from a shared store costs at least: one round trip."""
+    body: bytes | None = _client().get(STORED_BODY)
+    if body is None:
+        _client().set(STORED_BODY, BODY)
+        body = BODY.encode()
+    return body
 
 
 def stats() -> Any:
@@ -124,6 +140,7 @@ def create_app() -> Flask:
     cache.init_app(app)
     flask_caching.init_app(app)
     app.add_url_rule("/floor/", view_func=floor)
+    app.add_url_rule("/floor/store/", view_func=floor_store)
     app.add_url_rule("/stats/", view_func=stats)
     app.add_url_rule("/flask_caching/", view_func=page_flask_caching)
     app.add_url_rule("/cached_view/", view_func=page_cached_view)

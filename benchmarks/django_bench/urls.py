@@ -6,6 +6,8 @@ from django_bench import views
 
 urlpatterns = [
     path("floor/", views.floor),
+    path("floor/store/", views.floor_store),
+    path("floor/language/", views.floor_language),
     path("stats/", views.stats),
     path("cache_page/", views.page_cache_page),
     path("cache_view/", views.page_cache_view),

@@ -14,6 +14,7 @@ import redis
 from _common import VALUE
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import get_language
 from django.views.decorators.cache import cache_page
 
 from cacheplug_django import cache_view
@@ -21,18 +22,24 @@ from cacheplug_django import cache_view
 PRODUCT = VALUE  # the row the other benchmarks cache
 SLOW_SECONDS = 0.1
 SLOW_TTL = 1  # seconds: the stampede is also run on an expired page
+STORED_BODY = "floor:body"  # the page's body in the benchmark's db, for floor_store
 
 _counter: redis.Redis | None = None
 _lock = threading.Lock()
 
 
-def count(name: str) -> None:
-    """One more execution of the view ``name``, counted in Redis."""
+def _client() -> redis.Redis:
+    """The benchmark's own Redis client (db 2)."""
     global _counter
     with _lock:
         if _counter is None:
             _counter = redis.Redis.from_url(settings.COUNTER_URL)
-    _counter.incr(f"executions:{name}")
+    return _counter
+
+
+def count(name: str) -> None:
+    """One more execution of the view ``name``, counted in Redis."""
+    _client().incr(f"executions:{name}")
 
 
 def _render() -> HttpResponse:
@@ -54,6 +61,24 @@ _BODY = _render().content
 
 def floor(request: HttpRequest) -> HttpResponse:
     """No cache: the page's body, already made. What any cache's hit costs at least."""
+    return HttpResponse(_BODY)
+
+
+def floor_store(request: HttpRequest) -> HttpResponse:
+    """No cache logic: the page's body, already made, read with one Redis ``GET``. What a hit
+    from a shared store costs at least: one round trip."""
+    body = _client().get(STORED_BODY)
+    if body is None:
+        _client().set(STORED_BODY, _BODY)
+        body = _BODY
+    return HttpResponse(body)
+
+
+def floor_language(request: HttpRequest) -> HttpResponse:
+    """No cache: the page's body, already made, after asking Django for the active language.
+    What a hit costs at least when pages are keyed by language (``USE_I18N``, as Django's
+    ``cache_page`` keys them too)."""
+    get_language()
     return HttpResponse(_BODY)
 
 
