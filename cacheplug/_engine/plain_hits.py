@@ -32,16 +32,20 @@ from cacheplug.encoding._codec import Entry
 from cacheplug.encoding._tags import tag_names
 
 if TYPE_CHECKING:
-    from cacheplug._engine.reads import Engine
+    from cacheplug._engine.state import EngineState
 
 PlainHit = Callable[[str, "tuple[str, ...] | None"], Any]
 """``hit(key, tags)``: the fresh value held for ``key`` stored with ``tags``, or ``NOTHING``."""
 
 
-def plain_hits(engine: Engine) -> tuple[PlainHit, PlainHit] | None:
+def plain_hits(
+    engine: EngineState, valid: Callable[..., Any], keep_local: Callable[..., Any]
+) -> tuple[PlainHit, PlainHit] | None:
     """``(from L1 only, from L1 or the store)`` for ``engine``; ``None`` with hit policies
     or hot-key replicas (whose reads spread over copies). The first answers ``NOTHING``
-    without an L1 tier; the second reads the store (it blocks: not for an event loop)."""
+    without an L1 tier; the second reads the store (it blocks: not for an event loop).
+    ``valid`` and ``keep_local``: the engine's ``_valid`` and ``_keep_local``, which the
+    store hit shares with the general read."""
     if not engine._plain_hits or engine._hot_replicas:
         return None
     local = engine._local
@@ -55,8 +59,6 @@ def plain_hits(engine: Engine) -> tuple[PlainHit, PlainHit] | None:
     hot_rate = engine._hot_rate
     count_hot = engine._hot.count
     read = engine._read
-    valid = engine._valid
-    keep_local = engine._keep_local
     now = engine._now
     # Tags are checked once (tag_names raises for what is not a tag), then known by value.
     checked: BoundedMemo[tuple[str, ...], tuple[str, ...]] = BoundedMemo()

@@ -59,7 +59,7 @@ class Engine(EngineState):
         super().__init__(*args, **options)
         self._invalidator = Invalidator(self)
         self._embedded_hit = embedded_hit(self)
-        self._plain_hits_paths = plain_hits(self)
+        self._plain_hits_paths = plain_hits(self, self._valid, self._keep_local)
 
     def nested(self, name: str) -> Engine:
         """An engine for the nested namespace ``name``: its own keys and versions over this
@@ -71,7 +71,7 @@ class Engine(EngineState):
         view._recorded_keys = BoundedMemo()
         view._invalidator = Invalidator(view)
         view._embedded_hit = embedded_hit(view)
-        view._plain_hits_paths = plain_hits(view)
+        view._plain_hits_paths = plain_hits(view, view._valid, view._keep_local)
         return view
 
     def _bypass(self, skey: str, version_keys: Sequence[str]) -> bool:
