@@ -4,13 +4,14 @@ found in L1."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import LazyObject, empty
 from django.utils.translation import get_language
 
-from cacheplug.integration import Page, PageHits
+from cacheplug.integration import PageHits, PlainPage
 from cacheplug_django._request_facts import settings_generation, use_i18n
 
 if TYPE_CHECKING:
@@ -65,11 +66,12 @@ def plain_facts(request: HttpRequest) -> Facts | None:
     )
 
 
-def hit_response(page: Page, method: str | None) -> HttpResponse:
+def hit_response(page: PlainPage, method: str | None) -> HttpResponse:
     """The response of a stored page found for a plain request (its headers are complete:
     ``ETag`` and ``Content-Length`` included)."""
-    body = b"" if method == "HEAD" else page.body
-    return HttpResponse(body, status=page.status, headers=dict(page.headers))
+    status, headers, body = page
+    named: Iterable[tuple[str, str]] = headers  # type: ignore[assignment]  # pairs, as lists too
+    return HttpResponse(b"" if method == "HEAD" else body, status=status, headers=dict(named))
 
 
 def quick_hit(

@@ -3,13 +3,14 @@ requests are plain, and the facts that decide their page's key."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask.globals import request_ctx
 
 from cacheplug.integration import Answer, PageHits
 
 Facts = tuple[object, ...]
+Headers = tuple[tuple[str, str], ...]
 
 
 def plain_facts() -> Facts | None:
@@ -58,5 +59,8 @@ def quick_hit(
     page = hits.find(extension, facts, named, store=store)
     if page is None:
         return None, facts
+    status, headers, body = page
+    if type(headers) is not tuple:  # lists, from a data-only codec
+        headers = tuple((name, value) for name, value in headers)
     head = request_ctx.request.environ.get("REQUEST_METHOD") == "HEAD"
-    return Answer(page.status, page.headers, b"" if head else page.body), facts
+    return Answer(status, cast("Headers", headers), b"" if head else body), facts

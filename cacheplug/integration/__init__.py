@@ -121,7 +121,7 @@ from cacheplug.integration._outbox import (
     outbox_tags,
     outbox_write,
 )
-from cacheplug.integration._page_hits import PageHits
+from cacheplug.integration._page_hits import PageHits, PlainPage
 from cacheplug.integration._page_records import (
     EnvironHeaders,
     Page,
@@ -194,6 +194,7 @@ __all__ = [
     "POSTGRESQL",
     "Page",
     "PageHits",
+    "PlainPage",
     "PagePolicy",
     "PageRequest",
     "PostgresChangeFeed",

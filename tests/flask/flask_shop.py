@@ -60,8 +60,8 @@ def create_app(
         SQLALCHEMY_DATABASE_URI=database,
         CACHEPLUG_STORE=store,
         CACHEPLUG_NAMESPACE=namespace,
-        **config,
     )
+    app.config.update(config)
     db.init_app(app)
     cache.init_app(app, sqlalchemy=db)
 
