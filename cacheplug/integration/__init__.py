@@ -16,7 +16,8 @@ own): the logic lives here once, so that each adapter only translates its framew
   :func:`private_user`, :func:`cookie_names`, :func:`check_page_options`; and serving
   one: :func:`serve_page` / :func:`aserve_page` give the :class:`Answer` (200, 304 or
   ``HEAD``, the headers to send), :func:`answer`, :func:`not_modified`, :func:`etag_sent`;
-  :class:`PageHits`: a plain request's page answered from L1 before it is read in full.
+  :class:`PageHits` / :data:`PlainPage`: a plain request's page answered from L1 or one
+  store read before the request is read in full.
 - Shared pages and fragments never carry one client's state: :class:`ClientReads` (what
   rendering read of the client, as the adapter collected it), :func:`unshared_reason` (the
   rule), :class:`CookieReads` (cookies that notice being read), :class:`Watched` (an
