@@ -30,6 +30,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
+from cacheplug.integration import PagePolicy
 from cacheplug_django._aserve import aserve
 from cacheplug_django._page_rules import PageRule, page_rules
 from cacheplug_django._request_facts import ReadWatch
@@ -70,58 +71,36 @@ class CachePlugMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         get_response = cast(GetResponse, self.get_response)
-        found = _rule_for(request)
-        if found is None:
+        page = _page_for(request)
+        if page is None:
             return get_response(request)
-        rule, tags = found
-        return serve(
-            request,
-            lambda: get_response(request),
-            rule.policy,
-            tags,
-            watch=_watch_from_the_view,
-            **rule.options,
-        )
+        policy, tags, options = page
+        return serve(request, lambda: get_response(request), policy, tags, **options)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         get_response = cast(AsyncGetResponse, self.get_response)
-        found = _rule_for(request)
-        if found is None:
+        page = _page_for(request)
+        if page is None:
             return await get_response(request)
-        rule, tags = found
-        return await aserve(
-            request,
-            lambda: get_response(request),
-            rule.policy,
-            tags,
-            watch=_watch_from_the_view,
-            **rule.options,
-        )
+        policy, tags, options = page
+        return await aserve(request, lambda: get_response(request), policy, tags, **options)
 
-    def _process_view(
-        self,
-        request: HttpRequest,
-        view: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
+    def _process_view(self, request: HttpRequest, *view_and_arguments: Any) -> None:
+        """``process_view``: the view is about to run; watch its cookie reads from now on."""
         watch = request.__dict__.get(_WATCH_ATTR)
         if watch is not None:
             watch.track_cookies()
 
-    async def _aprocess_view(
-        self,
-        request: HttpRequest,
-        view: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        self._process_view(request, view, args, kwargs)
+    async def _aprocess_view(self, request: HttpRequest, *view_and_arguments: Any) -> None:
+        self._process_view(request)
 
 
-def _rule_for(request: HttpRequest) -> tuple[PageRule, Callable[[], list[str]]] | None:
-    """The first rule of ``CACHEPLUG["PAGES"]`` that matches ``request``, with the tags of the
-    page it caches; ``None`` when none does."""
+def _page_for(
+    request: HttpRequest,
+) -> tuple[PagePolicy, Callable[[], list[str]], dict[str, Any]] | None:
+    """How the first rule of ``CACHEPLUG["PAGES"]`` that matches ``request`` caches it: the
+    policy, the page's tags and the options of ``serve`` / ``aserve``; ``None`` when no rule
+    matches. The same for both paths."""
     from cacheplug_django._state import settings
 
     rules = settings.get().pages
@@ -150,7 +129,7 @@ def _rule_for(request: HttpRequest) -> tuple[PageRule, Callable[[], list[str]]] 
             found.append(URL_NAME_TAG + name)
         return found
 
-    return rule, tags
+    return rule.policy, tags, {"watch": _watch_from_the_view, **rule.options}
 
 
 def _watch_from_the_view(request: HttpRequest) -> ReadWatch:

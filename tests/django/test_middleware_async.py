@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,106 +224,81 @@ def bus_live(cache: DjangoCache, seconds: float = 5.0) -> bool:
     return True
 
 
-class Pass:
-    """What one pass over ``STEPS`` needs, whichever client it sends them with."""
+Send = Callable[[Get, dict[str, str], dict[str, str]], HttpResponseBase]
 
-    def __init__(self, cache: DjangoCache, redis_url: str, cookies: dict[str, str]) -> None:
-        self.cache = cache
-        self.redis_url = redis_url
-        # Each client's cookies, by Get.who.
-        self.jars = {"x": {"x": "1"}, **{who: {"sessionid": key} for who, key in cookies.items()}}
-        self.etags: dict[str, str] = {}
-        self.outcomes: list[Outcome] = []
-        # Each pass starts on an empty store, as a fresh process (what logging alice and
-        # bob in invalidated is not the pages' doing).
-        self.flush()
-        renders.clear()
 
-    def flush(self) -> None:
-        self.cache.reset()
-        client = redis.Redis.from_url(self.redis_url)
-        client.flushdb()
-        client.close()
-        if "L1" in django_settings.CACHEPLUG:
-            assert bus_live(self.cache)  # else L1 would serve nothing for a while
-
-    def prepare(self, step: Get) -> tuple[dict[str, str], dict[str, str]]:
+def run_steps(cache: DjangoCache, redis_url: str, sessions: dict[str, str], send: Send) -> Run:
+    """``STEPS`` sent by ``send(step, headers, cookies)``, from an empty store (as a fresh
+    process would; what logging alice and bob in invalidated is not the pages' doing)."""
+    cache.reset()
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    if "L1" in django_settings.CACHEPLUG:
+        assert bus_live(cache)  # else L1 would serve nothing for a while
+    renders.clear()
+    jars = {"x": {"x": "1"}, **{who: {"sessionid": key} for who, key in sessions.items()}}
+    etags: dict[str, str] = {}
+    outcomes: list[Outcome] = []
+    for step in STEPS:
+        if isinstance(step, Invalidate):
+            if step.path or step.view:
+                invalidate_pages(path=step.path or None, view=step.view or None)
+            else:
+                cache.invalidate_tags(step.tag)
+            continue
         headers = {
-            name: self.etags.get(step.path, '"none"') if value == ETAG else value
+            name: etags.get(step.path, '"none"') if value == ETAG else value
             for name, value in step.headers.items()
         }
-        return headers, self.jars.get(step.who, {})
-
-    def record(self, step: Get, response: HttpResponseBase) -> None:
+        response = send(step, headers, jars.get(step.who, {}))
         if "ETag" in response:
-            self.etags[step.path] = response["ETag"]
-        body = response.content if hasattr(response, "content") else b""
-        self.outcomes.append(
+            etags[step.path] = response["ETag"]
+        outcomes.append(
             (
                 f"{step.method} {step.path} {step.headers} {step.who}",
                 response.status_code,
                 sorted(response.items()),
-                body,
+                response.content if hasattr(response, "content") else b"",
                 sorted(response.cookies),
             )
         )
-
-    def invalidate(self, step: Invalidate) -> None:
-        if step.path:
-            invalidate_pages(path=step.path)
-        elif step.view:
-            invalidate_pages(view=step.view)
-        else:
-            self.cache.invalidate_tags(step.tag)
-
-    def finish(self) -> Run:
-        stats = self.cache.stats()
-        client = redis.Redis.from_url(self.redis_url)
-        # The pages and their tags; not the counters each process publishes now and then.
-        keys = sorted(key for key in client.keys("*") if not key.startswith(b"tests:0:s:"))
-        client.close()
-        counts = (stats.hits, stats.misses)
-        return Run(self.outcomes, Counter(renders), keys, counts, stats.l1_hits)
+    stats = cache.stats()
+    # The pages and their tags; not the counters each process publishes now and then.
+    keys = sorted(key for key in client.keys("*") if not key.startswith(b"tests:0:s:"))
+    client.close()
+    return Run(outcomes, Counter(renders), keys, (stats.hits, stats.misses), stats.l1_hits)
 
 
-def sync_pass(cache: DjangoCache, redis_url: str, cookies: dict[str, str]) -> Run:
-    run = Pass(cache, redis_url, cookies)
-    for step in STEPS:
-        if isinstance(step, Invalidate):
-            run.invalidate(step)
-            continue
-        headers, jar = run.prepare(step)
-        client = Client()
-        for name, value in jar.items():
-            client.cookies[name] = value
-        run.record(step, client.generic(step.method, step.path, headers=headers))
-    return run.finish()
+def through_client(step: Get, headers: dict[str, str], cookies: dict[str, str]) -> Any:
+    client = Client()
+    client.cookies.load(cookies)
+    return client.generic(step.method, step.path, headers=headers)
 
 
-def async_pass(cache: DjangoCache, redis_url: str, cookies: dict[str, str]) -> Run:
-    run = Pass(cache, redis_url, cookies)
+@contextmanager
+def through_async_client() -> Iterator[Send]:
+    """Sends with the ``AsyncClient``, on one event loop for the whole pass (as a server
+    has one)."""
+    loop = asyncio.new_event_loop()
 
-    async def steps() -> None:  # one event loop for the whole pass, as a server has
-        for step in STEPS:
-            if isinstance(step, Invalidate):
-                run.invalidate(step)
-                continue
-            headers, jar = run.prepare(step)
-            client = AsyncClient()
-            for name, value in jar.items():
-                client.cookies[name] = value
-            run.record(step, await client.generic(step.method, step.path, headers=headers))
+    def send(step: Get, headers: dict[str, str], cookies: dict[str, str]) -> Any:
+        client = AsyncClient()
+        client.cookies.load(cookies)
+        return loop.run_until_complete(client.generic(step.method, step.path, headers=headers))
 
-    asyncio.run(steps())
-    return run.finish()
+    try:
+        yield send
+    finally:
+        loop.close()
 
 
 def test_both_paths_answer_store_and_count_alike(
     pages: DjangoCache, redis_url: str, settings: Any
 ) -> None:
     cookies = sessions()
-    through_sync = sync_pass(pages, redis_url, cookies)
-    through_async = async_pass(pages, redis_url, cookies)
+    through_sync = run_steps(pages, redis_url, cookies, through_client)
+    with through_async_client() as send:
+        through_async = run_steps(pages, redis_url, cookies, send)
     for sync_outcome, async_outcome in zip(
         through_sync.outcomes, through_async.outcomes, strict=True
     ):
