@@ -12,16 +12,26 @@ response after every middleware below it has had its say, so their cookies (a se
 CSRF token) and ``Vary`` headers count when it decides what may be shared. What the view, the
 templates and the middleware below read of the client (the session, flash messages, the user,
 a CSRF token; the cookies from the view on) decides it too, by the rule ``cache_view`` applies.
+
+It runs both ways (Django's pattern for middleware that can): asynchronously when what is
+below it can be awaited (under ASGI, with Django's own middleware), and a cached page is then
+served on the event loop, from the L1 tier or the store, without a thread; synchronously
+otherwise. Both ways take the same decisions and give the same answers. The one thread on the
+async path: a ``PER_USER`` rule placed below ``AuthenticationMiddleware`` loads a session's
+user from the database, which Django does not allow on the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
+from cacheplug.integration import PagePolicy
+from cacheplug_django._aserve import aserve
 from cacheplug_django._page_rules import PageRule, page_rules
 from cacheplug_django._request_facts import ReadWatch
 from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
@@ -33,63 +43,93 @@ _WATCH_ATTR = "_cacheplug_page_watch"
 
 __all__ = ["CachePlugMiddleware", "PageRule", "page_rules"]
 
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+ProcessView = Callable[
+    [HttpRequest, Callable[..., Any], tuple[Any, ...], dict[str, Any]], Awaitable[None] | None
+]
+
 
 class CachePlugMiddleware:
     """Caches the responses of allow-listed URLs (``CACHEPLUG["PAGES"]``)."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+    sync_capable = True
+    async_capable = True
+    process_view: ProcessView
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)  # Django then awaits what __call__ returns
+            # Django runs a sync process_view in a thread when it serves asynchronously.
+            self.process_view = self._aprocess_view
+        else:
+            self.process_view = self._process_view
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        from cacheplug_django._state import settings
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.async_mode:
+            return self.__acall__(request)
+        get_response = cast(GetResponse, self.get_response)
+        page = _page_for(request)
+        if page is None:
+            return get_response(request)
+        policy, tags, options = page
+        return serve(request, lambda: get_response(request), policy, tags, **options)
 
-        rules = settings.get().pages
-        if not rules or request.method not in ("GET", "HEAD"):
-            return self.get_response(request)
-        resolved: list[str | None] = []
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        get_response = cast(AsyncGetResponse, self.get_response)
+        page = _page_for(request)
+        if page is None:
+            return await get_response(request)
+        policy, tags, options = page
+        return await aserve(request, lambda: get_response(request), policy, tags, **options)
 
-        def view_name() -> str | None:
-            if not resolved:
-                try:
-                    resolved.append(resolve(request.path_info).view_name)
-                except Resolver404:
-                    resolved.append(None)
-            return resolved[0]
-
-        for rule in rules:
-            if rule.matches(request, view_name):
-                return self._serve(request, rule, view_name)
-        return self.get_response(request)
-
-    def _serve(
-        self, request: HttpRequest, rule: PageRule, view_name: Callable[[], str | None]
-    ) -> HttpResponseBase:
-        def tags() -> list[str]:
-            found = [*rule.tags, PATH_TAG + request.path]
-            name = view_name()
-            if name:
-                found.append(URL_NAME_TAG + name)
-            return found
-
-        return serve(
-            request,
-            lambda: self.get_response(request),
-            rule.policy,
-            tags,
-            watch=_watch_from_the_view,
-            **rule.options,
-        )
-
-    def process_view(
-        self,
-        request: HttpRequest,
-        view: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
+    def _process_view(self, request: HttpRequest, *view_and_arguments: Any) -> None:
+        """``process_view``: the view is about to run; watch its cookie reads from now on."""
         watch = request.__dict__.get(_WATCH_ATTR)
         if watch is not None:
             watch.track_cookies()
+
+    async def _aprocess_view(self, request: HttpRequest, *view_and_arguments: Any) -> None:
+        self._process_view(request)
+
+
+def _page_for(
+    request: HttpRequest,
+) -> tuple[PagePolicy, Callable[[], list[str]], dict[str, Any]] | None:
+    """How the first rule of ``CACHEPLUG["PAGES"]`` that matches ``request`` caches it: the
+    policy, the page's tags and the options of ``serve`` / ``aserve``; ``None`` when no rule
+    matches. The same for both paths."""
+    from cacheplug_django._state import settings
+
+    rules = settings.get().pages
+    if not rules or request.method not in ("GET", "HEAD"):
+        return None
+    resolved: list[str | None] = []
+
+    def view_name() -> str | None:
+        if not resolved:
+            try:
+                resolved.append(resolve(request.path_info).view_name)
+            except Resolver404:
+                resolved.append(None)
+        return resolved[0]
+
+    for rule in rules:
+        if rule.matches(request, view_name):
+            break
+    else:
+        return None
+
+    def tags() -> list[str]:
+        found = [*rule.tags, PATH_TAG + request.path]
+        name = view_name()
+        if name:
+            found.append(URL_NAME_TAG + name)
+        return found
+
+    return rule.policy, tags, {"watch": _watch_from_the_view, **rule.options}
 
 
 def _watch_from_the_view(request: HttpRequest) -> ReadWatch:

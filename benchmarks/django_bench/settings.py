@@ -4,6 +4,9 @@
 django-redis db 1, the benchmark's own counters db 2). ``CACHEPLUG_BENCH_L1=1``: turn the L1
 tier on. ``CACHEPLUG_BENCH_MIDDLEWARE``: ``default`` (what ``startproject`` writes, the
 default) or ``none``. Both ``cache_page`` and ``cache_view`` run behind the same stack.
+``CACHEPLUG_BENCH_PAGES=1`` (``asgi_views.py``): ``CachePlugMiddleware`` too, where the docs
+put it (right after ``SecurityMiddleware``; first without it), caching ``/mw/`` by a
+``CACHEPLUG["PAGES"]`` rule.
 """
 
 from __future__ import annotations
@@ -56,3 +59,12 @@ if os.environ.get("CACHEPLUG_BENCH_L1") == "1":
 
 COUNTER_URL = f"{_REDIS}/2"
 """Where the slow views count their executions (gunicorn's workers are separate processes)."""
+
+if os.environ.get("CACHEPLUG_BENCH_PAGES") == "1":
+    _AT = int(MIDDLEWARE[:1] == ["django.middleware.security.SecurityMiddleware"])
+    MIDDLEWARE = [
+        *MIDDLEWARE[:_AT],
+        "cacheplug_django.middleware.CachePlugMiddleware",
+        *MIDDLEWARE[_AT:],
+    ]
+    CACHEPLUG["PAGES"] = [{"PATH": r"^/mw/", "TTL": 300}]

@@ -13,4 +13,8 @@ urlpatterns = [
     path("cache_view/", views.page_cache_view),
     path("slow/cache_page/<int:run>/", views.slow_cache_page),
     path("slow/cache_view/<int:run>/", views.slow_cache_view),
+    path("async/floor/", views.async_floor),
+    path("async/cache_page/", views.page_cache_page_async),
+    path("async/cache_view/", views.page_cache_view_async),
+    path("mw/page/", views.page_middleware),
 ]

@@ -1,7 +1,10 @@
 """The same page cached two ways: Django's ``cache_page`` over django-redis, and cacheplug's
 ``cache_view``. The ``slow_*`` views take 100 ms. Every view counts its executions in Redis
 (``executions:<name>`` in db 2): a hit must not run it, and gunicorn's workers are separate
-processes."""
+processes. The ``async def`` views are for ``asgi_views.py`` (uvicorn): the same page, cached
+by ``cache_page``, by ``cache_view``, by ``CachePlugMiddleware`` (``page_middleware``, on no
+list of its own: the ``PAGES`` rule of ``CACHEPLUG_BENCH_PAGES=1`` names its path), or not at
+all (``async_floor``)."""
 
 from __future__ import annotations
 
@@ -121,3 +124,25 @@ def slow_cache_view(request: HttpRequest, run: int) -> HttpResponse:
     count("slow:cache_view")
     time.sleep(SLOW_SECONDS)
     return HttpResponse(f"slow page, run {run}")
+
+
+async def async_floor(request: HttpRequest) -> HttpResponse:
+    """``floor`` as an ``async def`` view: no thread under ASGI."""
+    return HttpResponse(_BODY)
+
+
+async def page_middleware(request: HttpRequest) -> HttpResponse:
+    count("page:middleware")
+    return _render()
+
+
+@cache_view(ttl=300)
+async def page_cache_view_async(request: HttpRequest) -> HttpResponse:
+    count("page:cache_view_async")
+    return _render()
+
+
+@cache_page(300)
+async def page_cache_page_async(request: HttpRequest) -> HttpResponse:
+    count("page:cache_page_async")
+    return _render()

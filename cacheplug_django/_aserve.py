@@ -1,0 +1,61 @@
+"""Serving a page on Django's async path: the counterpart of ``cacheplug_django.views.serve``
+for ``CachePlugMiddleware`` under ASGI.
+
+The same page request, the same watch of what rendering read, the same response: only the
+waiting differs (the core's ``aserve_page`` over the cache's ``aget_or_load``), so that a hit
+is served on the event loop, from the store or from the L1 tier, without a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import LazyObject, empty
+
+from cacheplug.integration import Page, PagePolicy, PageRequest, Watched, aserve_page
+from cacheplug_django._request_facts import ReadWatch, session_cookie_name
+from cacheplug_django.views import _rendered, page_of, page_request_of, response_of
+
+
+async def aserve(
+    request: HttpRequest,
+    respond: Callable[[], Awaitable[HttpResponseBase]],
+    policy: PagePolicy,
+    tags: Callable[[], list[str]],
+    *,
+    watch: Callable[[HttpRequest], ReadWatch] = ReadWatch,
+    **options: Any,
+) -> HttpResponseBase:
+    """Async ``serve``: the response to ``request``, a shared page if the policy allows one,
+    else what ``respond()`` gives (stored if the policy allows). ``watch`` starts watching
+    what ``respond()`` reads of the client."""
+
+    async def render() -> tuple[HttpResponseBase, Page | None]:
+        with Watched[HttpResponseBase](watch(request)) as made:
+            response = _rendered(made.keep(await respond()))
+        return response, page_of(policy, request, response, made.reads)
+
+    from cacheplug_django._state import cache
+
+    page_request = await _page_request(request, policy.per_user)
+    found = await aserve_page(cache, policy, page_request, respond, render, tags=tags, **options)
+    return response_of(found)
+
+
+async def _page_request(request: HttpRequest, per_user: bool) -> PageRequest:
+    """``page_request_of(request, per_user)``, worked out off the event loop only when it
+    must load the user of a session (a query, which Django refuses to run on the loop)."""
+    if per_user and session_cookie_name() in request.COOKIES:
+        user = request.__dict__.get("user")  # AuthenticationMiddleware's lazy user, if any
+        if isinstance(user, LazyObject) and user._wrapped is empty:
+            # A per-user page of a client with a session: its user is loaded from the
+            # database (its hit needs the database anyway). Loaded as the sync path does it,
+            # by request.user, so that both paths key the page by the same user and leave
+            # the request in the same state.
+            return await sync_to_async(page_request_of, thread_sensitive=True)(request, per_user)
+    # Anything else is worked out without the database: who a client is, if it matters, is
+    # read from an empty session (a client without a session cookie has none to load).
+    return page_request_of(request, per_user)
