@@ -1,5 +1,5 @@
 """Serving a page on Django's async path: the counterpart of ``cacheplug_django.views.serve``
-for ``CachePlugMiddleware`` under ASGI.
+for ``CachePlugMiddleware`` under ASGI and for ``cache_view`` on an ``async def`` view.
 
 The same page request, the same watch of what rendering read, the same response: only the
 waiting differs (the core's ``aserve_page`` over the cache's ``aget_or_load``), so that a hit
@@ -8,6 +8,7 @@ is served on the event loop, from the store or from the L1 tier, without a threa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,9 +16,20 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
-from cacheplug.integration import Page, PagePolicy, PageRequest, Watched, aserve_page
+from cacheplug.integration import Page, PageHits, PagePolicy, PageRequest, Watched, aserve_page
+from cacheplug_django._page_hits import quick_hit, shared_cache
 from cacheplug_django._request_facts import ReadWatch, session_cookie_name
-from cacheplug_django.views import _rendered, page_of, page_request_of, response_of
+from cacheplug_django.views import (
+    Plain,
+    TagsArg,
+    View,
+    _rendered,
+    page_of,
+    page_request_of,
+    page_tags,
+    response_of,
+    split_tags,
+)
 
 
 async def aserve(
@@ -27,22 +39,59 @@ async def aserve(
     tags: Callable[[], list[str]],
     *,
     watch: Callable[[HttpRequest], ReadWatch] = ReadWatch,
+    plain: Plain | None = None,
     **options: Any,
 ) -> HttpResponseBase:
     """Async ``serve``: the response to ``request``, a shared page if the policy allows one,
     else what ``respond()`` gives (stored if the policy allows). ``watch`` starts watching
-    what ``respond()`` reads of the client."""
+    what ``respond()`` reads of the client; ``plain``, as for ``serve``."""
 
     async def render() -> tuple[HttpResponseBase, Page | None]:
         with Watched[HttpResponseBase](watch(request)) as made:
             response = _rendered(made.keep(await respond()))
         return response, page_of(policy, request, response, made.reads)
 
-    from cacheplug_django._state import cache
-
+    cache = shared_cache()
     page_request = await _page_request(request, policy.per_user)
+    if plain is not None:
+        hits, facts, named = plain
+        hits.learn(cache, policy, page_request, facts, tags, options.get("depends_on", ()), named)
     found = await aserve_page(cache, policy, page_request, respond, render, tags=tags, **options)
     return response_of(found)
+
+
+def async_cached_view(
+    view: View,
+    policy: PagePolicy,
+    tags: TagsArg,
+    hits: PageHits | None,
+    options: dict[str, Any],
+) -> View:
+    """``cache_view`` of an ``async def`` view: :func:`aserve`, after its plain hits (from
+    L1 only: a store read would block the event loop)."""
+    dynamic, static = split_tags(tags)
+
+    @functools.wraps(view)
+    async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        named = None if dynamic is None else tuple(dynamic(request, *args, **kwargs))
+        response, facts = quick_hit(hits, request, named, store=False)
+        if response is not None:
+            return response
+
+        def entry_tags() -> list[str]:
+            return [*(static if named is None else named), *page_tags(request, view)]
+
+        return await aserve(
+            request,
+            lambda: view(request, *args, **kwargs),
+            policy,
+            entry_tags,
+            plain=None if facts is None or hits is None else (hits, facts, named),
+            **options,
+        )
+
+    wrapped.page_policy = policy  # type: ignore[attr-defined]
+    return wrapped
 
 
 async def _page_request(request: HttpRequest, per_user: bool) -> PageRequest:

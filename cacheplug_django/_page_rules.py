@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.integration import PAGE_RULE_KEYS, PagePolicy, check_page_options, is_auto
+from cacheplug.integration import (
+    PAGE_RULE_KEYS,
+    PageHits,
+    PagePolicy,
+    check_page_options,
+    is_auto,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class PageRule:
     policy: PagePolicy
     options: dict[str, Any]
     tags: tuple[str, ...]
+    hits: PageHits | None = field(default_factory=PageHits, compare=False)
+    """Its plain requests' page hits (``None`` for a per-user rule: none is plain)."""
 
     def matches(self, request: HttpRequest, view_name: Callable[[], str | None]) -> bool:
         if self.path is not None and not self.path.match(request.path_info):
@@ -74,6 +82,7 @@ def page_rules(raw: Any) -> tuple[PageRule, ...]:
                     "depends_on": depends_on if is_auto(depends_on) else tuple(depends_on),
                 },
                 tags=(tags,) if isinstance(tags, str) else tuple(tags),
+                hits=None if rule.get("PER_USER") else PageHits(),
             )
         )
     return tuple(rules)

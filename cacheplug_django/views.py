@@ -23,14 +23,13 @@ from cacheplug.integration import (
     PagePolicy,
     PageRequest,
     Watched,
-    aserve_page,
     check_page_options,
     is_auto,
     private_user,
     serve_page,
 )
 from cacheplug_django._cache import Models
-from cacheplug_django._page_hits import Facts, quick_hit, shared_cache
+from cacheplug_django._page_hits import Facts, quick_hit
 from cacheplug_django._request_facts import (
     ReadWatch,
     private_cookie_names,
@@ -40,6 +39,9 @@ from cacheplug_django._request_facts import (
 )
 
 View = Callable[..., Any]  # sync, or async returning an awaitable response
+Plain = tuple[PageHits, Facts, tuple[str, ...] | None]
+"""Where to remember what a plain request's page was read with: its view's (or rule's) page
+hits, the request's facts, the tags a callable named."""
 TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
 
 
@@ -72,10 +74,12 @@ def cache_view(
 
     def decorator(view: View) -> View:
         hits = None if per_user else PageHits()
+        options = {"ttl": ttl, "depends_on": depends_on, "stale_ttl": stale_ttl}
         if inspect.iscoroutinefunction(view):
-            return _async_cached_view(view, policy, tags, hits, ttl, depends_on, stale_ttl)
-        dynamic = tags if callable(tags) else None
-        static = () if tags is None or callable(tags) else tuple(tags)
+            from cacheplug_django._aserve import async_cached_view
+
+            return async_cached_view(view, policy, tags, hits, options)
+        dynamic, static = split_tags(tags)
 
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -93,15 +97,22 @@ def cache_view(
                 policy,
                 entry_tags,
                 plain=None if facts is None else (hits, facts, named),  # type: ignore[arg-type]
-                ttl=ttl,
-                depends_on=depends_on,
-                stale_ttl=stale_ttl,
+                **options,
             )
 
         wrapped.page_policy = policy  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
+
+
+def split_tags(
+    tags: TagsArg,
+) -> tuple[Callable[..., Iterable[str]] | None, tuple[str, ...]]:
+    """A view's ``tags`` as ``(a callable asked per request, or None; the fixed tags)``."""
+    if callable(tags):
+        return tags, ()
+    return None, () if tags is None else tuple(tags)
 
 
 def _models(depends_on: Any) -> Models | str:
@@ -138,58 +149,6 @@ def _tags(tags: Any) -> TagsArg:
     return tuple(tags)
 
 
-def _async_cached_view(
-    view: Callable[..., Any],
-    policy: PagePolicy,
-    tags: TagsArg,
-    hits: PageHits | None,
-    ttl: Any,
-    depends_on: Models | str,
-    stale_ttl: Any,
-) -> View:
-    """``cache_view`` of an ``async def`` view (its plain hits from L1 only: a store read
-    would block the event loop)."""
-
-    @functools.wraps(view)
-    async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        named = tuple(tags(request, *args, **kwargs)) if callable(tags) else None
-        static: tuple[str, ...] = () if tags is None or callable(tags) else tuple(tags)
-        response, facts = quick_hit(hits, request, named, store=False)
-        if response is not None:
-            return response
-
-        async def respond() -> HttpResponseBase:
-            return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
-
-        async def render() -> tuple[HttpResponseBase, Page | None]:
-            with Watched[HttpResponseBase](ReadWatch(request)) as made:
-                response = _rendered(made.keep(await respond()))
-            return response, page_of(policy, request, response, made.reads)
-
-        def entry_tags() -> list[str]:
-            return [*(static if named is None else named), *page_tags(request, view)]
-
-        cache = shared_cache()
-        page_request = page_request_of(request, policy.per_user)
-        if facts is not None and hits is not None:
-            hits.learn(cache, policy, page_request, facts, entry_tags, depends_on, named)
-        found = await aserve_page(
-            cache,
-            policy,
-            page_request,
-            respond,
-            render,
-            tags=entry_tags,
-            ttl=ttl,
-            depends_on=depends_on,
-            stale_ttl=stale_ttl,
-        )
-        return response_of(found)
-
-    wrapped.page_policy = policy  # type: ignore[attr-defined]
-    return wrapped
-
-
 def serve(
     request: HttpRequest,
     respond: Callable[[], HttpResponseBase],
@@ -197,7 +156,7 @@ def serve(
     tags: Callable[[], list[str]],
     *,
     watch: Callable[[HttpRequest], ReadWatch] = ReadWatch,
-    plain: tuple[PageHits, Facts, tuple[str, ...] | None] | None = None,
+    plain: Plain | None = None,
     **options: Any,
 ) -> HttpResponseBase:
     """The response to ``request``: a shared page if the policy allows one, else what

@@ -14,9 +14,10 @@ same value without loading:
   its recorded versions all current and read in the same round trip), and it is fresh.
 
 ``tags`` ``None`` means the keys the entry was seen to record, as for a read without tags.
-They count a hit, sample the key for hot-key detection and keep a store hit in L1, as the
-general path does; anything else returns ``NOTHING`` without counting, and the general path
-decides (and counts) as it always did.
+The caller's ``wanted(value)`` says whether it can use the value (a page that varies on a
+request header, say, it cannot). They count a hit, sample the key for hot-key detection and
+keep a store hit in L1, as the general path does; anything else returns ``NOTHING`` without
+counting, and the general path decides (and counts) as it always did.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from cacheplug.encoding._tags import tag_names
 if TYPE_CHECKING:
     from cacheplug._engine.state import EngineState
 
-PlainHit = Callable[[str, "tuple[str, ...] | None"], Any]
-"""``hit(key, tags)``: the fresh value held for ``key`` stored with ``tags``, or ``NOTHING``."""
+PlainHit = Callable[[str, "tuple[str, ...] | None", Callable[[Any], bool]], Any]
+"""``hit(key, tags, wanted)``: the fresh value held for ``key`` stored with ``tags`` if
+``wanted(value)``, or ``NOTHING`` (counted as a hit only when answered)."""
 
 
 def plain_hits(
@@ -76,18 +78,19 @@ def plain_hits(
             found = checked.remember(tags, for_entry(tag_names(tags)))
         return skey, found
 
-    def local_hit(key: str, tags: tuple[str, ...] | None) -> Any:
+    def local_hit(key: str, tags: tuple[str, ...] | None, wanted: Callable[[Any], bool]) -> Any:
         if local is None:
             return NOTHING
         begun = begin(key, tags)
         if begun is None:
             return NOTHING
         value = local.get(*begun)
-        if value is not NOTHING:
-            counters.hits += 1
+        if value is NOTHING or not wanted(value):
+            return NOTHING
+        counters.hits += 1
         return value
 
-    def stored_hit(key: str, tags: tuple[str, ...] | None) -> Any:
+    def stored_hit(key: str, tags: tuple[str, ...] | None, wanted: Callable[[Any], bool]) -> Any:
         begun = begin(key, tags)
         if begun is None:
             return NOTHING
@@ -96,6 +99,8 @@ def plain_hits(
         if local is not None:
             value = local.get(skey, version_keys)
             if value is not NOTHING:
+                if not wanted(value):
+                    return NOTHING
                 counters.hits += 1
                 return value
             epoch = local.epoch
@@ -103,8 +108,8 @@ def plain_hits(
         if values[0] is None:
             return NOTHING
         entry = valid(skey, values, version_keys)
-        if type(entry) is not Entry or entry.fresh_until < now():
-            return NOTHING  # absent, outdated, recording more versions, or stale
+        if type(entry) is not Entry or entry.fresh_until < now() or not wanted(entry.value):
+            return NOTHING  # absent, outdated, recording more versions, stale, or not wanted
         counters.hits += 1
         if epoch >= 0:
             keep_local(skey, values, version_keys, epoch, entry)

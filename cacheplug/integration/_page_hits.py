@@ -27,13 +27,20 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Protocol
 
 from cacheplug._memo import BoundedMemo
+from cacheplug._types import NOTHING
 from cacheplug.encoding._keys import ReservedKey
 from cacheplug.integration._page_records import PageRequest
 from cacheplug.integration._pages import PagePolicy, _fetching
 
 
 class _PlainReader(Protocol):
-    def plain_hit(self, key: str, tags: tuple[str, ...] | None, store: bool = True) -> Any: ...
+    def plain_hit(
+        self,
+        key: str,
+        tags: tuple[str, ...] | None,
+        store: bool = True,
+        wanted: Callable[[Any], bool] = ...,
+    ) -> Any: ...
 
     def read_tags(
         self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] | str = ()
@@ -43,7 +50,7 @@ class _PlainReader(Protocol):
 class _Known:
     """What the general path used for a request's facts."""
 
-    __slots__ = ("key", "named", "tags")
+    __slots__ = ("key", "named", "not_plain", "tags")
 
     def __init__(
         self, key: ReservedKey, tags: tuple[str, ...] | None, named: tuple[str, ...] | None
@@ -51,6 +58,20 @@ class _Known:
         self.key = key
         self.tags = tags
         self.named = named
+        self.not_plain = False
+        """The page found was not one a plain request can take (it varies on a header): not
+        read here again, so that such a URL costs no wasted read."""
+
+    def wanted(self, record: Any) -> bool:
+        """Whether a stored record (``Page.record()``) can answer a plain request: complete,
+        and varying on no header. Read as it is: building a Page costs a microsecond, a
+        third of an L1 hit."""
+        kind = type(record)
+        plain = (kind is tuple or kind is list) and len(record) == 6
+        if plain and record[4] is True and not record[5]:
+            return True
+        self.not_plain = True
+        return False
 
 
 PlainPage = tuple[int, Sequence[Sequence[str]], bytes]
@@ -79,15 +100,10 @@ class PageHits:
         for this request (``None`` for tags that do not depend on it); a page remembered
         with others is not found."""
         known = self._known.get(facts)
-        if known is None or known.named != named or _fetching.get():
+        if known is None or known.named != named or known.not_plain or _fetching.get():
             return None
-        record = cache.plain_hit(known.key, known.tags, store)
-        # The stored record (Page.record()), read as it is: building a Page costs a
-        # microsecond, a third of an L1 hit. Complete, and varying on no header.
-        kind = type(record)
-        if (kind is not tuple and kind is not list) or len(record) != 6:
-            return None
-        if record[4] is not True or record[5]:
+        record = cache.plain_hit(known.key, known.tags, store, known.wanted)
+        if record is NOTHING:
             return None
         return record[0], record[1], record[2]
 

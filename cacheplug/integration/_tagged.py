@@ -154,16 +154,23 @@ class TaggedCache:
             return None
         return tuple(self.tags_for(tags, depends_on)) or None
 
-    def plain_hit(self, key: str, tags: tuple[str, ...] | None, store: bool = True) -> Any:
+    def plain_hit(
+        self,
+        key: str,
+        tags: tuple[str, ...] | None,
+        store: bool = True,
+        wanted: Callable[[Any], bool] = lambda value: True,
+    ) -> Any:
         """The fresh value held for ``key`` read with ``tags`` (as :meth:`read_tags` gives
-        them): from the L1 tier, or (``store``) from the store; ``NOTHING`` for anything
-        else (absent, stale, an uncommitted write of this thread's transaction, a pending
-        invalidation, ...), which the general read decides and counts. See
-        ``cacheplug._engine.plain_hits``; ``store=False`` for an event loop (no blocking)."""
+        them): from the L1 tier, or (``store``) from the store, if ``wanted(value)``;
+        ``NOTHING`` for anything else (absent, stale, an uncommitted write of this thread's
+        transaction, a pending invalidation, ...), which the general read decides and counts.
+        See ``cacheplug._engine.plain_hits``; ``store=False`` for an event loop (no
+        blocking)."""
         paths = self._core()._engine._plain_hits_paths
         if paths is None or self._tagging.anything_uncommitted():
             return NOTHING
-        return paths[store](key, tags)
+        return paths[store](key, tags, wanted)
 
     def get_or_load(
         self,

@@ -16,7 +16,7 @@ from shop import page_views
 from shop.models import Product
 
 from cacheplug_django import cache as django_cache
-from cacheplug_django import views
+from cacheplug_django import _aserve, views
 from cacheplug_django._cache import DjangoCache
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,6 +50,7 @@ def general(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return read(request, per_user)
 
     monkeypatch.setattr(views, "page_request_of", counted)
+    monkeypatch.setattr(_aserve, "page_request_of", counted)  # the async path's
     return seen
 
 
@@ -115,7 +116,7 @@ def test_a_host_no_longer_allowed_is_refused(cache: DjangoCache, settings: Any) 
 
 def test_head_has_no_body_and_the_length_of_the_get(cache: DjangoCache) -> None:
     Product.objects.create(name="hammer", price=10)
-    status, body, response = get("/pages/catalog/")
+    _, body, response = get("/pages/catalog/")
     get("/pages/catalog/")
     head_status, head_body, head = get("/pages/catalog/", "head")
     assert (head_status, head_body) == (200, b"")
@@ -136,9 +137,7 @@ def test_a_transaction_sees_its_own_uncommitted_write(
     assert general.count("/pages/catalog/") >= 2
 
 
-def test_a_page_that_varies_takes_the_general_path(
-    cache: DjangoCache, general: list[str]
-) -> None:
+def test_a_page_that_varies_takes_the_general_path(cache: DjangoCache, general: list[str]) -> None:
     for language in ("de", "fr", "de", "fr"):
         assert get("/pages/by-language/", **{"Accept-Language": language})[1] == (
             f"lang={language}".encode()
@@ -146,12 +145,14 @@ def test_a_page_that_varies_takes_the_general_path(
     # The first page was stored before its Vary was known: "de" renders again once.
     assert page_views.renders["by_language"] == 3
     assert len(general) == 4
+    stats = cache.core.stats()
+    assert (stats.misses, stats.hits) == (3, 1)  # what the short path looked at: not counted
 
 
 def test_conditional_and_cookie_requests_take_the_general_path(
     cache: DjangoCache, general: list[str]
 ) -> None:
-    status, _, response = get("/pages/catalog/")
+    response = get("/pages/catalog/")[2]
     assert get("/pages/catalog/", **{"If-None-Match": response["ETag"]})[0] == 304
     assert get("/pages/catalog/", Cookie="theme=dark")[0] == 200
     assert get("/pages/catalog/", Authorization="Bearer x")[0] == 200
@@ -169,3 +170,44 @@ def test_an_async_view_is_answered_from_l1_only(
     # with it, the general path once more (its store read keeps the page in L1).
     l1 = request.node.callspec.params["cache"].endswith("l1")
     assert len(general) == (2 if l1 else 3)
+
+
+def test_page_rules_of_the_middleware_take_the_short_path_too(
+    cache: DjangoCache, general: list[str], settings: Any
+) -> None:
+    from cacheplug_django import middleware
+
+    paths: list[str] = []
+    serve = middleware.serve
+
+    def counted(request: Any, *args: Any, **kwargs: Any) -> Any:
+        paths.append(request.path)
+        return serve(request, *args, **kwargs)
+
+    settings.CACHEPLUG = {
+        **settings.CACHEPLUG,
+        "PAGES": [{"PATH": r"^/plain/catalog/", "TTL": 60, "DEPENDS_ON": ["shop.Product"]}],
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(middleware, "serve", counted)
+        hammer = Product.objects.create(name="hammer", price=1)
+        for _ in range(3):
+            assert get("/plain/catalog/")[1] == b"hammer=1"
+        Product.objects.filter(pk=hammer.pk).update(price=2)
+        assert get("/plain/catalog/")[1] == b"hammer=2"
+        assert get("/plain/catalog/")[1] == b"hammer=2"
+    assert page_views.renders["plain_catalog"] == 2
+    assert paths == ["/plain/catalog/", "/plain/catalog/"]  # the two misses only
+
+
+def test_a_per_user_async_view_keys_a_logged_in_client_by_its_user(cache: DjangoCache) -> None:
+    from django.contrib.auth.models import User
+
+    clients = {}
+    for name in ("alice", "bob"):
+        clients[name] = Client()
+        clients[name].force_login(User.objects.create_user(name))
+    for name in ("alice", "bob", "alice", "bob"):
+        response = clients[name].get("/pages/async-dashboard/")
+        assert response.status_code == 200
+    assert page_views.renders["async_dashboard"] == 2  # one page each, then hits

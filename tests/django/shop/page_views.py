@@ -170,3 +170,10 @@ def localized(request: HttpRequest) -> HttpResponse:
 
     rendered("localized")
     return HttpResponse(f"lang={get_language()}")
+
+
+@cache_view(ttl=300, per_user=True)
+async def async_dashboard(request: HttpRequest) -> HttpResponse:
+    """Per user, ``async def``: the user a page is keyed by is loaded off the event loop."""
+    rendered("async_dashboard")
+    return HttpResponse(f"async dashboard #{renders['async_dashboard']}")

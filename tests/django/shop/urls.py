@@ -29,6 +29,7 @@ urlpatterns = [
     path("plain/other/", page_views.plain_catalog, name="plain-other"),
     path("plain/form/", page_views.plain_form),
     path("pages/async-catalog/", page_views.async_catalog),
+    path("pages/async-dashboard/", page_views.async_dashboard),
     path("pages/remembers-visitor/", page_views.remembers_visitor),
     path("pages/token-auth/", page_views.token_auth),
     path("pages/moved/", page_views.moved),
