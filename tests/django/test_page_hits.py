@@ -15,8 +15,8 @@ from django.utils import translation
 from shop import page_views
 from shop.models import Product
 
-from cacheplug_django import cache as django_cache
 from cacheplug_django import _aserve, views
+from cacheplug_django import cache as django_cache
 from cacheplug_django._cache import DjangoCache
 
 pytestmark = pytest.mark.django_db(transaction=True)
