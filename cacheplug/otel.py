@@ -27,9 +27,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
-from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+try:
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+    from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+except ImportError as exc:  # the error says what to install, not just what is missing
+    raise ImportError(
+        f"cacheplug.otel needs opentelemetry-api ({exc}); "
+        "install it with: pip install 'cacheplug[otel]'"
+    ) from exc
 
 from cacheplug import Cache, LoadTrace, LoadTracer, __version__
 

@@ -18,13 +18,19 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
+try:
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+        Metric,
+    )
+    from prometheus_client.registry import Collector
+except ImportError as exc:  # the error says what to install, not just what is missing
+    raise ImportError(
+        f"cacheplug.prometheus needs prometheus-client ({exc}); "
+        "install it with: pip install 'cacheplug[prometheus]'"
+    ) from exc
 
 from cacheplug import Cache, CacheError, CacheStats, Durations
 

@@ -4,6 +4,8 @@ exporter, and metrics read by an in-memory reader; hits are never traced."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -297,3 +299,28 @@ def test_without_an_sdk_loads_work_and_nothing_is_recorded(cache: Cache) -> None
     assert cache.get_or_load("k", lambda: "v") == "v"
     assert cache.get_or_load("k", lambda: "x") == "v"
     instrumentation.uninstrument()
+
+
+@pytest.mark.parametrize(
+    ("module", "package", "extra"),
+    [
+        ("cacheplug.otel", "opentelemetry", "otel"),
+        ("cacheplug.prometheus", "prometheus_client", "prometheus"),
+    ],
+)
+def test_without_the_extra_the_error_says_what_to_install(
+    module: str, package: str, extra: str
+) -> None:
+    code = f"import sys; sys.modules[{package!r}] = None; import {module}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"pip install 'cacheplug[{extra}]'" in result.stderr
+
+
+def test_the_cache_imports_no_telemetry_package() -> None:
+    code = (
+        "import sys, cacheplug; c = cacheplug.Cache(); c.get_or_load('k', lambda: 1); "
+        "print(sorted(m for m in ('opentelemetry', 'prometheus_client') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
