@@ -21,6 +21,8 @@ from opentelemetry.trace import StatusCode
 
 from cacheplug import Cache
 from cacheplug.otel import Instrumentation, instrument, key_pattern
+from cacheplug.testing import RedisServer
+from cacheplug.testing.proxy import TcpProxy
 
 SECRET = "test-secret-key-not-for-production"
 
@@ -324,3 +326,61 @@ def test_the_cache_imports_no_telemetry_package() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_each_way_a_load_ends_is_its_outcome(cache: Cache, telemetry: Telemetry) -> None:
+    telemetry.instrument(cache)
+
+    def invalidated_meanwhile() -> str:
+        cache.invalidate("written")  # a write committed while the load ran
+        return "old"
+
+    cache.get_or_load("written", invalidated_meanwhile)
+    cache.get_or_load("uncacheable", lambda: None, negative_ttl=0)  # None: never cached
+    outcomes = [(span.attributes or {}).get("cacheplug.load.outcome") for span in telemetry.spans()]
+    assert outcomes == ["invalidated", "not_stored"]
+
+
+def test_a_store_that_is_down_is_an_uncached_load(
+    redis_server: RedisServer, telemetry: Telemetry
+) -> None:
+    with TcpProxy("127.0.0.1", redis_server.port) as proxy:
+        cache = Cache(f"redis://127.0.0.1:{proxy.port}/0", namespace="down")
+        telemetry.instrument(cache)
+        proxy.cut()
+        assert cache.get_or_load("k", lambda: 1) == 1
+        [span] = telemetry.spans()
+        assert span.attributes is not None
+        assert span.attributes["cacheplug.load.outcome"] == "uncached"
+        cache.close(flush_timeout=0)
+
+
+def test_a_caller_that_stops_waiting_loads_without_storing(
+    redis_url: str, telemetry: Telemetry
+) -> None:
+    a = Cache(redis_url, namespace="impatient", secret=SECRET)
+    b = Cache(redis_url, namespace="impatient", secret=SECRET, wait_timeout=0)
+    telemetry.instrument(b)
+    release, loading = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        loading.set()
+        assert release.wait(10)
+        return "from a"
+
+    loader = threading.Thread(target=a.get_or_load, args=("k", slow))
+    loader.start()
+    try:
+        assert loading.wait(10)  # a holds the lease
+        assert b.get_or_load("k", lambda: "from b") == "from b"
+    finally:
+        release.set()
+        loader.join(10)
+    [span] = telemetry.spans()
+    assert span.attributes is not None
+    assert span.attributes["cacheplug.load.outcome"] == "wait_timeout"
+    assert len(telemetry.spans("cacheplug.lease_wait")) == 1
+    assert b.durations().lease_waits.count == 1
+    assert b.durations().loads.count == 1
+    a.close()
+    b.close()
