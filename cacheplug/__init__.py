@@ -18,7 +18,7 @@ from cacheplug._engine.depends import (
     tags_read_ahead,
 )
 from cacheplug._engine.local import LocalTier
-from cacheplug._engine.metrics import CacheStats
+from cacheplug._engine.metrics import CacheStats, Durations, LoadDurations, LoadTrace, LoadTracer
 from cacheplug._engine.pending import PendingInvalidation
 from cacheplug._engine.plans import XFetch
 from cacheplug._engine.resilience import CircuitBreaker
@@ -64,8 +64,12 @@ __all__ = [
     "CompressionName",
     "ConfigurationError",
     "DEFAULT",
+    "Durations",
     "EntryInfo",
     "JsonSerializer",
+    "LoadDurations",
+    "LoadTrace",
+    "LoadTracer",
     "LocalTier",
     "Lock",
     "LockError",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from cacheplug._engine.invalidation import Invalidator
+from cacheplug._engine.metrics import LoadDurations
 from cacheplug._engine.pending import PendingInvalidation
 from cacheplug._engine.plans import XFetch
 from cacheplug._engine.protocol import CacheState
@@ -21,7 +22,7 @@ from cacheplug.features._shared_stats import StatsPublisher
 from cacheplug.stores.fills import InvalidationCallback
 
 if TYPE_CHECKING:
-    from cacheplug._engine.metrics import CacheStats
+    from cacheplug._engine.metrics import CacheStats, LoadTracer
     from cacheplug.features._decorators import CacheDecorator, KeySpec, TagSpec
     from cacheplug.features._inspect import EntryInfo
     from cacheplug.writebehind._queue import WriteBehind, WriteBehindOptions
@@ -85,6 +86,22 @@ class FeatureMethods:
     def stats(self) -> CacheStats:
         """A snapshot of this cache's counters."""
         return self._engine.stats()
+
+    def durations(self) -> LoadDurations:
+        """How long this process's loads and lease waits took, as histograms (hits are not
+        timed: they are counted in :meth:`stats`)."""
+        counters = self._engine._counters
+        return LoadDurations(
+            counters.load_seconds.snapshot(), counters.lease_wait_seconds.snapshot()
+        )
+
+    def trace_loads(self, tracer: LoadTracer | None) -> LoadTracer | None:
+        """Follow every load of this cache and its namespace views with ``tracer`` (``None``:
+        stop); returns the tracer it replaces. :func:`cacheplug.otel.instrument` sets one;
+        hits are never traced, and without a tracer a load pays nothing for it."""
+        counters = self._engine._counters
+        previous, counters.tracer = counters.tracer, tracer
+        return previous
 
     def hot_keys(self, top: int = 20) -> list[tuple[str, float]]:
         """The keys this process reads most, as ``(key, estimated reads per second)``,

@@ -42,7 +42,7 @@ def reentered(key: str) -> RuntimeError:
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("done", "error", "leader", "result", "tags", "valid_at")
+    __slots__ = ("done", "error", "joiners", "leader", "result", "tags", "valid_at")
 
     def __init__(self, tags: tuple[str, ...]) -> None:
         self.leader = threading.get_ident()
@@ -51,6 +51,7 @@ class _Flight(Generic[T]):
         self.valid_at = math.inf
         self.error: BaseException | None = None
         self.tags = tags
+        self.joiners = 0  # callers that took this call's result (what a load's trace reports)
 
 
 class SingleFlight:
@@ -67,10 +68,17 @@ class SingleFlight:
     def __len__(self) -> int:
         return len(self._flights)
 
-    def run(self, key: str, fn: Callable[[], tuple[T, float]], tags: tuple[str, ...] = ()) -> T:
+    def run(
+        self,
+        key: str,
+        fn: Callable[[], tuple[T, float]],
+        tags: tuple[str, ...] = (),
+        joined: Callable[[int], None] | None = None,
+    ) -> T:
         """``fn()``'s result, or that of the call for ``key`` already under way (if still
         valid when this caller joined). ``tags``: version keys whose invalidation detaches
-        this call."""
+        this call. ``joined``: told, once the call this caller ran is over, how many others
+        took its result."""
         if self._pid != os.getpid():
             self._after_fork()
         while True:
@@ -83,6 +91,7 @@ class SingleFlight:
                     raise reentered(key)
                 else:
                     self.joined += 1
+                    flight.joiners += 1
                     joined_at = self._monotonic()
             if leader:
                 break
@@ -92,6 +101,7 @@ class SingleFlight:
             if joined_at <= flight.valid_at:
                 return flight.result  # type: ignore[return-value]
             self.joined -= 1
+            flight.joiners -= 1
         try:
             flight.result, flight.valid_at = fn()
             return flight.result
@@ -103,6 +113,8 @@ class SingleFlight:
                 if self._flights.get(key) is flight:  # not detached and replaced meanwhile
                     del self._flights[key]
             flight.done.set()
+            if joined is not None:  # nobody joins from here on: the count is final
+                joined(flight.joiners)
 
     def detach(self, key: str) -> None:
         """Let callers arriving from now on start a new call for ``key`` (its value was just
@@ -129,11 +141,13 @@ class SingleFlight:
 
 
 class _AsyncFlight(NamedTuple):
-    """A call under way in one event loop: its result to come, its tags, the task running it."""
+    """A call under way in one event loop: its result to come, its tags, the task running it,
+    and (one item) how many callers took its result."""
 
     future: asyncio.Future[Any]
     tags: tuple[str, ...]
     task: object
+    joiners: list[int]
 
 
 class AsyncSingleFlight:
@@ -157,6 +171,7 @@ class AsyncSingleFlight:
         key: str,
         fn: Callable[[], Awaitable[tuple[T, float]]],
         tags: tuple[str, ...] = (),
+        joined: Callable[[int], None] | None = None,
     ) -> T:
         """``(await fn())``'s result, or that of the call for ``key`` already under way
         (if still valid when this caller joined); see :meth:`SingleFlight.run`."""
@@ -170,6 +185,7 @@ class AsyncSingleFlight:
             if flight.task is task and task is not None:
                 raise reentered(key)
             self.joined += 1
+            flight.joiners[0] += 1
             joined_at = self._monotonic()
             try:
                 # shield: a waiter being cancelled must not cancel the shared call.
@@ -178,14 +194,16 @@ class AsyncSingleFlight:
                 if not future.cancelled() or (task is not None and task.cancelling()):
                     raise
                 self.joined -= 1  # the leader was cancelled, not us: run it ourselves
+                flight.joiners[0] -= 1
                 continue
             if joined_at <= valid_at:
                 return result  # type: ignore[no-any-return]
             self.joined -= 1
+            flight.joiners[0] -= 1
             if table.get(key) is flight:  # let the finished call's own cleanup catch up
                 table.pop(key, None)
         future = loop.create_future()
-        flight = table[key] = _AsyncFlight(future, tags, task)
+        flight = table[key] = _AsyncFlight(future, tags, task, [0])
         try:
             result, valid_at = await fn()
         except asyncio.CancelledError:
@@ -202,6 +220,8 @@ class AsyncSingleFlight:
             # pop, not del: another thread may detach it between the check and the removal.
             if table.get(key) is flight:  # not detached and replaced meanwhile
                 table.pop(key, None)
+            if joined is not None:  # nobody joins from here on: the count is final
+                joined(flight.joiners[0])
 
     def detach(self, key: str) -> None:
         """:meth:`SingleFlight.detach`, in every event loop's table."""

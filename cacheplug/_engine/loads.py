@@ -2,7 +2,8 @@
 background, with what a waiter may take and how a loaded value is stored.
 
 A :class:`Loads` component holds the engine; the sync and async APIs run its plans with their
-own driver.
+own driver. Each load is watched (:class:`~cacheplug._engine.watch.LoadWatch`): timed, its
+lease wait timed, and followed by the cache's tracer if one is set.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from cacheplug._engine.plans import (
     refresh_plan,
 )
 from cacheplug._engine.reads import Engine, GetOrLoadArgs, Refresh
+from cacheplug._engine.watch import LoadWatch
 from cacheplug._types import FAILED, MISSING
 from cacheplug.encoding._tags import Unread, checks, parse_versions
 from cacheplug.stores.base import VersionCheck
+from cacheplug.stores.fills import Waiter
 
 Keys = tuple[str, ...]
 """An entry's version keys."""
@@ -125,11 +128,15 @@ class Loads:
         *,
         check_first: bool,
         discovery: Discovery | None = None,
+        watch: LoadWatch | None = None,
     ) -> Plan:
         read_keys = [skey, *version_keys]
         usable = self._usable(skey, version_keys, policy)
         ensure = self._ensure(skey, version_keys)
         encode = self._encoder(skey, version_keys, policy, discovery)
+        expect: Callable[[str], Waiter] = self._engine._store.fills.expect
+        if watch is not None:
+            encode, expect = watch.encode(encode), watch.expect(expect)
         if discovery is not None and discovery.ahead_keys:
             # The versions the loader will likely name, in the fill's own reads.
             usable, ensure, encode = _reading_ahead(
@@ -145,7 +152,7 @@ class Loads:
             encode=encode,
             lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
             wait_timeout=self._engine.wait_timeout,
-            expect=self._engine._store.fills.expect,
+            expect=expect,
             fills_live=lambda: self._engine._store.fills.live,
             missing=MISSING,
             failed=FAILED,
@@ -153,7 +160,7 @@ class Loads:
             monotonic=self._engine._clock.monotonic,
         )
 
-    def _refresh_plan(self, refresh: Refresh, discovery: Discovery) -> Plan:
+    def _refresh_plan(self, refresh: Refresh, discovery: Discovery, watch: LoadWatch) -> Plan:
         skey, version_keys, _, policy, seen_created_at = refresh
 
         def refreshed_meanwhile(values: Any) -> bool:
@@ -168,24 +175,37 @@ class Loads:
             read_keys=[skey, *version_keys],
             refreshed_meanwhile=refreshed_meanwhile,
             ensure=self._ensure(skey, version_keys),
-            encode=self._encoder(skey, version_keys, policy, discovery),
+            encode=watch.encode(self._encoder(skey, version_keys, policy, discovery)),
             lock_timeout_ms=ttl_ms(self._engine.lock_timeout) or 1,
             monotonic=self._engine._clock.monotonic,
+        )
+
+    def _watch(self, skey: str, version_keys: Keys, *, refresh: bool = False) -> LoadWatch:
+        engine = self._engine
+        return LoadWatch(
+            engine._counters, engine._clock.monotonic, skey, version_keys, refresh=refresh
         )
 
     def fill(self, skey: str, version_keys: Keys, options: GetOrLoadArgs, loader: Loader) -> Any:
         """Load ``skey`` (a miss): once per process, under its lease across processes."""
         engine = self._engine
         discovery = Discovery(engine, version_keys, skey, loader)
-        plan = self._miss_plan(skey, version_keys, options, discovery)
-        load = discovery.run(loader)
+        watch = self._watch(skey, version_keys)
+        plan = self._miss_plan(skey, version_keys, options, discovery, watch)
+        load = watch.load(discovery.run(loader))
         if current() is not None:  # a load inside a load: it discovers for its caller alone
             if loading(skey):
                 raise reentered(skey)
-            value, _ = engine._run(plan, load)
+            try:
+                value, _ = watch.run(lambda: engine._run(plan, load))
+            finally:
+                watch.joined(0)
             return value
         return engine._flights.run(
-            engine._flight_key(skey, version_keys), lambda: engine._run(plan, load), version_keys
+            engine._flight_key(skey, version_keys),
+            lambda: watch.run(lambda: engine._run(plan, load)),
+            version_keys,
+            watch.joined,
         )
 
     async def afill(
@@ -195,36 +215,53 @@ class Loads:
         processes."""
         engine = self._engine
         discovery = Discovery(engine, version_keys, skey, loader)
-        plan = self._miss_plan(skey, version_keys, options, discovery)
-        load = discovery.arun(loader)
+        watch = self._watch(skey, version_keys)
+        plan = self._miss_plan(skey, version_keys, options, discovery, watch)
+        load = watch.aload(discovery.arun(loader))
 
         async def fill() -> Any:
-            return await engine._arun(plan, load)
+            return await watch.arun(lambda: engine._arun(plan, load))
 
         if current() is not None:  # a load inside a load: it discovers for its caller alone
             if loading(skey):
                 raise reentered(skey)
-            value, _ = await fill()
+            try:
+                value, _ = await fill()
+            finally:
+                watch.joined(0)
             return value
         return await engine._aflights.run(
-            engine._flight_key(skey, version_keys), fill, version_keys
+            engine._flight_key(skey, version_keys), fill, version_keys, watch.joined
         )
 
     def _miss_plan(
-        self, skey: str, version_keys: Keys, options: GetOrLoadArgs, discovery: Discovery
+        self,
+        skey: str,
+        version_keys: Keys,
+        options: GetOrLoadArgs,
+        discovery: Discovery,
+        watch: LoadWatch,
     ) -> Plan:
         policy = self._engine._read_policy(*options)
         self._engine._invalidator.listen_to_bus()
-        return self.fill_plan(skey, version_keys, policy, check_first=False, discovery=discovery)
+        return self.fill_plan(
+            skey, version_keys, policy, check_first=False, discovery=discovery, watch=watch
+        )
 
     def refresh_soon(self, refresh: Refresh) -> None:
         """Refresh a key on the background thread pool."""
         discovery = Discovery(self._engine, refresh.version_keys, refresh.skey)
-        plan = self._refresh_plan(refresh, discovery)
-        load = discovery.run(refresh.loader)
-        self._engine._background.submit(
-            refresh.skey, lambda: self._count_refresh(self._engine._run(plan, load))
-        )
+        watch = self._watch(refresh.skey, tuple(refresh.version_keys), refresh=True)
+        plan = self._refresh_plan(refresh, discovery, watch)
+        load = watch.load(discovery.run(refresh.loader))
+
+        def run() -> None:
+            try:
+                self._count_refresh(watch.run(lambda: self._engine._run(plan, load)))
+            finally:
+                watch.joined(0)
+
+        self._engine._background.submit(refresh.skey, run)
 
     def _count_refresh(self, loaded: Any) -> None:
         if loaded is not None:
@@ -233,11 +270,15 @@ class Loads:
     def arefresh_soon(self, refresh: Refresh) -> None:
         """Refresh a key in a task of the running loop."""
         discovery = Discovery(self._engine, refresh.version_keys, refresh.skey)
-        plan = self._refresh_plan(refresh, discovery)
-        load = discovery.arun(refresh.loader)
+        watch = self._watch(refresh.skey, tuple(refresh.version_keys), refresh=True)
+        plan = self._refresh_plan(refresh, discovery, watch)
+        load = watch.aload(discovery.arun(refresh.loader))
 
         async def run() -> None:
-            self._count_refresh(await self._engine._arun(plan, load))
+            try:
+                self._count_refresh(await watch.arun(lambda: self._engine._arun(plan, load)))
+            finally:
+                watch.joined(0)
 
         self._engine._background.spawn(refresh.skey, run)
 
