@@ -1,4 +1,4 @@
-"""Serving a page on Django's async path: the counterpart of ``cacheplug_django.views.serve``
+"""Serving a page on Django's async path: the counterpart of ``cacheplug_django._serve.serve``
 for ``CachePlugMiddleware`` under ASGI and for ``cache_view`` on an ``async def`` view.
 
 The same page request, the same watch of what rendering read, the same response: only the
@@ -19,14 +19,14 @@ from django.utils.functional import LazyObject, empty
 from cacheplug.integration import Page, PageHits, PagePolicy, PageRequest, Watched, aserve_page
 from cacheplug_django._page_hits import quick_hit, shared_cache
 from cacheplug_django._request_facts import ReadWatch, session_cookie_name
-from cacheplug_django.views import (
+from cacheplug_django._serve import (
     Plain,
     TagsArg,
     View,
-    _rendered,
     page_of,
     page_request_of,
     page_tags,
+    rendered_now,
     response_of,
     split_tags,
 )
@@ -48,7 +48,7 @@ async def aserve(
 
     async def render() -> tuple[HttpResponseBase, Page | None]:
         with Watched[HttpResponseBase](watch(request)) as made:
-            response = _rendered(made.keep(await respond()))
+            response = rendered_now(made.keep(await respond()))
         return response, page_of(policy, request, response, made.reads)
 
     cache = shared_cache()

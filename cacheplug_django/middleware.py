@@ -34,7 +34,7 @@ from cacheplug_django._aserve import aserve
 from cacheplug_django._page_hits import quick_hit
 from cacheplug_django._page_rules import PageRule, page_rules
 from cacheplug_django._request_facts import ReadWatch, settings_generation
-from cacheplug_django.views import PATH_TAG, URL_NAME_TAG, serve
+from cacheplug_django._serve import PATH_TAG, URL_NAME_TAG, serve
 
 # The watch of a request this middleware is rendering for the cache; its cookie reads are
 # watched from the view on (the middleware below read the session and CSRF cookies of every

@@ -1,5 +1,5 @@
 """``@cache_view``: whole-response caching for Django views, by allow-list (see
-``cacheplug.integration`` for what is shared, and why)."""
+``cacheplug.integration`` for what is shared, and why; ``_serve`` serves the pages)."""
 
 from __future__ import annotations
 
@@ -8,41 +8,24 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
-from django.utils.functional import LazyObject, empty
-from django.utils.translation import get_language
+from django.http import HttpRequest, HttpResponseBase
 
 from cacheplug import DEFAULT, ConfigurationError
-from cacheplug.integration import (
-    AUTO,
-    Answer,
-    ClientReads,
-    EnvironHeaders,
-    Page,
-    PageHits,
-    PagePolicy,
-    PageRequest,
-    Watched,
-    check_page_options,
-    is_auto,
-    private_user,
-    serve_page,
-)
+from cacheplug.integration import AUTO, PageHits, PagePolicy, check_page_options, is_auto
+from cacheplug_django._aserve import async_cached_view
 from cacheplug_django._cache import Models
-from cacheplug_django._page_hits import Facts, quick_hit
-from cacheplug_django._request_facts import (
-    ReadWatch,
-    private_cookie_names,
-    session_cookie_name,
-    use_i18n,
-    validated_host,
+from cacheplug_django._page_hits import quick_hit
+from cacheplug_django._serve import (
+    PATH_TAG,
+    URL_NAME_TAG,
+    VIEW_TAG,
+    TagsArg,
+    View,
+    page_tags,
+    serve,
+    split_tags,
+    view_label,
 )
-
-View = Callable[..., Any]  # sync, or async returning an awaitable response
-Plain = tuple[PageHits, Facts, tuple[str, ...] | None]
-"""Where to remember what a plain request's page was read with: its view's (or rule's) page
-hits, the request's facts, the tags a callable named."""
-TagsArg = Iterable[str] | Callable[..., Iterable[str]] | None
 
 
 def cache_view(
@@ -76,8 +59,6 @@ def cache_view(
         hits = None if per_user else PageHits()
         options = {"ttl": ttl, "depends_on": depends_on, "stale_ttl": stale_ttl}
         if inspect.iscoroutinefunction(view):
-            from cacheplug_django._aserve import async_cached_view
-
             return async_cached_view(view, policy, tags, hits, options)
         dynamic, static = split_tags(tags)
 
@@ -104,15 +85,6 @@ def cache_view(
         return wrapped
 
     return decorator
-
-
-def split_tags(
-    tags: TagsArg,
-) -> tuple[Callable[..., Iterable[str]] | None, tuple[str, ...]]:
-    """A view's ``tags`` as ``(a callable asked per request, or None; the fixed tags)``."""
-    if callable(tags):
-        return tags, ()
-    return None, () if tags is None else tuple(tags)
 
 
 def _models(depends_on: Any) -> Models | str:
@@ -149,63 +121,6 @@ def _tags(tags: Any) -> TagsArg:
     return tuple(tags)
 
 
-def serve(
-    request: HttpRequest,
-    respond: Callable[[], HttpResponseBase],
-    policy: PagePolicy,
-    tags: Callable[[], list[str]],
-    *,
-    watch: Callable[[HttpRequest], ReadWatch] = ReadWatch,
-    plain: Plain | None = None,
-    **options: Any,
-) -> HttpResponseBase:
-    """The response to ``request``: a shared page if the policy allows one, else what
-    ``respond()`` gives (stored if the policy allows). ``watch`` starts watching what
-    ``respond()`` reads of the client. ``plain``: where to remember the key and tags read
-    for a plain request (its page hits, its facts, the tags a callable named)."""
-
-    def render() -> tuple[HttpResponseBase, Page | None]:
-        with Watched[HttpResponseBase](watch(request)) as made:
-            response = _rendered(made.keep(respond()))
-        return response, page_of(policy, request, response, made.reads)
-
-    from cacheplug_django._state import cache
-
-    page_request = page_request_of(request, policy.per_user)
-    if plain is not None:
-        hits, facts, named = plain
-        hits.learn(cache, policy, page_request, facts, tags, options.get("depends_on", ()), named)
-    found = serve_page(cache, policy, page_request, respond, render, tags=tags, **options)
-    return response_of(found)
-
-
-VIEW_TAG = "dj:v:"
-URL_NAME_TAG = "dj:n:"
-PATH_TAG = "dj:p:"
-
-
-def page_tags(request: HttpRequest, view: Callable[..., Any] | None) -> list[str]:
-    """The tags every cached page carries, so that :func:`invalidate_pages` can find it: its
-    path, its view, and its URL name."""
-    tags = [PATH_TAG + request.path]
-    if view is not None:
-        tags.append(_view_tag(view))
-    match = getattr(request, "resolver_match", None)
-    if match is not None and match.view_name:
-        tags.append(URL_NAME_TAG + match.view_name)
-    return tags
-
-
-@functools.lru_cache(maxsize=1024)
-def _view_tag(view: Callable[..., Any]) -> str:
-    return VIEW_TAG + _view_label(view)
-
-
-def _view_label(view: Callable[..., Any]) -> str:
-    view = getattr(view, "__wrapped__", view)
-    return f"{view.__module__}.{view.__qualname__}"
-
-
 def invalidate_pages(
     *, path: str | None = None, view: Callable[..., Any] | str | None = None
 ) -> None:
@@ -217,100 +132,12 @@ def invalidate_pages(
     if path is not None:
         tags.append(PATH_TAG + path)
     if callable(view):
-        tags.append(VIEW_TAG + _view_label(view))
+        tags.append(VIEW_TAG + view_label(view))
     elif view is not None:
         tags.append(URL_NAME_TAG + view)
     if not tags:
         raise TypeError("invalidate_pages() needs path= or view=")
     cache.invalidate_tags(*tags)
-
-
-def page_request_of(request: HttpRequest, per_user: bool) -> PageRequest:
-    """What page caching needs of a Django request. The user is ``None`` for an anonymous
-    client without a session cookie (and looked up only if there is one, so that a cached
-    view does not touch the session of everybody else)."""
-    user = None
-    cookie_name = session_cookie_name()
-    if cookie_name in request.COOKIES:
-        user = "session"
-        if per_user:
-            account = getattr(request, "user", None)
-            if account is not None and account.is_authenticated:
-                user = f"user:{account.pk}"
-            else:
-                user = f"session:{request.COOKIES[cookie_name]}"
-    elif per_user:
-        account = getattr(request, "user", None)
-        if account is not None and account.is_authenticated:  # authenticated without a session
-            user = f"user:{account.pk}"
-    elif _authenticated_user(request, evaluate=bool(request.META.get("HTTP_COOKIE"))) is not None:
-        # Logged in by other means than the session (a token cookie, a middleware of one's
-        # own): not shared. Only worked out when the request has a cookie to be known by.
-        user = "user"
-    if user is None and request.META.get("HTTP_COOKIE"):
-        user = private_user(request.COOKIES, private_cookie_names(), per_user)
-    query = (
-        [(name, value) for name, values in request.GET.lists() for value in values]
-        if request.META.get("QUERY_STRING")
-        else ()
-    )
-    scheme = request.scheme or "http"
-    return PageRequest(
-        method=request.method or "GET",
-        host=validated_host(request, scheme),
-        path=request.path,
-        query=query,
-        headers=EnvironHeaders(request.META),
-        user=user,
-        scheme=scheme,
-        # LocaleMiddleware adds its Vary after a decorator has stored the page: key by the
-        # active language, as Django's cache_page does.
-        variant=f"lang={get_language()}" if use_i18n() else "",
-    )
-
-
-def _authenticated_user(request: HttpRequest, *, evaluate: bool) -> Any:
-    """``request.user`` if it is authenticated; ``None`` if not, or if nobody has worked it
-    out yet and ``evaluate`` is false (working it out reads the session)."""
-    user = request.__dict__.get("user")
-    if user is None:
-        return None
-    if not evaluate and isinstance(user, LazyObject) and user._wrapped is empty:
-        return None
-    return user if getattr(user, "is_authenticated", False) else None
-
-
-def _rendered(response: HttpResponseBase) -> HttpResponseBase:
-    render = getattr(response, "render", None)
-    if render is not None and not getattr(response, "is_rendered", True):
-        render()  # a TemplateResponse: its content is needed now, and what it reads counts
-    return response
-
-
-def page_of(
-    policy: PagePolicy, request: HttpRequest, response: HttpResponseBase, reads: ClientReads
-) -> Page | None:
-    """The storable form of a Django response made with ``reads`` of its client, or ``None``
-    if it may not be shared (the rule is the core's)."""
-    if response.streaming or not isinstance(response, HttpResponse):
-        return None
-    return policy.page_of(response.status_code, response.items(), response.content, reads=reads)
-
-
-def response_of(answer: Answer[HttpResponseBase]) -> HttpResponseBase:
-    """The Django response of an :class:`~cacheplug.integration.Answer`."""
-    response = answer.own
-    if response is not None:
-        for name, value in answer.headers:
-            if not response.has_header(name):
-                response[name] = value
-        return response
-    if answer.status == 304:
-        response = HttpResponseNotModified()
-        for name, value in answer.headers:
-            response[name] = value
-        return response
-    return HttpResponse(answer.body, status=answer.status, headers=dict(answer.headers))
 
 
 __all__: Sequence[str] = ["cache_view", "invalidate_pages"]

@@ -15,7 +15,7 @@ from django.utils import translation
 from shop import page_views
 from shop.models import Product
 
-from cacheplug_django import _aserve, views
+from cacheplug_django import _aserve, _serve
 from cacheplug_django import cache as django_cache
 from cacheplug_django._cache import DjangoCache
 
@@ -43,13 +43,13 @@ def cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[DjangoCache
 def general(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths of the requests that took the general path (read in full)."""
     seen: list[str] = []
-    read = views.page_request_of
+    read = _serve.page_request_of
 
     def counted(request: Any, per_user: bool) -> Any:
         seen.append(request.path)
         return read(request, per_user)
 
-    monkeypatch.setattr(views, "page_request_of", counted)
+    monkeypatch.setattr(_serve, "page_request_of", counted)
     monkeypatch.setattr(_aserve, "page_request_of", counted)  # the async path's
     return seen
 
