@@ -105,6 +105,10 @@ class RedisFillListener(FillListener):
                         else:
                             self.announce(key)
                     elif message["type"] == "subscribe":
+                        if self._subscribed.is_set():
+                            # redis-py reconnected and resubscribed by itself (its retry):
+                            # what was announced in between was missed.
+                            self.wake_all()
                         # Only the server's confirmation guarantees later announcements reach us.
                         self._subscribed.set()
                         backoff = 0.05
