@@ -116,6 +116,12 @@ class FillListener:
     def start(self) -> None:
         """Make sure announcements are being received (nothing to do in-process)."""
 
+    def catch_up(self) -> None:
+        """Return once announcements that already reached this process are handled, if that
+        is quick; called now and then by threads that serve local copies (an L1), which may
+        keep a busy interpreter from ever switching to the thread that hears the bus.
+        Nothing to do in-process: an announcement is handled as it is made."""
+
     def stop(self) -> None:
         """Stop receiving announcements and wake every waiter; local copies (an L1) are
         dropped, since nothing would tell them of changes any more."""
