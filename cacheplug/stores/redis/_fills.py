@@ -8,14 +8,21 @@ backoff. While it is down, ``live`` is False and callers wait in short slices in
 
 A thread that runs pure Python without pause (L1 hits in a loop) keeps the GIL for the
 interpreter's whole switch interval (5 ms) whenever the bus thread wants it, and the bus thread
-wants it two or three times per message (after the wait, after each socket read): an
-invalidation then took 10-20 ms to reach the L1. So the bus thread waits for its socket itself
-(``select``-style, without reading it), and :meth:`RedisFillListener.catch_up` lets a reading
-thread that finds the socket readable, or the bus thread at work, block until the bus thread has
-handled what is there: blocking releases the GIL. Only the bus thread reads the subscription
-(redis-py's ``PubSub`` is not thread-safe, and a read may reconnect) and calls the subscribers
-(they are promised the bus thread); a reading thread waits at most ``_CATCH_UP_WAIT`` and, if
-the bus thread is stuck in a slow subscriber, stops waiting for it until it moves on.
+wants it two or three times per message (after its wait, after each socket read): an
+invalidation took 10-20 ms to reach such a process's L1. So reading the subscription is
+split from telling the subscribers:
+
+- **Receiving** (under ``_receive_lock``, by whichever thread gets there): read every message
+  there is, wake the key's waiters, call the ``on_change`` subscribers (the L1 drops its copy)
+  and queue the invalidation for the next step. A reading thread does it from
+  :meth:`RedisFillListener.catch_up` when the socket is readable, or waits for the lock (GIL
+  released, at most ``_CATCH_UP_WAIT``) while the bus thread holds it: that thread may have
+  read what the socket had, and not handled it yet.
+- **Telling** the ``on_invalidation`` subscribers, in order, on the bus thread only, as they
+  are promised; a reading thread that queued something wakes the bus thread (a socket pair).
+
+The bus thread waits for its socket with ``poll`` (without reading it). A reading thread never
+reads a socket that has hung up: a read may then reconnect, which is the bus thread's job.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import contextlib
 import logging
 import os
 import select
+import socket
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -40,9 +49,14 @@ logger = logging.getLogger("cacheplug")
 _SUBSCRIBE_WAIT = 1.0
 _POLL_SECONDS = 0.5
 _MAX_BACKOFF = 2.0
-# How long a reading thread waits for the bus thread: handling a message takes well under a
-# millisecond once the bus thread runs; longer means it is stuck in a subscriber.
+# How long a reading thread waits for the bus thread to finish receiving: well under a
+# millisecond once that thread runs (no subscriber of its own runs then).
 _CATCH_UP_WAIT = 0.002
+_HUNG_UP = (
+    select.POLLHUP | select.POLLERR | select.POLLNVAL | getattr(select, "POLLRDHUP", 0)
+    if hasattr(select, "poll")
+    else 0
+)
 
 
 class RedisFillListener(FillListener):
@@ -60,14 +74,17 @@ class RedisFillListener(FillListener):
         self._receiving()
 
     def _receiving(self) -> None:
-        # What catch_up reads: the bus thread's subscription, whether it is handling
-        # messages, and how many rounds of handling it has finished (under ``_handled``).
+        # Shared by the bus thread and the reading threads that catch up (see the module
+        # docstring): the subscription, the lock on reading it, what is left to tell, and
+        # the socket pair on which a reading thread wakes the bus thread to tell it.
         self._pubsub: Any = None
+        self._blind = False  # the bus thread waits inside redis-py, holding the lock
         self._thread_id = 0
-        self._busy = False
-        self._rounds = 0
-        self._gave_up_at = -1
-        self._handled = threading.Condition(threading.Lock())
+        self._receive_lock = threading.Lock()
+        self._to_tell: deque[str | None] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     @property
     def live(self) -> bool:
@@ -96,6 +113,8 @@ class RedisFillListener(FillListener):
         self._stopping = threading.Event()
         self._thread = None
         self._pid = os.getpid()
+        for end in (self._wake_r, self._wake_w):  # this process's copies of the parent's
+            end.close()
         self._receiving()
         # Whatever was announced between the fork and now was missed: local copies the
         # parent made (an L1) are dropped before anything is served again.
@@ -105,28 +124,39 @@ class RedisFillListener(FillListener):
         self._stopping.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            if self._subscribed.is_set():
-                # Wake the subscriber from its poll rather than wait it out (an empty key
-                # wakes nobody else).
-                with contextlib.suppress(redis.RedisError, OSError):
-                    self._client.publish(self.channel, "")
+            # Wake the subscriber from its poll rather than wait it out.
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")
             thread.join(timeout=2 * _POLL_SECONDS + 1)
         super().stop()
 
     def catch_up(self) -> None:
-        rounds = self._rounds  # read first: a round that ends after this line counts
-        if rounds == self._gave_up_at or threading.get_ident() == self._thread_id:
-            return  # stuck in a slow subscriber when last waited for, or we are the bus thread
-        if not self._busy:
-            pubsub = self._pubsub
-            if pubsub is None:
-                return
+        pubsub = self._pubsub
+        if pubsub is None or self._blind or threading.get_ident() == self._thread_id:
+            return
+        if self._pid != os.getpid():
+            return  # the parent's subscription: never read it from a forked child
+        if not self._receive_lock.locked():
             sock = _socket(pubsub)
-            if sock is None or not _readable(sock, 0.0):
-                return
-        with self._handled:
-            if not self._handled.wait_for(lambda: self._rounds != rounds, _CATCH_UP_WAIT):
-                self._gave_up_at = rounds
+            if sock is None or _ready(sock, 0.0) is not True:
+                return  # nothing there, or hung up (left to the bus thread)
+        # The bus thread holds the lock for reading and receiving only, never for long.
+        if not self._receive_lock.acquire(timeout=_CATCH_UP_WAIT):
+            return
+        try:
+            if self._pubsub is not pubsub:
+                return  # resubscribed meanwhile
+            sock = _socket(pubsub)
+            if sock is None or _ready(sock, 0.0) is not True:
+                return  # the bus thread received it all
+            received = self._receive(pubsub, 0.0)
+        except Exception:  # a hit must not fail for it; the bus thread meets it too
+            return
+        finally:
+            self._receive_lock.release()
+        if received:
+            with contextlib.suppress(OSError):  # full: the bus thread is woken already
+                self._wake_w.send(b"x")
 
     def _run(self) -> None:
         self._thread_id = threading.get_ident()
@@ -138,60 +168,76 @@ class RedisFillListener(FillListener):
                 pubsub.subscribe(self.channel)
                 self._pubsub = pubsub
                 while not self._stopping.is_set():
-                    if self._receive(pubsub):
+                    if self._listen(pubsub):
                         backoff = 0.05
             except (redis.RedisError, OSError) as exc:
                 if self._subscribed.is_set():
                     logger.warning("cacheplug: lost the fill subscription (%s); resubscribing", exc)
                 self._subscribed.clear()
+                self._tell_all()
                 self.wake_all()
                 self._stopping.wait(backoff)
                 backoff = min(_MAX_BACKOFF, backoff * 2)
             finally:
-                self._pubsub = None
-                if pubsub is not None:
-                    with contextlib.suppress(redis.RedisError, OSError):
-                        pubsub.close()
+                with self._receive_lock:  # not while a reading thread reads it
+                    self._pubsub = None
+                    if pubsub is not None:
+                        with contextlib.suppress(redis.RedisError, OSError):
+                            pubsub.close()
         self._subscribed.clear()
+        self._tell_all()
 
-    def _receive(self, pubsub: Any) -> bool:
-        """Wait (at most ``_POLL_SECONDS``) for messages, then handle every one there is;
-        True if the subscription was confirmed meanwhile."""
-        confirmed = False
+    def _listen(self, pubsub: Any) -> bool:
+        """Wait (at most ``_POLL_SECONDS``) for messages, receive every one there is, tell
+        the subscribers what is queued; True while the subscription is confirmed."""
         sock = _socket(pubsub)
-        try:
-            if sock is not None:
-                _readable(sock, _POLL_SECONDS)  # without reading: see the module docstring
-                # Busy from before the first read: a read releases the GIL, and a reading
-                # thread must know that what left the socket is not handled yet.
-                self._busy = True
-                message = pubsub.get_message(timeout=0.0)
-            else:  # a connection we cannot see into: let redis-py wait
-                message = pubsub.get_message(timeout=_POLL_SECONDS)
-                self._busy = True
-            while message is not None:
-                if message["type"] == "message":
-                    data = message["data"]
-                    key = data.decode() if isinstance(data, bytes) else str(data)
-                    if key.startswith("!"):
-                        self.invalidated(key[1:])
-                    else:
-                        self.announce(key)
-                elif message["type"] == "subscribe":
-                    if self._subscribed.is_set():
-                        # redis-py reconnected and resubscribed by itself (its retry): what
-                        # was announced in between was missed.
-                        self.wake_all()
-                    # Only the server's confirmation guarantees later announcements reach us.
-                    self._subscribed.set()
-                    confirmed = True
-                message = pubsub.get_message(timeout=0.0)
-        finally:
-            self._busy = False
-            with self._handled:
-                self._rounds += 1
-                self._handled.notify_all()
-        return confirmed
+        if sock is None:  # a connection we cannot see into: let redis-py wait
+            self._blind = True  # reading threads do not wait for the lock meanwhile
+            try:
+                with self._receive_lock:
+                    self._receive(pubsub, _POLL_SECONDS)
+            finally:
+                self._blind = False
+        else:
+            if not self._to_tell:
+                _ready(sock, _POLL_SECONDS, self._wake_r)  # without reading
+            with contextlib.suppress(OSError):  # empty: nobody woke us
+                self._wake_r.recv(4096)
+            with self._receive_lock:
+                self._receive(pubsub, 0.0)
+        self._tell_all()
+        return self._subscribed.is_set()
+
+    def _receive(self, pubsub: Any, timeout: float) -> bool:
+        """Receive every message there is (waiting ``timeout`` for the first); True if
+        there was any. The caller holds ``_receive_lock``."""
+        message = pubsub.get_message(timeout=timeout)
+        received = message is not None
+        while message is not None:
+            if message["type"] == "message":
+                data = message["data"]
+                key = data.decode() if isinstance(data, bytes) else str(data)
+                if key.startswith("!"):
+                    self.announce(key[1:])
+                    self._to_tell.append(key[1:])  # after the L1 dropped it, as in-process
+                else:
+                    self.announce(key)
+            elif message["type"] == "subscribe":
+                if self._subscribed.is_set():
+                    # redis-py reconnected and resubscribed by itself (its retry): what was
+                    # announced in between was missed.
+                    self._wake_everyone()
+                    self._changed(None)
+                    self._to_tell.append(None)
+                # Only the server's confirmation guarantees later announcements reach us.
+                self._subscribed.set()
+            message = pubsub.get_message(timeout=0.0)
+        return received
+
+    def _tell_all(self) -> None:
+        # On the bus thread only, so in the order received.
+        while self._to_tell:
+            self._tell(self._to_tell.popleft())
 
 
 def _socket(pubsub: Any) -> Any:
@@ -200,23 +246,29 @@ def _socket(pubsub: Any) -> Any:
     return sock if sock is not None and hasattr(sock, "fileno") else None
 
 
-def _readable(sock: Any, timeout: float) -> bool:
-    """Whether ``sock`` has data to read, waiting at most ``timeout`` seconds (GIL released).
-    ``poll`` where there is one: ``select`` fails on descriptors past 1023."""
+def _ready(sock: Any, timeout: float, wake: socket.socket | None = None) -> bool | None:
+    """Whether ``sock`` (or ``wake``) has data to read, waiting at most ``timeout`` seconds
+    (GIL released); None if ``sock`` hung up or failed. ``poll`` where there is one:
+    ``select`` fails on descriptors past 1023."""
     try:
         if getattr(sock, "pending", None) is not None and sock.pending():
             return True  # TLS: decrypted already, so the descriptor may not say so
         fd = sock.fileno()
         if fd < 0:
-            return False  # closed under us: the bus thread finds out
+            return None
+        others = [] if wake is None else [wake.fileno()]
         if hasattr(select, "poll"):
             poller = select.poll()  # one per call: a poll object is not for two threads
-            poller.register(fd, select.POLLIN)
-            # Not for a descriptor closed under us (POLLNVAL alone): as above.
-            return any(events != select.POLLNVAL for _, events in poller.poll(timeout * 1000))
-        return bool(select.select([fd], [], [], timeout)[0])
-    except (OSError, ValueError):  # as above
-        return False
+            poller.register(fd, select.POLLIN | getattr(select, "POLLRDHUP", 0))
+            for other in others:
+                poller.register(other, select.POLLIN)
+            events = dict(poller.poll(timeout * 1000))
+            if events.get(fd, 0) & _HUNG_UP:
+                return None
+            return bool(events)
+        return bool(select.select([fd, *others], [], [], timeout)[0])
+    except (OSError, ValueError):  # closed under us
+        return None
 
 
 class ClientPubSub:
