@@ -132,8 +132,10 @@ def test_a_reader_that_never_lets_go_of_the_gil_still_sees_an_invalidation(
 def test_readers_never_get_a_value_older_than_an_invalidation_already_handled(
     reader: Cache, redis_url: str
 ) -> None:
-    # Readers spin on L1 hits (so they catch up) while another connection commits versions
-    # and invalidates; a marker invalidation after each tells when the bus handled it.
+    # Readers spin on L1 hits (so they catch up: "steady" stays in the L1) while another
+    # connection commits versions of "k" and invalidates it; a marker invalidation after
+    # each tells when the bus handled it.
+    _kept_in_l1(reader, redis_url, "steady", "s")
     database = [0]
     handled = [0]
     rounds = 150
@@ -157,6 +159,8 @@ def test_readers_never_get_a_value_older_than_an_invalidation_already_handled(
             floor = handled[0]
             value = reader.get_or_load("k", lambda: database[0], ttl=600)
             reads[0] += 1
+            if reader.get("steady") != "s":
+                failures.append("lost a key nobody changed")
             if value < floor:
                 failures.append(f"read version {value} after version {floor} was handled")
                 return
@@ -188,7 +192,7 @@ def test_readers_never_get_a_value_older_than_an_invalidation_already_handled(
     assert threading.get_ident() not in told.threads
     assert len(told.threads) == 1
     assert reader.get_or_load("k", lambda: database[0], ttl=600) == rounds
-    assert reader.stats().l1_hits > 0
+    assert reader.stats().l1_hits > 0  # "steady", read between the loads
 
 
 def test_a_bus_thread_held_by_a_slow_subscriber_does_not_hold_the_l1_back(
