@@ -14,7 +14,7 @@ A pauses ``--reader-pause-ms`` (default 0.1) between reads, as a process serving
 does I/O between them. With 0 it spins in pure Python: the worst case for a CPU-bound process.
 Left alone, the bus thread that carries the invalidation would then wait for the
 interpreter's switch interval (5 ms) each time it needs the GIL, two or three times per
-message (10-20 ms in all); A's own hits let it catch up about once a millisecond instead
+message (10-20 ms in all); A's own hits let it catch up every half millisecond instead
 (see ``cacheplug/stores/redis/_fills.py``).
 
 Without ``--redis-url`` a throwaway redis-server is started on a free loopback port.

@@ -42,7 +42,7 @@ from cacheplug._types import NOTHING
 
 # The most often a hit lets the bus catch up (seconds): what a thread that never pauses adds,
 # at worst, to an invalidation's way into its L1.
-_CATCH_UP_EVERY: Final = 0.001
+_CATCH_UP_EVERY: Final = 0.0005
 
 
 @dataclass(frozen=True)
