@@ -120,8 +120,10 @@ def test_a_reader_that_never_lets_go_of_the_gil_still_sees_an_invalidation(
     finally:
         sys.setswitchinterval(interval)
         child.stdin.close()
-        assert child.stdout.readline().strip() == "done"
+        done = child.stdout.readline().strip()
+        child.stdout.close()
         child.wait(WAIT)
+    assert done == "done"
     assert reader.get("k", MISS) == MISS
     assert delivered.event.wait(WAIT)
     assert reader.store_key("k") in delivered.keys
@@ -170,11 +172,14 @@ def test_readers_never_get_a_value_older_than_an_invalidation_already_handled(
         thread.start()
     writer = Cache(redis_url, namespace=NAMESPACE, secret=SECRET)
     try:
+        deadline = time.monotonic() + WAIT
         for version in range(1, rounds + 1):
             database[0] = version  # the write commits...
             writer.invalidate("k")  # ...then its invalidation, then the marker
             writer.invalidate(f"marker:{version}")
-        deadline = time.monotonic() + WAIT
+            while reads[0] < version and not failures:  # readers keep pace
+                assert time.monotonic() < deadline, f"{reads[0]} reads in {version} rounds"
+                time.sleep(0.001)
         while handled[0] < rounds and not failures:
             assert time.monotonic() < deadline, f"the bus handled {handled[0]} of {rounds}"
             time.sleep(0.01)

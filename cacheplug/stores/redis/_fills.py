@@ -128,6 +128,9 @@ class RedisFillListener(FillListener):
             with contextlib.suppress(OSError):
                 self._wake_w.send(b"x")
             thread.join(timeout=2 * _POLL_SECONDS + 1)
+        if thread is None or not thread.is_alive():
+            for end in (self._wake_r, self._wake_w):
+                end.close()
         super().stop()
 
     def catch_up(self) -> None:
