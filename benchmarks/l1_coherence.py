@@ -7,13 +7,15 @@ served from memory. Process B, in each round, waits until A holds the current va
 L1, then invalidates the key (alternately by key and by tag, after "writing" a new version
 through the loader's source of truth) and notes the moment the invalidation returned. A notes
 the moment its next read no longer answered the old value from L1. The difference is the
-propagation latency (both processes read the same system-wide monotonic clock). Target
-(issue 5): p99 at most 10 ms.
+propagation latency (both processes read the same system-wide monotonic clock). Targets:
+p99 at most 10 ms (issue 5), and at most 5 ms even when A is CPU-bound (issue 20).
 
 A pauses ``--reader-pause-ms`` (default 0.1) between reads, as a process serving requests
-does I/O between them. With 0 it spins in pure Python, and then the bus thread that carries
-the invalidation waits for the interpreter's switch interval (5 ms) each time it wakes up:
-that run shows the worst case for a CPU-bound process.
+does I/O between them. With 0 it spins in pure Python: the worst case for a CPU-bound process.
+Left alone, the bus thread that carries the invalidation would then wait for the
+interpreter's switch interval (5 ms) each time it needs the GIL, two or three times per
+message (10-20 ms in all); A's own hits let it catch up every half millisecond instead
+(see ``cacheplug/stores/redis/_fills.py``).
 
 Without ``--redis-url`` a throwaway redis-server is started on a free loopback port.
 """
@@ -38,6 +40,7 @@ from cacheplug.testing import RedisServer
 
 KEY = "product:42"
 TAG = "product:42"
+TARGET_MS = 5.0  # p99, with or without pauses between A's reads
 
 
 def reader(url: str, pipe: Connection, pause: float) -> None:
@@ -115,8 +118,8 @@ def main() -> None:
         f"reader pausing {args.reader_pause_ms:g} ms between reads)"
     )
     print(f"  mean {statistics.mean(ms):6.2f} ms   p50 {p50:6.2f} ms   p90 {p90:6.2f} ms")
-    print(f"  p99  {p99:6.2f} ms   max {ms[-1]:6.2f} ms   target p99 <= 10 ms: ", end="")
-    print("OK" if p99 <= 10 else "MISSED")
+    print(f"  p99  {p99:6.2f} ms   max {ms[-1]:6.2f} ms   target p99 <= {TARGET_MS:g} ms: ", end="")
+    print("OK" if p99 <= TARGET_MS else "MISSED")
     buckets = [0.5, 1, 2, 5, 10, 20, 50]
     print("  distribution:")
     lower = 0.0

@@ -3,7 +3,7 @@
 An L1 hit costs a dict lookup and no round trip, so a hot key read by every request stops
 hammering Redis. Coherence comes from the invalidation bus (``FillListener``): every
 invalidation of a key, tag or namespace, and every write of a key by any process, drops the
-matching local entries. Three rules keep a local copy from outliving what it copied:
+matching local entries. Four rules keep a local copy from outliving what it copied:
 
 - **Bounded life.** An entry lives at most ``ttl`` seconds (and never past its own freshness),
   so a message lost despite everything costs at most that.
@@ -12,6 +12,10 @@ matching local entries. Three rules keep a local copy from outliving what it cop
 - **No late copies.** A value read from the store is kept only if no invalidation arrived
   since the read began (an epoch counter), so an invalidation that overtook the read cannot
   be undone by it.
+- **No waiting on the scheduler.** A thread that serves hits without pause would keep the
+  thread that hears the bus from running for the interpreter's switch interval, several times
+  per message. So a hit, at most once per ``_CATCH_UP_EVERY`` seconds (a clock it reads
+  anyway), lets the bus catch up first (``FillListener.catch_up``) and then looks again.
 
 Eviction is LRU, bounded by entries and by bytes (the size of the stored record). With
 ``admission="tinylfu"`` (the default) a new key enters a full tier only if it has been missed
@@ -35,6 +39,10 @@ from typing import Any, Final
 
 from cacheplug._config import positive
 from cacheplug._types import NOTHING
+
+# The most often a hit lets the bus catch up (seconds): what a thread that never pauses adds,
+# at worst, to an invalidation's way into its L1.
+_CATCH_UP_EVERY: Final = 0.0005
 
 
 @dataclass(frozen=True)
@@ -74,10 +82,13 @@ class LocalCache:
         *,
         live: Callable[[], bool],
         monotonic: Callable[[], float] = time.monotonic,
+        catch_up: Callable[[], None] | None = None,
     ) -> None:
         self.options = options
         self._live = live
         self._monotonic = monotonic
+        self._catch_up: Callable[[], None] = catch_up or _no_bus
+        self._next_catch_up = float("-inf") if catch_up is not None else float("inf")
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[Any, float, tuple[str, ...], int]] = OrderedDict()
         self._by_version: dict[str, set[str]] = {}
@@ -102,8 +113,14 @@ class LocalCache:
         if item is None or item[2] != version_keys:
             return NOTHING
         # No bus check here: losing the bus clears this (see ``fills``), as do fork and close.
-        if item[1] < self._monotonic():
+        now = self._monotonic()
+        if item[1] < now:
             return NOTHING
+        if now >= self._next_catch_up:
+            self._next_catch_up = now + _CATCH_UP_EVERY
+            self._catch_up()
+            if self._entries.get(skey) is not item:
+                return NOTHING  # dropped by what the bus had brought
         try:
             self._entries.move_to_end(skey)
         except KeyError:  # dropped meanwhile by the bus thread
@@ -229,6 +246,10 @@ class _Sketch:
 
     def estimate(self, key: str) -> int:
         return min(row[slot] for row, slot in zip(self._rows, self._slots(key), strict=True))
+
+
+def _no_bus() -> None:
+    pass
 
 
 def _forked(owner: weakref.ref[LocalCache]) -> None:

@@ -176,7 +176,7 @@ class EngineState:
             if not isinstance(l1, LocalTier):
                 raise TypeError(f"l1 must be a LocalTier, not {type(l1).__name__}")
             fills = store.fills
-            self._local = LocalCache(l1, live=lambda: fills.live)
+            self._local = LocalCache(l1, live=lambda: fills.live, catch_up=fills.catch_up)
             # Subscribed from the start: L1 serves nothing until the bus is live.
             self._bus.append(fills.on_change(self._local_changed))
         self._recorded_keys: BoundedMemo[str, tuple[str, ...]] = BoundedMemo()

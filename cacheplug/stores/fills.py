@@ -116,6 +116,13 @@ class FillListener:
     def start(self) -> None:
         """Make sure announcements are being received (nothing to do in-process)."""
 
+    def catch_up(self) -> None:
+        """Hand announcements that already reached this process, and not handled yet, to the
+        :meth:`on_change` subscribers now, if that is quick. Called now and then by threads
+        that serve local copies (an L1): a thread that never pauses would keep a busy
+        interpreter from switching to the thread that hears the bus. Nothing to do
+        in-process: an announcement is handled as it is made."""
+
     def stop(self) -> None:
         """Stop receiving announcements and wake every waiter; local copies (an L1) are
         dropped, since nothing would tell them of changes any more."""
@@ -128,11 +135,17 @@ class FillListener:
 
     def announce(self, key: str) -> None:
         """``key`` was filled or its lease released: wake its waiters."""
+        self._wake(key)
+        self._changed(key)
+
+    def _wake(self, key: str) -> None:
         with self._lock:
             waiters = self._waiters.pop(key, None)
         if waiters:
             for waiter in waiters:
                 waiter.wake()
+
+    def _changed(self, key: str | None) -> None:
         for callback in self._change_subscribers:
             _call(callback, key)
 
@@ -158,7 +171,11 @@ class FillListener:
 
     def on_change(self, callback: InvalidationCallback) -> Callable[[], None]:
         """Like :meth:`on_invalidation`, for every announcement: invalidations, and also
-        writes (fills, ``set``) and released leases. What local copies must follow."""
+        writes (fills, ``set``) and released leases. What local copies must follow.
+
+        Unlike an invalidation subscriber, ``callback`` may also be called by a thread that
+        reads local copies and found announcements waiting (:meth:`catch_up`): keep it
+        short, and let it take no lock such a thread may hold while it reads."""
         with self._lock:
             self._change_subscribers = (*self._change_subscribers, callback)
         self.start()
@@ -172,21 +189,26 @@ class FillListener:
         return unsubscribe
 
     def _notify(self, key: str | None) -> None:
+        self._tell(key)
+        if key is None:
+            self._changed(None)
+
+    def _tell(self, key: str | None) -> None:
         for callback in self._subscribers:
             _call(callback, key)
-        if key is None:
-            for callback in self._change_subscribers:
-                _call(callback, None)
 
     def wake_all(self) -> None:
         """Wake everybody (after a lost subscription: announcements may have been missed)."""
+        self._wake_everyone()
+        self._notify(None)
+
+    def _wake_everyone(self) -> None:
         with self._lock:
             groups = list(self._waiters.values())
             self._waiters.clear()
         for group in groups:
             for waiter in group:
                 waiter.wake()
-        self._notify(None)
 
     def _forget(self, key: str, waiter: Waiter) -> None:
         with self._lock:
