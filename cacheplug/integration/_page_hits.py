@@ -126,7 +126,3 @@ class PageHits:
         if request.user is None and policy.request_cacheable(request):
             read_tags = cache.read_tags(tags(), depends_on)
             self._known.remember(facts, _Known(policy.base_key(request), read_tags, named))
-
-    def forget(self) -> None:
-        """Forget every request's facts (a setting they depend on changed)."""
-        self._known.clear()
