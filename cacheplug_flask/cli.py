@@ -220,6 +220,7 @@ def command_group(extension: Commanded) -> click.Group:
                 only=list(only) or None,
                 once=once,
                 out=click.echo,
+                warn=lambda line: click.echo(line, err=True),  # as Django's: a retry warns
             )
         except OperationError as exc:
             fail(exc)

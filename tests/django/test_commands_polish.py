@@ -218,6 +218,19 @@ def test_stats_watch_json_is_one_document_a_line(
     assert [document["stats"]["loads"] for document in documents] == [0, 1]
 
 
+def test_stats_watch_at_a_terminal_redraws_the_screen(
+    cache: DjangoCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_watch, "sleep", Interrupted(cache, refreshes=2))
+    out = Terminal()
+    call_command("cacheplug_stats", "--watch", "3", stdout=out, stderr=io.StringIO())
+    screens = out.getvalue().split(_watch.CLEAR_SCREEN)
+    assert screens[0] == ""  # the first refresh clears the screen too
+    assert len(screens) == 3
+    assert all(screen.startswith("every 3 s, ") for screen in screens[1:])
+    assert "Ctrl-C stops\nstore " in screens[1]
+
+
 @pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "soon"])
 def test_stats_watch_needs_seconds_above_0(cache: DjangoCache, seconds: str) -> None:
     with pytest.raises(CommandError, match="--watch takes the seconds between refreshes"):
