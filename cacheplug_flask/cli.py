@@ -3,6 +3,7 @@ and output as the Django adapter's (the work is done by ``cacheplug.integration`
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,6 +13,7 @@ from flask.cli import with_appcontext
 from cacheplug.integration import (
     CDC_SOURCES,
     OperationError,
+    WarmProgress,
     drain_queues,
     flush,
     inspect_report,
@@ -19,7 +21,11 @@ from cacheplug.integration import (
     stats_report,
     store_checked,
     warm,
+    watch,
+    watch_interval,
 )
+
+ERASE_LINE = "\r\x1b[K"  # back to the line's start, then clear it (ANSI)
 
 if TYPE_CHECKING:
     from cacheplug import Cache
@@ -59,8 +65,9 @@ def command_group(extension: Commanded) -> click.Group:
     @click.option("--only", multiple=True, metavar="NAME", help="run only these warmers")
     @click.option("--workers", default=1, show_default=True, help="warmers run at once")
     @click.option("--dry-run", is_flag=True, help="list what would run")
+    @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
     @with_appcontext
-    def warm_command(only: tuple[str, ...], workers: int, dry_run: bool) -> None:
+    def warm_command(only: tuple[str, ...], workers: int, dry_run: bool, as_json: bool) -> None:
         from flask import current_app
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -74,7 +81,7 @@ def command_group(extension: Commanded) -> click.Group:
 
             return run
 
-        terminal = sys.stdout.isatty()
+        bar = _WarmBar()  # drawn only at a terminal: given the run's progress there
         try:
             warm(
                 # A warmer whose loads the store did not take has warmed nothing: it fails.
@@ -85,13 +92,15 @@ def command_group(extension: Commanded) -> click.Group:
                 only=list(only) or None,
                 workers=workers,
                 dry_run=dry_run,
-                out=click.echo,
-                err=lambda line: click.echo(line, err=True),
-                progress=(lambda line: click.echo("\r" + line, nl=False)) if terminal else None,
+                as_json=as_json,
+                out=bar.echo,
+                err=functools.partial(bar.echo, err=True),
+                advance=bar.advance if sys.stdout.isatty() and not as_json else None,
             )
         except OperationError as exc:
             fail(exc)
         finally:
+            bar.finish()
             extension.cache.publish_stats()  # the warmers' loads count in `stats` too
 
     @group.command("flush", help="Invalidate by tag, model, key, nested namespace, or everything.")
@@ -101,6 +110,7 @@ def command_group(extension: Commanded) -> click.Group:
     @click.option("--namespace", metavar="NAME", callback=_named)
     @click.option("--all", "everything", is_flag=True)
     @click.option("--yes", is_flag=True, help="do not ask before --all")
+    @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
     @with_appcontext
     def flush_command(
         tags: tuple[str, ...],
@@ -109,6 +119,7 @@ def command_group(extension: Commanded) -> click.Group:
         namespace: str | None,
         everything: bool,
         yes: bool,
+        as_json: bool,
     ) -> None:
         chosen = sum(bool(x) for x in (tags, models, keys, namespace, everything))
         if chosen != 1:
@@ -138,6 +149,7 @@ def command_group(extension: Commanded) -> click.Group:
                     namespace=namespace,
                     everything=everything,
                     confirm=None if yes else ask,
+                    as_json=as_json,
                 )
             )
         except OperationError as exc:
@@ -147,8 +159,15 @@ def command_group(extension: Commanded) -> click.Group:
         "stats", help="Hit ratio, loads, stampedes averted, errors, hot keys and the store."
     )
     @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+    @click.option(
+        "--watch",
+        "every",
+        metavar="N",
+        callback=_seconds,
+        help="refresh every N seconds until Ctrl-C (with --json: one document a line)",
+    )
     @with_appcontext
-    def stats_command(as_json: bool) -> None:
+    def stats_command(as_json: bool, every: float | None) -> None:
         from flask import current_app
 
         from cacheplug_flask.cdc import stats_feed
@@ -159,8 +178,24 @@ def command_group(extension: Commanded) -> click.Group:
         except OperationError as exc:  # the stats still count: say why the slot is not shown
             click.echo(f"cdc: {exc}", err=True)
             feed = None
+
+        def report() -> str:
+            return stats_report(
+                extension.cache, as_json=as_json, change_feed=feed, one_line=every is not None
+            )
+
+        if every is not None:
+            watch(
+                report,
+                every=every,
+                out=click.echo,
+                err=lambda line: click.echo(line, err=True),
+                terminal=sys.stdout.isatty(),
+                as_json=as_json,
+            )
+            return
         try:
-            click.echo(stats_report(extension.cache, as_json=as_json, change_feed=feed))
+            click.echo(report())
         except OperationError as exc:
             fail(exc)
 
@@ -185,6 +220,7 @@ def command_group(extension: Commanded) -> click.Group:
                 only=list(only) or None,
                 once=once,
                 out=click.echo,
+                warn=lambda line: click.echo(line, err=True),  # as Django's: a retry warns
             )
         except OperationError as exc:
             fail(exc)
@@ -246,6 +282,55 @@ def _named(context: click.Context, parameter: click.Parameter, value: Any) -> An
         if not name.strip():
             raise click.BadParameter("an empty name names nothing. Nothing was flushed.")
     return value
+
+
+def _seconds(context: click.Context, parameter: click.Parameter, value: Any) -> float | None:
+    """``--watch N``: seconds above 0, else a usage error (the same message as Django's)."""
+    if value is None:
+        return None
+    try:
+        return watch_interval(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+class _WarmBar:
+    """click's progress bar over a warm run, once it is given the run's progress: one step
+    per warmer ended, the keys so far beside it. The run's lines are printed above it (the
+    bar's line is cleared first, and drawn again at the next step); it ends when the last
+    warmer does. Never given progress, it only echoes the lines."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None  # click.progressbar's bar, made at the first report
+        self._finished = 0
+        self._ended = False
+
+    def advance(self, step: WarmProgress) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=step.warmers,
+                label="warming",
+                show_pos=True,
+                item_show_func=lambda shown: None if shown is None else shown.describe(),
+            )
+        if step.finished > self._finished:
+            self._bar.update(step.finished - self._finished, step)
+        else:  # keys moved, no warmer ended: update() would not redraw for 0 steps
+            self._bar.current_item = step
+            self._bar.render_progress()
+        self._finished = step.finished
+        if step.finished == step.warmers:
+            self.finish()
+
+    def echo(self, line: str, err: bool = False) -> None:
+        if self._bar is not None and not self._ended:
+            click.echo(ERASE_LINE, nl=False)
+        click.echo(line, err=err)
+
+    def finish(self) -> None:
+        if self._bar is not None and not self._ended:
+            self._ended = True
+            self._bar.render_finish()
 
 
 def _model_tags(extension: Commanded, names: tuple[str, ...]) -> list[str]:

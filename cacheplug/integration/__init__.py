@@ -8,7 +8,10 @@ own): the logic lives here once, so that each adapter only translates its framew
 - :class:`DeferredInvalidations`: the tags a transaction wrote, flushed when it commits.
 - :class:`Warmers`, :func:`warm`, :func:`flush`, :func:`stats_report`,
   :func:`inspect_report`, :class:`OperationError`: what the command lines do, so that
-  ``manage.py cacheplug_*`` and ``flask cacheplug ...`` behave and print alike.
+  ``manage.py cacheplug_*`` and ``flask cacheplug ...`` behave and print alike;
+  :class:`WarmReport` / :class:`WarmerRun` (a warm run, its ``--json`` document),
+  :class:`WarmProgress` (what a progress display is given), :func:`watch` /
+  :func:`watch_interval` (``--watch N``).
 - :class:`ReadOptions`: what a :class:`~cacheplug.CacheDecorator` passes to ``get_or_load``
   (for adapters whose cache object wraps :class:`~cacheplug.Cache`).
 - Shared pages: :class:`PagePolicy` (what may be shared, under which key), :class:`PageRequest`,
@@ -98,12 +101,10 @@ from cacheplug.integration._fragments import (
 )
 from cacheplug.integration._operations import (
     OperationError,
-    Warmers,
     drain_queues,
     flush,
     inspect_report,
     stats_report,
-    warm,
 )
 from cacheplug.integration._options import (
     AGAIN_AFTER,
@@ -160,7 +161,15 @@ from cacheplug.integration._table_tags import (
     written_tags,
 )
 from cacheplug.integration._tagged import ModelTagging, TaggedCache
-from cacheplug.integration._warming import store_checked
+from cacheplug.integration._warming import (
+    WarmerRun,
+    Warmers,
+    WarmProgress,
+    WarmReport,
+    store_checked,
+    warm,
+)
+from cacheplug.integration._watch import watch, watch_interval
 
 __all__ = [
     "AGAIN_AFTER",
@@ -215,6 +224,9 @@ __all__ = [
     "TaggedCache",
     "Uncacheable",
     "Unreadable",
+    "WarmProgress",
+    "WarmReport",
+    "WarmerRun",
     "Warmers",
     "Watch",
     "Watched",
@@ -265,5 +277,7 @@ __all__ = [
     "unshared_reason",
     "validate_settings",
     "warm",
+    "watch",
+    "watch_interval",
     "written_tags",
 ]

@@ -1,6 +1,7 @@
 """What the adapters' command lines do (``manage.py cacheplug_*``, ``flask cacheplug ...``):
-warm, flush, stats, inspect. The framework commands only parse their arguments and call
-these, so both behave and print alike.
+flush, stats, inspect, write-behind workers (warm: ``_warming``, ``--watch``: ``_watch``).
+The framework commands only parse their arguments and call these, so both behave and print
+alike.
 
 Every function reports bad input or a failure by raising :class:`OperationError` with the
 message to show; the command turns it into a non-zero exit. When an operation refuses its
@@ -13,10 +14,7 @@ import datetime
 import json
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from numbers import Integral
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cacheplug.exceptions import CacheError
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from cacheplug.integration._cdc import PostgresChangeFeed
     from cacheplug.integration._debezium import DebeziumStreamFeed
 
-Warmer = Callable[[], Any]
 Write = Callable[[str], None]
 V = TypeVar("V")
 
@@ -36,47 +33,7 @@ class OperationError(Exception):
     """An operation refused its input or failed; ``str()`` is the message for the user."""
 
 
-class Warmers:
-    """A registry of cache warmers: functions that fill the cache ahead of traffic.
-
-    A warmer returns an iterable (one item per key it warmed, consumed as it runs, which
-    drives the progress display), a number of keys, or ``None``.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._registry: dict[str, Warmer] = {}
-
-    def register(self, name: str) -> Callable[[Warmer], Warmer]:
-        """Decorator: register a warmer under ``name`` (unique)."""
-        if not isinstance(name, str) or not name:
-            raise TypeError("a warmer needs a name: @warmer('bestsellers')")
-
-        def register(fn: Warmer) -> Warmer:
-            with self._lock:
-                existing = self._registry.get(name)
-                if existing is not None and _label(existing) != _label(fn):
-                    raise ValueError(
-                        f"two warmers named {name!r}: {_label(existing)} and {_label(fn)}"
-                    )
-                self._registry[name] = fn
-            return fn
-
-        return register
-
-    def all(self) -> dict[str, Warmer]:
-        """Every registered warmer, by name."""
-        with self._lock:
-            return dict(sorted(self._registry.items()))
-
-
-def _label(fn: Warmer) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-
-
-def _named(
-    found: Mapping[str, V], only: Sequence[str] | None, what: str, none: str
-) -> dict[str, V]:
+def named(found: Mapping[str, V], only: Sequence[str] | None, what: str, none: str) -> dict[str, V]:
     """The entries of ``found`` named in ``only`` (all of them without ``only``); raises
     :class:`OperationError` naming the unknown names ``what`` and the known ones (``none``
     when there are none) before anything runs."""
@@ -90,64 +47,6 @@ def _named(
     return selected
 
 
-def warm(
-    warmers: Mapping[str, Warmer],
-    *,
-    only: Sequence[str] | None = None,
-    workers: int = 1,
-    dry_run: bool = False,
-    out: Write,
-    err: Write,
-    progress: Callable[[str], None] | None = None,
-    each_done: Callable[[], None] | None = None,
-) -> None:
-    """Run ``warmers`` (those named in ``only``), ``workers`` at a time; ``out`` gets a line
-    per warmer and a summary, ``err`` each failure, ``progress`` (a terminal) running
-    counts. ``each_done`` runs in the worker thread after each warmer (to close its database
-    connections, say). Raises :class:`OperationError` for unknown names or failed warmers."""
-    selected = _named(warmers, only, "warmer(s)", "none registered")
-    if workers < 1:
-        raise OperationError("--workers must be at least 1")
-    if dry_run:
-        for name in selected:
-            out(f"would run {name}")
-        out(f"{len(selected)} warmer(s); nothing was run")
-        return
-    started = time.monotonic()
-
-    def run(item: tuple[str, Warmer]) -> tuple[int, bool]:
-        name, fn = item
-        count = 0
-        try:
-            result = fn()
-            if isinstance(result, Integral):
-                count = int(result)
-            elif isinstance(result, Iterable) and not isinstance(result, str | bytes):
-                for _ in result:
-                    count += 1
-                    if progress is not None and count % 10 == 0:
-                        progress(f"{name}: {count} keys")
-            out(f"{name}: {count} key(s)")
-            return count, False
-        except Exception:
-            err(f"{name} failed after {count} key(s):\n{traceback.format_exc()}")
-            return count, True
-        finally:
-            if each_done is not None:
-                each_done()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(run, selected.items()))
-    keys = sum(count for count, _ in results)
-    failed = [name for (_, failure), name in zip(results, selected, strict=True) if failure]
-    out(
-        f"warmed {keys} key(s) with {len(selected)} warmer(s) in "
-        f"{time.monotonic() - started:.1f} s, {len(failed)} failed"
-    )
-    if failed:
-        raise OperationError(f"warmer(s) failed: {', '.join(failed)}")
-
-
 def flush(
     cache: Cache,
     *,
@@ -157,34 +56,48 @@ def flush(
     namespace: str | None = None,
     everything: bool = False,
     confirm: Callable[[str], bool] | None = None,
+    as_json: bool = False,
+    verbose: bool = False,
 ) -> str:
     """Invalidate by ``tags``, remove ``keys``, bump a nested ``namespace``, or bump the
     cache's own namespace (``everything``, after ``confirm(question)`` says yes; ``None``
     means the caller already has the user's yes). Only ever this cache's own entries, never
-    the rest of the store. Returns what was done, for the user."""
+    the rest of the store. Returns what was done, for the user: text (``verbose``: with the
+    tags a description such as a model stood for), or one JSON document (``as_json``:
+    ``flushed`` is ``tags``, ``keys``, ``namespace`` or ``all``, with ``namespace`` and
+    ``message`` always, and ``tags`` or ``removed``/``missing`` as they apply)."""
+    document: dict[str, Any] = {"namespace": cache.namespace_name}
     if everything:
         question = f"Flush every entry of cache namespace {cache.namespace_name!r}?"
         if confirm is not None and not confirm(question):
             raise OperationError("nothing was flushed")
         cache.bump()
+        document["flushed"] = "all"
         done = (
             f"flushed every entry of namespace {cache.namespace_name!r} "
             "(other data on the store untouched)"
         )
     elif tags:
         cache.invalidate_tags(*tags)
+        document.update(flushed="tags", tags=list(tags))
         done = f"invalidated {described_as or 'tag(s): ' + ', '.join(tags)}"
+        if verbose and described_as:
+            done += f"\ntags: {', '.join(tags)}"
     elif keys:
-        lines = []
-        for key in keys:
-            lines.append(f"removed {key!r}" if cache.delete(key) else f"no entry under {key!r}")
-        done = "\n".join(lines)
+        deleted = [(key, cache.delete(key)) for key in keys]
+        removed = [key for key, gone in deleted if gone]
+        missing = [key for key, gone in deleted if not gone]
+        document.update(flushed="keys", removed=removed, missing=missing)
+        done = "\n".join(
+            f"removed {key!r}" if gone else f"no entry under {key!r}" for key, gone in deleted
+        )
     elif namespace is not None:
         try:
             nested = cache.namespace(namespace)
         except CacheError as exc:
             raise OperationError(f"{exc}; nothing was flushed") from exc
         nested.bump()
+        document.update(flushed="namespace", namespace=nested.namespace_name)
         done = f"flushed namespace {nested.namespace_name!r}"
     else:
         raise OperationError("say what to flush: a tag, model, key, namespace, or everything")
@@ -195,6 +108,8 @@ def flush(
             raise OperationError(
                 f"the store could not be reached: {len(pending)} invalidation(s) not applied"
             )
+    if as_json:
+        return json.dumps({**document, "message": done}, indent=2)
     return done
 
 
@@ -203,9 +118,12 @@ def stats_report(
     *,
     as_json: bool = False,
     change_feed: PostgresChangeFeed | DebeziumStreamFeed | None = None,
+    verbose: bool = False,
+    one_line: bool = False,
 ) -> str:
     """The counters every process published (see ``Cache.publish_stats``), hot keys and the
-    store, as text or JSON; with ``change_feed`` (CDC is configured), its slot's lag too, and
+    store, as text (``verbose``: every counter too) or JSON (``one_line``: on one line, for
+    a stream of documents); with ``change_feed`` (CDC is configured), its slot's lag too, and
     a warning past the feed's ``warn_lag_bytes`` (Debezium's: its streams' pending and
     undelivered entries)."""
     try:
@@ -234,7 +152,7 @@ def stats_report(
                 "write_behind": queues,
                 **({} if cdc is None else {"cdc": cdc}),
             },
-            indent=2,
+            indent=None if one_line else 2,
         )
     lines = [
         f"store       {store['store']}  (namespace {store['namespace']!r})",
@@ -260,6 +178,9 @@ def stats_report(
         lines.append(f"cdc {'stream' if 'streams' in cdc else 'slot  '}  {cdc['text']}")
         if cdc["warning"]:
             lines.append(f"WARNING     {cdc['warning']}")
+    if verbose:
+        lines.append("counters")
+        lines += [f"  {name:<21} {value}" for name, value in totals.as_dict().items()]
     return "\n".join(lines)
 
 
@@ -302,13 +223,16 @@ def drain_queues(
     once: bool = False,
     stop: threading.Event | None = None,
     out: Write,
+    warn: Write | None = None,
 ) -> int:
     """Run write-behind workers: drain ``queues`` (those named in ``only``) until they are
-    empty (``once``) or until ``stop`` is set; how many entries were handled."""
-    selected = _named(queues, only, "queue(s)", "none made")
+    empty (``once``) or until ``stop`` is set; how many entries were handled. ``warn`` (by
+    default ``out``) gets what is retried: the store unreachable, a sink that failed."""
+    selected = named(queues, only, "queue(s)", "none made")
     if not selected:
         raise OperationError("no write-behind queue to drain")
     stop = stop or threading.Event()
+    warn = warn or out
     handled = 0
     consumer = f"worker-{threading.get_native_id()}-{time.monotonic_ns()}"
     while not stop.is_set():
@@ -319,10 +243,10 @@ def drain_queues(
                     continue  # let a batch build up for flush_every
                 batch += queue.drain(consumer, block=0.0 if once else 0.2)
             except CacheError as exc:
-                out(f"{name}: {exc}; retrying")
+                warn(f"{name}: {exc}; retrying")
                 stop.wait(1.0)
             except Exception as exc:  # the sink failed: its batch comes back later
-                out(f"{name}: the sink failed ({type(exc).__name__}: {exc}); retrying")
+                warn(f"{name}: the sink failed ({type(exc).__name__}: {exc}); retrying")
                 stop.wait(1.0)
         handled += batch
         if not batch:

@@ -1,8 +1,9 @@
 """``manage.py cacheplug_flush (--tag T | --model app.Model | --key K | --namespace NAME |
---all) [--yes]``: invalidate part or all of this project's cache.
+--all) [--yes] [--json]``: invalidate part or all of this project's cache.
 
 It only ever touches this cache's own entries (by key, tag, or namespace version), never the
-rest of a shared Redis: there is no ``FLUSHDB`` here.
+rest of a shared Redis: there is no ``FLUSHDB`` here. Verbosity: ``-v 0`` prints only errors
+(and the ``--json`` document, when asked for), ``-v 2`` also the tags a model stands for.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Command(BaseCommand):
         )
         what.add_argument("--all", action="store_true", help="every entry of this cache")
         parser.add_argument("--yes", action="store_true", help="do not ask before --all")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from cacheplug_django import cache
@@ -64,11 +66,15 @@ class Command(BaseCommand):
                 namespace=options["namespace"],
                 everything=options["all"],
                 confirm=None if options["yes"] else _ask,
+                as_json=options["json"],
+                verbose=options["verbosity"] > 1,
             )
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
-        if options["verbosity"] > 0:  # -v 0: quiet; a failure still raises
-            self.stdout.write(done)
+        if options["json"]:
+            self.stdout.write(done)  # what was asked for, at any verbosity
+        elif options["verbosity"] > 0:  # -v 0: quiet; a failure still raises
+            self.stdout.write(done, self.style.SUCCESS)
 
 
 def _named(what: str) -> Callable[[str], str]:

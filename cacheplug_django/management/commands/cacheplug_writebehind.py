@@ -2,7 +2,7 @@
 
 It drains the queues made with ``cache.write_behind(...)`` (define them in an app's
 ``write_behind.py``, found automatically) until interrupted, or, with ``--once``, until they
-are empty.
+are empty. ``-v 0`` prints nothing but what is retried (on stderr).
 """
 
 from __future__ import annotations
@@ -28,19 +28,22 @@ class Command(BaseCommand):
 
         autodiscover_modules("write_behind")
         stop = threading.Event()
+        quiet = options["verbosity"] == 0
+
+        def out(line: str) -> None:
+            if not quiet:
+                self.stdout.write(line, self.style.SUCCESS)
+
         try:
             drain_queues(
                 cache.core.write_behind_queues(),
                 only=options["only"],
                 once=options["once"],
                 stop=stop,
-                out=self.stdout.write if options["verbosity"] > 0 else _discard,
+                out=out,
+                warn=lambda line: self.stderr.write(line, self.style.WARNING),
             )
         except OperationError as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt:
             stop.set()
-
-
-def _discard(line: str) -> None:
-    pass  # -v 0: quiet
