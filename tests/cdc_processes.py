@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -23,6 +24,22 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str =
     while not condition():
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
         time.sleep(0.02)
+
+
+def stream_caught_up(client: Any, stream: str, group: str = "cacheplug") -> Callable[[], bool]:
+    """A condition for :func:`wait_for`: ``group`` has read and acknowledged all ``stream``
+    holds now (a consumer that started late must not invalidate, after the test cached a
+    value, what an event written before the test began named)."""
+    last = client.xrevrange(stream, count=1)[0][0]
+
+    def caught_up() -> bool:
+        for found in client.xinfo_groups(stream):
+            if found["name"] in (group, group.encode()):
+                delivered = found["last-delivered-id"]
+                return bool(delivered == last and found["pending"] == 0)
+        return False
+
+    return caught_up
 
 
 class Consumer:

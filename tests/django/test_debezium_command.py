@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from cdc_processes import Consumer, wait_for
+from cdc_processes import Consumer, stream_caught_up, wait_for
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -97,6 +97,8 @@ def test_an_event_reaches_a_cached_function_and_page(
     debezium_update(redis_client, 1, 10, op="r")  # Debezium's snapshot: the stream is there
     consumer = Consumer([sys.executable, "-m", "django", "cacheplug_cdc"], app).start()
     try:
+        # The snapshot event is read (and invalidates) before anything is cached here.
+        wait_for(stream_caught_up(redis_client, STREAM), 15.0, "the snapshot's event")
         assert (cached_price(1), page(1)) == ("10", "10")
         PRICES[1] = 12  # written in the other database: the app's hooks never saw it
         assert (cached_price(1), page(1)) == ("10", "10")  # cached

@@ -18,7 +18,7 @@ from typing import Any
 import debezium_flask_app
 import pytest
 import redis
-from cdc_processes import Consumer, wait_for
+from cdc_processes import Consumer, stream_caught_up, wait_for
 from flask import Flask
 from flask_shop import Product, cache, db
 
@@ -90,6 +90,8 @@ def test_an_event_reaches_a_cached_function_and_page(app: Flask, redis_client: r
     flask = [sys.executable, "-m", "flask", "--app", "debezium_flask_app:create_app"]
     consumer = Consumer([*flask, "cacheplug", "cdc"], env_of(app)).start()
     try:
+        # The snapshot event is read (and invalidates) before anything is cached here.
+        wait_for(stream_caught_up(redis_client, STREAM), 15.0, "the snapshot's event")
         assert (cached_price(app), page(app)) == ("teapot=10", "teapot=10")
         outside_update(app, 12)
         assert (cached_price(app), page(app)) == ("teapot=10", "teapot=10")  # cached
