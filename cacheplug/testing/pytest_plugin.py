@@ -69,14 +69,15 @@ def cacheplug_disabled(cacheplug_cache: Any) -> Iterator[Any]:
 @pytest.fixture
 def cacheplug_calls(
     cacheplug_cache: Any,
-) -> Callable[[], AbstractContextManager[CallCounts]]:
+) -> Callable[..., AbstractContextManager[CallCounts]]:
     """``with cacheplug_calls() as calls: ...`` counts the hits, misses and loads of the
-    block (:class:`cacheplug.testing.CallCounts`)."""
+    block (:class:`cacheplug.testing.CallCounts`) of ``cacheplug_cache``'s caches, or of
+    the caches given: ``cacheplug_calls(other_cache)``."""
 
-    def counting() -> AbstractContextManager[CallCounts]:
+    def counting(*caches: Any) -> AbstractContextManager[CallCounts]:
         # Resolved when the block starts: a cache rebuilt since (a Django setting changed)
         # is the one counted.
-        return count_calls(*core_caches(cacheplug_cache))
+        return count_calls(*core_caches(list(caches) if caches else cacheplug_cache))
 
     return counting
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import weather
 
+from cacheplug import Cache
+
 
 # Two tests writing the same keys: each starts from an empty cache, whichever runs first.
 @pytest.mark.parametrize("run", ["first", "second"])
@@ -48,3 +50,10 @@ def test_switched_off(cacheplug_disabled, cacheplug_calls) -> None:
     assert (calls.hits, calls.misses, calls.loads) == (0, 3, 3)
     assert cacheplug_disabled.set("anything", 1) is False
     assert cacheplug_disabled.get("anything") is None
+
+
+def test_counting_a_cache_named_in_the_test(cacheplug_isolated, cacheplug_calls) -> None:
+    with Cache(namespace="scratch") as scratch, cacheplug_calls(scratch) as calls:
+        scratch.get_or_load("key", lambda: "value")
+        weather.forecast("Oslo")  # another cache: not counted
+    assert (calls.misses, calls.loads) == (1, 1)
