@@ -238,10 +238,14 @@ class FeatureMethods:
         owner = off
         for child in children:  # a nested namespace keeps its name (``store_key`` agrees)
             off = off.nested(child)
+        # Counters the disabled cache publishes (a Flask teardown does) are its own: the
+        # publisher's memory of what it sent must not mix them with the real cache's.
+        publisher, self._stats_publisher = self._stats_publisher, StatsPublisher()
         self._compose(off)
         try:
             yield
         finally:
             self._compose(previous)
+            self._stats_publisher = publisher
             owner._invalidator.shutdown(0.0)
             owner._store.close()

@@ -177,3 +177,17 @@ def test_count_calls_sums_over_caches(cache: Cache) -> None:
         second.get_or_load("a", Loader())
         second.get_or_load("a", Loader())
     assert (calls.hits, calls.misses, calls.loads) == (1, 2, 2)
+
+
+def test_what_a_disabled_cache_publishes_leaves_the_shared_totals_alone(cache: Cache) -> None:
+    cache.get_or_load("a", Loader())
+    cache.get_or_load("a", Loader())
+    cache.publish_stats()
+    with cache.disabled():
+        for _ in range(5):
+            cache.get_or_load("a", Loader())
+        cache.publish_stats()
+    cache.get("a")
+    cache.publish_stats()
+    shared, _ = cache.shared_stats()
+    assert (shared.hits, shared.misses, shared.loads) == (2, 1, 1)
