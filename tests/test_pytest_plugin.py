@@ -42,7 +42,7 @@ PROJECT_REDIS = [
     ("flask_bakery", "BAKERY_REDIS_URL"),
     ("core_weather", "WEATHER_REDIS_URL"),
 ]
-TESTS = {"django_bookstore": 8, "flask_bakery": 7, "core_weather": 7}
+TESTS = {"django_bookstore": 9, "flask_bakery": 8, "core_weather": 7}
 
 
 @pytest.mark.parametrize(("project", "variable"), PROJECT_REDIS)

@@ -29,7 +29,8 @@ def test_nothing_is_left_behind(cacheplug_isolated, run: str) -> None:
     assert cache.get("bestsellers") is None
 
 
-def test_the_page_is_rendered_once(cacheplug_isolated, cacheplug_calls) -> None:
+@pytest.mark.parametrize("run", ["first", "second"])
+def test_the_page_is_rendered_once_per_test(cacheplug_isolated, cacheplug_calls, run) -> None:
     client = Client()
     with cacheplug_calls() as calls:
         first = client.get("/bestsellers/")

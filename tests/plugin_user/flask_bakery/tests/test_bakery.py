@@ -21,7 +21,8 @@ def test_nothing_is_left_behind(cacheplug_isolated, run: str) -> None:
     assert cache.get("left-behind") is None
 
 
-def test_the_menu_page_is_rendered_once(client, cacheplug_isolated, cacheplug_calls) -> None:
+@pytest.mark.parametrize("run", ["first", "second"])
+def test_the_menu_is_rendered_once_per_test(client, cacheplug_isolated, cacheplug_calls, run):
     with cacheplug_calls() as calls:
         first = client.get("/menu")
         second = client.get("/menu")
