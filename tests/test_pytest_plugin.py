@@ -77,10 +77,20 @@ def test_a_projects_suite_notices_a_switch_that_does_nothing(
     assert outcome(result).get("failed", 0) > 0, result.stdout
 
 
-def test_without_django_the_plugin_asks_for_cacheplug_cache(tmp_path: Path) -> None:
+def test_the_plugin_says_what_it_needs(tmp_path: Path) -> None:
+    """Without Django and without a ``cacheplug_cache`` of the project's, or with one that
+    gives something else than a cache, a test that asks for a fixture errors, saying what to
+    do."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_forgot.py").write_text("def test_isolated(cacheplug_isolated):\n    pass\n")
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef cacheplug_cache():\n    return 'my cache'\n"
+    )
+    (wrong / "test_wrong.py").write_text("def test_calls(cacheplug_disabled):\n    pass\n")
     result = run_pytest(tmp_path, {})
-    assert outcome(result) == {"error": 1}, result.stdout
+    assert outcome(result) == {"errors": 2}, result.stdout
     assert "no cacheplug cache to act on" in result.stdout
     assert "define a fixture 'cacheplug_cache' in conftest.py" in result.stdout
+    assert "cacheplug_cache gave 'my cache', which is not a cache" in result.stdout
