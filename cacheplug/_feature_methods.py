@@ -1,5 +1,6 @@
 """The methods of ``Cache`` that hand it to a feature: write-through, write-around and
-write-behind, locks, ``inspect``, stats, ``@cached``, the invalidation bus.
+write-behind, locks, ``inspect``, stats, ``@cached``, the invalidation bus, and the two
+switches tests use (``isolated``, ``disabled``).
 
 Each is a call into :mod:`cacheplug.features` or :mod:`cacheplug.writebehind` (imported on
 first use, so that ``import cacheplug`` does not load them all).
@@ -7,7 +8,9 @@ first use, so that ``import cacheplug`` does not load them all).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from cacheplug._engine.invalidation import Invalidator
@@ -20,6 +23,7 @@ from cacheplug._types import DEFAULT, DefaultType, Tags, Ttl
 from cacheplug.features._locks import Lock
 from cacheplug.features._shared_stats import StatsPublisher
 from cacheplug.stores.fills import InvalidationCallback
+from cacheplug.stores.null import NullStore
 
 if TYPE_CHECKING:
     from cacheplug._engine.metrics import CacheStats, LoadTracer
@@ -37,6 +41,7 @@ class FeatureMethods:
     _invalidator: Invalidator
     _stats_publisher: StatsPublisher
     _queues: dict[str, WriteBehind]
+    _compose: Callable[[Engine], None]
 
     def _state(self) -> CacheState:
         # This class is only ever a base of Cache, which is a CacheState.
@@ -178,3 +183,69 @@ class FeatureMethods:
         options = ReadOptions(stale_ttl=stale_ttl, early=early, refresh_ahead=refresh_ahead)
         self._engine._read_policy(ttl, stale_ttl, early, refresh_ahead)  # validate now
         return CacheDecorator(self._state(), ttl, key, options, tags)
+
+    # -- switches for tests ------------------------------------------------------------------
+
+    @contextmanager
+    def isolated(self, name: str | None = None) -> Iterator[None]:
+        """For the block, this cache keeps its keys in a fresh nested namespace (``name``, or
+        a random one), so that it sees nothing written before and leaves nothing behind: on
+        exit the namespace is bumped (its entries orphaned, to age out by TTL) and the cache
+        is back where it was. Tags stay shared with every namespace, as always.
+
+        The cache object itself is redirected, so code that holds it (a module-level cache,
+        an adapter's) is isolated too; views made before with :meth:`namespace` are not.
+        Meant for tests (the pytest fixture ``cacheplug_isolated``), not for threads serving
+        traffic: it is not atomic for readers in flight.
+        """
+        previous = self._engine
+        # Short: a nested namespace's whole path is at most 31 characters (the namespace and
+        # ``/t`` plus 6 hex digits fit a namespace of up to 23); 16M names keep concurrent
+        # test processes on one store apart.
+        nested = previous.nested(name if name is not None else f"t{uuid.uuid4().hex[:6]}")
+        self._compose(nested)
+        try:
+            yield
+        finally:
+            try:
+                self._invalidator.bump([nested._versions.implicit[-1]], "namespace")
+            finally:
+                self._compose(previous)
+
+    @contextmanager
+    def disabled(self) -> Iterator[None]:
+        """For the block, every read misses and nothing is stored: loaders always run and
+        their results are returned, invalidations succeed and remove nothing (the cache runs
+        over a :class:`~cacheplug.stores.NullStore`, without its L1). On exit the cache is back
+        over its store, which the block never touched.
+
+        ``stats()`` inside the block counts the block's misses and loads alone. Meant for
+        tests (the pytest fixture ``cacheplug_disabled``), like :meth:`isolated`.
+        """
+        previous = self._engine
+        root, *children = previous._keys.namespace.split("/")
+        off = Engine(
+            NullStore(),
+            namespace=root,
+            default_ttl=previous.default_ttl,
+            lock_timeout=previous.lock_timeout,
+            wait_timeout=previous.wait_timeout,
+            strict=previous.strict,
+            negative_ttl=previous.negative_ttl,
+            clock=previous._clock,
+            background_workers=1,
+        )
+        owner = off
+        for child in children:  # a nested namespace keeps its name (``store_key`` agrees)
+            off = off.nested(child)
+        # Counters the disabled cache publishes (a Flask teardown does) are its own: the
+        # publisher's memory of what it sent must not mix them with the real cache's.
+        publisher, self._stats_publisher = self._stats_publisher, StatsPublisher()
+        self._compose(off)
+        try:
+            yield
+        finally:
+            self._compose(previous)
+            self._stats_publisher = publisher
+            owner._invalidator.shutdown(0.0)
+            owner._store.close()

@@ -27,6 +27,7 @@ _DOTTED_PATH: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 _by_scheme: dict[str, str] = {
     "memory": "cacheplug.stores.memory:MemoryStore",
+    "null": "cacheplug.stores.null:NullStore",
     "redis": "cacheplug.stores.redis:RedisStore",
     "rediss": "cacheplug.stores.redis:RedisStore",
     "unix": "cacheplug.stores.redis:RedisStore",
@@ -62,8 +63,8 @@ def register_store(scheme: str, path: str) -> None:
 
 def store_from_url(url: str) -> Store:
     """The store a URL names, by its scheme: ``memory://``, ``redis://``, ``rediss://``,
-    ``unix://``, ``redis+sentinel://``, ``redis+cluster://`` and every scheme added with
-    :func:`register_store`."""
+    ``unix://``, ``redis+sentinel://``, ``redis+cluster://``, ``null://`` and every scheme
+    added with :func:`register_store`."""
     if not isinstance(url, str) or "://" not in url:
         shown = redact(url) if isinstance(url, str) else f"a {type(url).__name__}"
         raise ConfigurationError(
