@@ -33,6 +33,9 @@ own): the logic lives here once, so that each adapter only translates its framew
 - Change data capture: :class:`PostgresChangeFeed` reads a PostgreSQL logical replication
   slot and invalidates every committed change's :func:`change_tags` (each a
   :class:`TableChange`), at least once (with :func:`landed_invalidation`); :class:`SlotLag`.
+- :func:`recording_calls` / :class:`CallLog` / :class:`CacheCall` / :func:`current_calls`:
+  every cache call of one request (key, outcome, time, tags), page reads and invalidations
+  after commit, for a debugging panel; free while nobody records.
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -47,6 +50,7 @@ from __future__ import annotations
 from cacheplug.encoding._keys import ReservedKey
 from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._after_commit import AfterCommit, Invalidate
+from cacheplug.integration._calls import CacheCall, CallLog, current_calls, recording_calls
 from cacheplug.integration._capture import (
     AUTO,
     ReadRecorder,
@@ -170,7 +174,9 @@ __all__ = [
     "AfterCommit",
     "Answer",
     "CDC_SOURCES",
+    "CacheCall",
     "CacheOptions",
+    "CallLog",
     "CdcSettings",
     "ChangeFeed",
     "ClientReads",
@@ -233,6 +239,7 @@ __all__ = [
     "configured_cdc",
     "conninfo_from_url",
     "cookie_names",
+    "current_calls",
     "depends_on_of",
     "describe_conninfo",
     "drain_queues",
@@ -253,6 +260,7 @@ __all__ = [
     "postgres_conninfo",
     "private_user",
     "recording",
+    "recording_calls",
     "row_tag",
     "run_change_feed",
     "serve_page",

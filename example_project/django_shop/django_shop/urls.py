@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from shop import views
 
 urlpatterns = [
@@ -11,3 +12,6 @@ urlpatterns = [
     path("products/<int:pk>/", views.product_detail, name="product"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.TOOLBAR:
+    urlpatterns.append(path("__debug__/", include("debug_toolbar.urls")))
