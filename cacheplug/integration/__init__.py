@@ -36,6 +36,10 @@ own): the logic lives here once, so that each adapter only translates its framew
 - :func:`recording_calls` / :class:`CallLog` / :class:`CacheCall` / :func:`current_calls`:
   every cache call of one request (key, outcome, time, tags), page reads and invalidations
   after commit, for a debugging panel; free while nobody records.
+- :func:`dashboard_figures`, :func:`dashboard_html`, :func:`dashboard_page`,
+  :data:`DASHBOARD_SCRIPT`, :func:`refresh_interval`: a staff dashboard's figures (hit ratio
+  by tier, loads, stampedes averted, hot keys, pending invalidations, feed lag, write-behind,
+  the breaker) and markup refreshing on its own, the same for every adapter.
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -84,6 +88,13 @@ from cacheplug.integration._client_reads import (
     Watch,
     Watched,
     unshared_reason,
+)
+from cacheplug.integration._dashboard import (
+    DASHBOARD_SCRIPT,
+    dashboard_figures,
+    dashboard_html,
+    dashboard_page,
+    refresh_interval,
 )
 from cacheplug.integration._debezium import (
     DebeziumStreamFeed,
@@ -181,6 +192,7 @@ __all__ = [
     "ChangeFeed",
     "ClientReads",
     "CookieReads",
+    "DASHBOARD_SCRIPT",
     "DEBEZIUM_REDIS",
     "DebeziumStreamFeed",
     "DeferredInvalidations",
@@ -240,6 +252,9 @@ __all__ = [
     "conninfo_from_url",
     "cookie_names",
     "current_calls",
+    "dashboard_figures",
+    "dashboard_html",
+    "dashboard_page",
     "depends_on_of",
     "describe_conninfo",
     "drain_queues",
@@ -261,6 +276,7 @@ __all__ = [
     "private_user",
     "recording",
     "recording_calls",
+    "refresh_interval",
     "row_tag",
     "run_change_feed",
     "serve_page",

@@ -10,6 +10,8 @@ urlpatterns = [
     path("catalog/", views.catalog, name="catalog"),
     path("catalog/uncached/", views.catalog_uncached, name="catalog-uncached"),
     path("products/<int:pk>/", views.product_detail, name="product"),
+    # The staff dashboard, a page of the admin (before the admin's own URLs).
+    path("admin/cacheplug/", include("cacheplug_django.dashboard")),
     path("admin/", admin.site.urls),
 ]
 
