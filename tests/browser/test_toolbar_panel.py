@@ -16,11 +16,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 
 def toolbar(browser: WebDriver) -> Any:
-    """Where the toolbar's elements are: its shadow root (the toolbar's default since 6.0),
-    or the document (older releases, as in the oldest lock)."""
-    root = browser.find_element(By.ID, "djDebugRoot")
-    shadow = browser.execute_script("return arguments[0].shadowRoot", root)
-    return root.shadow_root if shadow is not None else browser
+    """Where the toolbar's elements are: the shadow root of its ``djDebugRoot`` (the
+    toolbar's default since 6.0), or the document (older releases, as in the oldest lock)."""
+    for root in browser.find_elements(By.ID, "djDebugRoot"):
+        if browser.execute_script("return arguments[0].shadowRoot", root) is not None:
+            return root.shadow_root
+    return browser
 
 
 def by_id(scope: Any, name: str) -> WebElement:
@@ -31,7 +32,8 @@ def open_panel(browser: WebDriver, url: str) -> WebElement:
     """Load ``url``, open the toolbar and cacheplug's panel; the panel's content."""
     browser.get(url)
     wait = WebDriverWait(browser, 20)
-    scope = wait.until(lambda driver: toolbar(driver))
+    wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#djDebugRoot, #djDebug"))
+    scope = toolbar(browser)
     wait.until(
         lambda _: (
             by_id(scope, "djDebugToolbar").is_displayed()
