@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from cacheplug.integration import OUTBOX_TABLE
+from cacheplug.integration import OUTBOX_TABLE, recording_calls
 
 App = Callable[..., Any]
 
@@ -40,6 +39,20 @@ PRODUCTS = (  # name, price in cents, categories, reviews (rating, text)
     ("French press", 2_900, ("coffee",), ()),
     ("Teapot", 2_500, ("tea",), ((4, "Pours well"),)),
 )
+GENERATED = 240
+"""Products added to the named ones, so that the catalog costs what a real page costs: its
+rows read from the database (with their categories) and rendered, not a sleep."""
+
+
+def catalog_products() -> Iterator[tuple[str, int, tuple[str, ...], tuple[tuple[int, str], ...]]]:
+    """The named products, then ``GENERATED`` more (cheaper, so the named ones stay the
+    bestsellers; without reviews, so the top rated stay the same)."""
+    yield from PRODUCTS
+    for number in range(1, GENERATED + 1):
+        category = CATEGORIES[number % len(CATEGORIES)]
+        yield f"Mug no. {number:03d}", 500 + number * 3, (category,), ()
+
+
 STATS_PATH = "/__demo__/stats"  # answered by ``counting``, never by the shop
 
 
@@ -74,7 +87,8 @@ def public_host(urls: list[str]) -> str:
 
 
 class Counted:
-    """What one worker process counts: requests served, view runs, DB queries."""
+    """What one worker process counts: requests served, view runs, DB queries, and how long
+    each request that read a page through the cache waited for it."""
 
     def __init__(self, view_runs: Callable[[], int], reset_view_runs: Callable[[], None]) -> None:
         self._view_runs = view_runs
@@ -82,6 +96,7 @@ class Counted:
         self._lock = threading.Lock()
         self.requests = 0
         self.queries = 0
+        self.waits: list[float] = []
 
     def query(self, sql: str) -> None:
         """A statement sent; the outbox's are not the pages' (its relay reads the table
@@ -95,12 +110,22 @@ class Counted:
         with self._lock:
             self.requests += 1
 
-    def read(self) -> dict[str, int]:
-        return {"requests": self.requests, "view_runs": self._view_runs(), "queries": self.queries}
+    def waited(self, ms: float) -> None:
+        with self._lock:
+            self.waits.append(ms)
+
+    def read(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "view_runs": self._view_runs(),
+            "queries": self.queries,
+            "waits": list(self.waits),
+        }
 
     def reset(self) -> None:
         with self._lock:
             self.requests = self.queries = 0
+            self.waits = []
             self._reset_view_runs()
 
 
@@ -111,12 +136,41 @@ def counting(app: App, counted: Counted) -> App:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO") != STATS_PATH:
             counted.request()
-            return app(environ, start_response)
+            with recording_calls() as log:
+                body = app(environ, start_response)
+            # A page read through the cache that did not render it: its time is the wait
+            # for another request's (or process's) render, or a hit's fraction of a ms.
+            reads = [call for call in log.calls if call.page and call.outcome != "loaded"]
+            if reads and not any(call.page and call.outcome == "loaded" for call in log.calls):
+                counted.waited(sum(call.seconds for call in reads) * 1000)
+            return body
         body = json.dumps(counted.read()).encode()
         if "reset=1" in environ.get("QUERY_STRING", ""):
             counted.reset()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
+
+    return wsgi
+
+
+METRICS_PATH = "/metrics"
+
+
+def with_metrics(app: App, cache: Any) -> App:
+    """``app`` answering ``METRICS_PATH`` with ``cache``'s Prometheus metrics
+    (``cacheplug.prometheus.CacheCollector``: this process's counters and the fleet's)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    from cacheplug.prometheus import CacheCollector
+
+    registry = CollectorRegistry()
+    registry.register(CacheCollector({"shop": cache}))
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            return app(environ, start_response)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [generate_latest(registry)]
 
     return wsgi
 
@@ -175,9 +229,16 @@ def run_worker(app: App, port: int) -> None:
     server.shutdown()
 
 
-def worker_stats(urls: Iterable[str], *, reset: bool = False) -> list[dict[str, int]]:
+def worker_stats(urls: Iterable[str], *, reset: bool = False) -> list[dict[str, Any]]:
     query = "?reset=1" if reset else ""
     return [json.loads(fetch(url + STATS_PATH + query)) for url in urls]
+
+
+def timed_fetch(url: str, host: str) -> float:
+    """How long one GET of ``url`` took, in ms."""
+    started = time.perf_counter()
+    fetch(url, host)
+    return (time.perf_counter() - started) * 1000
 
 
 def burst(urls: list[str], clients: int, host: str) -> list[float]:
@@ -202,9 +263,15 @@ def burst(urls: list[str], clients: int, host: str) -> list[float]:
     return sorted(latencies)
 
 
-def print_row(label: str, runs: int, queries: int, latencies: list[float]) -> None:
+def print_row(
+    label: str, runs: int, queries: int, latencies: list[float], waits: list[float]
+) -> None:
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"  {label:<18} {runs:>9} {queries:>10} {statistics.median(latencies):>8.1f} {p99:>8.1f}")
+    waited = f"{statistics.median(waits):.1f}/{waits[-1]:.1f}" if waits else "-"
+    print(
+        f"  {label:<18} {runs:>9} {queries:>10} {statistics.median(latencies):>8.1f} {p99:>8.1f}"
+        f" {waited:>12}"
+    )
 
 
 def run_demo(
@@ -219,11 +286,15 @@ def run_demo(
     page on every worker. True if every worker showed the new name."""
     workers = len(urls)
     spread = f", spread over {workers} worker processes" if workers > 1 else ""
-    slow = float(os.environ.get("SHOP_SLOW_VIEW", "0")) * 1000
-    print(f"{clients} clients at once on the catalog page just invalidated", end=" ")
-    print(f"(the view takes {slow:.0f} ms){spread}:")
-    print(f"  {'':<18} {'view runs':>9} {'DB queries':>10} {'p50 ms':>8} {'p99 ms':>8}")
     host = public_host(urls)
+    render = min(timed_fetch(urls[0] + "/catalog/uncached/", host) for _ in range(3))
+    print(f"{clients} clients at once on the catalog page just invalidated", end=" ")
+    shown = len(PRODUCTS) + GENERATED
+    print(f"(one render: {render:.0f} ms, {shown} products read and shown){spread}:")
+    print(
+        f"  {'':<18} {'view runs':>9} {'DB queries':>10} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'waited ms':>12}"
+    )
     served: list[int] = []
     for label, path in (("with cacheplug", "/catalog/"), ("without", "/catalog/uncached/")):
         expire()
@@ -231,8 +302,13 @@ def run_demo(
         latencies = burst([url + path for url in urls], clients, host)
         counts = worker_stats(urls)
         runs = sum(count["view_runs"] for count in counts)
-        print_row(label, runs, sum(count["queries"] for count in counts), latencies)
+        waits = sorted(wait for count in counts for wait in count["waits"])
+        print_row(label, runs, sum(count["queries"] for count in counts), latencies, waits)
         served = [count["requests"] for count in counts]
+    print(
+        "  waited ms: p50/max of the time a request spent waiting for another request's render"
+        "\n  of the page (another process's, on Redis), part of its latency; the rest is HTTP"
+    )
     if workers > 1:
         each = "/".join(str(n) for n in served)
         print(f"  (summed over all {workers} workers; requests served by each: {each})")

@@ -6,8 +6,10 @@
 # python3-venv with apt-get if venv needs it).
 #
 #   bash scripts/demo.sh [--flask] [--once] [--redis URL] [--workers N] [--clients N] [--port P]
+#                        [--metrics]
 #
-# --flask runs the Flask shop instead; every other argument goes to the demo.
+# --flask runs the Flask shop instead; every other argument goes to the demo. --metrics
+# serves Prometheus metrics at /metrics (cacheplug.prometheus.CacheCollector) on every worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

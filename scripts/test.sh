@@ -2,7 +2,7 @@
 # The README's second command: install what the tests need from the committed lock
 # (requirements/dev.lock: exact versions with hashes), then lint, type-check, build the docs
 # site and run the whole suite. Works on a fresh Debian machine with Python 3.11 (as root it
-# installs redis-server and PostgreSQL with apt-get; otherwise it asks you to). Extra
+# installs redis-server, PostgreSQL and Chromium with apt-get; otherwise it asks you to). Extra
 # arguments go to pytest.
 #
 #   bash scripts/test.sh                 # everything, on the pinned set
@@ -33,6 +33,18 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_conf
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "PostgreSQL is not installed: run 'sudo apt-get install -y postgresql' first" >&2
+    exit 1
+  fi
+fi
+
+# Headless Chromium and its driver for the browser tests (tests/browser, driven by Selenium).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium and chromium-driver (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "Chromium is not installed: run 'sudo apt-get install -y chromium chromium-driver' first" >&2
     exit 1
   fi
 fi

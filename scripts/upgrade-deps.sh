@@ -33,9 +33,10 @@ compile() {
 # Everything a developer and CI use: every extra, the test tools, lint, docs, benchmarks,
 # and the build/release tools.
 compile requirements/dev.lock "${upgrade[@]}" pyproject.toml requirements/tools.in --all-extras
-# The demo (scripts/demo.sh): the framework extras alone, at the versions dev.lock has.
+# The demo (scripts/demo.sh): the framework extras (and prometheus, for --metrics) alone, at
+# the versions dev.lock has.
 compile requirements/demo.lock pyproject.toml requirements/build.in --extra django --extra flask --extra demo \
-  --extra redis --constraint requirements/dev.lock
+  --extra redis --extra prometheus --constraint requirements/dev.lock
 # The floors: each direct dependency at the oldest release pyproject.toml admits, so the
 # suite proves the ranges users install against (what they pull in is the newest that fits).
 compile requirements/oldest.lock --resolution lowest-direct pyproject.toml \

@@ -36,6 +36,13 @@ own): the logic lives here once, so that each adapter only translates its framew
 - Change data capture: :class:`PostgresChangeFeed` reads a PostgreSQL logical replication
   slot and invalidates every committed change's :func:`change_tags` (each a
   :class:`TableChange`), at least once (with :func:`landed_invalidation`); :class:`SlotLag`.
+- :func:`recording_calls` / :class:`CallLog` / :class:`CacheCall` / :func:`current_calls`:
+  every cache call of one request (key, outcome, time, tags), page reads and invalidations
+  after commit, for a debugging panel; free while nobody records.
+- :func:`dashboard_figures`, :func:`dashboard_html`, :func:`dashboard_page`,
+  :data:`DASHBOARD_SCRIPT`, :func:`refresh_interval`: a staff dashboard's figures (hit ratio
+  by tier, loads, stampedes averted, hot keys, pending invalidations, feed lag, write-behind,
+  the breaker) and markup refreshing on its own, the same for every adapter.
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -50,6 +57,7 @@ from __future__ import annotations
 from cacheplug.encoding._keys import ReservedKey
 from cacheplug.features._decorators import ReadOptions
 from cacheplug.integration._after_commit import AfterCommit, Invalidate
+from cacheplug.integration._calls import CacheCall, CallLog, current_calls, recording_calls
 from cacheplug.integration._capture import (
     AUTO,
     ReadRecorder,
@@ -83,6 +91,13 @@ from cacheplug.integration._client_reads import (
     Watch,
     Watched,
     unshared_reason,
+)
+from cacheplug.integration._dashboard import (
+    DASHBOARD_SCRIPT,
+    dashboard_figures,
+    dashboard_html,
+    dashboard_page,
+    refresh_interval,
 )
 from cacheplug.integration._debezium import (
     DebeziumStreamFeed,
@@ -179,11 +194,14 @@ __all__ = [
     "AfterCommit",
     "Answer",
     "CDC_SOURCES",
+    "CacheCall",
     "CacheOptions",
+    "CallLog",
     "CdcSettings",
     "ChangeFeed",
     "ClientReads",
     "CookieReads",
+    "DASHBOARD_SCRIPT",
     "DEBEZIUM_REDIS",
     "DebeziumStreamFeed",
     "DeferredInvalidations",
@@ -245,6 +263,10 @@ __all__ = [
     "configured_cdc",
     "conninfo_from_url",
     "cookie_names",
+    "current_calls",
+    "dashboard_figures",
+    "dashboard_html",
+    "dashboard_page",
     "depends_on_of",
     "describe_conninfo",
     "drain_queues",
@@ -265,6 +287,8 @@ __all__ = [
     "postgres_conninfo",
     "private_user",
     "recording",
+    "recording_calls",
+    "refresh_interval",
     "row_tag",
     "run_change_feed",
     "serve_page",

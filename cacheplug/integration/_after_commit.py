@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from cacheplug._engine.pending import DEFAULT_MAX_PENDING
 from cacheplug.exceptions import CacheUnavailable
+from cacheplug.integration._calls import _log as _calls
 
 if TYPE_CHECKING:
     from cacheplug.cache import Cache
@@ -80,6 +81,8 @@ class AfterCommit:
             self._hold(tags, "a namespace bump is still waiting for the cache")
             return
         everything = list(dict.fromkeys([*held, *tags]))
+        if (log := _calls.get()) is not None:  # a debugging panel listens
+            log.invalidated(everything)
         try:
             invalidate(everything, again_after)
         except CacheUnavailable as exc:

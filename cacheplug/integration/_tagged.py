@@ -19,6 +19,7 @@ The adapter says how: :class:`ModelTagging` holds its ORM's three answers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -27,6 +28,7 @@ from cacheplug import DEFAULT, CacheDecorator
 from cacheplug._memo import BoundedMemo
 from cacheplug._types import NOTHING
 from cacheplug.features._decorators import ReadOptions
+from cacheplug.integration._calls import _log as _calls
 from cacheplug.integration._capture import AUTO, audited, is_auto, recording
 from cacheplug.integration._table_tags import stored_tags
 
@@ -167,10 +169,21 @@ class TaggedCache:
         transaction, a pending invalidation, ...), which the general read decides and counts.
         See ``cacheplug._engine.plain_hits``; ``store=False`` for an event loop (no
         blocking)."""
-        paths = self._core()._engine._plain_hits_paths
+        core = self._core()
+        paths = core._engine._plain_hits_paths
         if paths is None or self._tagging.anything_uncommitted():
             return NOTHING
-        return paths[store](key, tags, wanted)
+        if (log := _calls.get()) is None:
+            return paths[store](key, tags, wanted)
+        path = paths[store]
+        return log.read(core, "page", key, tags, lambda _: path(key, tags, wanted))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """:meth:`cacheplug.Cache.get`."""
+        if (log := _calls.get()) is None:
+            return self.core.get(key, default)
+        core = self.core
+        return log.read(core, "get", key, None, lambda _: core.get(key, default))
 
     def get_or_load(
         self,
@@ -187,7 +200,15 @@ class TaggedCache:
         :mod:`cacheplug.integration._capture`). Reads of what the current transaction wrote
         and has not committed yet go around the cache."""
         all_tags, loader = self._prepared(tags, depends_on, loader, options)
-        return self.core.get_or_load(key, loader, ttl, tags=all_tags, **options)
+        if (log := _calls.get()) is None:
+            return self.core.get_or_load(key, loader, ttl, tags=all_tags, **options)
+        core = self.core
+
+        def read(timed: Callable[[], T] | None) -> T:
+            assert timed is not None
+            return core.get_or_load(key, timed, ttl, tags=all_tags, **options)
+
+        return cast("T", log.read(core, "get_or_load", key, all_tags, read, loader))
 
     async def aget_or_load(
         self,
@@ -213,7 +234,14 @@ class TaggedCache:
         depends_on: Sequence[Any] = (),
     ) -> bool:
         """:meth:`cacheplug.Cache.set`, plus ``depends_on``."""
-        return self.core.set(key, value, ttl, tags=self.tags_for(tags, depends_on) or None)
+        all_tags = self.tags_for(tags, depends_on) or None
+        if (log := _calls.get()) is None:
+            return self.core.set(key, value, ttl, tags=all_tags)
+        started = time.perf_counter()
+        try:
+            return self.core.set(key, value, ttl, tags=all_tags)
+        finally:
+            log.wrote("set", key, all_tags, time.perf_counter() - started)
 
     async def aset(
         self,

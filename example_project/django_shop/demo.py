@@ -29,13 +29,14 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from demo_support import (  # noqa: E402
     CATEGORIES,
-    PRODUCTS,
     Counted,
+    catalog_products,
     counting,
     keep_serving,
     local_worker,
     run_demo,
     run_worker,
+    with_metrics,
     worker_processes,
 )
 
@@ -46,7 +47,7 @@ def seed() -> str:
     from shop.models import Category, Product, Review
 
     categories = {name: Category.objects.create(name=name) for name in CATEGORIES}
-    for name, cents, in_categories, reviews in PRODUCTS:
+    for name, cents, in_categories, reviews in catalog_products():
         product = Product.objects.create(name=name, price_cents=cents)
         product.categories.add(*(categories[category] for category in in_categories))
         for rating, text in reviews:
@@ -63,12 +64,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="default: 3 on Redis, else 1")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument(
+        "--metrics", action="store_true", help="serve Prometheus metrics at /metrics"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.redis:
         os.environ["CACHEPLUG_STORE"] = args.redis
+    if args.metrics:
+        os.environ["SHOP_METRICS"] = "1"  # worker processes inherit it
     os.environ["DJANGO_SETTINGS_MODULE"] = "django_shop.settings"  # this shop, whatever else
-    os.environ.setdefault("SHOP_SLOW_VIEW", "0.05")
     with contextlib.ExitStack() as cleanup:
         if "DJANGO_SHOP_DB" not in os.environ:  # worker processes inherit the demo's
             folder = tempfile.mkdtemp(prefix="cacheplug-demo-")
@@ -104,6 +109,8 @@ def demo(
     connection_created.connect(counts, weak=False)  # the server threads' connections too
     # StaticFilesHandler: the admin's CSS and scripts, with no web server in front.
     app = counting(StaticFilesHandler(get_wsgi_application()), counted)
+    if os.environ.get("SHOP_METRICS") == "1":
+        app = with_metrics(app, cache.core)
     if args.worker:
         run_worker(app, args.port)
         return 0
@@ -140,6 +147,8 @@ def demo(
         notes=[
             f"Admin: {urls[0]}/admin/  user admin, password {password} (a demo account in this"
             " run's throwaway database). Edit a product there and reload the catalog.",
+            f"Cache dashboard: {urls[0]}/admin/cacheplug/ (the same account).",
+            *([f"Metrics: {urls[0]}/metrics"] if os.environ.get("SHOP_METRICS") == "1" else []),
         ],
     )
     return 0 if ok else 1

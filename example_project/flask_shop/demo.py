@@ -23,13 +23,14 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from demo_support import (  # noqa: E402
     CATEGORIES,
-    PRODUCTS,
     Counted,
+    catalog_products,
     counting,
     keep_serving,
     local_worker,
     run_demo,
     run_worker,
+    with_metrics,
     worker_processes,
 )
 
@@ -41,11 +42,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="default: 3 on Redis, else 1")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument(
+        "--metrics", action="store_true", help="serve Prometheus metrics at /metrics"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.redis:
         os.environ["CACHEPLUG_STORE"] = args.redis
-    os.environ.setdefault("SHOP_SLOW_VIEW", "0.05")
+    if args.metrics:
+        os.environ["SHOP_METRICS"] = "1"  # worker processes inherit it
     with contextlib.ExitStack() as cleanup:
         if "FLASK_SHOP_DB" not in os.environ:  # worker processes inherit the demo's
             folder = tempfile.mkdtemp(prefix="cacheplug-demo-")
@@ -67,8 +72,11 @@ def demo(
     counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", lambda _c, _r, sql, *_: counted.query(sql))
-        store = cache.cache.store
+        core = cache.cache
+        store = core.store
     served = counting(app, counted)
+    if os.environ.get("SHOP_METRICS") == "1":
+        served = with_metrics(served, core)
     if args.worker:
         run_worker(served, args.port)
         return 0
@@ -78,12 +86,14 @@ def demo(
         parser.error("several workers need a shared store: pass --redis URL")
     with app.app_context():
         categories = {name: Category(name=name) for name in CATEGORIES}
-        for name, cents, in_categories, reviews in PRODUCTS:
+        for name, cents, in_categories, reviews in catalog_products():
             product = Product(name=name, price_cents=cents)
             product.categories = [categories[category] for category in in_categories]
             product.reviews = [Review(rating=rating, text=text) for rating, text in reviews]
             db.session.add(product)
-        db.session.commit()
+            # A commit per product: one invalidation of all 245 rows' tags would be refused
+            # (more than 64 tags), and held and retried with every later commit.
+            db.session.commit()
         cache.bump()  # on Redis, nothing left over from an earlier run is served
 
     def expire() -> None:
@@ -106,7 +116,10 @@ def demo(
     ok = run_demo(
         urls=urls, clients=args.clients, expire=expire, rename=rename, renamed_by="a commit"
     )
-    keep_serving(urls, args.once)
+    notes = [f"Cache dashboard: {urls[0]}/cacheplug/"]
+    if os.environ.get("SHOP_METRICS") == "1":
+        notes.append(f"Metrics: {urls[0]}/metrics")
+    keep_serving(urls, args.once, notes=notes)
     return 0 if ok else 1
 
 

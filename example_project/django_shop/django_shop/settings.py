@@ -1,7 +1,9 @@
 """Settings of the example shop.
 
 Environment: ``CACHEPLUG_STORE`` (a store URL such as ``redis://127.0.0.1:6379/0``; absent:
-the embedded in-process store), ``DJANGO_SHOP_DB`` (the SQLite file), ``DJANGO_SECRET_KEY``.
+the embedded in-process store), ``DJANGO_SHOP_DB`` (the SQLite file), ``DJANGO_SECRET_KEY``,
+``SHOP_TOOLBAR=1`` (``scripts/demo.sh --toolbar``: Django Debug Toolbar with cacheplug's panel,
+``DEBUG`` on; needs the ``toolbar`` extra).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "shop.served.ServedFooter",  # says how each page was served: above the page cache
     "cacheplug_django.middleware.CachePlugMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,3 +70,15 @@ CACHEPLUG = {
         {"PATH": r"^/$", "TTL": 60, "DEPENDS_ON": ["shop.Product", "shop.Category", "shop.Review"]}
     ],
 }
+
+TOOLBAR = os.environ.get("SHOP_TOOLBAR", "") == "1"
+if TOOLBAR:
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    DEBUG = True  # the toolbar shows only then
+    INTERNAL_IPS = ["127.0.0.1"]
+    INSTALLED_APPS.append("debug_toolbar")
+    # Above the page cache: the toolbar sees the response a cached page gave, and what it
+    # injects is never stored with the page.
+    MIDDLEWARE.insert(1, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    DEBUG_TOOLBAR_PANELS = [*PANELS_DEFAULTS, "cacheplug_django.toolbar.CachePlugPanel"]

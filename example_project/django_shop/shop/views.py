@@ -4,9 +4,7 @@ by hand."""
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from typing import Any
 
 from django.db.models import Avg, Count
@@ -47,7 +45,6 @@ _VIEW_RUNS_LOCK = threading.Lock()  # "+= 1" alone can lose counts between threa
 def render_catalog(request: HttpRequest, *, without_cacheplug: bool = False) -> HttpResponse:
     with _VIEW_RUNS_LOCK:
         VIEW_RUNS["catalog"] += 1
-    time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
     products = Product.objects.order_by("name").prefetch_related("categories")
     context = {"products": products, "without_cacheplug": without_cacheplug, **sidebar()}
     return render(request, "shop/catalog.html", context)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask
+from flask import Flask, request
 
+from cacheplug_flask.dashboard import dashboard_blueprint
+from flask_shop import served
 from flask_shop.extensions import cache, db
+
+LOCAL = ("127.0.0.1", "::1")
 
 
 def create_app() -> Flask:
@@ -29,6 +33,13 @@ def create_app() -> Flask:
     from flask_shop import views, warmers  # noqa: F401 - they register routes and warmers
 
     app.register_blueprint(views.shop)
+    # The staff dashboard. The shop has no accounts: it is shown to local visitors only (the
+    # demo serves on 127.0.0.1); an app passes its own check, e.g. current_user.is_admin.
+    app.register_blueprint(
+        dashboard_blueprint(cache, allowed=lambda: request.remote_addr in LOCAL),
+        url_prefix="/cacheplug",
+    )
+    served.install(app)
     with app.app_context():
         db.create_all()
     return app

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from typing import Any
 
 from flask import Blueprint, abort, render_template
@@ -66,7 +64,6 @@ _VIEW_RUNS_LOCK = threading.Lock()  # "+= 1" alone can lose counts between threa
 def render_catalog(*, without_cacheplug: bool = False) -> str:
     with _VIEW_RUNS_LOCK:
         VIEW_RUNS["catalog"] += 1
-    time.sleep(float(os.environ.get("SHOP_SLOW_VIEW", "0")))  # the demo's "slow query"
     query = db.select(Product).order_by(Product.name).options(selectinload(Product.categories))
     products = db.session.scalars(query).all()
     return render_template(
