@@ -194,7 +194,7 @@ class AsyncMethods:
 
     async def ainvalidate_tags(self, *tags: str, again_after: float | None = None) -> None:
         """Async :meth:`~cacheplug.Cache.invalidate_tags`."""
-        version_keys = self._engine._versions.of_tags(tag_names(tags))
+        version_keys = self._engine._versions.of_tags(tag_names(tags, None))  # any number
         invalidator = self._invalidator
         invalidator.again(again_after, lambda: invalidator.bump(version_keys, "tag"))
         await invalidator.abump(version_keys, "tag")

@@ -375,7 +375,7 @@ class Cache(AsyncMethods, FeatureMethods):
 
         Failures are queued and retried like :meth:`invalidate`'s.
         """
-        version_keys = self._engine._versions.of_tags(tag_names(tags))
+        version_keys = self._engine._versions.of_tags(tag_names(tags, None))  # any number
         invalidator = self._invalidator
         invalidator.again(again_after, lambda: invalidator.bump(version_keys, "tag"))
         invalidator.bump(version_keys, "tag")

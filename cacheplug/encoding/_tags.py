@@ -42,8 +42,10 @@ def fresh_version() -> int:
     return secrets.randbits(_FRESH_VERSION_BITS) | 1
 
 
-def tag_names(tags: str | Iterable[str] | None) -> tuple[str, ...]:
-    """``tags`` as a tuple of tag names, checked (a lone string is one tag)."""
+def tag_names(tags: str | Iterable[str] | None, most: int | None = MAX_TAGS) -> tuple[str, ...]:
+    """``tags`` as a tuple of tag names, checked (a lone string is one tag): at most
+    ``most`` of them, the bound of what an entry carries (``None``: no bound, for an
+    invalidation, which may name any number: one transaction can write hundreds of rows)."""
     if tags is None:
         return ()
     if isinstance(tags, str):
@@ -57,8 +59,8 @@ def tag_names(tags: str | Iterable[str] | None) -> tuple[str, ...]:
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"tags must be strings, not {type(name).__name__} ({name!r:.60})")
-    if len(names) > MAX_TAGS:
-        raise ValueError(f"an entry can carry at most {MAX_TAGS} tags, not {len(names)}")
+    if most is not None and len(names) > most:
+        raise ValueError(f"an entry can carry at most {most} tags, not {len(names)}")
     return names
 
 

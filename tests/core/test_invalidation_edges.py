@@ -134,3 +134,33 @@ def test_an_overflow_during_a_retry_keeps_the_namespace_bump_pending() -> None:
     assert pending.try_apply()  # the next attempt applies it, after the second overflow
     assert applied == [["ns:0:n:{*}"], ["ns:0:n:{*}"]]
     assert not pending.active
+
+
+def test_an_invalidation_may_name_any_number_of_tags(store: Store) -> None:
+    # An entry carries at most 64 tags; an invalidation names what a transaction wrote, which
+    # can be hundreds of rows. Refusing it lost the invalidation (and, after a commit, every
+    # later one queued behind it).
+    cache = _cache(store)
+    try:
+        for i in range(0, 500, 50):
+            cache.set(f"row:{i}", i, tags=[f"row:{i}"])
+        cache.set("untouched", 1, tags=["other"])
+        cache.invalidate_tags(*[f"row:{i}" for i in range(500)])
+        assert all(cache.get(f"row:{i}") is None for i in range(0, 500, 50))
+        assert cache.get("untouched") == 1
+        with pytest.raises(ValueError, match="at most 64 tags"):
+            cache.set("k", 1, tags=[f"t{i}" for i in range(65)])  # an entry's bound stays
+    finally:
+        cache.close()
+
+
+def test_an_async_invalidation_may_name_any_number_of_tags(store: Store) -> None:
+    import asyncio
+
+    cache = _cache(store)
+    try:
+        cache.set("row:7", 7, tags=["row:7"])
+        asyncio.run(cache.ainvalidate_tags(*[f"row:{i}" for i in range(200)]))
+        assert cache.get("row:7") is None
+    finally:
+        cache.close()
