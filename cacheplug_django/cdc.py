@@ -11,6 +11,7 @@ tagged as the ORM hooks tag it: the key read back by the model's primary key fie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -108,3 +109,17 @@ def feed_of(cache: Cache, cdc: CdcSettings) -> tuple[ChangeFeed, str]:
         return stream_feed(cache, cdc, tags_for=tags_for)
     dsn, database = conninfo(cdc.database or DEFAULT_DATABASE)
     return change_feed(cache, dsn, slot=cdc.slot, tags_for=tags_for), database
+
+
+def configured_feed(cache: Cache, warn: Callable[[str], object] | None = None) -> ChangeFeed | None:
+    """The change feed ``CACHEPLUG["CDC"]`` configures, for its lag (the stats command, the
+    dashboard): None when CDC is off, or cannot run here (``warn`` is told why)."""
+    cdc = read_settings().cdc
+    if cdc is None:
+        return None
+    try:
+        return feed_of(cache, cdc)[0]
+    except OperationError as exc:
+        if warn is not None:
+            warn(f"cdc: {exc}")
+        return None

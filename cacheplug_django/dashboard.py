@@ -30,6 +30,7 @@ from cacheplug.integration import (
     dashboard_page,
     refresh_interval,
 )
+from cacheplug_django.cdc import configured_feed
 
 __all__ = ["app_name", "dashboard", "dashboard_data", "urlpatterns"]
 
@@ -45,7 +46,7 @@ def _cache() -> Cache:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The dashboard page, in the admin's frame."""
     markup = dashboard_page(
-        dashboard_figures(_cache()),
+        dashboard_figures(_cache(), change_feed=configured_feed(_cache())),
         reverse("cacheplug:dashboard-data"),
         refresh_interval(request.GET.get("refresh")),
     )
@@ -61,7 +62,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def dashboard_data(request: HttpRequest) -> JsonResponse:
     """The figures and their markup, for the page's refresh."""
-    figures = dashboard_figures(_cache())
+    figures = dashboard_figures(_cache(), change_feed=configured_feed(_cache()))
     return JsonResponse({"figures": figures, "html": dashboard_html(figures)})
 
 

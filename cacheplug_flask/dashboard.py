@@ -19,15 +19,18 @@ overrides it).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from cacheplug.integration import (
+    OperationError,
     dashboard_figures,
     dashboard_html,
     dashboard_page,
     refresh_interval,
 )
+from cacheplug_flask.cdc import stats_feed
 from cacheplug_flask.extension import CachePlug
 
 __all__ = ["dashboard_blueprint"]
@@ -49,6 +52,15 @@ def dashboard_blueprint(
     the figures at ``data.json``, to whoever ``allowed()`` lets in."""
     blueprint = Blueprint(name, __name__)
 
+    def figures() -> dict[str, Any]:
+        # The configured change feed's lag too (None when CDC is off or cannot run here).
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            feed = stats_feed(app, cache.cache, cache.config_prefix, cache.mappers())
+        except OperationError:
+            feed = None
+        return dashboard_figures(cache.cache, change_feed=feed)
+
     @blueprint.before_request
     def check() -> None:
         if not allowed():
@@ -57,7 +69,7 @@ def dashboard_blueprint(
     @blueprint.get("/")
     def page() -> Response:
         body = dashboard_page(
-            dashboard_figures(cache.cache),
+            figures(),
             url_for(f"{name}.data"),
             refresh_interval(request.args.get("refresh"), refresh_seconds),
         )
@@ -67,8 +79,8 @@ def dashboard_blueprint(
 
     @blueprint.get("/data.json")
     def data() -> Response:
-        figures = dashboard_figures(cache.cache)
-        response = jsonify({"figures": figures, "html": dashboard_html(figures)})
+        found = figures()
+        response = jsonify({"figures": found, "html": dashboard_html(found)})
         response.headers["Cache-Control"] = "no-store"
         return response
 

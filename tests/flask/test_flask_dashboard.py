@@ -44,3 +44,18 @@ def test_the_figures_and_the_page(app: Flask) -> None:
     body = page.get_data(as_text=True)
     assert 'data-json-url="/cacheplug/data.json"' in body
     assert "<td>66.7%</td>" in body
+
+
+def test_the_configured_change_feeds_lag_is_shown(app: Flask) -> None:
+    mount(app)
+    client = app.test_client()
+    figures = client.get("/cacheplug/data.json", headers={"X-Staff": "yes"}).get_json()
+    assert figures["figures"]["change_feed_lag"] is None  # CDC off: nothing to show
+    app.config["CACHEPLUG_CDC"] = {"source": "debezium-redis", "stream": "inventory.public.x"}
+    response = client.get("/cacheplug/data.json", headers={"X-Staff": "yes"})
+    assert response.status_code == 200
+    lag = response.get_json()["figures"]["change_feed_lag"]
+    if app.config["CACHEPLUG_STORE"] is None:
+        assert lag is None  # no Redis to read the stream from: the rest is still shown
+    else:
+        assert "inventory.public.x" in lag["text"]

@@ -70,18 +70,13 @@ class Command(BaseCommand):
     def _feed(self, verbosity: int) -> ChangeFeed | None:
         """The change feed whose slot's lag is shown (None: CDC is off, or cannot run)."""
         from cacheplug_django import cache
-        from cacheplug_django.cdc import feed_of
-        from cacheplug_django.conf import read_settings
+        from cacheplug_django.cdc import configured_feed
 
-        cdc = read_settings().cdc
-        if cdc is None:
-            return None
-        try:
-            return feed_of(cache.core, cdc)[0]
-        except OperationError as exc:
+        def warn(line: str) -> None:
             if verbosity > 0:
-                self.stderr.write(f"cdc: {exc}", self.style.WARNING)
-            return None
+                self.stderr.write(line, self.style.WARNING)
+
+        return configured_feed(cache.core, warn)
 
 
 def _seconds(text: str) -> float:
