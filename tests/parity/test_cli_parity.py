@@ -148,6 +148,13 @@ def watch_command(adapter: str, redis_url: str, tmp_path: Path) -> tuple[list[st
     return [flask, "--app", factory, "cacheplug", "stats", "--watch", "0.1"], env
 
 
+def _interruptible() -> None:
+    """In the child, before Python starts: SIGINT as a terminal's process has it. A run
+    started in the background by a non-interactive shell (CI's can be) ignores SIGINT, the
+    child inherits that, and Python then installs no KeyboardInterrupt for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("adapter", ["django", "flask"])
 def test_ctrl_c_ends_a_real_watch_with_status_0(
     adapter: str, redis_url: str, tmp_path: Path
@@ -155,7 +162,12 @@ def test_ctrl_c_ends_a_real_watch_with_status_0(
     """A real process on a real Redis, interrupted by SIGINT as Ctrl-C does."""
     command, env = watch_command(adapter, redis_url, tmp_path)
     with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,  # the child has no threads yet: safe before exec
     ) as watching:
         assert watching.stdout is not None
         headers = 0
