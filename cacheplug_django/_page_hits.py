@@ -1,6 +1,6 @@
 """Django's side of a plain page hit (see :class:`cacheplug.integration.PageHits`): which
 requests are plain, the facts that decide their page's key, and the response of a page
-found in L1."""
+found in L1 or with one store read."""
 
 from __future__ import annotations
 
