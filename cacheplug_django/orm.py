@@ -118,6 +118,9 @@ class WriteHooks:
             post_migrate.connect(
                 self.outbox.forget_tables, weak=False, dispatch_uid="cacheplug-outbox"
             )
+            post_migrate.connect(
+                _forget_tables_written, weak=False, dispatch_uid="cacheplug-outbox-tags"
+            )
 
     def hook(self, connection: BaseDatabaseWrapper) -> None:
         """Hook one connection (idempotent)."""
@@ -236,7 +239,7 @@ def _on_execute(
     ]
     outbox = hooks.outbox
     if writes and outbox is not None and outbox.active(connection):
-        tables = [tag for write in writes for tag in written_tags(TableWrite(write.table, ANY_ROW))]
+        tables = _tables_written(tuple(write.table for write in writes))
         autocommitted = not connection.in_atomic_block and connection.get_autocommit()
         folded = outbox.fold(connection, tables, sql, params, many)
         if folded is not None or autocommitted:
@@ -265,6 +268,18 @@ def _on_execute(
 
 
 _ROLLBACK_TO: Final = re.compile(r"\s*ROLLBACK\s+TO\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=512)
+def _tables_written(tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The outbox's tags for a write to ``tables`` (every row of each), worked out once per
+    set of tables: this runs in every writing transaction (``benchmarks/outbox_cost.py``).
+    Emptied after ``migrate``, when the models known may have changed."""
+    return tuple(tag for table in tables for tag in written_tags(TableWrite(table, ANY_ROW)))
+
+
+def _forget_tables_written(**_: object) -> None:
+    _tables_written.cache_clear()
 
 
 def _execute(

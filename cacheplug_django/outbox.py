@@ -135,7 +135,12 @@ class OutboxWrites:
             self._deleting[connection] = done
 
     def fold(
-        self, connection: BaseDatabaseWrapper, tags: list[str], sql: str, params: Any, many: bool
+        self,
+        connection: BaseDatabaseWrapper,
+        tags: Sequence[str],
+        sql: str,
+        params: Any,
+        many: bool,
     ) -> tuple[str, Any, OutboxRow] | None:
         """On PostgreSQL, ``sql`` (an INSERT, UPDATE or DELETE) with the row's write in front
         of it as a data-modifying ``WITH``: the row goes in with the statement, in its
@@ -171,7 +176,7 @@ class OutboxWrites:
         """The statement a row was folded into failed: the row is not in the transaction."""
         row.stored = False
 
-    def insert_now(self, connection: BaseDatabaseWrapper, tags: list[str]) -> str:
+    def insert_now(self, connection: BaseDatabaseWrapper, tags: Sequence[str]) -> str:
         """A row of its own for an autocommitted write about to run, committed before it
         runs (with the deletes of delivered rows, on SQLite); its id."""
         write = outbox_write(OutboxRow(), tags)
