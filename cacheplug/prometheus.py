@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 try:
@@ -32,7 +32,7 @@ except ImportError as exc:  # the error says what to install, not just what is m
         "install it with: pip install 'cacheplug[prometheus]'"
     ) from exc
 
-from cacheplug import Cache, CacheError, CacheStats, Durations
+from cacheplug import Cache, CacheError, CacheStats, Durations, redact
 
 if TYPE_CHECKING:
     from cacheplug.integration import DebeziumStreamFeed, OutboxRelay, PostgresChangeFeed
@@ -76,7 +76,9 @@ class CacheCollector(Collector):
     multi-process mode, where whichever worker answers a scrape would report its own).
     ``feeds``: change feeds (:class:`~cacheplug.integration.PostgresChangeFeed`,
     :class:`~cacheplug.integration.DebeziumStreamFeed`) whose lag to report, read at each
-    scrape; ``relays``: outbox relays by database name, whose relayed rows to count.
+    scrape; ``relays``: outbox relays by database name (or a callable returning them, asked
+    at each scrape, such as ``cacheplug_django.outbox_relays``: the adapters start theirs
+    after the collector is made), whose backlog to report and relayed rows to count.
     Register one collector for all caches: two would expose the same families twice.
     """
 
@@ -87,7 +89,7 @@ class CacheCollector(Collector):
         fleet: bool = True,
         process: bool = True,
         feeds: Sequence[PostgresChangeFeed | DebeziumStreamFeed] = (),
-        relays: Mapping[str, OutboxRelay] | None = None,
+        relays: Mapping[str, OutboxRelay] | Callable[[], Mapping[str, OutboxRelay]] | None = None,
     ) -> None:
         if isinstance(caches, Cache):
             caches = {"default": caches}
@@ -98,14 +100,27 @@ class CacheCollector(Collector):
         self.fleet = fleet
         self.process = process
         self.feeds = tuple(feeds)
-        self.relays = dict(relays or {})
+        self.relays: Mapping[str, OutboxRelay] | Callable[[], Mapping[str, OutboxRelay]] = (
+            relays if callable(relays) else dict(relays or {})
+        )
 
     def describe(self) -> Iterable[Metric]:
-        """The families, without samples: registering reads nothing from the store."""
-        return list(_Families(self.feeds, self.relays).all())
+        """The families, without samples: registering reads nothing from the store, and
+        asks no relay callable (the outbox families are listed for one)."""
+        return list(_Families(self.feeds, bool(self.relays)).all())
+
+    def _relays(self) -> Mapping[str, OutboxRelay]:
+        if not callable(self.relays):
+            return self.relays
+        try:
+            return self.relays()
+        except Exception as exc:  # the adapter's: never fail the scrape for the outbox
+            logger.debug("cacheplug: outbox relays not found: %s", redact(str(exc)))
+            return {}
 
     def collect(self) -> Iterable[Metric]:
-        families = _Families(self.feeds, self.relays)
+        relays = self._relays()
+        families = _Families(self.feeds, callable(self.relays) or bool(relays))
         for name, cache in self.caches.items():
             if self.process:
                 labels = (name, cache.namespace_name, "process")
@@ -122,7 +137,7 @@ class CacheCollector(Collector):
                     logger.debug("cacheplug: fleet stats of %r not read: %s", name, exc)
                 else:
                     families.counts((name, cache.namespace_name, "fleet"), shared)
-        families.lags(self.feeds, self.relays)
+        families.lags(self.feeds, relays)
         return list(families.all())
 
 
@@ -132,7 +147,7 @@ class _Families:
     def __init__(
         self,
         feeds: Sequence[PostgresChangeFeed | DebeziumStreamFeed],
-        relays: Mapping[str, OutboxRelay],
+        outbox: bool,
     ) -> None:
         self.hits = CounterMetricFamily(
             "cacheplug_hits",
@@ -186,13 +201,24 @@ class _Families:
                 labels=("group", "stream"),
             )
             self.extra += [self.retained, self.unconfirmed, self.undelivered, self.unacked]
-        if relays:
+        if outbox:
             self.relayed = CounterMetricFamily(
                 "cacheplug_outbox_relayed",
                 "Outbox rows the relay delivered because their writer could not.",
                 labels=("database",),
             )
-            self.extra.append(self.relayed)
+            self.backlog_rows = GaugeMetricFamily(
+                "cacheplug_outbox_backlog_rows",
+                "Outbox rows waiting for their invalidation to be delivered.",
+                labels=("database",),
+            )
+            self.oldest_age = GaugeMetricFamily(
+                "cacheplug_outbox_oldest_row_age_seconds",
+                "Age of the oldest outbox row waiting (0 when none): past about 3 s, writers "
+                "cannot reach the cache or no process relays.",
+                labels=("database",),
+            )
+            self.extra += [self.relayed, self.backlog_rows, self.oldest_age]
 
     def counts(self, labels: tuple[str, str, str], stats: CacheStats) -> None:
         for tier, count in stats.hits_by_tier().items():
@@ -232,6 +258,15 @@ class _Families:
                 logger.debug("cacheplug: change feed lag not read: %s", exc)
         for database, relay in relays.items():
             self.relayed.add_metric((database,), relay.relayed)
+            try:
+                backlog = relay.backlog()
+            except Exception as exc:  # the database driver's: the database is down
+                logger.debug(
+                    "cacheplug: outbox backlog of %r not read: %s", database, redact(str(exc))
+                )
+                continue
+            self.backlog_rows.add_metric((database,), backlog.rows)
+            self.oldest_age.add_metric((database,), backlog.oldest_age or 0.0)
 
     def all(self) -> Iterator[Metric]:
         yield self.hits

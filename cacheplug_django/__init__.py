@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cacheplug_django._cache import DjangoCache
+    from cacheplug_django._state import outbox_relays
     from cacheplug_django.sinks import upsert_sink
     from cacheplug_django.tags import instance_tag, model_tags
     from cacheplug_django.views import cache_view, invalidate_pages
@@ -32,6 +33,7 @@ __all__ = [
     "instance_tag",
     "invalidate_pages",
     "model_tags",
+    "outbox_relays",
     "upsert_sink",
     "warmer",
 ]
@@ -44,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from cacheplug_django._state import cache
 
         return cache
+    if name == "outbox_relays":
+        from cacheplug_django._state import outbox_relays
+
+        return outbox_relays
     if name in ("cache_view", "invalidate_pages"):
         from cacheplug_django import views
 

@@ -71,6 +71,14 @@ def _relay_for(alias: str) -> OutboxRelay | None:
     return relay
 
 
+def outbox_relays() -> dict[str, OutboxRelay]:
+    """The outbox relays this process runs, by database alias (a copy), for
+    :class:`cacheplug.prometheus.CacheCollector` and the staff dashboard: one per database
+    whose outbox this process wrote to or relays. Empty while the outbox is off
+    (``CACHEPLUG["OUTBOX"] = False``)."""
+    return dict(_relays) if outbox_enabled() else {}
+
+
 def _in_memory(alias: str) -> bool:
     connection = connections[alias]
     # SQLite's backend has is_in_memory_db(); no other backend keeps a database in memory.

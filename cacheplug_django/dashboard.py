@@ -15,6 +15,8 @@ JSON endpoint the page polls included. ``?refresh=N`` sets the refresh interval 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -41,12 +43,19 @@ def _cache() -> Cache:
     return cache.core
 
 
+def _figures() -> dict[str, Any]:
+    from cacheplug_django._state import outbox_relays
+
+    cache = _cache()
+    return dashboard_figures(cache, change_feed=configured_feed(cache), outbox=outbox_relays())
+
+
 @never_cache
 @staff_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The dashboard page, in the admin's frame."""
     markup = dashboard_page(
-        dashboard_figures(_cache(), change_feed=configured_feed(_cache())),
+        _figures(),
         reverse("cacheplug:dashboard-data"),
         refresh_interval(request.GET.get("refresh")),
     )
@@ -62,7 +71,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def dashboard_data(request: HttpRequest) -> JsonResponse:
     """The figures and their markup, for the page's refresh."""
-    figures = dashboard_figures(_cache(), change_feed=configured_feed(_cache()))
+    figures = _figures()
     return JsonResponse({"figures": figures, "html": dashboard_html(figures)})
 
 

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count, Min
 
 from cacheplug.integration import OUTBOX_TABLE, OutboxRelay, OutboxRow, outbox_write
 
@@ -47,6 +48,16 @@ class DjangoOutbox:
         from cacheplug_django.models import OutboxEntry
 
         OutboxEntry.objects.using(self.alias).filter(id__in=list(ids)).delete()
+
+    def waiting(self, excluding: Sequence[str]) -> tuple[int, float | None]:
+        from cacheplug_django.models import OutboxEntry
+
+        found = (
+            OutboxEntry.objects.using(self.alias)
+            .exclude(id__in=list(excluding))
+            .aggregate(rows=Count("id"), oldest=Min("created_at"))
+        )
+        return found["rows"], found["oldest"]
 
     def exists(self) -> bool:
         """True when the database has the outbox table (``migrate`` created it)."""

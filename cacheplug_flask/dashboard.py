@@ -59,7 +59,7 @@ def dashboard_blueprint(
             feed = stats_feed(app, cache.cache, cache.config_prefix, cache.mappers())
         except OperationError:
             feed = None
-        return dashboard_figures(cache.cache, change_feed=feed)
+        return dashboard_figures(cache.cache, change_feed=feed, outbox=cache.outbox_relays())
 
     @blueprint.before_request
     def check() -> None:

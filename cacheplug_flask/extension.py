@@ -13,6 +13,7 @@ from flask import Flask, current_app, has_app_context
 from cacheplug import DEFAULT, Cache
 from cacheplug.integration import (
     ModelTagging,
+    OutboxRelay,
     TaggedCache,
     Warmers,
     cookie_names,
@@ -226,6 +227,16 @@ class CachePlug(TaggedCache):
         ``db.Model.registry``), for naming models on the command line."""
         registry = self._state.models
         return [] if registry is None else list(registry.mappers)
+
+    def outbox_relays(self) -> dict[str, OutboxRelay]:
+        """The outbox relays the current app runs, by database (its URL, password hidden),
+        for :class:`cacheplug.prometheus.CacheCollector` and the staff dashboard: one per
+        database whose outbox the app wrote to or relays. Empty when the outbox is off
+        (``CACHEPLUG_OUTBOX = False``) or the extension was given no SQLAlchemy."""
+        hooks = self._state.hooks
+        if hooks is None or hooks.outbox is None:
+            return {}
+        return hooks.outbox.relays()
 
     def warmer(self, name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
         """Register a warmer for ``flask cacheplug warm``."""

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     delete,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -89,6 +90,15 @@ class SqlAlchemyOutbox:
         with self.engine.begin() as connection:
             connection.execute(delete(self.table).where(self.table.c.id.in_(list(ids))))
 
+    def waiting(self, excluding: Sequence[str]) -> tuple[int, float | None]:
+        table = self.table
+        query = select(func.count(), func.min(table.c.created_at)).where(
+            ~table.c.id.in_(list(excluding))
+        )
+        with self.engine.connect() as connection:
+            rows, oldest = connection.execute(query).one()
+        return int(rows), None if oldest is None else float(oldest)
+
 
 _OUTBOX = outbox_table(MetaData())
 _DELETING = "cacheplug_outbox_deleting"  # session.info: delivered rows the transaction deletes
@@ -105,6 +115,7 @@ class SessionOutbox:
         self._cache = cache
         self._owner = owner
         self._relays: dict[int, OutboxRelay] = {}
+        self._named: dict[str, OutboxRelay] = {}  # the same relays, by database name
         self._relays_lock = threading.Lock()
         # id(engine) -> (there, checked at, _created then)
         self._tables: dict[int, tuple[bool, float, int]] = {}
@@ -121,6 +132,7 @@ class SessionOutbox:
                     SqlAlchemyOutbox(engine), self._cache, name, deletes_delivered=not sqlite
                 )
                 self._relays[id(engine)] = relay
+                self._named[name] = relay
                 relay.start()
         return relay
 
@@ -150,10 +162,16 @@ class SessionOutbox:
         thread.start()
         return thread
 
+    def relays(self) -> dict[str, OutboxRelay]:
+        """The relays started so far, by database (its URL, password hidden: the name
+        :func:`~cacheplug.integration.cache_relay` got)."""
+        with self._relays_lock:
+            return dict(self._named)
+
     def stop(self) -> None:
         """Stop every relay (the rows they still hold wait for another process)."""
         with self._relays_lock:
-            relays, self._relays = list(self._relays.values()), {}
+            relays, self._relays, self._named = list(self._relays.values()), {}, {}
         for relay in relays:
             relay.stop()
 

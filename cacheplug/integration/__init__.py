@@ -43,6 +43,11 @@ own): the logic lives here once, so that each adapter only translates its framew
   :data:`DASHBOARD_SCRIPT`, :func:`refresh_interval`: a staff dashboard's figures (hit ratio
   by tier, loads, stampedes averted, hot keys, pending invalidations, feed lag, write-behind,
   the breaker) and markup refreshing on its own, the same for every adapter.
+- The transactional outbox: :class:`OutboxStore` (the adapter's queries on
+  :data:`OUTBOX_TABLE`), :class:`OutboxRelay` / :func:`cache_relay` (delivering what is left
+  there), :class:`OutboxBacklog` (what waits, :meth:`OutboxRelay.backlog`),
+  :func:`outbox_write` / :class:`OutboxRow` / :class:`OutboxWrite` / :func:`outbox_tags`
+  (what a transaction writes there).
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -129,6 +134,7 @@ from cacheplug.integration._options import (
 )
 from cacheplug.integration._outbox import (
     OUTBOX_TABLE,
+    OutboxBacklog,
     OutboxRelay,
     OutboxRow,
     OutboxStore,
@@ -214,6 +220,7 @@ __all__ = [
     "NotLanded",
     "OUTBOX_TABLE",
     "OperationError",
+    "OutboxBacklog",
     "OutboxRelay",
     "OutboxRow",
     "OutboxStore",

@@ -3,17 +3,21 @@
 :func:`dashboard_figures` reads one process's cache: hit ratio and hits by tier, loads and
 their times, stampedes averted (callers that got another's load), the hottest keys,
 invalidations waiting for the store, the change feed's lag (when the adapter passes its
-feed), write-behind queues and their dead letters, and the circuit breaker. Plain data: the
-JSON endpoint sends it as it is. :func:`dashboard_html` draws it (every value escaped), with
-a small script that polls the JSON endpoint and redraws, so the page refreshes on its own.
-The Django admin page and the Flask blueprint only check who asks and wrap this markup.
+feed), the outbox's backlog (when it passes its relays), write-behind queues and their dead
+letters, and the circuit breaker. Plain data: the JSON endpoint sends it as it is.
+:func:`dashboard_html` draws it (every value escaped), with a small script that polls the
+JSON endpoint and redraws, so the page refreshes on its own. The Django admin page and the
+Flask blueprint only check who asks and wrap this markup.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
+from cacheplug._redact import redact
 from cacheplug.exceptions import CacheError
 from cacheplug.integration._cdc_stats import feed_report
 
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from cacheplug._engine.metrics import Durations
     from cacheplug.integration._cdc import PostgresChangeFeed
     from cacheplug.integration._debezium import DebeziumStreamFeed
+    from cacheplug.integration._outbox import OutboxRelay
 
 __all__ = [
     "DASHBOARD_SCRIPT",
@@ -32,6 +37,8 @@ __all__ = [
 ]
 
 TIERS: Final = ("l1", "store", "stale", "replica")
+
+logger = logging.getLogger("cacheplug")
 
 
 def _timing(durations: Durations) -> dict[str, float | int | None]:
@@ -55,14 +62,58 @@ def _timing(durations: Durations) -> dict[str, float | int | None]:
     }
 
 
+def _backlogs(relays: Mapping[str, OutboxRelay]) -> dict[str, dict[str, Any]]:
+    """Each database's outbox backlog; one that cannot be read says so, without the
+    database's error (its message may carry a host, a user, a password)."""
+    found: dict[str, dict[str, Any]] = {}
+    for database, relay in relays.items():
+        try:
+            backlog = relay.backlog()
+        except Exception as exc:  # the driver's own exception: the database is down
+            logger.debug("cacheplug: outbox backlog of %r not read: %s", database, redact(str(exc)))
+            found[database] = {
+                "rows": None,
+                "oldest_age_seconds": None,
+                "relayed": relay.relayed,
+                "error": "not readable",
+            }
+        else:
+            found[database] = {
+                "rows": backlog.rows,
+                "oldest_age_seconds": backlog.oldest_age,
+                "relayed": relay.relayed,
+            }
+    return found
+
+
+def _backlog_text(outbox: dict[str, dict[str, Any]] | None) -> str:
+    if not outbox:
+        return "not configured"
+    parts = []
+    for database, backlog in outbox.items():
+        if backlog["rows"] is None:
+            parts.append(f"{database}: {backlog['error']}, relayed {backlog['relayed']}")
+            continue
+        age = backlog["oldest_age_seconds"]
+        oldest = "" if age is None else f", oldest {age:.1f} s"
+        rows = f"{backlog['rows']} row{'' if backlog['rows'] == 1 else 's'}"
+        parts.append(f"{database}: {rows}{oldest}, relayed {backlog['relayed']}")
+    return "; ".join(parts)
+
+
 def dashboard_figures(
     cache: Cache,
     *,
     change_feed: PostgresChangeFeed | DebeziumStreamFeed | None = None,
+    outbox: Mapping[str, OutboxRelay] | None = None,
     top: int = 10,
 ) -> dict[str, Any]:
     """This process's figures for ``cache`` (see the module docstring), as plain data. A
-    store that cannot be reached is reported in the figures, never raised."""
+    store that cannot be reached is reported in the figures, never raised. ``outbox``: the
+    relays the adapter runs, by database; ``"outbox"`` is None without any (the outbox is
+    off, or no relay started in this process yet), else each database's rows waiting, the
+    oldest one's age in seconds and the rows its relay delivered (rows and age None, and an
+    ``"error"``, for a database that cannot be read)."""
     stats = cache.stats()
     durations = cache.durations()
     queues: dict[str, dict[str, int | None]] = {}
@@ -96,6 +147,7 @@ def dashboard_figures(
             for item in cache.pending_invalidations()
         ],
         "change_feed_lag": lag,
+        "outbox": _backlogs(outbox) if outbox else None,
         "write_behind": queues,
         "breaker": "open" if breaker.is_open else ("tripped" if breaker.tripped else "closed"),
     }
@@ -138,6 +190,7 @@ def dashboard_html(figures: dict[str, Any]) -> str:
             ("circuit breaker", figures["breaker"]),
             ("pending invalidations", str(len(figures["pending_invalidations"]))),
             ("change feed lag", (figures["change_feed_lag"] or {}).get("text") or "not configured"),
+            ("outbox backlog", _backlog_text(figures.get("outbox"))),
         ],
         "cacheplug-summary",
     )

@@ -161,6 +161,20 @@ class OutboxStore(Protocol):
         """Remove these rows (in a transaction of their own)."""
         ...
 
+    def waiting(self, excluding: Sequence[str]) -> tuple[int, float | None]:
+        """How many rows the table holds but ``excluding``, and the oldest one's
+        ``created_at`` (None when there is none)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """What one database's outbox holds that is still to be delivered."""
+
+    rows: int
+    oldest_age: float | None
+    """Seconds since the oldest of those rows was written; None when there is none."""
+
 
 class _Lease(Protocol):
     def acquire(self) -> bool: ...
@@ -225,6 +239,17 @@ class OutboxRelay:
         gone = set(row_ids)
         with self._done_lock:
             self._done = [row_id for row_id in self._done if row_id not in gone]
+
+    def backlog(self) -> OutboxBacklog:
+        """The rows waiting in the table, but those this process knows were delivered (up
+        to :attr:`batch` of them: on SQLite they wait there for the app's next write, see
+        :attr:`deletes_delivered`), and the oldest one's age. A healthy outbox's oldest row
+        is younger than about :data:`RELAY_GRACE` + :data:`RELAY_EVERY` (3 s): older means
+        writers cannot reach the cache, or no process of the app relays. Raises what the
+        store raises (the database is down): the caller decides what that shows."""
+        rows, oldest = self._store.waiting(self.take_delivered())
+        age = None if oldest is None else max(0.0, time.time() - oldest)
+        return OutboxBacklog(rows, age)
 
     def _delete_delivered(self) -> None:
         with self._done_lock:

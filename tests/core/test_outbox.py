@@ -13,6 +13,7 @@ import pytest
 from cacheplug import Cache
 from cacheplug.integration._outbox import (
     OUTBOX_TABLE,
+    OutboxBacklog,
     OutboxRelay,
     OutboxRow,
     landed_invalidation,
@@ -67,6 +68,23 @@ class SqliteOutbox:
         with self.connect() as db:
             marks = ",".join("?" * len(ids))
             db.execute(f"DELETE FROM {OUTBOX_TABLE} WHERE id IN ({marks})", list(ids))
+
+    def waiting(self, excluding: Sequence[str]) -> tuple[int, float | None]:
+        with self.connect() as db:
+            marks = ",".join("?" * len(excluding))
+            found: tuple[int, float | None] = db.execute(
+                f"SELECT COUNT(*), MIN(created_at) FROM {OUTBOX_TABLE} WHERE id NOT IN ({marks})",
+                list(excluding),
+            ).fetchone()
+        return found
+
+    def insert(self, row_id: str, created_at: float) -> None:
+        """A row written at ``created_at`` (seconds since the epoch)."""
+        with self.connect() as db:
+            db.execute(
+                f"INSERT INTO {OUTBOX_TABLE} (id, tags, created_at) VALUES (?, '[]', ?)",
+                (row_id, created_at),
+            )
 
     def rows(self) -> list[tuple[str, list[str]]]:
         with self.connect() as db:
@@ -275,3 +293,49 @@ def test_a_started_relay_delivers_on_its_own_and_stops(outbox: SqliteOutbox, cac
     finally:
         relay.stop()
     assert relay.relayed == 1
+
+
+WRITTEN_AT = 1_000_000.0  # when a row says it was written (seconds since the epoch)
+
+
+def test_the_backlog_is_what_waits_but_the_rows_known_delivered(
+    outbox: SqliteOutbox, cache: Cache
+) -> None:
+    relay = OutboxRelay(
+        outbox,
+        landed_invalidation(cache),
+        lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
+        batch=2,
+        deletes_delivered=False,  # delivered rows stay in the table, as on SQLite
+    )
+    assert relay.backlog() == OutboxBacklog(rows=0, oldest_age=None)
+    outbox.insert("delivered-1", WRITTEN_AT - 20)
+    outbox.insert("delivered-2", WRITTEN_AT - 10)
+    outbox.insert("left", WRITTEN_AT)
+    assert outbox.waiting(["delivered-1"]) == (2, WRITTEN_AT - 10)
+    relay.delivered("delivered-1")
+    relay.delivered("delivered-2")
+    backlog = relay.backlog()
+    assert backlog.rows == 1
+    assert backlog.oldest_age is not None
+    assert backlog.oldest_age >= 1_700_000_000 - WRITTEN_AT  # written in 1970
+    relay.delivered("left")  # more than a batch known: the ones past it count
+    assert relay.backlog().rows == 1
+    relay.forget(["delivered-1", "delivered-2"])
+    outbox.delete(["delivered-1", "delivered-2"])
+    assert relay.backlog() == OutboxBacklog(rows=0, oldest_age=None)
+
+
+def test_a_row_from_a_clock_ahead_is_no_younger_than_zero(
+    outbox: SqliteOutbox, cache: Cache
+) -> None:
+    outbox.insert("ahead", 4_000_000_000.0)  # another host's clock, far ahead
+    assert relay_for(cache, outbox).backlog() == OutboxBacklog(rows=1, oldest_age=0.0)
+
+
+def test_after_a_relay_nothing_waits(outbox: SqliteOutbox, cache: Cache) -> None:
+    outbox.insert("dead-writers", WRITTEN_AT)
+    relay = relay_for(cache, outbox)
+    assert relay.backlog().rows == 1
+    assert relay.relay_once(grace=0) == 1
+    assert relay.backlog() == OutboxBacklog(rows=0, oldest_age=None)

@@ -3,11 +3,13 @@ on a real Redis, the counters moved exactly as the traffic says."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -15,8 +17,8 @@ import redis
 from _stampede import stampede, wait_until
 from prometheus_client import CollectorRegistry, generate_latest
 
-from cacheplug import Cache, CacheStats, CircuitBreaker, LocalTier, RedisStore
-from cacheplug.integration import DebeziumStreamFeed
+from cacheplug import Cache, CacheStats, CircuitBreaker, LocalTier, MemoryStore, RedisStore
+from cacheplug.integration import DebeziumStreamFeed, OutboxRelay
 from cacheplug.prometheus import CacheCollector
 from cacheplug.testing import FakeClock, RedisServer
 from cacheplug.testing.proxy import TcpProxy
@@ -320,3 +322,107 @@ def test_several_caches_and_a_change_feed_lag(redis_url: str) -> None:
         one.close()
         two.close()
         client.close()
+
+
+WRITTEN_AT = 1_000_000.0  # when an outbox row says it was written (seconds since the epoch)
+
+
+class ListOutbox:
+    """An outbox table as a dict of row id -> created_at; ``down`` makes it unreadable."""
+
+    def __init__(self, rows: dict[str, float]) -> None:
+        self.rows = rows
+        self.down = False
+
+    def due(self, written_before: float, limit: int) -> Sequence[tuple[str, str]]:
+        return []
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for row_id in ids:
+            self.rows.pop(row_id, None)
+
+    def waiting(self, excluding: Sequence[str]) -> tuple[int, float | None]:
+        if self.down:  # as a driver says it, credentials and all
+            raise sqlite3.OperationalError("cannot reach postgresql://app:hunter2@db/shop")
+        left = [created for row_id, created in self.rows.items() if row_id not in excluding]
+        return len(left), min(left, default=None)
+
+
+def outbox_relay(outbox: ListOutbox) -> OutboxRelay:
+    # Nothing is delivered here: the scrape only asks the relay for its backlog.
+    return OutboxRelay(outbox, lambda tags: True, lambda: pytest.fail("no lease is taken"))
+
+
+@pytest.fixture
+def memory_cache() -> Iterator[Cache]:
+    with Cache(MemoryStore(), namespace="outbox") as made:
+        yield made
+
+
+def outbox_samples(scrape: Scrape) -> dict[tuple[str, str], float]:
+    return {
+        (sample.name, sample.labels["database"]): sample.value
+        for family in scrape.registry.collect()
+        for sample in family.samples
+        if sample.name.startswith("cacheplug_outbox")
+    }
+
+
+def test_the_outbox_backlog_rows_and_the_oldest_ones_age(memory_cache: Cache) -> None:
+    outbox = ListOutbox({"a": WRITTEN_AT + 10, "b": WRITTEN_AT, "delivered": WRITTEN_AT - 10})
+    relay = outbox_relay(outbox)
+    relay.delivered("delivered")  # its writer delivered it: waiting to be deleted, no backlog
+    empty = outbox_relay(ListOutbox({}))
+    scrape = Scrape(CacheCollector(memory_cache, relays={"default": relay, "other": empty}))
+    samples = outbox_samples(scrape)
+    assert samples[("cacheplug_outbox_backlog_rows", "default")] == 2
+    assert samples[("cacheplug_outbox_oldest_row_age_seconds", "default")] >= (
+        1_700_000_000 - WRITTEN_AT  # written in 1970
+    )
+    assert samples[("cacheplug_outbox_relayed_total", "default")] == 0
+    assert samples[("cacheplug_outbox_backlog_rows", "other")] == 0
+    assert samples[("cacheplug_outbox_oldest_row_age_seconds", "other")] == 0
+
+
+def test_relays_asked_at_each_scrape(memory_cache: Cache) -> None:
+    running: dict[str, OutboxRelay] = {}  # the adapter starts its relays after the collector
+    asked: list[int] = []
+
+    def relays() -> dict[str, OutboxRelay]:
+        asked.append(1)
+        return dict(running)
+
+    collector = CacheCollector(memory_cache, relays=relays)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(collector)
+    assert asked == []  # registering describes, without asking
+    assert {family.name for family in collector.describe()} >= {
+        "cacheplug_outbox_backlog_rows",
+        "cacheplug_outbox_oldest_row_age_seconds",
+        "cacheplug_outbox_relayed",
+    }
+    scrape = Scrape(collector)
+    assert outbox_samples(scrape) == {}
+    running["default"] = outbox_relay(ListOutbox({"a": WRITTEN_AT}))
+    samples = outbox_samples(scrape)
+    assert samples[("cacheplug_outbox_backlog_rows", "default")] == 1
+    assert samples[("cacheplug_outbox_oldest_row_age_seconds", "default")] >= (
+        1_700_000_000 - WRITTEN_AT
+    )
+    assert len(asked) == 2
+
+
+def test_an_outbox_that_cannot_be_read_is_left_out_not_raised(
+    memory_cache: Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = ListOutbox({"a": WRITTEN_AT})
+    down.down = True
+    relays = {"down": outbox_relay(down), "up": outbox_relay(ListOutbox({"b": WRITTEN_AT}))}
+    with caplog.at_level(logging.DEBUG, logger="cacheplug"):
+        samples = outbox_samples(Scrape(CacheCollector(memory_cache, relays=relays)))
+    assert ("cacheplug_outbox_backlog_rows", "down") not in samples
+    assert ("cacheplug_outbox_oldest_row_age_seconds", "down") not in samples
+    assert samples[("cacheplug_outbox_relayed_total", "down")] == 0
+    assert samples[("cacheplug_outbox_backlog_rows", "up")] == 1
+    assert "outbox backlog of 'down' not read" in caplog.text
+    assert "hunter2" not in caplog.text

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from cacheplug import Cache
-from cacheplug.integration import OutboxRelay, OutboxRow, landed_invalidation, outbox_write
+from cacheplug.integration import (
+    OutboxBacklog,
+    OutboxRelay,
+    OutboxRow,
+    landed_invalidation,
+    outbox_write,
+)
 from cacheplug_django.models import OutboxEntry
 from cacheplug_django.outbox import DjangoOutbox
 
@@ -32,3 +38,32 @@ def test_the_migration_makes_the_table_and_the_relay_empties_it(redis_url: str) 
         )
         assert relay.relay_once() >= 1
     assert not OutboxEntry.objects.filter(id=write.id).exists()
+
+
+def test_the_backlog_counts_the_rows_waiting_and_the_oldest_ones_age(redis_url: str) -> None:
+    outbox = DjangoOutbox("default")
+    OutboxEntry.objects.all().delete()  # setting the test database up wrote to it
+    assert outbox.waiting([]) == (0, None)
+    for row_id, written_at in (
+        ("older", WRITTEN_AT - 30),
+        ("old", WRITTEN_AT),
+        ("new", WRITTEN_AT + 30),
+    ):
+        OutboxEntry.objects.create(id=row_id, tags='["db:t:shop_product"]', created_at=written_at)
+    assert outbox.waiting([]) == (3, WRITTEN_AT - 30)
+    assert outbox.waiting(["older", "new"]) == (1, WRITTEN_AT)
+    with Cache(redis_url, namespace="dj-outbox-backlog") as cache:
+        relay = OutboxRelay(
+            outbox,
+            landed_invalidation(cache),
+            lambda: cache.lock("outbox-relay", timeout=10, blocking=False),
+            deletes_delivered=False,  # as on SQLite: delivered rows wait for the next write
+        )
+        relay.delivered("older")
+        backlog = relay.backlog()
+        assert backlog.rows == 2
+        assert backlog.oldest_age is not None
+        assert backlog.oldest_age >= 1_700_000_000 - WRITTEN_AT  # written in 1970
+        assert relay.relay_once(grace=0) == 2
+        assert relay.backlog() == OutboxBacklog(rows=0, oldest_age=None)
+    assert list(OutboxEntry.objects.values_list("id", flat=True)) == ["older"]

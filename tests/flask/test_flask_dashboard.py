@@ -3,10 +3,17 @@ its JSON), the same figures as the Django admin page (cacheplug.integration) oth
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import flask_shop
 from flask import Flask, request
 from flask_shop import Product, cache, db
+from sqlalchemy import MetaData, create_engine, insert
 
 from cacheplug_flask.dashboard import dashboard_blueprint
+from cacheplug_flask.outbox import outbox_table
+
+WRITTEN_AT = 1_000_000.0  # when an outbox row says it was written (seconds since the epoch)
 
 
 def mount(app: Flask) -> None:
@@ -59,3 +66,60 @@ def test_the_configured_change_feeds_lag_is_shown(app: Flask) -> None:
         assert lag is None  # no Redis to read the stream from: the rest is still shown
     else:
         assert "inventory.public.x" in lag["text"]
+
+
+def test_the_outbox_backlog_of_rows_left_in_the_table(tmp_path: Path, redis_url: str) -> None:
+    database = f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+    app = flask_shop.create_app(redis_url, database, "flask-dashboard-outbox")
+    try:
+        mount(app)
+        with app.app_context():
+            assert cache.outbox_relays() == {}  # no write yet: no relay
+            db.create_all()
+            outbox_table(MetaData()).create(db.engine)
+            db.session.add(Product(name="hammer", price=10))
+            db.session.commit()  # its row, delivered by the writer: no backlog
+            relays = cache.outbox_relays()
+            [(name, relay)] = relays.items()
+            assert name == database
+            relays.clear()  # a copy
+            assert cache.outbox_relays() == {name: relay}
+            # The relay's thread would deliver the rows below: stopped, it only reports.
+            relay.stop()
+        writer = create_engine(database)  # as a process that died or could not reach Redis
+        with writer.begin() as connection:
+            for row_id, written_at in (("dead", WRITTEN_AT), ("cut-off", WRITTEN_AT + 60)):
+                connection.execute(
+                    insert(outbox_table(MetaData())).values(
+                        id=row_id, tags='["db:t:product"]', created_at=written_at
+                    )
+                )
+        writer.dispose()
+        found = app.test_client().get("/cacheplug/data.json", headers={"X-Staff": "yes"})
+        backlog = found.get_json()["figures"]["outbox"][database]
+        assert backlog["rows"] == 2
+        assert backlog["oldest_age_seconds"] >= 1_700_000_000 - WRITTEN_AT  # written in 1970
+        assert backlog["relayed"] == 0
+        assert f"{database}: 2 rows, oldest " in found.get_json()["html"]
+    finally:
+        cache.close(app)
+
+
+def test_the_outbox_backlog_is_not_configured_with_the_outbox_off(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'outbox-off.sqlite3'}"
+    app = flask_shop.create_app(None, database, "flask-dashboard-off", CACHEPLUG_OUTBOX=False)
+    try:
+        mount(app)
+        with app.app_context():
+            db.create_all()
+            outbox_table(MetaData()).create(db.engine)
+            db.session.add(Product(name="hammer", price=10))
+            db.session.commit()
+            assert cache.outbox_relays() == {}
+        found = app.test_client().get("/cacheplug/data.json", headers={"X-Staff": "yes"})
+        assert found.get_json()["figures"]["outbox"] is None
+        assert (
+            '<th scope="row">outbox backlog</th><td>not configured</td>' in found.get_json()["html"]
+        )
+    finally:
+        cache.close(app)
