@@ -52,11 +52,19 @@ class DjangoOutbox:
     def waiting(self, excluding: Sequence[str]) -> tuple[int, float | None]:
         from cacheplug_django.models import OutboxEntry
 
-        found = (
-            OutboxEntry.objects.using(self.alias)
-            .exclude(id__in=list(excluding))
-            .aggregate(rows=Count("id"), oldest=Min("created_at"))
-        )
+        connection = connections[self.alias]
+        opened_here = connection.connection is None
+        try:
+            found = (
+                OutboxEntry.objects.using(self.alias)
+                .exclude(id__in=list(excluding))
+                .aggregate(rows=Count("id"), oldest=Min("created_at"))
+            )
+        finally:
+            # Asked from a thread of its own (a Prometheus scrape served by
+            # prometheus_client's HTTP server), where nothing else would close it.
+            if opened_here and not connection.in_atomic_block:
+                connection.close()
         return found["rows"], found["oldest"]
 
     def exists(self) -> bool:

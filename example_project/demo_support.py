@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -156,15 +156,18 @@ def counting(app: App, counted: Counted) -> App:
 METRICS_PATH = "/metrics"
 
 
-def with_metrics(app: App, cache: Any) -> App:
+def with_metrics(
+    app: App, cache: Any, relays: Callable[[], Mapping[str, Any]] | None = None
+) -> App:
     """``app`` answering ``METRICS_PATH`` with ``cache``'s Prometheus metrics
-    (``cacheplug.prometheus.CacheCollector``: this process's counters and the fleet's)."""
+    (``cacheplug.prometheus.CacheCollector``: this process's counters and the fleet's, and
+    the backlog of the outbox ``relays()`` gives)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     from cacheplug.prometheus import CacheCollector
 
     registry = CollectorRegistry()
-    registry.register(CacheCollector({"shop": cache}))
+    registry.register(CacheCollector({"shop": cache}, relays=relays))
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO") != METRICS_PATH:

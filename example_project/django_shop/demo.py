@@ -95,7 +95,7 @@ def demo(
     from shop.models import Product
     from shop.views import VIEW_RUNS
 
-    from cacheplug_django import cache
+    from cacheplug_django import cache, outbox_relays
 
     counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
 
@@ -110,7 +110,7 @@ def demo(
     # StaticFilesHandler: the admin's CSS and scripts, with no web server in front.
     app = counting(StaticFilesHandler(get_wsgi_application()), counted)
     if os.environ.get("SHOP_METRICS") == "1":
-        app = with_metrics(app, cache.core)
+        app = with_metrics(app, cache.core, relays=outbox_relays)
     if args.worker:
         run_worker(app, args.port)
         return 0

@@ -3,6 +3,8 @@ the hooks that fill it are tested with them."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from cacheplug import Cache
@@ -67,3 +69,43 @@ def test_the_backlog_counts_the_rows_waiting_and_the_oldest_ones_age(redis_url: 
         assert relay.relay_once(grace=0) == 2
         assert relay.backlog() == OutboxBacklog(rows=0, oldest_age=None)
     assert list(OutboxEntry.objects.values_list("id", flat=True)) == ["older"]
+
+
+def test_a_backlog_asked_from_a_thread_of_its_own_closes_the_connection_it_opened() -> None:
+    # A Prometheus scrape served by prometheus_client's HTTP server runs on a new thread:
+    # nothing else closes a connection opened there. (The test database is in memory, where
+    # Django ignores close(): the calls are counted.)
+    from django.db import connections
+
+    OutboxEntry.objects.all().delete()  # setting the test database up wrote to it
+    OutboxEntry.objects.create(id="left", tags="[]", created_at=WRITTEN_AT)
+    seen: list[object] = []
+
+    def counting_closes() -> list[int]:
+        connection = connections["default"]
+        closed = [0]
+        close = connection.close
+
+        def counted() -> None:
+            closed[0] += 1
+            close()
+
+        connection.close = counted  # type: ignore[method-assign]
+        return closed
+
+    def scrape() -> None:
+        closed = counting_closes()
+        seen.append(DjangoOutbox("default").waiting([]))
+        seen.append(closed[0])
+
+    thread = threading.Thread(target=scrape)
+    thread.start()
+    thread.join()
+    assert seen == [(1, WRITTEN_AT), 1]
+    # A connection already open (a request's) is left open.
+    closed = counting_closes()
+    try:
+        assert DjangoOutbox("default").waiting([]) == (1, WRITTEN_AT)
+        assert closed == [0]
+    finally:
+        del connections["default"].close
