@@ -168,6 +168,7 @@ def main() -> None:
         if args.database == "sqlite":
             configure({"ENGINE": "django.db.backends.sqlite3", "NAME": f"{tmp}/app.sqlite3"})
             report("SQLite (a file)", measure(args.rounds, args.ops))
+            stop_relays()  # before the database file goes with the folder
             return
         from cacheplug.testing import PostgresServer
 
@@ -182,13 +183,19 @@ def main() -> None:
                 }
             )
             report("PostgreSQL 15 (fsync on)", measure(args.rounds, args.ops))
-            from django.db import connections
+            stop_relays()  # before the server goes
 
-            from cacheplug_django import _state
 
-            for relay in _state._relays.values():  # before the server goes
-                relay.stop()
-            connections.close_all()
+def stop_relays() -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    from cacheplug_django import outbox_relays
+
+    settings.CACHEPLUG = {"NAMESPACE": "outbox-cost", "OUTBOX": True}  # they are listed then
+    for relay in outbox_relays().values():
+        relay.stop()
+    connections.close_all()
 
 
 if __name__ == "__main__":
