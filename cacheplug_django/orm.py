@@ -240,8 +240,10 @@ def _on_execute(
     outbox = hooks.outbox
     if writes and outbox is not None and outbox.active(connection):
         tables = _tables_written(tuple(write.table for write in writes))
-        autocommitted = not connection.in_atomic_block and connection.get_autocommit()
-        folded = outbox.fold(connection, tables, sql, params, many)
+        # The statement's cursor is open, so is its connection: its autocommit attribute is
+        # current (get_autocommit() would check that again, 3.5 us a statement).
+        autocommitted = not connection.in_atomic_block and connection.autocommit
+        folded = outbox.fold(connection, tables, sql, params, many, autocommitted)
         if folded is not None or autocommitted:
             # Folded: the row goes in with the statement. Else an autocommitted write commits
             # by itself: its row goes in first, in a commit of its own (a write that then

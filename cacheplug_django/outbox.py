@@ -160,13 +160,15 @@ class OutboxWrites:
         sql: str,
         params: Any,
         many: bool,
+        autocommitted: bool,
     ) -> tuple[str, Any, OutboxRow] | None:
         """On PostgreSQL, ``sql`` (an INSERT, UPDATE or DELETE) with the row's write in front
         of it as a data-modifying ``WITH``: the row goes in with the statement, in its
         transaction, with no round trip more (a statement of its own costs a round trip:
         ``benchmarks/outbox_cost.py``). An autocommitted statement gets a row of its own, so
-        the two commit together. None where that cannot be done (another database, a
-        statement of another shape, ``executemany``): the row is written on its own."""
+        the two commit together (``autocommitted``: the connection is outside ``atomic()`` and
+        in autocommit mode). None where that cannot be done (another database, a statement
+        of another shape, ``executemany``): the row is written on its own."""
         if (
             connection.vendor != "postgresql"
             or many
@@ -178,7 +180,7 @@ class OutboxWrites:
             row = self._rows.get(connection)
             if row is None:
                 row = self._rows[connection] = OutboxRow()
-        elif connection.get_autocommit():
+        elif autocommitted:
             row = OutboxRow()
         else:
             return None  # manual transaction management: no commit hook, no outbox
