@@ -129,7 +129,8 @@ class ReadWatch:
     def track_cookies(self) -> None:
         """Start noticing reads of the client's cookies (from now on)."""
         if self._cookies is None:
-            self._cookies = CookieReads(self.request.COOKIES)
+            identity = (session_cookie_name(), *private_cookie_names())
+            self._cookies = CookieReads(self.request.COOKIES, identity)
             self.request.COOKIES = self._cookies  # type: ignore[assignment]
 
     def stop(self, response: HttpResponseBase | None = None) -> ClientReads:
@@ -165,10 +166,11 @@ class ReadWatch:
         csrf_used = bool(request.META.get(_CSRF_FLAG))
         if self._csrf is not None or csrf_used:
             request.META[_CSRF_FLAG] = self._csrf or csrf_used
-        cookie_read = False
+        cookie_read = identity_cookie_read = False
         tracker = self._cookies
         if tracker is not None:
             cookie_read = tracker.read
+            identity_cookie_read = tracker.identity_read
             original: Any = tracker.original
             if found.get("COOKIES") is tracker:
                 request.COOKIES = original
@@ -179,6 +181,7 @@ class ReadWatch:
             user=user,
             csrf_token=csrf_used,
             cookie_read=cookie_read,
+            identity_cookie_read=identity_cookie_read,
             cookie_set=bool(response is not None and response.cookies),
             credentials=carries_credentials(request),
         )

@@ -38,7 +38,8 @@ class ReadWatch:
         self._user_known = _LOGIN_USER in g
         self._csrf = _CSRF_TOKEN in g
         req = ctx.request
-        self._cookies = CookieReads(req.cookies)
+        session_cookie = ctx.app.config.get("SESSION_COOKIE_NAME", "session")
+        self._cookies = CookieReads(req.cookies, (session_cookie, *private_cookies))
         req.cookies = self._cookies
 
     def stop(self, response: Any = None) -> ClientReads:
@@ -63,6 +64,7 @@ class ReadWatch:
             user=user_read,
             csrf_token=_CSRF_TOKEN in g and not self._csrf,
             cookie_read=self._cookies.read,
+            identity_cookie_read=self._cookies.identity_read,
             cookie_set=response is not None and "Set-Cookie" in response.headers,
             credentials=carries_credentials(self._private_cookies),
         )
