@@ -27,6 +27,8 @@ import pytest
 import redis
 
 from cacheplug import Cache, LocalTier, RedisStore
+from cacheplug.testing import RedisServer
+from cacheplug.testing.proxy import TcpProxy
 
 SECRET: Final = "l1-bus-secret"
 NAMESPACE: Final = "l1bus"
@@ -270,3 +272,44 @@ def test_a_subscription_redis_py_reconnected_by_itself_empties_l1(
     hits = reader.stats().l1_hits
     reader.get("k")
     assert reader.stats().l1_hits == hits  # read from Redis: the copy was dropped
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first subscription", "resubscribed"])
+def test_a_read_begun_before_the_subscription_was_confirmed_is_not_kept(
+    redis_server: RedisServer, first: bool
+) -> None:
+    # A read takes the L1's epoch, reads the store, and keeps what it read only if the epoch
+    # has not moved and the bus is live. Announcements made before the subscription was
+    # confirmed were not heard, so a read begun then may hold a value invalidated since: the
+    # confirmation must move the epoch on, the first one as well as a resubscription. A cut
+    # proxy holds the subscription back while the read begins.
+    from cacheplug._engine.local import LocalCache
+
+    with TcpProxy("127.0.0.1", redis_server.port) as proxy:
+        store = RedisStore(f"redis://127.0.0.1:{proxy.port}/0")
+        fills = store.fills
+        local = LocalCache(LocalTier(ttl=60), live=lambda: fills.live)
+        try:
+            if first:
+                proxy.cut()
+            fills.on_change(lambda key: local.drop(key, "root"))  # subscribes (or tries)
+            if not first:
+                assert fills.live
+                proxy.cut()
+                deadline = time.monotonic() + WAIT
+                while fills.live:
+                    assert time.monotonic() < deadline, "the cut subscription stayed live"
+                    time.sleep(0.01)
+            began = local.epoch  # a read begins, its value about to be read from the store
+            proxy.heal()
+            deadline = time.monotonic() + WAIT
+            while not fills.live:
+                assert time.monotonic() < deadline, "the subscription never came (back)"
+                time.sleep(0.01)
+            local.put("k", "old", 60.0, ("root",), 3, began)  # the read ends
+            assert len(local) == 0
+            local.put("k", "new", 60.0, ("root",), 3, local.epoch)  # one begun after it
+            assert len(local) == 1
+        finally:
+            fills.stop()
+            store.close()

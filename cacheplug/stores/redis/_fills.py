@@ -230,8 +230,11 @@ class RedisFillListener(FillListener):
                     # redis-py reconnected and resubscribed by itself (its retry): what was
                     # announced in between was missed.
                     self._wake_everyone()
-                    self._changed(None)
                     self._to_tell.append(None)
+                # Whatever was announced before this confirmation was not heard: a value a
+                # read took from the store before it must not be kept as a local copy once
+                # the bus counts as live (the L1 compares its epoch, moved on here, first).
+                self._changed(None)
                 # Only the server's confirmation guarantees later announcements reach us.
                 self._subscribed.set()
             message = pubsub.get_message(timeout=0.0)
