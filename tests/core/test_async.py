@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
 import pytest
+import redis
 
 from cacheplug import Cache, NotACounter
 
@@ -63,6 +66,29 @@ def test_async_works_across_event_loops(redis_url: str) -> None:
         asyncio.run(cache.aset("loop", round_number))
         assert asyncio.run(cache.aget("loop")) == round_number
     asyncio.run(cache.aclose())
+
+
+def test_a_loop_per_call_leaves_no_connection_behind(redis_url: str) -> None:
+    # asyncio.run() per call, or asgiref's async_to_sync per request (an async view under
+    # WSGI), runs each call on a loop of its own: once closed, its connections must go, or
+    # a busy process runs out of sockets (and Redis of clients).
+    watcher = redis.Redis.from_url(redis_url)
+    cache = Cache(redis_url, secret="s", namespace="loop-per-call")
+    try:
+        cache.set("k", 1)
+        asyncio.run(cache.aget("k"))
+        with warnings.catch_warnings():
+            # Closed with their loop's transports, which warn that nobody closed them.
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
+            before = len(watcher.client_list())
+            for _ in range(40):
+                assert asyncio.run(cache.aget("k")) == 1
+            gc.collect()
+        assert len(watcher.client_list()) <= before + 2  # this loop's, nothing per loop
+    finally:
+        cache.close()
+        watcher.close()
 
 
 def test_many_concurrent_tasks(cache: Cache) -> None:

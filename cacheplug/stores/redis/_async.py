@@ -2,7 +2,7 @@
 
 redis.asyncio connections belong to the event loop that opened them, so each loop gets its
 own pair of clients (retrying once / never retrying, as the sync ones) and its own script
-handles; they are dropped with the loop. The store's ``a*`` methods build the same
+handles; they are dropped once the loop is closed, when the next loop gets its own. The store's ``a*`` methods build the same
 :class:`~cacheplug.stores.redis._scripts.ScriptCall` as its sync ones and send it here.
 """
 
@@ -43,12 +43,22 @@ class AsyncCommands:
         loop = asyncio.get_running_loop()
         clients = self._by_loop.get(loop)
         if clients is None:
+            self._forget_closed_loops()
             retrying, once = self._factory.async_pair(self._retries)
             clients = _LoopClients(
                 retrying, once, scripts.register(once.register_script, retrying.register_script)
             )
             self._by_loop[loop] = clients
         return clients
+
+    def _forget_closed_loops(self) -> None:
+        # A loop's clients hold their connections, which hold the loop: the weak key alone
+        # never lets go, and every loop that ran a command (``asyncio.run()`` per call,
+        # ``async_to_sync`` per request) would keep its sockets open for good. Once a loop is
+        # closed its clients cannot be awaited any more; dropped, the collector closes their
+        # sockets with their transports.
+        for loop in [loop for loop in self._by_loop if loop.is_closed()]:
+            self._by_loop.pop(loop, None)
 
     def retrying(self) -> redis.asyncio.Redis:
         """This loop's client that retries once on a connection error."""
