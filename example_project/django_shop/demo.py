@@ -97,6 +97,12 @@ def demo(
 
     from cacheplug_django import cache, outbox_relays
 
+    def stop_relays() -> None:
+        for relay in outbox_relays().values():
+            relay.stop()
+
+    # Before the database's folder goes (a relay stopping at exit deletes delivered rows).
+    cleanup.callback(stop_relays)
     counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
 
     def count_queries(execute, sql, params, many, context):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
@@ -69,6 +70,8 @@ def demo(
     from sqlalchemy import event
 
     app = create_app()
+    # Before the database's folder goes: its outbox relays stop (they delete delivered rows).
+    cleanup.callback(cache.close, app)
     counted = Counted(lambda: VIEW_RUNS["catalog"], lambda: VIEW_RUNS.update(catalog=0))
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", lambda _c, _r, sql, *_: counted.query(sql))
@@ -76,7 +79,12 @@ def demo(
         store = core.store
     served = counting(app, counted)
     if os.environ.get("SHOP_METRICS") == "1":
-        served = with_metrics(served, core)
+
+        def outbox_relays() -> Any:
+            with app.app_context():  # the app's relays, asked at each scrape
+                return cache.outbox_relays()
+
+        served = with_metrics(served, core, relays=outbox_relays)
     if args.worker:
         run_worker(served, args.port)
         return 0

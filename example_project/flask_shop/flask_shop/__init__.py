@@ -29,6 +29,10 @@ def create_app() -> Flask:
         CACHEPLUG_L1={"max_entries": 10_000},
     )
     db.init_app(app)
+    from flask_shop import models  # noqa: F401 - the tables create_all() makes
+
+    with app.app_context():
+        db.create_all()  # before init_app: the outbox's relay looks for its table at start
     cache.init_app(app, sqlalchemy=db)
     from flask_shop import views, warmers  # noqa: F401 - they register routes and warmers
 
@@ -40,6 +44,4 @@ def create_app() -> Flask:
         url_prefix="/cacheplug",
     )
     served.install(app)
-    with app.app_context():
-        db.create_all()
     return app
