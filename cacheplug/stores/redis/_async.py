@@ -2,8 +2,9 @@
 
 redis.asyncio connections belong to the event loop that opened them, so each loop gets its
 own pair of clients (retrying once / never retrying, as the sync ones) and its own script
-handles; they are dropped once the loop is closed, when the next loop gets its own. The store's ``a*`` methods build the same
-:class:`~cacheplug.stores.redis._scripts.ScriptCall` as its sync ones and send it here.
+handles; they are dropped once the loop is closed, when the next loop gets its own. The
+store's ``a*`` methods build the same :class:`~cacheplug.stores.redis._scripts.ScriptCall` as
+its sync ones and send it here.
 """
 
 from __future__ import annotations
