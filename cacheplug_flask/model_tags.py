@@ -10,7 +10,15 @@ from typing import Any
 
 from sqlalchemy import Table, inspect
 
-from cacheplug.integration import ReadRecorder, any_row_tag, row_tag, table_tag
+from cacheplug.integration import (
+    OUTBOX_TABLE,
+    ReadRecorder,
+    TableWrite,
+    any_row_tag,
+    row_tag,
+    table_tag,
+    written_tags,
+)
 
 _parents: dict[str, tuple[str, ...]] = {}
 
@@ -129,3 +137,14 @@ def _key_of(table: str, value: Any) -> str:
 
 read_recorder = ReadRecorder(_pk_column, _key_of, parents_of)
 """What a ``depends_on="auto"`` loader's statements read, as the hooks spell row tags."""
+
+
+def statement_tags(writes: Iterable[TableWrite]) -> list[str]:
+    """What a statement read by the SQL parser wrote: its tables, rows unknown (so no
+    children), or every table; nothing for the outbox table (the hooks' own bookkeeping)."""
+    return [
+        tag
+        for write in writes
+        if write.table != OUTBOX_TABLE
+        for tag in written_tags(write, None, lambda table: ())
+    ]

@@ -44,16 +44,15 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTran
 
 from cacheplug.integration import (
     AGAIN_AFTER,
+    OUTBOX_TABLE,
     AfterCommit,
     DeferredInvalidations,
-    TableWrite,
     WriteParser,
     any_row_tag,
     capturing,
     table_tag,
-    written_tags,
 )
-from cacheplug_flask.model_tags import instance_tags, read_recorder
+from cacheplug_flask.model_tags import instance_tags, read_recorder, statement_tags
 from cacheplug_flask.outbox import SessionOutbox
 
 logger = logging.getLogger("cacheplug_flask")
@@ -62,11 +61,6 @@ _parser = WriteParser(lambda table: None)  # text() SQL: tables only, rows unkno
 
 
 Invalidate = Callable[[list[str], "float | None"], None]
-
-
-def _statement_tags(writes: list[TableWrite]) -> list[str]:
-    """What a statement wrote: its tables, rows unknown (so no children), or every table."""
-    return [tag for write in writes for tag in written_tags(write, None, lambda table: ())]
 
 
 class SessionHooks:
@@ -204,9 +198,9 @@ class SessionHooks:
         except Exception:  # a statement the parser cannot read must never break a query
             logger.exception("cacheplug: could not read a statement's writes")
             return
-        if not writes:
+        tags = statement_tags(writes)
+        if not tags:
             return
-        tags = _statement_tags(writes)
         session = self._session_of.get(connection)
         if session is not None:
             if not session.info.get((self._info_key, "flushing")):
@@ -306,13 +300,13 @@ class SessionHooks:
         if not (state.is_insert or state.is_update or state.is_delete):
             if state.is_select:
                 return
-            tags = _statement_tags(_parser.writes(str(statement), None, False, self._unknown_sql))
+            tags = statement_tags(_parser.writes(str(statement), None, False, self._unknown_sql))
             if tags:
                 self._pending(state.session).add(tags)
             return
         table = getattr(statement, "table", None)
         name = getattr(table, "name", None)
-        if name is None:
+        if name is None or name == OUTBOX_TABLE:  # the hooks' own row
             return
         tags = [table_tag(name)]
         # Updates and deletes touch rows unknown here; so do inserts: an upsert changes

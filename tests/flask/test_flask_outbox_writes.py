@@ -146,3 +146,27 @@ def test_a_commit_on_an_in_memory_database_keeps_its_rows(redis_url: str) -> Non
             )
     finally:
         flask_shop.cache.close(app)
+
+
+def test_the_outbox_row_itself_invalidates_nothing(app: Flask) -> None:
+    # The hooks' own bookkeeping: its INSERT, its table's creation, its relay's DELETE are
+    # no write of the application's (as in Django's hooks), so no commit pays for their tags.
+    invalidated: list[str] = []
+    with app.app_context():
+        cache = flask_shop.cache.cache
+        invalidate = cache.invalidate_tags
+
+        def recording(*tags: str, **options: object) -> None:
+            invalidated.extend(tags)
+            invalidate(*tags, **options)  # type: ignore[arg-type]
+
+        cache.invalidate_tags = recording  # type: ignore[method-assign]
+        try:
+            flask_shop.db.session.add(flask_shop.Product(name="hammer", price=10))
+            flask_shop.db.session.commit()
+            with flask_shop.db.engine.begin() as connection:  # a statement of its own
+                connection.exec_driver_sql("DELETE FROM cacheplug_outbox WHERE id = 'gone'")
+        finally:
+            del cache.invalidate_tags
+    assert "db:t:product" in invalidated  # the application's write was seen
+    assert [tag for tag in invalidated if "cacheplug_outbox" in tag] == []
