@@ -9,7 +9,7 @@ first use, so that ``import cacheplug`` does not load them all).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
@@ -20,6 +20,7 @@ from cacheplug._engine.plans import XFetch
 from cacheplug._engine.protocol import CacheState
 from cacheplug._engine.reads import Engine
 from cacheplug._types import DEFAULT, DefaultType, Tags, Ttl
+from cacheplug.encoding._tags import tag_names
 from cacheplug.features._locks import Lock
 from cacheplug.features._shared_stats import StatsPublisher
 from cacheplug.stores.fills import InvalidationCallback
@@ -82,6 +83,27 @@ class FeatureMethods:
         connection dropped): drop every local copy then. Returns a function that
         unsubscribes. The callback runs on the bus thread: keep it short."""
         return self._engine._store.fills.on_invalidation(callback)
+
+    def on_landed(self, callback: Callable[[Sequence[str]], None]) -> Callable[[], None]:
+        """Call ``callback(version_keys)`` once invalidations of tags or of the namespace
+        that *this process* made are in the store: at once, or when a queued one is applied
+        (on the retry thread). ``version_keys`` are the store keys of their versions, as
+        :meth:`version_keys` gives them for a set of tags: what an edge purge names. Runs on
+        the invalidating thread: keep it short. Returns a function that unsubscribes."""
+        subscribers = self._engine._landed
+        subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in subscribers:
+                subscribers.remove(callback)
+
+        return unsubscribe
+
+    def version_keys(self, *tags: str) -> tuple[str, ...]:
+        """The store keys of the versions an entry carrying ``tags`` is checked against (its
+        namespace's included): an invalidation of any of them, reported by :meth:`on_landed`,
+        makes the entry stale."""
+        return self._engine._versions.for_entry(tag_names(tags, None))
 
     def pending_invalidations(self) -> list[PendingInvalidation]:
         """Invalidations that could not reach the store yet (they are retried

@@ -144,6 +144,7 @@ class Invalidator:
             self._queue(kind, (), [(key, kind) for key in version_keys])
         else:
             self._detach((), version_keys)
+            self._engine._tell_landed(version_keys)
 
     def shutdown(self, flush_timeout: float) -> None:
         for timer in list(self._engine._timers):

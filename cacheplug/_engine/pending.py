@@ -50,8 +50,10 @@ class PendingInvalidations:
         root_version_key: str,
         *,
         max_items: int = DEFAULT_MAX_PENDING,
+        on_applied: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._apply = apply
+        self._on_applied = on_applied  # told the version keys an attempt applied
         self._root = root_version_key
         self.max_items = max_items
         self._lock = threading.Lock()
@@ -180,7 +182,10 @@ class PendingInvalidations:
             if flush_all and self._flush_seq == flush_seq:  # no overflow since: all covered
                 self._flush_all = False
             self.active = bool(self._entries or self._versions or self._flush_all)
-            return not self.active
+            done = not self.active
+        if keys and self._on_applied is not None:
+            self._on_applied(keys)
+        return done
 
     def flush(self, timeout: float) -> bool:
         """Try for up to ``timeout`` seconds to apply what is pending (a clean shutdown);

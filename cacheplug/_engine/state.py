@@ -159,10 +159,13 @@ class EngineState:
         self._aflights = AsyncSingleFlight(self._clock.monotonic)
         self._timers: set[threading.Timer] = set()  # delayed invalidations (again_after)
         self._background = Background(background_workers, self._refresh_failed)
+        # Told the version keys of this process's invalidations once they are in the store.
+        self._landed: list[Callable[[Sequence[str]], None]] = []
         self._pending = PendingInvalidations(
             self._apply_pending,
             self._versions.implicit[0],
             max_items=_count("max_pending_invalidations", max_pending_invalidations),
+            on_applied=self._tell_landed,
         )
         self._bus: list[Callable[[], None]] = []  # the bus subscription, shared with views
         self._hot_replicas = _replica_count("hot_key_replicas", hot_key_replicas)
@@ -213,6 +216,15 @@ class EngineState:
         if version_keys:
             fresh = [fresh_version() for _ in version_keys]
             self._store.bump_versions(version_keys, fresh, self._version_keep_ms())
+
+    def _tell_landed(self, version_keys: Sequence[str]) -> None:
+        """Tell the ``on_landed`` subscribers: a subscriber that fails is logged, never
+        raised into the invalidation that landed."""
+        for subscriber in tuple(self._landed):
+            try:
+                subscriber(version_keys)
+            except Exception:
+                logger.exception("cacheplug: an on_landed subscriber failed")
 
     def _version_keep_ms(self) -> int:
         # A version key a bump creates must outlive any load that read it as absent.

@@ -48,6 +48,12 @@ own): the logic lives here once, so that each adapter only translates its framew
   there), :class:`OutboxBacklog` (what waits, :meth:`OutboxRelay.backlog`),
   :func:`outbox_write` / :class:`OutboxRow` / :class:`OutboxWrite` / :func:`outbox_tags`
   (what a transaction writes there).
+- The edge tier: :func:`edge_settings` / :class:`EdgeSettings` (the ``EDGE`` setting),
+  :func:`edge_headers` (what gives a shareable page to a CDN or Varnish: ``Cache-Control``
+  with ``s-maxage``, its edge keys in ``Surrogate-Key``, ``Cache-Tag`` or ``xkey``),
+  :func:`edge_key` / :func:`edge_keys` / :func:`is_edge_key`; purging it after the store:
+  :class:`EdgePurger`, :class:`HttpPurger`, :class:`VarnishPurger`, :class:`EdgePurges` (a
+  queue sent by a thread of its own, retried with backoff), :func:`purge_after_landing`.
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -111,6 +117,26 @@ from cacheplug.integration._debezium import (
     entry_changes,
 )
 from cacheplug.integration._deferred import DeferredInvalidations
+from cacheplug.integration._edge import (
+    EDGE_HINT,
+    EDGE_KEYS,
+    HEADER_STYLES,
+    MAX_KEYS_BYTES,
+    PURGE_MODES,
+    EdgeSettings,
+    edge_headers,
+    edge_key,
+    edge_keys,
+    edge_settings,
+    is_edge_key,
+)
+from cacheplug.integration._edge_purge import (
+    EdgePurger,
+    EdgePurges,
+    HttpPurger,
+    VarnishPurger,
+    purge_after_landing,
+)
 from cacheplug.integration._fragments import (
     FRAGMENT_OPTIONS,
     FragmentOptions,
@@ -211,10 +237,18 @@ __all__ = [
     "DEBEZIUM_REDIS",
     "DebeziumStreamFeed",
     "DeferredInvalidations",
+    "EDGE_HINT",
+    "EDGE_KEYS",
+    "EdgePurger",
+    "EdgePurges",
+    "EdgeSettings",
     "EnvironHeaders",
     "FRAGMENT_OPTIONS",
     "FragmentOptions",
+    "HEADER_STYLES",
+    "HttpPurger",
     "Invalidate",
+    "MAX_KEYS_BYTES",
     "ModelTagging",
     "NOTHING_READ",
     "NotLanded",
@@ -227,6 +261,7 @@ __all__ = [
     "OutboxWrite",
     "PAGE_RULE_KEYS",
     "POSTGRESQL",
+    "PURGE_MODES",
     "Page",
     "PageHits",
     "PagePolicy",
@@ -249,6 +284,7 @@ __all__ = [
     "TaggedCache",
     "Uncacheable",
     "Unreadable",
+    "VarnishPurger",
     "WarmProgress",
     "WarmReport",
     "WarmerRun",
@@ -277,6 +313,10 @@ __all__ = [
     "depends_on_of",
     "describe_conninfo",
     "drain_queues",
+    "edge_headers",
+    "edge_key",
+    "edge_keys",
+    "edge_settings",
     "entry_changes",
     "etag_sent",
     "fetch_fragment",
@@ -285,6 +325,7 @@ __all__ = [
     "fragment_options",
     "inspect_report",
     "is_auto",
+    "is_edge_key",
     "landed_invalidation",
     "local_tier",
     "not_modified",
@@ -293,6 +334,7 @@ __all__ = [
     "outbox_write",
     "postgres_conninfo",
     "private_user",
+    "purge_after_landing",
     "recording",
     "recording_calls",
     "refresh_interval",

@@ -1,0 +1,225 @@
+"""Purging the edge after the store: the purgers (Varnish, any HTTP ``PURGE`` endpoint, or a
+CDN's API through a class of the application's own) and :class:`EdgePurges`, which sends the
+edge keys of every invalidation that landed in the store, in order after it.
+
+Why after the store, and on a thread of its own: an edge purged before the store would fetch
+the page again from the app while the store still held the old one, and keep that for its
+``s-maxage``. So the purge waits for :meth:`cacheplug.Cache.on_landed` (an invalidation queued
+because the store was down is purged when it is applied). And a purge is an HTTP request to
+another machine that may be slow or down: it must never hold a request or a commit, so the
+keys are queued, sent in batches by one thread, and sent again with backoff until the edge
+takes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Protocol
+
+from cacheplug._redact import redact
+from cacheplug.integration._edge import PURGE_MODES, edge_key, edge_keys
+
+logger = logging.getLogger("cacheplug")
+
+BATCH: Final = 400
+"""Keys per purge request: 400 keys of 13 characters fit Varnish's default 8 KB header."""
+MAX_WAITING: Final = 100_000
+"""Keys kept waiting for an edge that is down; past that, the whole namespace is purged
+instead once it is back (every page carries its namespace's key)."""
+_FIRST_BACKOFF: Final = 0.1
+_MAX_BACKOFF: Final = 30.0
+
+
+class EdgePurger(Protocol):
+    """Drops from an edge cache every page carrying any of ``keys``; raises when it could
+    not (the keys are sent again later). A CDN's API is a class with this method."""
+
+    def purge(self, keys: Sequence[str]) -> None: ...
+
+
+class HttpPurger:
+    """Purges by sending ``method`` (default ``PURGE``) to ``url`` with the keys in one
+    header (default ``Surrogate-Key``, separated by spaces): what a proxy or a purge endpoint
+    of one's own takes. Any answer but 2xx is a failure."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        header: str = "Surrogate-Key",
+        method: str = "PURGE",
+        separator: str = " ",
+        timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.header = header
+        self.method = method
+        self.separator = separator
+        self.timeout = timeout
+
+    def purge(self, keys: Sequence[str]) -> None:
+        request = urllib.request.Request(
+            self.url, method=self.method, headers={self.header: self.separator.join(keys)}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        if not 200 <= status < 300:
+            raise OSError(f"{self.method} {redact(self.url)} answered {status}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.url)!r}, method={self.method!r})"
+
+
+class VarnishPurger(HttpPurger):
+    """Purges a Varnish running ``example_project/edge/cacheplug.vcl``: ``mode="xkey"``
+    sends ``PURGE`` with an ``xkey-purge`` header (vmod_xkey drops those pages at once);
+    ``mode="ban"`` sends ``BAN`` with the same header (any Varnish: the VCL bans the pages
+    whose ``xkey`` holds one of the keys)."""
+
+    def __init__(self, url: str, *, mode: str = "xkey", timeout: float = 5.0) -> None:
+        if mode not in PURGE_MODES:
+            raise ValueError(f"mode must be one of {PURGE_MODES}, not {mode!r}")
+        super().__init__(
+            url,
+            header="xkey-purge",
+            method="PURGE" if mode == "xkey" else "BAN",
+            timeout=timeout,
+        )
+        self.mode = mode
+
+
+class EdgePurges:
+    """The edge keys waiting to be purged, sent by a thread of their own: in batches of
+    :data:`BATCH`, again with backoff (0.1 s doubling to 30 s) while the purger fails.
+    ``everything``: the version keys every page carries (its namespace's), purged instead
+    when more than :data:`MAX_WAITING` keys pile up."""
+
+    def __init__(
+        self,
+        purger: EdgePurger,
+        *,
+        everything: Iterable[str] = (),
+        max_waiting: int = MAX_WAITING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.purger = purger
+        self.everything = edge_keys(everything)
+        self.max_waiting = max_waiting
+        self.purged = 0
+        """Keys purged so far."""
+        self.failures = 0
+        """Purge requests that failed (each sent again later)."""
+        self._clock = clock
+        self._waiting: dict[str, None] = {}  # insertion-ordered set
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._sending = 0  # keys taken by the thread, not yet purged
+        self._stopping = False
+        self._stopped = threading.Event()  # ends a backoff early: nothing else hurries one
+        self._thread: threading.Thread | None = None
+
+    def add_version_keys(self, version_keys: Sequence[str]) -> None:
+        """Purge the pages checked against ``version_keys`` (what
+        :meth:`cacheplug.Cache.on_landed` reports): queued, never blocking."""
+        self.add([edge_key(key) for key in version_keys])
+
+    def add(self, keys: Iterable[str]) -> None:
+        """Purge the pages carrying any of the edge ``keys`` (queued, never blocking)."""
+        with self._lock:
+            for key in keys:
+                self._waiting[key] = None
+            if len(self._waiting) > self.max_waiting and self.everything:
+                logger.error(
+                    "cacheplug: more than %d edge keys wait for a purge; the namespace's "
+                    "pages will be purged instead",
+                    self.max_waiting,
+                )
+                self._waiting = dict.fromkeys(self.everything)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="cacheplug-edge-purges", daemon=True
+                )
+                self._thread.start()
+            self._wakeup.notify()
+
+    def waiting(self) -> int:
+        """Keys not purged yet (queued, or being sent)."""
+        with self._lock:
+            return len(self._waiting) + self._sending
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every key to be purged; True when none waits."""
+        deadline = self._clock() + timeout
+        with self._lock:
+            while self._waiting or self._sending:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return False
+                self._wakeup.wait(min(remaining, 0.05))
+            return True
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Purge what waits (for up to ``timeout`` seconds), then stop the thread; True when
+        nothing was left unpurged (what is left is logged)."""
+        done = self.flush(timeout)
+        with self._lock:
+            self._stopping = True
+            left = len(self._waiting)
+            self._wakeup.notify_all()
+        self._stopped.set()
+        if not done:
+            logger.error("cacheplug: %d edge key(s) were not purged before shutdown", left)
+        return done
+
+    def _run(self) -> None:
+        backoff = _FIRST_BACKOFF
+        while True:
+            with self._lock:
+                while not self._waiting and not self._stopping:
+                    self._wakeup.wait()
+                if self._stopping:
+                    return
+                batch = list(self._waiting)[:BATCH]
+                for key in batch:
+                    del self._waiting[key]
+                self._sending = len(batch)
+            try:
+                self.purger.purge(batch)
+            except Exception as exc:
+                with self._lock:
+                    self.failures += 1
+                    self._waiting = {**dict.fromkeys(batch), **self._waiting}  # first again
+                    self._sending = 0
+                    waiting = len(self._waiting)
+                logger.warning(
+                    "cacheplug: edge purge failed (%d key(s) wait; again in %.1f s): %s",
+                    waiting,
+                    backoff,
+                    redact(str(exc)),
+                )
+                self._stopped.wait(backoff)  # new keys do not hurry a dead edge
+                backoff = min(_MAX_BACKOFF, backoff * 2)
+                continue
+            backoff = _FIRST_BACKOFF
+            with self._lock:
+                self.purged += len(batch)
+                self._sending = 0
+                self._wakeup.notify_all()
+
+
+class _Landing(Protocol):
+    def on_landed(self, callback: Callable[[Sequence[str]], None]) -> Callable[[], None]: ...
+
+
+def purge_after_landing(cache: _Landing, purges: EdgePurges) -> Callable[[], None]:
+    """Send ``cache``'s landed invalidations (:meth:`cacheplug.Cache.on_landed`) to
+    ``purges``; returns a function that stops it."""
+    return cache.on_landed(purges.add_version_keys)
