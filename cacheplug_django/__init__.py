@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cacheplug_django._cache import DjangoCache
-    from cacheplug_django._state import outbox_relays
+    from cacheplug_django._state import edge_purges, outbox_relays
     from cacheplug_django.sinks import upsert_sink
     from cacheplug_django.tags import instance_tag, model_tags
     from cacheplug_django.views import cache_view, invalidate_pages
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "cache",
     "cache_view",
+    "edge_purges",
     "instance_tag",
     "invalidate_pages",
     "model_tags",
@@ -46,10 +47,10 @@ def __getattr__(name: str) -> Any:
         from cacheplug_django._state import cache
 
         return cache
-    if name == "outbox_relays":
-        from cacheplug_django._state import outbox_relays
+    if name in ("outbox_relays", "edge_purges"):
+        from cacheplug_django import _state
 
-        return outbox_relays
+        return getattr(_state, name)
     if name in ("cache_view", "invalidate_pages"):
         from cacheplug_django import views
 

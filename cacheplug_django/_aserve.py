@@ -23,6 +23,7 @@ from cacheplug_django._serve import (
     Plain,
     TagsArg,
     View,
+    edge_settings_for,
     page_of,
     page_request_of,
     page_tags,
@@ -56,7 +57,10 @@ async def aserve(
     if plain is not None:
         hits, facts, named = plain
         hits.learn(cache, policy, page_request, facts, tags, options.get("depends_on", ()), named)
-    found = await aserve_page(cache, policy, page_request, respond, render, tags=tags, **options)
+    edge = edge_settings_for(options.pop("edge", False))
+    found = await aserve_page(
+        cache, policy, page_request, respond, render, tags=tags, edge=edge, **options
+    )
     return response_of(found)
 
 

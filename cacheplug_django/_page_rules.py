@@ -80,9 +80,19 @@ def page_rules(raw: Any) -> tuple[PageRule, ...]:
                     "ttl": rule.get("TTL", DEFAULT),
                     "stale_ttl": rule.get("STALE_TTL", DEFAULT),
                     "depends_on": depends_on if is_auto(depends_on) else tuple(depends_on),
+                    "edge": _edge_flag(rule.get("EDGE", False), where),
                 },
                 tags=(tags,) if isinstance(tags, str) else tuple(tags),
                 hits=None if rule.get("PER_USER") else PageHits(),
             )
         )
     return tuple(rules)
+
+
+def _edge_flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{where}['EDGE'] must be True (give its pages to the edge cache CACHEPLUG['EDGE'] "
+            f"describes) or False, not {value!r}"
+        )
+    return value

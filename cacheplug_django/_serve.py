@@ -6,6 +6,7 @@ page carries. Below ``views``, ``_aserve`` and ``middleware``, which all use it.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.utils.translation import get_language
 from cacheplug.integration import (
     Answer,
     ClientReads,
+    EdgeSettings,
     EnvironHeaders,
     Page,
     PageHits,
@@ -34,6 +36,7 @@ from cacheplug_django._request_facts import (
     validated_host,
 )
 
+logger = logging.getLogger("cacheplug_django")
 View = Callable[..., Any]  # sync, or async returning an awaitable response
 Plain = tuple[PageHits, Facts, tuple[str, ...] | None]
 """Where to remember what a plain request's page was read with: its view's (or rule's) page
@@ -76,8 +79,31 @@ def serve(
     if plain is not None:
         hits, facts, named = plain
         hits.learn(cache, policy, page_request, facts, tags, options.get("depends_on", ()), named)
-    found = serve_page(cache, policy, page_request, respond, render, tags=tags, **options)
+    edge = edge_settings_for(options.pop("edge", False))
+    found = serve_page(
+        cache, policy, page_request, respond, render, tags=tags, edge=edge, **options
+    )
     return response_of(found)
+
+
+def edge_settings_for(wanted: bool) -> EdgeSettings | None:
+    """``CACHEPLUG["EDGE"]`` for a page that asks to be given to the edge; ``None`` for one
+    that does not, or when the setting is off (said once: the page is then the app's only)."""
+    if not wanted:
+        return None
+    from cacheplug_django._state import settings
+
+    edge = settings.get().edge
+    if edge is None and not _warned_edge_off:
+        _warned_edge_off.append(True)
+        logger.warning(
+            "cacheplug: a page asks for the edge (edge=True, or a PAGES rule's EDGE) but "
+            "CACHEPLUG['EDGE'] is not set: it gets no edge headers"
+        )
+    return edge
+
+
+_warned_edge_off: list[bool] = []
 
 
 VIEW_TAG = "dj:v:"
@@ -186,6 +212,8 @@ def response_of(answer: Answer[HttpResponseBase]) -> HttpResponseBase:
         for name, value in answer.headers:
             if not response.has_header(name):
                 response[name] = value
+        for name, value in answer.edge:
+            response[name] = value
         return response
     if answer.status == 304:
         response = HttpResponseNotModified()

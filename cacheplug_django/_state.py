@@ -9,7 +9,8 @@ from typing import Final
 from django.conf import settings as django_settings
 from django.db import connections
 
-from cacheplug.integration import OutboxRelay, cache_relay
+from cacheplug import Cache
+from cacheplug.integration import EdgePurges, OutboxRelay, cache_relay, start_edge_purges
 from cacheplug_django._cache import DjangoCache
 from cacheplug_django.conf import SettingsHolder, outbox_enabled
 from cacheplug_django.orm import Invalidate, WriteHooks, committed
@@ -37,7 +38,32 @@ def _relay_at_start(_: object) -> None:
     threading.Thread(target=start, name="cacheplug-outbox-start", daemon=True).start()
 
 
-cache: Final = DjangoCache(settings, on_built=_relay_at_start)
+_edge: list[EdgePurges] = []
+
+
+def _purge_edge(core: Cache) -> None:
+    """Once the cache is built: purge the edge ``EDGE`` names after each of its
+    invalidations that landed (those of a cache built before stop)."""
+    while _edge:
+        _edge.pop().close(timeout=0.0)
+    purges = start_edge_purges(core, settings.get().edge)
+    if purges is not None:
+        _edge.append(purges)
+
+
+def edge_purges() -> EdgePurges | None:
+    """The queue purging the edge cache ``CACHEPLUG["EDGE"]`` names (``None`` before the cache
+    is built, or without a ``PURGE_URL``): ``waiting()``, ``purged``, ``failures``,
+    ``flush(timeout)``."""
+    return _edge[0] if _edge else None
+
+
+def _built(core: Cache) -> None:
+    _purge_edge(core)
+    _relay_at_start(core)
+
+
+cache: Final = DjangoCache(settings, on_built=_built)
 
 
 def _invalidator() -> Invalidate | None:

@@ -64,11 +64,13 @@ from cacheplug.integration import (
     SETTING_DEFAULTS,
     CacheOptions,
     CdcSettings,
+    EdgeSettings,
     SettingProblem,
     SettingsError,
     cache_options,
     cdc_settings,
     cookie_names,
+    edge_settings,
     unknown_settings,
     validate_settings,
 )
@@ -98,6 +100,8 @@ class CachePlugSettings:
     """``CDC``: change data capture's source, database alias and slot (None: off)."""
     outbox: bool = True
     """``OUTBOX``: whether the transactional outbox is used where its table exists."""
+    edge: EdgeSettings | None = None
+    """``EDGE``: how pages given to an edge cache are marked and purged (None: off)."""
 
 
 def read_settings() -> CachePlugSettings:
@@ -125,6 +129,7 @@ def read_settings() -> CachePlugSettings:
         ),
         cdc=cdc_settings(raw.get("CDC", SETTING_DEFAULTS["CDC"])),
         outbox=raw.get("OUTBOX", SETTING_DEFAULTS["OUTBOX"]),
+        edge=edge_settings(raw.get("EDGE", SETTING_DEFAULTS["EDGE"])),
     )
 
 

@@ -36,6 +36,7 @@ def cache_view(
     per_user: bool = False,
     statuses: Iterable[int] = (200,),
     stale_ttl: Any = DEFAULT,
+    edge: bool = False,
 ) -> Callable[[View], View]:
     """Cache a view's responses.
 
@@ -47,17 +48,22 @@ def cache_view(
     invalidate the page, or ``"auto"``: what rendering it read through the ORM; ``tags``:
     tags or a callable ``(request, *args, **kwargs) -> tags`` (e.g. ``instance_tag(Product,
     pk)``). Concurrent misses render once; ``stale_ttl`` serves an expired page while one
-    request renders it again. The arguments are checked here: a mistake raises
+    request renders it again. ``edge=True``: a shared page also goes to the edge cache
+    ``CACHEPLUG["EDGE"]`` describes (``Cache-Control: public, s-maxage``, its keys; purged
+    when its data changes), unless it is per user or ``depends_on="auto"``. The arguments are
+    checked here: a mistake raises
     :class:`~cacheplug.ConfigurationError` when the module is imported.
     """
     policy = PagePolicy(statuses=statuses, per_user=per_user)
     check_page_options(ttl, stale_ttl, "cache_view()")
+    if not isinstance(edge, bool):
+        raise ConfigurationError(f"cache_view(edge=...) takes True or False, not {edge!r}")
     depends_on = _models(depends_on)
     tags = _tags(tags)
 
     def decorator(view: View) -> View:
         hits = None if per_user else PageHits()
-        options = {"ttl": ttl, "depends_on": depends_on, "stale_ttl": stale_ttl}
+        options = {"ttl": ttl, "depends_on": depends_on, "stale_ttl": stale_ttl, "edge": edge}
         if inspect.iscoroutinefunction(view):
             return async_cached_view(view, policy, tags, hits, options)
         dynamic, static = split_tags(tags)

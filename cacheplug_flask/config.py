@@ -37,6 +37,10 @@ For ``CachePlug(config_prefix="CACHEPLUG")`` (the default), every key starts wit
 - ``CACHEPLUG_COMPRESSION``: ``"none"``; ``"zlib"`` or ``"zstd"`` (``pip install
   'cacheplug[zstd]'``): values of 1 KB and more are stored compressed, and entries compressed
   with either are read.
+- ``CACHEPLUG_EDGE``: ``None``; a dict (Django's ``EDGE`` keys, in lower case too: ``header``,
+  ``s_maxage``, ``stale_while_revalidate``, ``surrogate_control``, ``purge_url``, ``purge``)
+  gives the pages of ``cached_view(edge=True)`` to an edge cache and purges it after each
+  invalidation (see :func:`cacheplug.integration.edge_settings`).
 
 These are the defaults of Django's ``CACHEPLUG`` too
 (:data:`cacheplug.integration.SETTING_DEFAULTS`), and so is the translation into

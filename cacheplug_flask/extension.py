@@ -12,11 +12,15 @@ from flask import Flask, current_app, has_app_context
 
 from cacheplug import DEFAULT, Cache
 from cacheplug.integration import (
+    EdgePurges,
+    EdgeSettings,
     ModelTagging,
     OutboxRelay,
     TaggedCache,
     Warmers,
     cookie_names,
+    edge_settings,
+    start_edge_purges,
 )
 from cacheplug_flask.config import build_cache, seed, validate
 from cacheplug_flask.model_tags import learn_tables, model_tags, parents_of
@@ -37,6 +41,8 @@ class _AppState:
     hooks: SessionHooks | None = None
     models: Any = None  # the SQLAlchemy registry of the app's mapped classes, when known
     private_cookies: tuple[str, ...] = ()
+    edge: EdgeSettings | None = None
+    edge_purges: EdgePurges | None = None
 
 
 class CachePlug(TaggedCache):
@@ -94,7 +100,9 @@ class CachePlug(TaggedCache):
             f"{self.config_prefix}_PRIVATE_COOKIES",
         )
         cache = build_cache(app.config, self.config_prefix)
-        state = _AppState(cache, private_cookies=private)
+        edge = edge_settings(app.config[f"{self.config_prefix}_EDGE"])
+        state = _AppState(cache, private_cookies=private, edge=edge)
+        state.edge_purges = start_edge_purges(cache, edge)
         if sqlalchemy is not None:
             # Weak: the session factory (often module-level) must not keep a torn-down app's
             # cache alive, nor send it invalidations.
@@ -180,6 +188,16 @@ class CachePlug(TaggedCache):
         that identify somebody besides the session's."""
         return self._state.private_cookies
 
+    @property
+    def edge(self) -> EdgeSettings | None:
+        """The current app's ``CACHEPLUG_EDGE``, checked (``None``: off)."""
+        return self._state.edge
+
+    def edge_purges(self) -> EdgePurges | None:
+        """The queue purging the current app's edge cache (``None`` without a
+        ``purge_url``): ``waiting()``, ``purged``, ``failures``, ``flush(timeout)``."""
+        return self._state.edge_purges
+
     def _setting(self, name: str) -> Any:
         return current_app.config.get(f"{self.config_prefix}_{name}") if has_app_context() else None
 
@@ -250,6 +268,8 @@ class CachePlug(TaggedCache):
         if state is not None:
             if state.hooks is not None:
                 state.hooks.uninstall()  # a module-level session outlives the app
+            if state.edge_purges is not None:
+                state.edge_purges.close()
             state.cache.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypedDict
 
@@ -14,6 +15,7 @@ from cacheplug import DEFAULT, ConfigurationError
 from cacheplug.integration import (
     Answer,
     ClientReads,
+    EdgeSettings,
     EnvironHeaders,
     Page,
     PageHits,
@@ -39,7 +41,11 @@ class PageCache(Protocol):
     @property
     def private_cookies(self) -> tuple[str, ...]: ...
 
+    @property
+    def edge(self) -> EdgeSettings | None: ...
 
+
+logger = logging.getLogger("cacheplug_flask")
 PATH_TAG = "page:p:"
 VIEW_TAG = "page:v:"
 
@@ -53,6 +59,7 @@ class CachedViewOptions(TypedDict, total=False):
     per_user: Callable[[], Any] | None
     statuses: Iterable[int]
     stale_ttl: Any
+    edge: bool
 
 
 def cached_view(
@@ -64,6 +71,7 @@ def cached_view(
     per_user: Callable[[], Any] | None = None,
     statuses: Iterable[int] = (200,),
     stale_ttl: Any = None,
+    edge: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Cache a view's responses. Only ``GET``/``HEAD`` requests without a session cookie or
     ``Authorization`` (``per_user``: a callable giving the current user's id, which keys the
@@ -73,8 +81,13 @@ def cached_view(
     messages, Flask-Login user (unless ``per_user``), CSRF token or cookie it sent.
     ``depends_on``: mapped classes whose writes invalidate the page, or ``"auto"``: what
     rendering it read through SQLAlchemy. ``tags``:
-    tags, or a callable taking the view's arguments. The arguments are checked here: a mistake
-    raises :class:`~cacheplug.ConfigurationError` when the view is decorated."""
+    tags, or a callable taking the view's arguments. ``edge=True``: a shared page also goes to
+    the edge cache ``CACHEPLUG_EDGE`` describes (``Cache-Control: public, s-maxage``, its
+    keys; purged when its data changes), unless it is per user or ``depends_on="auto"``. The
+    arguments are checked here: a mistake raises :class:`~cacheplug.ConfigurationError` when
+    the view is decorated."""
+    if not isinstance(edge, bool):
+        raise ConfigurationError(f"cached_view(edge=...) takes True or False, not {edge!r}")
     if per_user is not None and not callable(per_user):
         raise ConfigurationError(
             f"cached_view(per_user=...) takes a callable giving the current user's id, "
@@ -157,6 +170,7 @@ def cached_view(
                     respond,
                     render,
                     tags=lambda: entry_tags(named),
+                    edge=edge_settings_for(extension, edge),
                     **options,
                 )
                 return response_of(found)
@@ -187,6 +201,7 @@ def cached_view(
                 respond,
                 in_request(render),
                 tags=lambda: entry_tags(named),
+                edge=edge_settings_for(extension, edge),
                 **options,
             )
             return response_of(found)
@@ -245,6 +260,8 @@ def response_of(answer: Answer[Response]) -> Response:
         for name, value in answer.headers:
             if name not in response.headers:
                 response.headers[name] = value
+        for name, value in answer.edge:
+            response.headers[name] = value
         return response
     response = Response(answer.body, status=answer.status, headers=answer.headers)
     if not answer.body:
@@ -255,5 +272,22 @@ def response_of(answer: Answer[Response]) -> Response:
                 response.headers["Content-Length"] = value
     return response
 
+
+def edge_settings_for(extension: PageCache, wanted: bool) -> EdgeSettings | None:
+    """The app's ``CACHEPLUG_EDGE`` for a page that asks to be given to the edge; ``None`` for
+    one that does not, or when the setting is off (said once: the page is the app's only)."""
+    if not wanted:
+        return None
+    edge = extension.edge
+    if edge is None and not _warned_edge_off:
+        _warned_edge_off.append(True)
+        logger.warning(
+            "cacheplug: a page asks for the edge (cached_view(edge=True)) but CACHEPLUG_EDGE "
+            "is not set: it gets no edge headers"
+        )
+    return edge
+
+
+_warned_edge_off: list[bool] = []
 
 __all__: Sequence[str] = ["cached_view"]

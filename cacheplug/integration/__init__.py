@@ -53,7 +53,9 @@ own): the logic lives here once, so that each adapter only translates its framew
   with ``s-maxage``, its edge keys in ``Surrogate-Key``, ``Cache-Tag`` or ``xkey``),
   :func:`edge_key` / :func:`edge_keys` / :func:`is_edge_key`; purging it after the store:
   :class:`EdgePurger`, :class:`HttpPurger`, :class:`VarnishPurger`, :class:`EdgePurges` (a
-  queue sent by a thread of its own, retried with backoff), :func:`purge_after_landing`.
+  queue sent by a thread of its own, retried with backoff), :func:`purge_after_landing`,
+  :func:`edge_purger` / :func:`start_edge_purges` (what an adapter starts from the setting),
+  :func:`page_for_edge` / :func:`edge_part` (a stored page's edge headers).
 - :class:`AfterCommit`: runs a committed transaction's invalidations, never raising.
 - :func:`store_checked`: warmers that fail when the store failed while they ran.
 - :class:`TaggedCache` / :class:`ModelTagging`: the cache object an ORM adapter hands out
@@ -118,6 +120,7 @@ from cacheplug.integration._debezium import (
 )
 from cacheplug.integration._deferred import DeferredInvalidations
 from cacheplug.integration._edge import (
+    EDGE_HEADER_NAMES,
     EDGE_HINT,
     EDGE_KEYS,
     HEADER_STYLES,
@@ -127,15 +130,19 @@ from cacheplug.integration._edge import (
     edge_headers,
     edge_key,
     edge_keys,
+    edge_part,
     edge_settings,
     is_edge_key,
+    page_for_edge,
 )
 from cacheplug.integration._edge_purge import (
     EdgePurger,
     EdgePurges,
     HttpPurger,
     VarnishPurger,
+    edge_purger,
     purge_after_landing,
+    start_edge_purges,
 )
 from cacheplug.integration._fragments import (
     FRAGMENT_OPTIONS,
@@ -237,6 +244,7 @@ __all__ = [
     "DEBEZIUM_REDIS",
     "DebeziumStreamFeed",
     "DeferredInvalidations",
+    "EDGE_HEADER_NAMES",
     "EDGE_HINT",
     "EDGE_KEYS",
     "EdgePurger",
@@ -316,6 +324,8 @@ __all__ = [
     "edge_headers",
     "edge_key",
     "edge_keys",
+    "edge_part",
+    "edge_purger",
     "edge_settings",
     "entry_changes",
     "etag_sent",
@@ -332,6 +342,7 @@ __all__ = [
     "orm_tags_for",
     "outbox_tags",
     "outbox_write",
+    "page_for_edge",
     "postgres_conninfo",
     "private_user",
     "purge_after_landing",
@@ -341,6 +352,7 @@ __all__ = [
     "row_tag",
     "run_change_feed",
     "serve_page",
+    "start_edge_purges",
     "stats_report",
     "store_checked",
     "stored_tags",

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
+from cacheplug.integration._page_records import Page
 
 HEADER_STYLES: Final = {
     "surrogate-key": ("Surrogate-Key", " "),  # Fastly (and Varnish's VCL in example_project)
@@ -36,9 +37,11 @@ HEADER_STYLES: Final = {
 }
 """The header styles: ``style -> (header name, separator of its keys)``."""
 
-PURGE_MODES: Final = ("xkey", "ban")
-"""How :class:`~cacheplug.integration.VarnishPurger` asks Varnish to drop pages: ``xkey``
-(``PURGE`` with an ``xkey-purge`` header, vmod_xkey) or ``ban`` (``BAN``, any Varnish)."""
+PURGE_MODES: Final = ("xkey", "ban", "http")
+"""How purges reach ``PURGE_URL``: ``xkey`` (Varnish with vmod_xkey: ``PURGE`` with an
+``xkey-purge`` header), ``ban`` (any Varnish: ``BAN`` with that header), or ``http`` (a
+``PURGE`` with the keys in the ``HEADER`` style's own header, for an endpoint of one's
+own)."""
 
 MAX_KEYS_BYTES: Final = 7000
 """The longest keys header a page is given to the edge with."""
@@ -57,7 +60,7 @@ EDGE_HINT: Final = (
     "seconds it may serve one expired while it fetches it again (default 60); "
     "SURROGATE_CONTROL True to send Surrogate-Control too (default False); PURGE_URL the "
     "Varnish (or purge endpoint) URL purges go to (default None: no purges); PURGE 'xkey' "
-    "(the default) or 'ban'. Or None: no edge headers."
+    "(the default), 'ban' or 'http'. Or None: no edge headers."
 )
 _KEY_ALPHABET: Final = re.compile(r"[a-z2-7]+")
 
@@ -172,3 +175,31 @@ def _shared_cache_control(settings: EdgeSettings, own: str | None) -> str:
     if "stale-while-revalidate" not in names and settings.stale_while_revalidate:
         directives.append(f"stale-while-revalidate={settings.stale_while_revalidate}")
     return ", ".join(directives)
+
+
+def page_for_edge(page: Page, settings: EdgeSettings, version_keys: Sequence[str]) -> Page:
+    """``page`` with the headers of :func:`edge_headers` (its ``Cache-Control`` replaced by
+    the merged one); ``page`` itself when its keys do not fit."""
+    own = next((value for name, value in page.headers if name.lower() == "cache-control"), None)
+    added = edge_headers(settings, version_keys, own)
+    if added is None:
+        return page
+    replaced = {name.lower() for name, _ in added}
+    kept = tuple(header for header in page.headers if header[0].lower() not in replaced)
+    return Page(page.status, (*kept, *added), page.body, page.etag, page.complete, page.varies)
+
+
+EDGE_HEADER_NAMES: Final = frozenset(
+    {"cache-control", "surrogate-control", *(name.lower() for name, _ in HEADER_STYLES.values())}
+)
+"""The headers :func:`edge_headers` sets (a 304 repeats them too)."""
+
+
+def edge_part(page: Page) -> tuple[tuple[str, str], ...]:
+    """The edge's headers of a page :func:`page_for_edge` made (none for another page): what
+    the response a request rendered itself is sent with, in place of its own."""
+    headers = page.headers
+    names = {name.lower() for name, _ in headers}
+    if not names & {name.lower() for name, _ in HEADER_STYLES.values()}:
+        return ()
+    return tuple(header for header in headers if header[0].lower() in EDGE_HEADER_NAMES)

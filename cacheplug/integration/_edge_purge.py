@@ -22,7 +22,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
 from cacheplug._redact import redact
-from cacheplug.integration._edge import PURGE_MODES, edge_key, edge_keys
+from cacheplug.integration._edge import (
+    HEADER_STYLES,
+    PURGE_MODES,
+    EdgeSettings,
+    edge_key,
+    edge_keys,
+)
 
 logger = logging.getLogger("cacheplug")
 
@@ -85,8 +91,8 @@ class VarnishPurger(HttpPurger):
     whose ``xkey`` holds one of the keys)."""
 
     def __init__(self, url: str, *, mode: str = "xkey", timeout: float = 5.0) -> None:
-        if mode not in PURGE_MODES:
-            raise ValueError(f"mode must be one of {PURGE_MODES}, not {mode!r}")
+        if mode not in ("xkey", "ban"):
+            raise ValueError(f"mode must be 'xkey' or 'ban', not {mode!r}")
         super().__init__(
             url,
             header="xkey-purge",
@@ -124,6 +130,9 @@ class EdgePurges:
         self._sending = 0  # keys taken by the thread, not yet purged
         self._stopping = False
         self._stopped = threading.Event()  # ends a backoff early: nothing else hurries one
+        self.stop_listening: Callable[[], None] = lambda: None
+        """Stops what feeds this queue (:func:`start_edge_purges` sets it); :meth:`close`
+        calls it."""
         self._thread: threading.Thread | None = None
 
     def add_version_keys(self, version_keys: Sequence[str]) -> None:
@@ -169,6 +178,7 @@ class EdgePurges:
     def close(self, timeout: float = 2.0) -> bool:
         """Purge what waits (for up to ``timeout`` seconds), then stop the thread; True when
         nothing was left unpurged (what is left is logged)."""
+        self.stop_listening()
         done = self.flush(timeout)
         with self._lock:
             self._stopping = True
@@ -223,3 +233,31 @@ def purge_after_landing(cache: _Landing, purges: EdgePurges) -> Callable[[], Non
     """Send ``cache``'s landed invalidations (:meth:`cacheplug.Cache.on_landed`) to
     ``purges``; returns a function that stops it."""
     return cache.on_landed(purges.add_version_keys)
+
+
+def edge_purger(settings: EdgeSettings) -> EdgePurger | None:
+    """The purger the ``EDGE`` setting describes (``PURGE_URL``, ``PURGE``); ``None`` without
+    a ``PURGE_URL`` (pages are marked for the edge, which then keeps them for ``S_MAXAGE``)."""
+    if settings.purge_url is None:
+        return None
+    if settings.purge == "http":
+        name, separator = HEADER_STYLES[settings.header]
+        return HttpPurger(settings.purge_url, header=name, separator=separator)
+    assert settings.purge in PURGE_MODES
+    return VarnishPurger(settings.purge_url, mode=settings.purge)
+
+
+class _Versioned(_Landing, Protocol):
+    def version_keys(self, *tags: str) -> tuple[str, ...]: ...
+
+
+def start_edge_purges(cache: _Versioned, settings: EdgeSettings | None) -> EdgePurges | None:
+    """Purge the edge ``settings`` describes after every invalidation of ``cache`` that
+    landed (what both adapters do once their cache is built); ``None`` when there is no
+    purger. :meth:`EdgePurges.close` also stops listening."""
+    purger = None if settings is None else edge_purger(settings)
+    if purger is None:
+        return None
+    purges = EdgePurges(purger, everything=cache.version_keys())
+    purges.stop_listening = purge_after_landing(cache, purges)
+    return purges

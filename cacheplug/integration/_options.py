@@ -39,6 +39,7 @@ SETTING_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "AUTO_DEPENDENCIES": False,
         "AUDIT_DEPENDENCIES": None,
         "COMPRESSION": "none",
+        "EDGE": None,
     }
 )
 """Every setting both adapters read, with its default (``SECRET``/``SECRET_FALLBACKS``
@@ -50,7 +51,9 @@ off (a dict of ``SOURCE``, ``DATABASE``, ``SLOT`` turns it on: see
 where its table exists; ``AUTO_DEPENDENCIES``: a read depends on what it names, not on
 what its loader reads; ``AUDIT_DEPENDENCIES`` ``None``: the audit
 of explicit ``depends_on`` is on in the framework's debug mode; ``COMPRESSION`` ``"none"``:
-values are stored uncompressed, ``"zlib"`` or ``"zstd"`` compress those of 1 KB and more)."""
+values are stored uncompressed, ``"zlib"`` or ``"zstd"`` compress those of 1 KB and more;
+``EDGE`` ``None``: no page is given to an edge cache, see
+:func:`~cacheplug.integration.edge_settings`)."""
 
 AGAIN_AFTER: Final = 2.0
 """Seconds after a commit no hook follows (Django's manual transactions, a SQLAlchemy

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
+from cacheplug.integration._edge import EDGE_HEADER_NAMES, EdgeSettings, edge_part, page_for_edge
 from cacheplug.integration._page_records import (
     Page,
     PageRequest,
@@ -37,9 +38,10 @@ from cacheplug.integration._pages import PagePolicy
 R = TypeVar("R")
 
 NOT_MODIFIED_HEADERS: Final = frozenset(
-    {"cache-control", "content-location", "date", "etag", "expires", "vary"}
+    {"cache-control", "content-location", "date", "etag", "expires", "vary", *EDGE_HEADER_NAMES}
 )
-"""The headers of the 200 that a 304 repeats (RFC 9110 §15.4.5)."""
+"""The headers of the 200 that a 304 repeats (RFC 9110 §15.4.5), and the edge's (a CDN
+revalidating a page keeps its keys)."""
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~1 us on every hit
@@ -51,6 +53,9 @@ class Answer(Generic[R]):
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
     own: R | None = None
+    edge: tuple[tuple[str, str], ...] = ()
+    """Headers to set on ``own``, replacing its own: the edge's ``Cache-Control`` and keys,
+    for a page given to the edge (a hit's are in ``headers`` already)."""
 
 
 def etag_sent(page: Page) -> str:
@@ -105,7 +110,7 @@ def answer(request: PageRequest, page: Page, own: R | None = None) -> Answer[R]:
         return Answer(304, kept if has_etag else (*kept, ("ETag", etag)))
     length = ("Content-Length", str(len(page.body)))
     if own is not None:
-        return Answer(page.status, (("ETag", etag), length), own=own)
+        return Answer(page.status, (("ETag", etag), length), own=own, edge=edge_part(page))
     if not has_etag:
         sent.append(("ETag", etag))
     sent.append(length)
@@ -122,20 +127,28 @@ class _Rendered(Generic[R]):
     :func:`aserve_page` alike: a background refresh's are not ours to send (they may carry
     that request's client's cookie or token)."""
 
-    __slots__ = ("caller", "current", "own")
+    __slots__ = ("caller", "current", "edge", "own")
 
-    def __init__(self, current: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        current: Callable[[], object],
+        edge: tuple[EdgeSettings, Sequence[str]] | None = None,
+    ) -> None:
         self.current = current  # current_thread on the sync path, current_task on the async
         self.caller = current()
         self.own: list[R] = []
+        self.edge = edge  # the settings and version keys of a page given to the edge
 
     def page(self, response: R, page: Page | None) -> Page:
-        """``page`` to store, ``response`` kept to send if ours; raises
-        :class:`Uncacheable` when ``page`` is ``None`` (the response may not be shared)."""
+        """``page`` to store (with the edge's headers, if it is for the edge), ``response``
+        kept to send if ours; raises :class:`Uncacheable` when ``page`` is ``None`` (the
+        response may not be shared)."""
         if self.current() is self.caller:  # not a background refresh's: ours to send
             self.own.append(response)
         if page is None:
             raise Uncacheable(response)
+        if self.edge is not None:
+            page = page_for_edge(page, *self.edge)
         return page
 
     def answer(self, request: PageRequest, page: Page) -> Answer[R]:
@@ -150,6 +163,7 @@ def serve_page(
     render: Callable[[], tuple[R, Page | None]],
     *,
     tags: Callable[[], Sequence[str]] | Sequence[str] = (),
+    edge: EdgeSettings | None = None,
     **options: Any,
 ) -> Answer[R]:
     """The answer to ``request``: a shared page if ``policy`` allows one, else a response of
@@ -158,13 +172,17 @@ def serve_page(
     with ``get_or_load`` (the adapter's cache, which reads around the cache what an open
     transaction wrote); ``options`` go to it (``ttl``, ``stale_ttl``, ...). ``tags``: the
     page's tags, or a function giving them, called only for a request the cache may answer
-    (working tags out can cost: resolving a URL name, say)."""
+    (working tags out can cost: resolving a URL name, say). ``edge``: give the page to the
+    edge (:func:`edge_headers`) as it is stored, unless it is keyed by user or its
+    dependencies are discovered (``auto``)."""
     if not policy.request_cacheable(request):
         return _own(respond())
-    # Not _Rendered[R](...): subscripting a generic class at run time costs ~1 us a call.
-    rendered: _Rendered[R] = _Rendered(current_thread)
     if callable(tags):
         tags = tags()
+    # Not _Rendered[R](...): subscripting a generic class at run time costs ~1 us a call.
+    rendered: _Rendered[R] = _Rendered(
+        current_thread, _for_edge(cache, policy, edge, tags, options)
+    )
     try:
         page = policy.fetch(cache, request, lambda: rendered.page(*render()), tags=tags, **options)
     except Uncacheable:
@@ -180,21 +198,37 @@ async def aserve_page(
     render: Callable[[], Awaitable[tuple[R, Page | None]]],
     *,
     tags: Callable[[], Sequence[str]] | Sequence[str] = (),
+    edge: EdgeSettings | None = None,
     **options: Any,
 ) -> Answer[R]:
     """Async :func:`serve_page`: ``respond`` and ``render`` are coroutine functions and
     ``cache`` has ``aget_or_load``."""
     if not policy.request_cacheable(request):
         return _own(await respond())
-    rendered: _Rendered[R] = _Rendered(current_task)
+    if callable(tags):
+        tags = tags()
+    rendered: _Rendered[R] = _Rendered(current_task, _for_edge(cache, policy, edge, tags, options))
 
     async def render_page() -> Page:
         return rendered.page(*await render())
 
-    if callable(tags):
-        tags = tags()
     try:
         page = await policy.afetch(cache, request, render_page, tags=tags, **options)
     except Uncacheable:
         return _own(rendered.own[0] if rendered.own else await respond())
     return rendered.answer(request, page)
+
+
+def _for_edge(
+    cache: Any,
+    policy: PagePolicy,
+    edge: EdgeSettings | None,
+    tags: Sequence[str],
+    options: dict[str, Any],
+) -> tuple[EdgeSettings, Sequence[str]] | None:
+    """What a page is given to the edge with, if it is: never a page keyed by user (an edge
+    would serve it to everybody), nor one whose dependencies are discovered."""
+    if edge is None or policy.per_user:
+        return None
+    version_keys = cache.edge_version_keys(tags, options.get("depends_on", ()))
+    return None if version_keys is None else (edge, version_keys)

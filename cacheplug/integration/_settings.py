@@ -22,7 +22,7 @@ Codes (the Django system check id is ``cacheplug.<code>``):
   ``E016``: ``OUTBOX``.
 - ``E017``: ``AUTO_DEPENDENCIES``. ``E018``: ``AUDIT_DEPENDENCIES``.
 - ``E019``: ``COMPRESSION`` (not ``"none"``/``"zlib"``/``"zstd"``, or ``"zstd"`` without the
-  ``zstandard`` package).
+  ``zstandard`` package). ``E020``: ``EDGE``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from cacheplug.encoding._compression import check_compression
 from cacheplug.encoding._keys import KeyBuilder
 from cacheplug.exceptions import ConfigurationError
 from cacheplug.integration._cdc_setup import CDC_HINT, cdc_settings
+from cacheplug.integration._edge import EDGE_HINT, edge_settings
 from cacheplug.integration._page_records import cookie_names
 from cacheplug.stores import Store
 
@@ -57,7 +58,7 @@ __all__ = [
 _CHECK_FAILED: Final = (ConfigurationError, TypeError, ValueError)
 _L1_FIELDS: Final = tuple(field.name for field in fields(LocalTier))
 PAGE_RULE_KEYS: Final = frozenset(
-    {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL"}
+    {"PATH", "VIEW", "TTL", "DEPENDS_ON", "TAGS", "PER_USER", "STATUSES", "STALE_TTL", "EDGE"}
 )
 """The keys of one ``PAGES`` rule (Django's ``CachePlugMiddleware``)."""
 STORE_HINT: Final = (
@@ -252,6 +253,7 @@ _RULES: Final[dict[str, _Rule]] = {
         _optional_flag,
         "Use None (the default: on in debug mode), True or False.",
     ),
+    "EDGE": _Rule("E020", edge_settings, EDGE_HINT),
     "COMPRESSION": _Rule(
         "E019",
         check_compression,
@@ -389,6 +391,7 @@ _PAGE_RULE_CHECKS: Final[tuple[tuple[str, Callable[[Any], object], str], ...]] =
     ),
     ("STATUSES", _statuses, "Use a list such as [200, 404]."),
     ("PER_USER", _flag, "Use True or False."),
+    ("EDGE", _flag, "Use True (give its pages to the edge cache EDGE describes) or False."),
     ("TAGS", _names, "Use a tag or a list of tags."),
     ("DEPENDS_ON", _names, "Use 'app.Model' or a list of them."),
 )

@@ -156,6 +156,19 @@ class TaggedCache:
             return None
         return tuple(self.tags_for(tags, depends_on)) or None
 
+    def edge_version_keys(
+        self, tags: Iterable[str] | str | None, depends_on: Sequence[Any] | str = ()
+    ) -> tuple[str, ...] | None:
+        """The version keys a page read with these arguments is checked against (what its
+        edge keys are made of); ``None`` for an ``auto`` read, whose dependencies are known
+        only once its load ran: such a page is not given to the edge, which could then never
+        be purged of it."""
+        if is_auto(depends_on) or self._tagging.auto_default():
+            return None
+        core: Any = self._core()
+        keys: tuple[str, ...] = core.version_keys(*self.tags_for(tags, depends_on))
+        return keys
+
     def plain_hit(
         self,
         key: str,
