@@ -39,6 +39,8 @@ def headers_for(kind: str, token: str) -> dict[str, str]:
         return {"Cache-Control": "public, max-age=300", "xkey": f"{token}-k1"}
     if kind == "cookie":
         return {"Cache-Control": SHARED, "xkey": f"{token}-k1", "Set-Cookie": "session=abc"}
+    if kind in ("private", "no-store"):  # s-maxage, overruled by what the builtin VCL reads
+        return {"Cache-Control": f"{kind}, s-maxage=300", "xkey": f"{token}-k1"}
     if kind == "surrogate":
         return {"Cache-Control": SHARED, "Surrogate-Key": f"{token}-s1 {token}-s2"}
     if kind == "cache-tag":
@@ -183,14 +185,16 @@ def test_a_page_without_s_maxage_is_never_stored(
     assert backend.hits[path] == 3
 
 
-def test_a_page_that_sets_a_cookie_is_never_stored(
-    varnish: VarnishServer, backend: Backend, token: str
+@pytest.mark.parametrize("kind", ["cookie", "private", "no-store"])
+def test_a_page_that_sets_a_cookie_or_is_private_or_no_store_is_never_stored(
+    varnish: VarnishServer, backend: Backend, token: str, kind: str
 ) -> None:
-    path = f"/cookie/{token}"
+    path = f"/{kind}/{token}"
     answers = [ask(varnish, path) for _ in range(3)]
     assert [answer.headers["X-Cache"] for answer in answers] == ["MISS"] * 3
-    assert all(answer.headers["Set-Cookie"] == "session=abc" for answer in answers)
     assert backend.hits[path] == 3
+    if kind == "cookie":
+        assert all(answer.headers["Set-Cookie"] == "session=abc" for answer in answers)
 
 
 def test_a_request_with_a_cookie_is_not_answered_from_the_cache(
