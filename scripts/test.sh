@@ -49,6 +49,20 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
+# Varnish and vmod_xkey (varnish-modules) for the edge-tier tests (a throwaway varnishd each:
+# VarnishServer). Debian puts varnishd in /usr/sbin, off a plain user's PATH.
+if { ! command -v varnishd >/dev/null 2>&1 && [ ! -x /usr/sbin/varnishd ]; } \
+  || ! ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing varnish and varnish-modules (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null
+  else
+    echo "Varnish is not installed: run 'sudo apt-get install -y varnish varnish-modules' first" >&2
+    exit 1
+  fi
+fi
+
 locked_venv .venv requirements/dev.lock
 echo "== installing this checkout into .venv (editable, no dependencies: the lock has them)"
 install_cacheplug .venv -e .
