@@ -87,7 +87,10 @@ def _relay_for(alias: str) -> OutboxRelay | None:
         # SQLite locks the database for a write: delivered rows go with the app's next write.
         sqlite = connections[alias].vendor == "sqlite"
         relay = _relays.setdefault(
-            alias, cache_relay(DjangoOutbox(alias), core, alias, deletes_delivered=not sqlite)
+            alias,
+            cache_relay(
+                DjangoOutbox(alias), core, alias, deletes_delivered=not sqlite, edge=edge_purges
+            ),
         )
         if not _in_memory(alias):
             # An in-memory database dies with the process, rows and all: nothing to relay
@@ -121,7 +124,9 @@ def _landed() -> bool:
         return False
 
 
-hooks: Final = WriteHooks(_invalidator, OutboxWrites(outbox_enabled, _relay_for), _landed)
+hooks: Final = WriteHooks(
+    _invalidator, OutboxWrites(outbox_enabled, _relay_for, edge_purges), _landed
+)
 
 
 def publish_stats() -> None:

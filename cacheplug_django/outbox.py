@@ -15,7 +15,15 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Min
 
-from cacheplug.integration import OUTBOX_TABLE, OutboxRelay, OutboxRow, outbox_write
+from cacheplug.integration import (
+    OUTBOX_TABLE,
+    EdgeQueue,
+    NoEdge,
+    OutboxRelay,
+    OutboxRow,
+    deliver_after_edge,
+    outbox_write,
+)
 
 logger = logging.getLogger("cacheplug_django")
 
@@ -82,9 +90,11 @@ class OutboxWrites:
         self,
         enabled: Callable[[], bool],
         relay_for: Callable[[str], OutboxRelay | None],
+        edge: Callable[[], EdgeQueue | None] = NoEdge,
     ) -> None:
         self._enabled = enabled
         self._relay_for = relay_for
+        self._edge = edge  # a row goes once the edge is purged too
         self._rows: weakref.WeakKeyDictionary[BaseDatabaseWrapper, OutboxRow] = (
             weakref.WeakKeyDictionary()
         )
@@ -219,7 +229,7 @@ class OutboxWrites:
         if landed:
             relay = self._relay_for(connection.alias)
             if relay is not None:
-                relay.delivered(row_id)
+                deliver_after_edge(relay, row_id, self._edge)
 
     def rolled_back_to_savepoint(self, connection: BaseDatabaseWrapper) -> None:
         """A savepoint was rolled back: the row may have gone with it."""
@@ -236,4 +246,4 @@ class OutboxWrites:
             return
         relay = self._relay_for(connection.alias)
         if relay is not None:
-            relay.delivered(row.id)
+            deliver_after_edge(relay, row.id, self._edge)

@@ -116,7 +116,7 @@ class CachePlug(TaggedCache):
             unknown_sql = app.config[f"{self.config_prefix}_UNKNOWN_SQL"]
             outbox = None
             if app.config[f"{self.config_prefix}_OUTBOX"]:
-                outbox = SessionOutbox(cache, owner=app)
+                outbox = SessionOutbox(cache, owner=app, edge=lambda: state.edge_purges)
             state.hooks = SessionHooks(
                 invalidate, every_table=unknown_sql != "ignore", outbox=outbox
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -38,7 +38,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cacheplug.integration import OUTBOX_TABLE, OutboxRelay, OutboxRow, cache_relay, outbox_write
+from cacheplug.integration import (
+    OUTBOX_TABLE,
+    EdgeQueue,
+    NoEdge,
+    OutboxRelay,
+    OutboxRow,
+    cache_relay,
+    deliver_after_edge,
+    outbox_write,
+)
 
 logger = logging.getLogger("cacheplug_flask")
 
@@ -111,9 +120,15 @@ class SessionOutbox:
     used by this app (Flask-SQLAlchemy's ``db.session`` serves whichever app is current;
     without an app context, every session counts)."""
 
-    def __init__(self, cache: Any, owner: object | None = None) -> None:
+    def __init__(
+        self,
+        cache: Any,
+        owner: object | None = None,
+        edge: Callable[[], EdgeQueue | None] = NoEdge,
+    ) -> None:
         self._cache = cache
         self._owner = owner
+        self._edge = edge  # a row goes once the edge is purged too
         self._relays: dict[int, OutboxRelay] = {}
         self._named: dict[str, OutboxRelay] = {}  # the same relays, by database name
         self._relays_lock = threading.Lock()
@@ -129,7 +144,11 @@ class SessionOutbox:
                 # SQLite locks the database for a write: delivered rows go with the next one.
                 sqlite = engine.dialect.name == "sqlite"
                 relay = cache_relay(
-                    SqlAlchemyOutbox(engine), self._cache, name, deletes_delivered=not sqlite
+                    SqlAlchemyOutbox(engine),
+                    self._cache,
+                    name,
+                    deletes_delivered=not sqlite,
+                    edge=self._edge,
                 )
                 self._relays[id(engine)] = relay
                 self._named[name] = relay
@@ -237,4 +256,4 @@ class SessionOutbox:
                 return
         except Exception:
             return
-        relay.delivered(row_id)
+        deliver_after_edge(relay, row_id, self._edge)

@@ -13,6 +13,7 @@ takes them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -106,7 +107,11 @@ class EdgePurges:
     """The edge keys waiting to be purged, sent by a thread of their own: in batches of
     :data:`BATCH`, again with backoff (0.1 s doubling to 30 s) while the purger fails.
     ``everything``: the version keys every page carries (its namespace's), purged instead
-    when more than :data:`MAX_WAITING` keys pile up."""
+    when more than :data:`MAX_WAITING` keys pile up.
+
+    Each :meth:`add` is numbered; a key waits with the number of the oldest add it serves, so
+    "everything added up to number N is purged" is known from the oldest key still waiting or
+    being sent, under a steady stream of new keys too (an empty queue may never be seen)."""
 
     def __init__(
         self,
@@ -123,16 +128,18 @@ class EdgePurges:
         """Keys purged so far."""
         self.failures = 0
         """Purge requests that failed (each sent again later)."""
-        self._clock = clock
-        self._waiting: dict[str, None] = {}  # insertion-ordered set
-        self._lock = threading.Lock()
-        self._wakeup = threading.Condition(self._lock)
-        self._sending = 0  # keys taken by the thread, not yet purged
-        self._stopping = False
-        self._stopped = threading.Event()  # ends a backoff early: nothing else hurries one
         self.stop_listening: Callable[[], None] = lambda: None
         """Stops what feeds this queue (:func:`start_edge_purges` sets it); :meth:`close`
         calls it."""
+        self._clock = clock
+        self._waiting: dict[str, int] = {}  # key -> number of the oldest add it serves
+        self._added = 0  # the number of the last add
+        self._sending: list[tuple[str, int]] = []  # the batch on its way
+        self._after: list[tuple[int, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._stopping = False
+        self._stopped = threading.Event()  # ends a backoff early: nothing else hurries one
         self._thread: threading.Thread | None = None
 
     def add_version_keys(self, version_keys: Sequence[str]) -> None:
@@ -143,32 +150,54 @@ class EdgePurges:
     def add(self, keys: Iterable[str]) -> None:
         """Purge the pages carrying any of the edge ``keys`` (queued, never blocking)."""
         with self._lock:
+            self._added += 1
             for key in keys:
-                self._waiting[key] = None
+                self._waiting.setdefault(key, self._added)
             if len(self._waiting) > self.max_waiting and self.everything:
                 logger.error(
                     "cacheplug: more than %d edge keys wait for a purge; the namespace's "
                     "pages will be purged instead",
                     self.max_waiting,
                 )
-                self._waiting = dict.fromkeys(self.everything)
+                oldest = next(iter(self._waiting.values()))
+                self._waiting = dict.fromkeys(self.everything, oldest)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="cacheplug-edge-purges", daemon=True
                 )
                 self._thread.start()
-            self._wakeup.notify()
+            self._wakeup.notify_all()
+
+    def _done_through(self) -> int:
+        """The number of the last add whose keys are all purged (the lock is held)."""
+        oldest = [numbers[0][1] for numbers in (self._sending,) if numbers]
+        if self._waiting:
+            oldest.append(next(iter(self._waiting.values())))
+        return min(oldest) - 1 if oldest else self._added
+
+    def after_purged(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once every key queued so far is purged: at once if none
+        waits, else on the purge thread (an outbox row is deleted only then, so that a
+        process that dies with purges waiting leaves the row to a relay, which purges
+        again). Never called while the edge stays down."""
+        with self._lock:
+            if self._done_through() < self._added:
+                self._after.append((self._added, callback))
+                return
+        _call(callback)
 
     def waiting(self) -> int:
         """Keys not purged yet (queued, or being sent)."""
         with self._lock:
-            return len(self._waiting) + self._sending
+            return len(self._waiting) + len(self._sending)
 
     def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every key to be purged; True when none waits."""
+        """Wait up to ``timeout`` seconds for every key queued so far to be purged; True when
+        it was."""
         deadline = self._clock() + timeout
         with self._lock:
-            while self._waiting or self._sending:
+            target = self._added
+            while self._done_through() < target:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     return False
@@ -182,7 +211,7 @@ class EdgePurges:
         done = self.flush(timeout)
         with self._lock:
             self._stopping = True
-            left = len(self._waiting)
+            left = len(self._waiting) + len(self._sending)
             self._wakeup.notify_all()
         self._stopped.set()
         if not done:
@@ -197,17 +226,21 @@ class EdgePurges:
                     self._wakeup.wait()
                 if self._stopping:
                     return
-                batch = list(self._waiting)[:BATCH]
-                for key in batch:
+                self._sending = list(itertools.islice(self._waiting.items(), BATCH))
+                for key, _ in self._sending:
                     del self._waiting[key]
-                self._sending = len(batch)
+                batch = [key for key, _ in self._sending]
             try:
                 self.purger.purge(batch)
             except Exception as exc:
                 with self._lock:
                     self.failures += 1
-                    self._waiting = {**dict.fromkeys(batch), **self._waiting}  # first again
-                    self._sending = 0
+                    # First again, with the numbers they had (a key queued again meanwhile
+                    # keeps the older one).
+                    again = dict(self._sending)
+                    for key, number in self._waiting.items():
+                        again.setdefault(key, number)
+                    self._waiting, self._sending = again, []
                     waiting = len(self._waiting)
                 logger.warning(
                     "cacheplug: edge purge failed (%d key(s) wait; again in %.1f s): %s",
@@ -221,8 +254,20 @@ class EdgePurges:
             backoff = _FIRST_BACKOFF
             with self._lock:
                 self.purged += len(batch)
-                self._sending = 0
+                self._sending = []
+                done = self._done_through()
+                ready = [callback for number, callback in self._after if number <= done]
+                self._after = [(number, cb) for number, cb in self._after if number > done]
                 self._wakeup.notify_all()
+            for callback in ready:
+                _call(callback)
+
+
+def _call(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:
+        logger.exception("cacheplug: a callback after an edge purge failed")
 
 
 class _Landing(Protocol):

@@ -138,16 +138,47 @@ def parse_tags(tags_json: str) -> list[str]:
     return tags
 
 
-def landed_invalidation(cache: Any) -> Callable[[list[str]], bool]:
+class EdgeQueue(Protocol):
+    """What the outbox needs of :class:`~cacheplug.integration.EdgePurges`."""
+
+    def flush(self, timeout: float) -> bool: ...
+
+    def after_purged(self, callback: Callable[[], None]) -> None: ...
+
+
+NoEdge: Callable[[], EdgeQueue | None] = lambda: None  # noqa: E731 - a default argument
+EDGE_WAIT: Final = 5.0
+"""Seconds a relay waits for the edge purges of the rows it delivered."""
+
+
+def landed_invalidation(
+    cache: Any, edge: Callable[[], EdgeQueue | None] = NoEdge
+) -> Callable[[list[str]], bool]:
     """``invalidate(tags)`` for :class:`OutboxRelay` on ``cache``: True when nothing is left
     pending afterwards (an invalidation the store did not take is queued by the cache, and the
-    rows stay for the next relay)."""
+    rows stay for the next relay), and the edge (``edge()``, if any) was purged of them."""
 
     def invalidate(tags: list[str]) -> bool:
         cache.invalidate_tags(*tags)
-        return not cache.pending_invalidations()
+        if cache.pending_invalidations():
+            return False
+        purges = edge()
+        return purges is None or purges.flush(EDGE_WAIT)
 
     return invalidate
+
+
+def deliver_after_edge(
+    relay: OutboxRelay, row_id: str, edge: Callable[[], EdgeQueue | None] = NoEdge
+) -> None:
+    """``relay.delivered(row_id)`` once the edge (if any) is purged of what the row's
+    transaction wrote: until then the row stays, for a relay of any process to deliver (and
+    purge) again if this one dies."""
+    purges = edge()
+    if purges is None:
+        relay.delivered(row_id)
+    else:
+        purges.after_purged(lambda: relay.delivered(row_id))
 
 
 class OutboxStore(Protocol):
@@ -331,16 +362,22 @@ class OutboxRelay:
 
 
 def cache_relay(
-    store: OutboxStore, cache: Any, database: str, *, deletes_delivered: bool = True
+    store: OutboxStore,
+    cache: Any,
+    database: str,
+    *,
+    deletes_delivered: bool = True,
+    edge: Callable[[], EdgeQueue | None] = NoEdge,
 ) -> OutboxRelay:
     """The relay of one database's outbox into ``cache``: rows count as delivered once
     nothing is left pending (:func:`landed_invalidation`), and one process of the app at a
     time relays that database (a lease named after it, through :meth:`~cacheplug.Cache.lock`;
     ``database`` must name it alike in every process, and never with a password).
-    ``deletes_delivered``: see :attr:`OutboxRelay.deletes_delivered` (False for SQLite)."""
+    ``deletes_delivered``: see :attr:`OutboxRelay.deletes_delivered` (False for SQLite).
+    ``edge``: the adapter's edge purges, if any: a row is delivered once they are sent."""
     return OutboxRelay(
         store,
-        landed_invalidation(cache),
+        landed_invalidation(cache, edge),
         lambda: cache.lock("outbox-relay:" + database, timeout=RELAY_LEASE, blocking=False),
         deletes_delivered=deletes_delivered,
     )

@@ -287,3 +287,100 @@ def test_an_unreachable_edge_is_a_failure_retried_later() -> None:
     purger = HttpPurger(f"http://127.0.0.1:{free_port()}/", timeout=1.0)
     with pytest.raises(OSError, match="refused"):
         purger.purge(["k"])
+
+
+# -- the outbox waits for the edge --------------------------------------------------------
+
+
+def test_after_purged_runs_at_once_when_nothing_waits_else_once_the_queue_is_purged() -> None:
+    recorder = Recorder(fail=3)
+    purges = EdgePurges(recorder)
+    ran: list[str] = []
+    purges.after_purged(lambda: ran.append("idle"))
+    assert ran == ["idle"]
+    purges.add(["k"])
+    purges.after_purged(lambda: ran.append("after k"))
+    assert ran == ["idle"]  # the edge has not taken k yet
+    assert purges.flush(WAIT)
+    deadline = time.monotonic() + WAIT
+    while ran == ["idle"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == ["idle", "after k"]
+    assert recorder.batches == [["k"]]
+    purges.close()
+
+
+def test_a_relay_counts_a_row_delivered_only_once_the_edge_took_its_purge() -> None:
+    from cacheplug.integration import deliver_after_edge, landed_invalidation
+
+    cache = Cache(MemoryStore(), namespace="edge-outbox")
+    recorder = Recorder(fail=10**9)
+    purges = EdgePurges(recorder)
+    purge_after_landing(cache, purges)
+    try:
+        invalidate = landed_invalidation(cache, lambda: purges)
+        started = time.monotonic()
+        assert invalidate(["db:t:shop_product"]) is False  # the edge is down: the row stays
+        assert time.monotonic() - started < WAIT + 5.0
+
+        class Relay:
+            def __init__(self) -> None:
+                self.rows: list[str] = []
+
+            def delivered(self, row_id: str) -> None:
+                self.rows.append(row_id)
+
+        relay = Relay()
+        deliver_after_edge(relay, "row-1", lambda: purges)  # type: ignore[arg-type]
+        time.sleep(0.2)
+        assert relay.rows == []  # not while the purge waits
+        recorder.fail = 0
+        assert purges.flush(WAIT + 30.0)
+        deadline = time.monotonic() + WAIT
+        while not relay.rows and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert relay.rows == ["row-1"]
+        assert invalidate(["db:t:shop_product"]) is True
+        deliver_after_edge(relay, "row-2")  # no edge: at once
+        assert relay.rows == ["row-1", "row-2"]
+    finally:
+        purges.close(timeout=0.5)
+        cache.close()
+
+
+def test_a_steady_stream_of_new_keys_never_holds_back_what_was_purged_before() -> None:
+    """A callback waits for the keys queued before it, not for an empty queue (which a site
+    writing all the time may never see)."""
+
+    class Gate:
+        def __init__(self) -> None:
+            self.open = threading.Event()
+            self.batches: list[list[str]] = []
+
+        def purge(self, keys: Sequence[str]) -> None:
+            self.batches.append(list(keys))
+            assert self.open.wait(WAIT)
+            self.open.clear()  # the next batch waits for the test again
+
+    gate = Gate()
+    purges = EdgePurges(gate)
+    ran: list[int] = []
+    purges.add(["a"])
+    deadline = time.monotonic() + WAIT
+    while not gate.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    purges.after_purged(lambda: ran.append(purges.waiting()))
+    purges.add(["b"])  # a newer key, waiting behind the batch on its way
+    flushed: list[bool] = []
+    flusher = threading.Thread(target=lambda: flushed.append(purges.flush(WAIT)))
+    flusher.start()
+    gate.open.set()  # the edge takes ["a"]
+    deadline = time.monotonic() + WAIT
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == [1]  # ran once "a" was purged, with "b" still on its way
+    gate.open.set()  # and ["b"]
+    flusher.join(WAIT)
+    assert flushed == [True]
+    assert gate.batches == [["a"], ["b"]]
+    purges.close()

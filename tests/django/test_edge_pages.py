@@ -2,15 +2,14 @@
 shareable page with ``Cache-Control: public, s-maxage`` and its keys, never a page that may
 not be shared, is per user or depends on what its load reads; a model's write purges the keys
 of its tables, after the store has the invalidation, on a thread of its own (a purge endpoint
-that is down costs the write nothing). The purge endpoint is a real local HTTP server."""
+that is down costs the write nothing). The purge endpoint is a real local HTTP server
+(``purge_endpoints``, tests/conftest.py)."""
 
 from __future__ import annotations
 
-import http.server
 import logging
-import threading
-from collections.abc import Iterator
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Iterator
+from typing import Any, Final
 
 import pytest
 import redis
@@ -20,7 +19,6 @@ from django.urls import path
 from shop.models import Product
 
 from cacheplug.integration import edge_keys, is_edge_key
-from cacheplug.testing import free_port
 from cacheplug_django import cache_view, edge_purges
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -58,43 +56,20 @@ urlpatterns = [
 ]
 
 
-class PurgeLog(http.server.BaseHTTPRequestHandler):
-    """A purge endpoint: records each PURGE's keys (and, with ``check``, what it sees)."""
-
-    purges: ClassVar[list[list[str]]] = []
-    check: ClassVar[Any] = None
-    seen: ClassVar[list[Any]] = []
-
-    def do_PURGE(self) -> None:
-        keys = (self.headers.get("xkey-purge") or "").split()
-        if type(self).check is not None:
-            type(self).seen.append(type(self).check())
-        type(self).purges.append(keys)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def purge_endpoint() -> Iterator[str]:
-    PurgeLog.purges, PurgeLog.seen, PurgeLog.check = [], [], None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PurgeLog)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+Endpoints = Callable[[int], Any]  # the purge_endpoints fixture (tests/conftest.py)
 
 
 @pytest.fixture(params=["memory", "redis"])
-def edge_site(request: pytest.FixtureRequest, settings: Any, purge_endpoint: str) -> Iterator[str]:
+def edge_site(
+    request: pytest.FixtureRequest, settings: Any, purge_endpoints: Endpoints
+) -> Iterator[tuple[str, Any]]:
+    """The pages above on each store, purging a :class:`PurgeEndpoint`: (store, endpoint)."""
     from cacheplug_django import cache
 
+    endpoint = purge_endpoints(0).start()
     options: dict[str, Any] = {
         "NAMESPACE": "edge-tests",
-        "EDGE": {"HEADER": "xkey", "S_MAXAGE": 600, "PURGE_URL": purge_endpoint},
+        "EDGE": {"HEADER": "xkey", "S_MAXAGE": 600, "PURGE_URL": endpoint.url},
         "PAGES": [{"PATH": r"^/ruled/", "TTL": 60, "DEPENDS_ON": ["shop.Product"], "EDGE": True}],
     }
     if request.param == "redis":
@@ -108,16 +83,12 @@ def edge_site(request: pytest.FixtureRequest, settings: Any, purge_endpoint: str
         "django.contrib.auth.middleware.AuthenticationMiddleware",
     ]
     cache.reset()
-    yield request.param
+    yield request.param, endpoint
     cache.reset()
 
 
 def keys_of(response: Any) -> list[str]:
     return str(response.headers.get("xkey", "")).split()
-
-
-def purged() -> set[str]:
-    return {key for batch in PurgeLog.purges for key in batch}
 
 
 def settle() -> None:
@@ -127,7 +98,9 @@ def settle() -> None:
 
 
 @pytest.mark.parametrize("url", ["/catalog/", "/ruled/"])
-def test_a_shared_page_is_marked_for_the_edge_and_its_hits_too(edge_site: str, url: str) -> None:
+def test_a_shared_page_is_marked_for_the_edge_and_its_hits_too(
+    edge_site: tuple[str, Any], url: str
+) -> None:
     Product.objects.create(name="hammer")
     client = Client()
     first = client.get(url)
@@ -143,7 +116,7 @@ def test_a_shared_page_is_marked_for_the_edge_and_its_hits_too(edge_site: str, u
     assert "xkey" not in client.get("/plain/").headers  # not asked for
 
 
-def test_the_pages_own_cache_control_is_kept(edge_site: str) -> None:
+def test_the_pages_own_cache_control_is_kept(edge_site: tuple[str, Any]) -> None:
     response = Client().get("/fine-print/")
     assert (
         response["Cache-Control"] == "public, max-age=30, s-maxage=600, stale-while-revalidate=60"
@@ -153,7 +126,7 @@ def test_the_pages_own_cache_control_is_kept(edge_site: str) -> None:
 
 @pytest.mark.parametrize("url", ["/mine/", "/auto/", "/visits/"])
 def test_a_page_per_user_discovered_or_per_client_is_never_for_the_edge(
-    edge_site: str, url: str
+    edge_site: tuple[str, Any], url: str
 ) -> None:
     client = Client()
     for _ in range(2):
@@ -164,64 +137,67 @@ def test_a_page_per_user_discovered_or_per_client_is_never_for_the_edge(
         assert not keys_of(response)
 
 
-def test_a_write_purges_the_keys_its_pages_carry_after_the_store_has_it(edge_site: str) -> None:
+def test_a_write_purges_the_keys_its_pages_carry_after_the_store_has_it(
+    edge_site: tuple[str, Any],
+) -> None:
+    store_kind, endpoint = edge_site
     hammer = Product.objects.create(name="hammer")
     client = Client()
     keys = set(keys_of(client.get("/catalog/")))
     settle()
-    PurgeLog.purges.clear()
+    endpoint.requests.clear()
     from cacheplug_django import cache
 
     (table_key,) = {
         key for key in cache.version_keys("db:t:shop_product") if key not in cache.version_keys()
     }
 
-    if edge_site == "redis":
+    if store_kind == "redis":
         store = redis.Redis.from_url(cache.built._engine._store.url)  # type: ignore[union-attr]
         before = store.get(table_key)
-        PurgeLog.check = lambda: store.get(table_key)
+        endpoint.observe = lambda: store.get(table_key)
     hammer.name = "mallet"
     hammer.save()
     settle()
-    assert purged() & keys, "the page's keys were not purged"
-    assert edge_keys([table_key])[0] in purged()
+    purged = endpoint.keys("xkey-purge")
+    assert purged & keys, "the page's keys were not purged"
+    assert edge_keys([table_key])[0] in purged
     assert client.get("/catalog/").content == b"mallet"
-    if edge_site == "redis":
-        assert PurgeLog.seen, "the purge never arrived"
-        assert all(seen != before for seen in PurgeLog.seen)  # the store had it first
+    if store_kind == "redis":
+        assert endpoint.observed, "the purge never arrived"
+        assert all(seen != before for seen in endpoint.observed)  # the store had it first
+
+
+@pytest.fixture
+def edge_down(settings: Any, purge_endpoints: Endpoints) -> Iterator[Any]:
+    """The pages above purging an endpoint that is down (until the test starts it)."""
+    from cacheplug_django import cache
+
+    endpoint = purge_endpoints(0)
+    settings.CACHEPLUG = {
+        "NAMESPACE": "edge-down",
+        "EDGE": {"HEADER": "xkey", "PURGE_URL": endpoint.url},
+    }
+    cache.reset()
+    yield endpoint
+    cache.reset()
 
 
 def test_an_edge_that_is_down_costs_a_write_nothing_and_is_purged_once_back(
-    settings: Any, caplog: pytest.LogCaptureFixture
+    edge_down: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from cacheplug_django import cache
-
-    port = free_port()
-    settings.CACHEPLUG = {
-        "NAMESPACE": "edge-down",
-        "EDGE": {"HEADER": "xkey", "PURGE_URL": f"http://127.0.0.1:{port}/"},
-    }
-    cache.reset()
-    try:
-        assert Client().get("/catalog/").status_code == 200
-        with caplog.at_level(logging.WARNING, logger="cacheplug"):
-            Product.objects.create(name="saw")  # must not raise, nor wait for the edge
-            purges = edge_purges()
-            assert purges is not None
-            assert not purges.flush(0.5)
-            assert purges.failures >= 1
-        assert "edge purge failed" in caplog.text
-        PurgeLog.purges = []
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), PurgeLog)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            assert purges.flush(WAIT + 30.0)  # the backoff may have reached 30 s: not yet
-            assert purged()
-        finally:
-            server.shutdown()
-            server.server_close()
-    finally:
-        cache.reset()
+    endpoint = edge_down
+    assert Client().get("/catalog/").status_code == 200
+    with caplog.at_level(logging.WARNING, logger="cacheplug"):
+        Product.objects.create(name="saw")  # must not raise, nor wait for the edge
+        purges = edge_purges()
+        assert purges is not None
+        assert not purges.flush(0.5)
+        assert purges.failures >= 1
+    assert "edge purge failed" in caplog.text
+    endpoint.start()
+    assert purges.flush(WAIT + 30.0)  # the backoff may have grown meanwhile
+    assert endpoint.keys("xkey-purge")
 
 
 def test_edge_true_without_the_setting_marks_nothing_and_says_so(
@@ -257,3 +233,20 @@ def test_a_bad_edge_setting_or_rule_is_a_system_check_error(settings: Any) -> No
     assert "HEADER must be one of" in found["cacheplug.E020"]
     assert "S_MAXAGE" in found["cacheplug.E020"]
     assert "cacheplug.E012" in found
+
+
+def test_a_writes_outbox_row_goes_only_once_the_edge_took_its_purge(edge_down: Any) -> None:
+    """A process that dies with a purge waiting leaves its transaction's outbox row to a
+    relay (of any process), which invalidates and purges again: the row is counted delivered
+    only once the edge took the purge."""
+    from cacheplug_django import outbox_relays
+
+    Client().get("/catalog/")
+    Product.objects.create(name="saw")  # the edge is down: the purge waits
+    relay = outbox_relays()["default"]
+    assert relay.backlog().rows == 1  # kept: a relay would deliver it again
+    purges = edge_purges()
+    assert purges is not None
+    edge_down.start()
+    assert purges.flush(WAIT + 30.0)
+    assert relay.backlog().rows == 0  # the edge took it: delivered

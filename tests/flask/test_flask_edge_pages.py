@@ -6,13 +6,11 @@ a real local HTTP server."""
 
 from __future__ import annotations
 
-import http.server
 import itertools
 import logging
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import flask_shop
 import pytest
@@ -26,27 +24,12 @@ WAIT: Final = 10.0
 _apps = itertools.count()
 
 
-class PurgeLog(http.server.BaseHTTPRequestHandler):
-    purges: ClassVar[list[list[str]]] = []
-
-    def do_PURGE(self) -> None:
-        type(self).purges.append((self.headers.get("Surrogate-Key") or "").split())
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_: Any) -> None:
-        pass
+Endpoints = Callable[[int], Any]  # the purge_endpoints fixture (tests/conftest.py)
 
 
 @pytest.fixture
-def purge_endpoint() -> Iterator[str]:
-    PurgeLog.purges = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PurgeLog)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def purge_endpoint(purge_endpoints: Endpoints) -> Any:
+    return purge_endpoints(0).start()
 
 
 def add_edge_views(app: Flask) -> None:
@@ -73,24 +56,20 @@ def add_edge_views(app: Flask) -> None:
 
 @pytest.fixture(params=["memory", "redis"])
 def edge_app(
-    request: pytest.FixtureRequest, tmp_path: Path, purge_endpoint: str
+    request: pytest.FixtureRequest, tmp_path: Path, purge_endpoint: Any
 ) -> Iterator[Flask]:
     store = request.getfixturevalue("redis_url") if request.param == "redis" else None
     app = flask_shop.create_app(
         store,
         f"sqlite:///{tmp_path / 'shop.sqlite3'}",
         f"flask-edge-{next(_apps)}",
-        CACHEPLUG_EDGE={"purge_url": purge_endpoint, "purge": "http", "s_maxage": 900},
+        CACHEPLUG_EDGE={"purge_url": purge_endpoint.url, "purge": "http", "s_maxage": 900},
     )
     add_edge_views(app)
     with app.app_context():
         db.create_all()
     yield app
     flask_shop.cache.close(app)
-
-
-def purged() -> set[str]:
-    return {key for batch in PurgeLog.purges for key in batch}
 
 
 def test_a_shared_page_is_marked_for_the_edge_and_its_hits_too(edge_app: Flask) -> None:
@@ -123,7 +102,7 @@ def test_a_page_per_user_discovered_or_per_client_is_never_for_the_edge(
         assert "Surrogate-Key" not in response.headers
 
 
-def test_a_commit_purges_the_keys_its_pages_carry(edge_app: Flask) -> None:
+def test_a_commit_purges_the_keys_its_pages_carry(edge_app: Flask, purge_endpoint: Any) -> None:
     client = edge_app.test_client()
     with edge_app.app_context():
         db.session.add(Product(name="hammer"))
@@ -132,7 +111,7 @@ def test_a_commit_purges_the_keys_its_pages_carry(edge_app: Flask) -> None:
         purges = flask_shop.cache.edge_purges()
         assert purges is not None
         assert purges.flush(WAIT)
-        PurgeLog.purges.clear()
+        purge_endpoint.requests.clear()
         product = db.session.scalars(db.select(Product)).one()
         product.name = "mallet"
         db.session.commit()
@@ -140,8 +119,9 @@ def test_a_commit_purges_the_keys_its_pages_carry(edge_app: Flask) -> None:
         table_keys = set(flask_shop.cache.version_keys("db:t:product")) - set(
             flask_shop.cache.version_keys()
         )
-    assert purged() & keys
-    assert set(edge_keys(table_keys)) <= purged()
+    purged = purge_endpoint.keys("Surrogate-Key")
+    assert purged & keys
+    assert set(edge_keys(table_keys)) <= purged
     assert client.get("/edge/catalog").get_data(as_text=True) == "mallet"
 
 
@@ -179,3 +159,39 @@ def test_a_bad_edge_setting_stops_init_app(tmp_path: Path) -> None:
     assert "HEADER must be one of" in str(raised.value)
     with pytest.raises(ConfigurationError, match="edge"):
         flask_shop.cache.cached_view(ttl=60, edge="yes")  # type: ignore[typeddict-item]
+
+
+def test_a_commits_outbox_row_goes_only_once_the_edge_took_its_purge(
+    tmp_path: Path, purge_endpoints: Endpoints
+) -> None:
+    """As in Django: the transaction's outbox row is counted delivered only once the edge took
+    its purge, so that a process dying with the purge waiting leaves it to a relay."""
+    from sqlalchemy import MetaData
+
+    from cacheplug_flask.outbox import outbox_table
+
+    endpoint = purge_endpoints(0)  # not started: the edge is down
+    app = flask_shop.create_app(
+        None,
+        f"sqlite:///{tmp_path / 'outbox.sqlite3'}",
+        "flask-edge-outbox",
+        CACHEPLUG_EDGE={"purge_url": endpoint.url, "purge": "http"},
+    )
+    add_edge_views(app)
+    with app.app_context():
+        db.create_all()
+        outbox_table(MetaData()).create(db.engine)
+    try:
+        with app.app_context():
+            db.session.add(Product(name="saw"))  # the edge is down: the purge waits
+            db.session.commit()
+            (relay,) = flask_shop.cache.outbox_relays().values()
+            assert relay.backlog().rows == 1  # kept: a relay would deliver it again
+            purges = flask_shop.cache.edge_purges()
+        assert purges is not None
+        endpoint.start()
+        assert purges.flush(WAIT + 30.0)
+        with app.app_context():
+            assert relay.backlog().rows == 0  # the edge took it: delivered
+    finally:
+        flask_shop.cache.close(app)
