@@ -284,3 +284,19 @@ def test_counters_read_the_layouts_of_varnish_6_and_7() -> None:
     assert flatten_counters({"timestamp": "2024-01-01T00:00:00", "MAIN.cache_hit": hit}) == {
         "MAIN.cache_hit": 4
     }
+
+
+@pytest.mark.parametrize("mode", ["xkey", "ban"])
+def test_cacheplugs_varnish_purger_drops_the_pages_of_its_keys_and_no_other(
+    varnish: VarnishServer, backend: Backend, token: str, mode: str
+) -> None:
+    from cacheplug.integration import VarnishPurger
+
+    tagged, other = f"/tagged/{token}", f"/k3/{token}"
+    for path in (tagged, other, tagged, other):
+        ask(varnish, path)
+    assert ask(varnish, tagged).headers["X-Cache"] == "HIT"
+    VarnishPurger(varnish.url + "/", mode=mode).purge([f"{token}-k2", f"{token}-absent"])
+    assert ask(varnish, tagged).headers["X-Cache"] == "MISS"
+    assert ask(varnish, other).headers["X-Cache"] == "HIT"
+    assert backend.hits[tagged] == 2
