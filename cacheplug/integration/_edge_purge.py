@@ -105,9 +105,10 @@ class VarnishPurger(HttpPurger):
 
 class EdgePurges:
     """The edge keys waiting to be purged, sent by a thread of their own: in batches of
-    :data:`BATCH`, again with backoff (0.1 s doubling to 30 s) while the purger fails.
-    ``everything``: the version keys every page carries (its namespace's), purged instead
-    when more than :data:`MAX_WAITING` keys pile up.
+    ``batch`` keys (:data:`BATCH`; fewer for an API that takes fewer a call), again with
+    backoff (0.1 s doubling to 30 s) while the purger fails. ``everything``: the version keys
+    every page carries (its namespace's), purged instead when more than :data:`MAX_WAITING`
+    keys pile up.
 
     Each :meth:`add` is numbered; a key waits with the number of the oldest add it serves, so
     "everything added up to number N is purged" is known from the oldest key still waiting or
@@ -119,9 +120,13 @@ class EdgePurges:
         *,
         everything: Iterable[str] = (),
         max_waiting: int = MAX_WAITING,
+        batch: int = BATCH,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
         self.purger = purger
+        self.batch = batch
         self.everything = edge_keys(everything)
         self.max_waiting = max_waiting
         self.purged = 0
@@ -226,7 +231,7 @@ class EdgePurges:
                     self._wakeup.wait()
                 if self._stopping:
                     return
-                self._sending = list(itertools.islice(self._waiting.items(), BATCH))
+                self._sending = list(itertools.islice(self._waiting.items(), self.batch))
                 for key, _ in self._sending:
                     del self._waiting[key]
                 batch = [key for key, _ in self._sending]

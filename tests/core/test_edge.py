@@ -384,3 +384,14 @@ def test_a_steady_stream_of_new_keys_never_holds_back_what_was_purged_before() -
     assert flushed == [True]
     assert gate.batches == [["a"], ["b"]]
     purges.close()
+
+
+def test_batches_fit_what_the_purger_takes_a_call() -> None:
+    recorder = Recorder()
+    purges = EdgePurges(recorder, batch=3)
+    purges.add(f"k{n}" for n in range(7))
+    assert purges.flush(WAIT)
+    assert [len(batch) for batch in recorder.batches] == [3, 3, 1]
+    purges.close()
+    with pytest.raises(ValueError, match="batch"):
+        EdgePurges(recorder, batch=0)
