@@ -340,10 +340,11 @@ def keep_serving(urls: list[str], once: bool, notes: Iterable[str] = ()) -> None
         print(", ".join(f"{url}/" for url in urls[1:]) + ")")
     for note in notes:
         print(note)
-    print("Ctrl-C stops it.", flush=True)
     # Even when started where SIGINT is ignored (a background job, some CI runners).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # still cleaning up on the way out
+    # Said only once a Ctrl-C is caught: one sent as soon as it is read ends the demo cleanly.
     with contextlib.suppress(KeyboardInterrupt):
+        print("Ctrl-C stops it.", flush=True)
         while True:
             time.sleep(3600)

@@ -6,21 +6,43 @@
 # python3-venv with apt-get if venv needs it).
 #
 #   bash scripts/demo.sh [--flask] [--once] [--redis URL] [--workers N] [--clients N] [--port P]
-#                        [--metrics]
+#                        [--metrics] [--edge]
 #
 # --flask runs the Flask shop instead; every other argument goes to the demo. --metrics
 # serves Prometheus metrics at /metrics (cacheplug.prometheus.CacheCollector) on every worker.
+# --edge runs a real Varnish (example_project/edge/cacheplug.vcl) in front of the shop (of its
+# first worker, with several), gives it the catalog page and shows it served by Varnish, then
+# purged there by key after a write; it needs varnishd and vmod_xkey (as root it installs
+# varnish and varnish-modules with apt-get if they are missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 shop=django_shop
+edge=0
 args=()
 for arg in "$@"; do
   case "$arg" in
     --flask) shop=flask_shop ;;
+    --edge) edge=1; args+=("$arg") ;;
     *) args+=("$arg") ;;
   esac
 done
+
+# --edge: Varnish and vmod_xkey, as scripts/test.sh installs them (Debian puts varnishd in
+# /usr/sbin, off a plain user's PATH).
+if [ "$edge" = 1 ]; then
+  if { ! command -v varnishd >/dev/null 2>&1 && [ ! -x /usr/sbin/varnishd ]; } \
+    || ! ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      echo "== installing varnish and varnish-modules (apt-get)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null
+    else
+      echo "--edge needs Varnish and vmod_xkey: run 'sudo apt-get install -y varnish varnish-modules' first" >&2
+      exit 1
+    fi
+  fi
+fi
 
 # .venv holds requirements/demo.lock (the framework extras at the versions the tests pass
 # with, hashes checked), unless it is already scripts/test.sh's (requirements/dev.lock, a

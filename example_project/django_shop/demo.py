@@ -1,7 +1,7 @@
 """The Django shop demo: a stampede averted and a save invalidating a cached page, measured.
 
     python example_project/django_shop/demo.py [--once] [--redis URL] [--workers N]
-                                               [--clients N] [--port P]
+                                               [--clients N] [--port P] [--metrics] [--edge]
 
 It seeds a small SQLite shop (categories, products, reviews, and a demo admin account), serves
 it on 127.0.0.1, fires ``--clients`` concurrent requests at the catalog page just invalidated
@@ -11,6 +11,10 @@ the next request. Then it keeps serving (Ctrl-C stops it) unless ``--once``.
 
 ``--redis URL`` (or ``CACHEPLUG_STORE``) runs the shop on Redis in ``--workers`` processes (3
 by default), each serving on its own port; the table adds up what every process counted.
+
+``--edge`` runs a real Varnish (``example_project/edge/cacheplug.vcl``; needs ``varnishd`` and
+vmod_xkey) in front of the shop (of its first worker, with several), gives it the catalog page,
+and shows it served by Varnish, then purged there by a save.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+from demo_edge import plan_edge, start_varnish, through_varnish  # noqa: E402
 from demo_support import (  # noqa: E402
     CATEGORIES,
     Counted,
@@ -67,23 +72,32 @@ def main() -> None:
     parser.add_argument(
         "--metrics", action="store_true", help="serve Prometheus metrics at /metrics"
     )
+    parser.add_argument(
+        "--edge", action="store_true", help="run Varnish in front of the (first) worker"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.redis:
         os.environ["CACHEPLUG_STORE"] = args.redis
     if args.metrics:
         os.environ["SHOP_METRICS"] = "1"  # worker processes inherit it
+    varnish_port = 0
+    if args.edge and not args.worker:  # before the settings are read; workers inherit it
+        args.port, varnish_port = plan_edge(args.port)
     os.environ["DJANGO_SETTINGS_MODULE"] = "django_shop.settings"  # this shop, whatever else
     with contextlib.ExitStack() as cleanup:
         if "DJANGO_SHOP_DB" not in os.environ:  # worker processes inherit the demo's
             folder = tempfile.mkdtemp(prefix="cacheplug-demo-")
             cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
             os.environ["DJANGO_SHOP_DB"] = str(Path(folder) / "shop.sqlite3")
-        sys.exit(demo(parser, args, cleanup))
+        sys.exit(demo(parser, args, cleanup, varnish_port))
 
 
 def demo(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, cleanup: contextlib.ExitStack
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    cleanup: contextlib.ExitStack,
+    varnish_port: int = 0,
 ) -> int:
     import django
 
@@ -95,7 +109,7 @@ def demo(
     from shop.models import Product
     from shop.views import VIEW_RUNS
 
-    from cacheplug_django import cache, outbox_relays
+    from cacheplug_django import cache, edge_purges, outbox_relays
 
     def stop_relays() -> None:
         for relay in outbox_relays().values():
@@ -125,6 +139,8 @@ def demo(
     workers = args.workers or (3 if store.shared else 1)
     if workers > 1 and not store.shared:
         parser.error("several workers need a shared store: pass --redis URL")
+    # Up before the first write, whose purge it gets; stopped after the workers.
+    varnish = start_varnish(cleanup, args.port, varnish_port) if varnish_port else None
     call_command("migrate", verbosity=0)
     password = seed()
     cache.core.bump()  # on Redis, nothing left over from an earlier run is served
@@ -147,6 +163,16 @@ def demo(
     ok = run_demo(
         urls=urls, clients=args.clients, expire=expire, rename=rename, renamed_by="Product.save()"
     )
+    if varnish is not None:
+
+        def flush(timeout: float) -> bool:
+            purges = edge_purges()
+            return purges is not None and purges.flush(timeout)
+
+        ok = (
+            through_varnish(varnish.url, rename=rename, renamed_by="Product.save()", flush=flush)
+            and ok
+        )
     keep_serving(
         urls,
         args.once,
@@ -155,6 +181,7 @@ def demo(
             " run's throwaway database). Edit a product there and reload the catalog.",
             f"Cache dashboard: {urls[0]}/admin/cacheplug/ (the same account).",
             *([f"Metrics: {urls[0]}/metrics"] if os.environ.get("SHOP_METRICS") == "1" else []),
+            *([f"Through Varnish: {varnish.url}/ (in front of {urls[0]})"] if varnish else []),
         ],
     )
     return 0 if ok else 1

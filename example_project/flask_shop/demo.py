@@ -1,11 +1,12 @@
 """The Flask shop demo: a stampede averted and a commit invalidating a cached page, measured.
 
     python example_project/flask_shop/demo.py [--once] [--redis URL] [--workers N]
-                                              [--clients N] [--port P]
+                                              [--clients N] [--port P] [--metrics] [--edge]
 
 The same steps as the Django shop's demo, on Flask and Flask-SQLAlchemy: the same rows
 (categories, products, reviews), the same table, a commit renaming a product. ``--redis URL``
 (or ``CACHEPLUG_STORE``) runs the shop on Redis in ``--workers`` processes (3 by default).
+``--edge`` runs a real Varnish in front of the shop (of its first worker), as the Django demo.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+from demo_edge import plan_edge, start_varnish, through_varnish  # noqa: E402
 from demo_support import (  # noqa: E402
     CATEGORIES,
     Counted,
@@ -46,22 +48,31 @@ def main() -> None:
     parser.add_argument(
         "--metrics", action="store_true", help="serve Prometheus metrics at /metrics"
     )
+    parser.add_argument(
+        "--edge", action="store_true", help="run Varnish in front of the (first) worker"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.redis:
         os.environ["CACHEPLUG_STORE"] = args.redis
     if args.metrics:
         os.environ["SHOP_METRICS"] = "1"  # worker processes inherit it
+    varnish_port = 0
+    if args.edge and not args.worker:  # before create_app() reads it; workers inherit it
+        args.port, varnish_port = plan_edge(args.port)
     with contextlib.ExitStack() as cleanup:
         if "FLASK_SHOP_DB" not in os.environ:  # worker processes inherit the demo's
             folder = tempfile.mkdtemp(prefix="cacheplug-demo-")
             cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
             os.environ["FLASK_SHOP_DB"] = f"sqlite:///{Path(folder) / 'shop.sqlite3'}"
-        sys.exit(demo(parser, args, cleanup))
+        sys.exit(demo(parser, args, cleanup, varnish_port))
 
 
 def demo(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, cleanup: contextlib.ExitStack
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    cleanup: contextlib.ExitStack,
+    varnish_port: int = 0,
 ) -> int:
     from flask_shop import create_app
     from flask_shop.extensions import cache, db
@@ -92,6 +103,8 @@ def demo(
     workers = args.workers or (3 if store.shared else 1)
     if workers > 1 and not store.shared:
         parser.error("several workers need a shared store: pass --redis URL")
+    # Up before the first commit, whose purge it gets; stopped after the workers.
+    varnish = start_varnish(cleanup, args.port, varnish_port) if varnish_port else None
     with app.app_context():
         categories = {name: Category(name=name) for name in CATEGORIES}
         for name, cents, in_categories, reviews in catalog_products():
@@ -124,9 +137,19 @@ def demo(
     ok = run_demo(
         urls=urls, clients=args.clients, expire=expire, rename=rename, renamed_by="a commit"
     )
+    if varnish is not None:
+
+        def flush(timeout: float) -> bool:
+            with app.app_context():
+                purges = cache.edge_purges()
+            return purges is not None and purges.flush(timeout)
+
+        ok = through_varnish(varnish.url, rename=rename, renamed_by="a commit", flush=flush) and ok
     notes = [f"Cache dashboard: {urls[0]}/cacheplug/"]
     if os.environ.get("SHOP_METRICS") == "1":
         notes.append(f"Metrics: {urls[0]}/metrics")
+    if varnish is not None:
+        notes.append(f"Through Varnish: {varnish.url}/ (in front of {urls[0]})")
     keep_serving(urls, args.once, notes=notes)
     return 0 if ok else 1
 

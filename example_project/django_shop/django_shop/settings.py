@@ -3,7 +3,9 @@
 Environment: ``CACHEPLUG_STORE`` (a store URL such as ``redis://127.0.0.1:6379/0``; absent:
 the embedded in-process store), ``DJANGO_SHOP_DB`` (the SQLite file), ``DJANGO_SECRET_KEY``,
 ``SHOP_TOOLBAR=1`` (``scripts/demo.sh --toolbar``: Django Debug Toolbar with cacheplug's panel,
-``DEBUG`` on; needs the ``toolbar`` extra).
+``DEBUG`` on; needs the ``toolbar`` extra), ``SHOP_EDGE_URL`` (``scripts/demo.sh --edge``: the
+URL of a Varnish in front of the shop, running ``example_project/edge/cacheplug.vcl``; the
+catalog page is then given to it, and purged there by key after each write).
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ CACHEPLUG = {
         {"PATH": r"^/$", "TTL": 60, "DEPENDS_ON": ["shop.Product", "shop.Category", "shop.Review"]}
     ],
 }
+if os.environ.get("SHOP_EDGE_URL"):
+    CACHEPLUG["EDGE"] = {
+        "HEADER": "xkey",
+        "S_MAXAGE": 600,
+        "PURGE_URL": os.environ["SHOP_EDGE_URL"],
+    }
 
 TOOLBAR = os.environ.get("SHOP_TOOLBAR", "") == "1"
 if TOOLBAR:

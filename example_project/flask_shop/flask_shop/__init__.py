@@ -2,7 +2,9 @@
 
 Environment: ``CACHEPLUG_STORE`` (a store URL; absent: the embedded in-process store),
 ``FLASK_SHOP_DB`` (an SQLAlchemy URL; default: SQLite in the instance folder),
-``FLASK_SECRET_KEY``.
+``FLASK_SECRET_KEY``, ``SHOP_EDGE_URL`` (``scripts/demo.sh --flask --edge``: the URL of a Varnish
+in front of the shop, running ``example_project/edge/cacheplug.vcl``; the catalog page is then
+given to it, and purged there by key after each commit).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def create_app() -> Flask:
         CACHEPLUG_STALE_TTL=60,
         CACHEPLUG_L1={"max_entries": 10_000},
     )
+    if os.environ.get("SHOP_EDGE_URL"):
+        app.config["CACHEPLUG_EDGE"] = {
+            "header": "xkey",
+            "s_maxage": 600,
+            "purge_url": os.environ["SHOP_EDGE_URL"],
+        }
     db.init_app(app)
     from flask_shop import models  # noqa: F401 - the tables create_all() makes
 

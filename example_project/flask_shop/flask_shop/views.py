@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -71,8 +72,13 @@ def render_catalog(*, without_cacheplug: bool = False) -> str:
     )
 
 
+# Given to the edge (Varnish) only when the app has CACHEPLUG_EDGE (``scripts/demo.sh --flask
+# --edge`` sets SHOP_EDGE_URL): asked for without it, the edge is refused with a warning.
+EDGE = bool(os.environ.get("SHOP_EDGE_URL"))
+
+
 @shop.get("/catalog/")
-@cache.cached_view(ttl=300, depends_on=[Product, Category, Review])
+@cache.cached_view(ttl=300, depends_on=[Product, Category, Review], edge=EDGE)
 def catalog() -> str:
     return render_catalog()
 
