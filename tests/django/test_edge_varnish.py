@@ -72,7 +72,6 @@ def varnish(app_server: int, settings: Any, redis_url: str) -> Iterator[VarnishS
     from cacheplug_django import cache
 
     server = VarnishServer(app_server, vcl=VCL)
-    server.start()
     settings.CACHEPLUG = {
         "STORE": redis_url,
         "NAMESPACE": "edge-varnish",
@@ -86,7 +85,8 @@ def varnish(app_server: int, settings: Any, redis_url: str) -> Iterator[VarnishS
     ]
     cache.reset()
     renders.clear()
-    try:
+    try:  # whatever fails, nothing is left behind
+        server.start()
         yield server
     finally:
         cache.reset()

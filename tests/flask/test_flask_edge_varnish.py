@@ -6,6 +6,7 @@ succeeds and its purge is sent again once Varnish is back."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import urllib.request
@@ -51,30 +52,27 @@ def shop(tmp_path: Path, redis_url: str) -> Iterator[tuple[Flask, VarnishServer]
     """The shop behind Varnish: Werkzeug serves it on a free port in threads of this process,
     Varnish in front, purged through ``CACHEPLUG_EDGE``."""
     server = make_server("127.0.0.1", 0, Flask(__name__), threaded=True)  # for its port
-    port = server.server_port
-    varnish = VarnishServer(port, vcl=VCL)
-    app = flask_shop.create_app(
-        redis_url,
-        f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-        f"flask-edge-{next(_apps)}",
-        CACHEPLUG_EDGE={"header": "xkey", "s_maxage": 600, "purge_url": varnish.url + "/"},
-    )
-    add_edge_views(app)
-    with app.app_context():
-        db.create_all()
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    varnish.start()
-    renders.clear()
-    try:
+    varnish = VarnishServer(server.server_port, vcl=VCL)
+    with contextlib.ExitStack() as cleanup:  # whatever fails below, nothing is left behind
+        cleanup.callback(server.server_close)
+        cleanup.callback(varnish.discard)
+        app = flask_shop.create_app(
+            redis_url,
+            f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+            f"flask-edge-{next(_apps)}",
+            CACHEPLUG_EDGE={"header": "xkey", "s_maxage": 600, "purge_url": varnish.url + "/"},
+        )
+        cleanup.callback(flask_shop.cache.close, app)
+        add_edge_views(app)
+        with app.app_context():
+            db.create_all()
+        server.app = app
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        cleanup.callback(server.shutdown)
+        varnish.start()
+        cleanup.callback(varnish.stop)
+        renders.clear()
         yield app, varnish
-    finally:
-        varnish.stop()
-        varnish.discard()
-        server.shutdown()
-        server.server_close()
-        flask_shop.cache.close(app)
 
 
 def get(varnish: VarnishServer, url: str, **headers: str) -> tuple[str, dict[str, str]]:
