@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,7 @@ import redis
 
 from cacheplug import Cache, RedisStore
 from cacheplug.stores import RedisClusterStore
+from cacheplug.testing import RedisServer
 from cacheplug.testing.cluster import RedisClusterSetup
 
 SECRET = "pool-backpressure-secret"
@@ -25,6 +27,7 @@ WAVES = 5
 TASKS = 2_000
 THREADS = 256
 ROUNDS = 4  # reads per thread and per round: 256 threads x 4 rounds x 4 reads
+STALLS = 4  # waves whose event loop stops once
 
 
 class Loader:
@@ -131,6 +134,71 @@ def test_a_small_pool_makes_callers_wait_not_fail(redis_url: str) -> None:
         check_threads(cache)
     finally:
         cache.close()
+
+
+def test_a_stalled_event_loop_is_not_an_outage(redis_url: str) -> None:
+    """The process stops for longer than the pool's timeout while 2,000 reads wait for its five
+    connections (a long garbage collection, a busy host). When it resumes, every waiter's
+    timeout is past, and many run out before the replies already waiting in the sockets are
+    read: the store was never stuck, so no read may give up on it. (Before the pools waited
+    in halves, nearly every read of the first stalled wave ran its loader.)"""
+    store = RedisStore(f"{redis_url}?max_connections=5", pool_timeout=0.3)
+    cache = Cache(store, namespace="bp", secret=SECRET)
+    warm(cache)
+    loader = Loader()
+
+    async def stall_the_loop() -> None:
+        for _ in range(20):  # the reads start: they take the connections, and queue for them
+            await asyncio.sleep(0)
+        time.sleep(0.6)  # blocks the event loop: no task runs, no reply is read
+
+    async def wave() -> list[object]:
+        got = await asyncio.gather(
+            stall_the_loop(),
+            *(cache.aget_or_load(f"k{i % KEYS}", loader, ttl=600) for i in range(TASKS)),
+        )
+        await cache.aclose()
+        return list(got[1:])
+
+    try:
+        # An event loop each: its connections are new, so some are still being made at the stall.
+        results = [asyncio.run(wave()) for _ in range(STALLS)]
+        assert loader.calls == 0, f"{loader.calls} of {STALLS * TASKS} reads ran the loader"
+        assert not cache.breaker.tripped
+        assert cache.stats().errors == 0
+        for wave in results:
+            assert wave == [expected(i) for i in range(TASKS)]
+    finally:
+        cache.close()
+
+
+def test_a_stuck_store_is_still_an_outage() -> None:
+    """A server of its own stops answering (``CLIENT PAUSE`` for a minute) while 50 reads
+    queue for a pool of two: waiting is not back-pressure any more. The calls holding
+    connections time out and hand them back broken, and every queued read fails over to its
+    loader within the pause instead of waiting it out to be served from the cache."""
+    with RedisServer() as server:
+        store = RedisStore(f"{server.url}?max_connections=2", socket_timeout=0.3, pool_timeout=0.2)
+        cache = Cache(store, namespace="bp", secret=SECRET)
+        warm(cache)
+        loader = Loader()
+        admin = redis.Redis.from_url(server.url)
+
+        async def reads() -> list[object]:
+            admin.client_pause(60_000, all=True)
+            got = await asyncio.gather(
+                *(cache.aget_or_load(f"k{i}", loader, ttl=600) for i in range(50))
+            )
+            await cache.aclose()
+            return list(got)
+
+        try:
+            results = asyncio.run(reads())
+        finally:
+            admin.close()
+            cache.close()
+    assert results == ["from-the-loader"] * 50
+    assert loader.calls == 50
 
 
 def test_the_pool_size_is_an_option_and_a_url_parameter(redis_url: str) -> None:

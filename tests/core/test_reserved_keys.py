@@ -72,7 +72,9 @@ def test_no_application_key_reads_or_replaces_a_page_or_a_fragment(cache: Cache)
         assert_untouched(cache, rendered, name)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(name=st.text(max_size=300) | st.from_regex(r"(page|fragment):[ -~]{0,80}"))
 def test_any_string_at_all(name: str) -> None:
     cache = Cache(MemoryStore(), namespace="test")

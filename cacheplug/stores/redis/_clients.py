@@ -12,7 +12,8 @@ Query parameters (``?socket_timeout=0.2``, ``?max_connections=20``) override the
 keyword options, as with redis-py URLs.
 
 Every client draws its connections from a *blocking* pool of at most ``max_connections``: a
-caller that finds them all busy waits for one (up to ``pool_timeout``) instead of failing.
+caller that finds them all busy waits for one (``pool_timeout`` at a time, see ``_pools``)
+instead of failing.
 redis-py's default pools raise ``MaxConnectionsError`` at once (redis-py 6+: past 100
 connections), which the cache would take for an outage: it would run the loader for a key that
 is in the cache and open the circuit breaker, under load, when the store is fine.
@@ -34,6 +35,12 @@ from redis.retry import Retry
 
 from cacheplug._redact import redact
 from cacheplug.exceptions import ConfigurationError
+from cacheplug.stores.redis._pools import (
+    AsyncBlockingSentinelPool,
+    AsyncWaitingPool,
+    BlockingSentinelPool,
+    WaitingPool,
+)
 from cacheplug.stores.redis._untyped import (
     async_master,
     async_sentinel_manager,
@@ -167,74 +174,11 @@ def _integer(name: str, value: str, url: str) -> int:
         raise ConfigurationError(f"{name} must be an integer in {redact(url)!r}") from None
 
 
-_POOL_WAIT_RAN_OUT = "No connection available."  # redis-py 5.3 to 8.x, sync and asyncio
-
-
-class WaitingPool(redis.BlockingConnectionPool):
-    """A blocking pool whose callers wait as long as the pool makes progress.
-
-    ``timeout`` bounds the wait *between two connections handed back in working order*, not
-    the time in the queue: 2,000 callers sharing 50 connections wait their turn however long
-    the queue (back-pressure), and fail only when no connection came back healthy for a whole
-    ``timeout`` (the store is stuck, or down: then it is an outage, and is treated as one).
-    """
-
-    _handed_back = 0
-
-    def release(self, connection: Any) -> None:
-        # A connection that failed is disconnected before it is released: not progress.
-        if getattr(connection, "_sock", None) is not None:
-            self._handed_back += 1
-        parent: Any = super()  # untyped in some redis-py releases, typed in others
-        parent.release(connection)
-
-    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        parent: Any = super()
-        while True:
-            seen = self._handed_back
-            try:
-                return parent.get_connection(*args, **kwargs)
-            except redis.ConnectionError as exc:
-                if str(exc) != _POOL_WAIT_RAN_OUT or self._handed_back == seen:
-                    raise
-
-
-class AsyncWaitingPool(redis.asyncio.BlockingConnectionPool):
-    """The asyncio twin of :class:`WaitingPool`."""
-
-    _handed_back = 0
-
-    async def release(self, connection: Any) -> None:
-        if connection.is_connected:
-            self._handed_back += 1
-        await super().release(connection)
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        parent: Any = super()
-        while True:
-            seen = self._handed_back
-            try:
-                return await parent.get_connection(*args, **kwargs)
-            except redis.ConnectionError as exc:
-                if str(exc) != _POOL_WAIT_RAN_OUT or self._handed_back == seen:
-                    raise
-
-
-class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, WaitingPool):
-    """The connections to the master a Sentinel names, from a pool that makes callers wait
-    when it is full (redis-py has no such pool; the two compose: Sentinel's part only finds
-    the master, the blocking part only hands out connections)."""
-
-
-class _AsyncBlockingSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool, AsyncWaitingPool):
-    """The asyncio twin of :class:`_BlockingSentinelPool`."""
-
-
 class ClientFactory:
     """Builds the store's clients (sync, and async per event loop) for one URL.
 
-    ``pool_timeout``: how long a caller waits for a free connection of a full pool before
-    the call fails (``None``: the socket timeout in effect for the URL).
+    ``pool_timeout``: one wait of a caller for a free connection of a full pool (``None``:
+    the socket timeout in effect for the URL); ``_pools`` says when the caller gives up.
     """
 
     def __init__(
@@ -284,8 +228,8 @@ class ClientFactory:
         return kwargs
 
     def _wait_for_connection(self, pool: Any) -> None:
-        """Set how long a caller of ``pool`` waits without any connection coming back (its
-        ``socket_timeout`` is the one in effect: the URL's, if it names one)."""
+        """Set one wait of a caller of ``pool`` for a connection (its ``socket_timeout`` is the
+        one in effect: the URL's, if it names one)."""
         timeout = self._pool_timeout
         if timeout is None:
             timeout = pool.connection_kwargs.get("socket_timeout")
@@ -303,7 +247,7 @@ class ClientFactory:
         client = sync_master(
             self._sync_manager,
             self.sentinel.service_name,
-            connection_pool_class=_BlockingSentinelPool,
+            connection_pool_class=BlockingSentinelPool,
             **self._master_kwargs(retry),
         )
         self._wait_for_connection(client.connection_pool)
@@ -319,7 +263,7 @@ class ClientFactory:
         client = async_master(
             manager,
             self.sentinel.service_name,
-            connection_pool_class=_AsyncBlockingSentinelPool,
+            connection_pool_class=AsyncBlockingSentinelPool,
             **self._master_kwargs(retry),
         )
         self._wait_for_connection(client.connection_pool)

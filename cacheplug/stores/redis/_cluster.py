@@ -65,9 +65,10 @@ class RedisClusterStore(ScriptedStore):
 
     ``max_connections``: the size of the connection pool to each node, default
     :attr:`DEFAULT_MAX_CONNECTIONS` (50). A caller that finds every connection to a node busy
-    waits for one instead of failing: a full pool is back-pressure, not an outage. The wait
-    fails only when no connection came back in working order for ``pool_timeout`` seconds
-    (default: the socket timeout).
+    waits for one instead of failing: a full pool is back-pressure, not an outage. It waits
+    ``pool_timeout`` seconds at a time (default: the socket timeout), and fails only when
+    connections came back broken and none healthy during a wait, or none came back at all for
+    ten waits.
 
     ``replica_ack_timeout_ms``: how long an invalidation waits for a replica's
     acknowledgement (at most 80 % of the socket timeout); one that gets none is on its

@@ -17,7 +17,8 @@ from redis.retry import Retry
 from cacheplug._redact import redact
 from cacheplug.exceptions import CacheUnavailable, ConfigurationError
 from cacheplug.stores.redis import _scripts as scripts
-from cacheplug.stores.redis._clients import WaitingPool, parse_cluster_url
+from cacheplug.stores.redis._clients import parse_cluster_url
+from cacheplug.stores.redis._pools import WaitingPool
 from cacheplug.stores.redis._scripts import CLUSTER_ERRORS, ScriptCall, unavailable
 from cacheplug.stores.redis._untyped import cluster_node
 

@@ -51,9 +51,10 @@ class RedisStore(ScriptedStore):
     commands are retried once, one whose commands never are) per process, and two more per
     event loop for the async API. A caller that finds every connection of a pool busy waits
     for one instead of failing: a full pool is back-pressure, not an outage, so it neither
-    runs the loader for a key that is in the cache nor opens the circuit breaker. The wait
-    fails (as a failed store call) only when no connection came back in working order for
-    ``pool_timeout`` seconds (default: the socket timeout): the server is stuck or down.
+    runs the loader for a key that is in the cache nor opens the circuit breaker. It waits
+    ``pool_timeout`` seconds at a time (default: the socket timeout), and fails (as a failed
+    store call) only when connections came back broken and none healthy during a wait, or
+    none came back at all for ten waits: the server is stuck or down.
 
     ``connection_pool``: a redis-py pool to share with the rest of the application (the
     Django adapter passes django-redis' for ``STORE="django:<alias>"``). Reads, idempotent
