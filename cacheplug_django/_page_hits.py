@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import LazyObject, empty
 from django.utils.translation import get_language
 
-from cacheplug.integration import PageHits, PlainPage
+from cacheplug.integration import PageHits, PlainPage, plain_request
 from cacheplug_django._request_facts import settings_generation, use_i18n
 
 if TYPE_CHECKING:
@@ -31,18 +31,11 @@ def shared_cache() -> DjangoCache:
 
 
 def plain_facts(request: HttpRequest) -> Facts | None:
-    """What decides the key of ``request``'s page, if it is plain: ``GET`` or ``HEAD``, no
-    cookie (so no session, login or private cookie), no ``Authorization``, no
-    ``If-None-Match`` (the general path answers 304s), no user logged in by other means.
-    ``None`` otherwise: the general path reads the request in full."""
-    method = request.method
+    """What decides the key of ``request``'s page, if it is plain (``plain_request``, and no
+    user logged in by other means). ``None`` otherwise: the general path reads the request
+    in full."""
     meta = request.META
-    if (
-        (method != "GET" and method != "HEAD")
-        or meta.get("HTTP_COOKIE")  # the test client sends an empty one
-        or "HTTP_AUTHORIZATION" in meta
-        or "HTTP_IF_NONE_MATCH" in meta
-    ):
+    if not plain_request(request.method, meta):
         return None
     user = request.__dict__.get("user")
     if (

@@ -7,26 +7,18 @@ from typing import Any, cast
 
 from flask.globals import request_ctx
 
-from cacheplug.integration import Answer, PageHits
+from cacheplug.integration import Answer, PageHits, plain_request
 
 Facts = tuple[object, ...]
 Headers = tuple[tuple[str, str], ...]
 
 
 def plain_facts() -> Facts | None:
-    """What decides the key of the current request's page, if it is plain: ``GET`` or
-    ``HEAD``, no cookie (so no session or private cookie), no ``Authorization``, no
-    ``If-None-Match`` (the general path answers 304s). ``None`` otherwise: the general path
-    reads the request in full."""
+    """What decides the key of the current request's page, if it is plain
+    (``plain_request``). ``None`` otherwise: the general path reads the request in full."""
     ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
     environ = ctx.request.environ
-    method = environ.get("REQUEST_METHOD")
-    if (
-        (method != "GET" and method != "HEAD")
-        or environ.get("HTTP_COOKIE")
-        or "HTTP_AUTHORIZATION" in environ
-        or "HTTP_IF_NONE_MATCH" in environ
-    ):
+    if not plain_request(environ.get("REQUEST_METHOD"), environ):
         return None
     return (
         # What request.path, .script_root, .args, .scheme and .host are read from.

@@ -28,20 +28,10 @@ for arg in "$@"; do
   esac
 done
 
-# --edge: Varnish and vmod_xkey, as scripts/test.sh installs them (Debian puts varnishd in
-# /usr/sbin, off a plain user's PATH).
-if [ "$edge" = 1 ]; then
-  if { ! command -v varnishd >/dev/null 2>&1 && [ ! -x /usr/sbin/varnishd ]; } \
-    || ! ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-      echo "== installing varnish and varnish-modules (apt-get)"
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null
-    else
-      echo "--edge needs Varnish and vmod_xkey: run 'sudo apt-get install -y varnish varnish-modules' first" >&2
-      exit 1
-    fi
-  fi
+# --edge: Varnish and vmod_xkey, as scripts/test.sh installs them.
+source scripts/_packages.sh
+if [ "$edge" = 1 ] && varnish_missing; then
+  install_packages "--edge needs Varnish and vmod_xkey" varnish varnish-modules || exit 1
 fi
 
 # .venv holds requirements/demo.lock (the framework extras at the versions the tests pass

@@ -12,55 +12,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
+source scripts/_packages.sh
 
 # redis-server for every Redis test; redis-cli (redis-tools) builds the test Redis Cluster.
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing redis-server and redis-tools (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
-  else
-    echo "redis-server is not installed: run 'sudo apt-get install -y redis-server redis-tools' first" >&2
-    exit 1
-  fi
+  install_packages "redis-server is not installed" redis-server redis-tools || exit 1
 fi
 
 # PostgreSQL for the change-data-capture tests (a throwaway server each: initdb, pg_ctl).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_config >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing postgresql (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  else
-    echo "PostgreSQL is not installed: run 'sudo apt-get install -y postgresql' first" >&2
-    exit 1
-  fi
+  install_packages "PostgreSQL is not installed" postgresql || exit 1
 fi
 
 # Headless Chromium and its driver for the browser tests (tests/browser, driven by Selenium).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing chromium and chromium-driver (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  else
-    echo "Chromium is not installed: run 'sudo apt-get install -y chromium chromium-driver' first" >&2
-    exit 1
-  fi
+  install_packages "Chromium is not installed" chromium chromium-driver || exit 1
 fi
 
-# Varnish and vmod_xkey (varnish-modules) for the edge-tier tests (a throwaway varnishd each:
-# VarnishServer). Debian puts varnishd in /usr/sbin, off a plain user's PATH.
-if { ! command -v varnishd >/dev/null 2>&1 && [ ! -x /usr/sbin/varnishd ]; } \
-  || ! ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing varnish and varnish-modules (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null
-  else
-    echo "Varnish is not installed: run 'sudo apt-get install -y varnish varnish-modules' first" >&2
-    exit 1
-  fi
+# Varnish and vmod_xkey for the edge-tier tests (a throwaway varnishd each: VarnishServer).
+if varnish_missing; then
+  install_packages "Varnish is not installed" varnish varnish-modules || exit 1
 fi
 
 locked_venv .venv requirements/dev.lock

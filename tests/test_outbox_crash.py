@@ -1,8 +1,8 @@
 """A write committed while the cache is cut off is not lost when its process dies: a new
 process of the app (Django, and Flask with Flask-SQLAlchemy) reads the new value within 5 s,
-and never the old one after it. Nor is an edge purge: a Django process on PostgreSQL that
-commits while its edge (a purge endpoint) is down, lives long enough for its outbox relay to
-delete the rows it counts delivered, and is SIGKILLed, leaves the purge to the next process.
+and never the old one after it. Nor is an edge purge: a process of either app on PostgreSQL
+that commits while its edge (a purge endpoint) is down, lives long enough for its outbox relay
+to delete the rows it counts delivered, and is SIGKILLed, leaves the purge to the next process.
 (Had it counted its row delivered when the store took the invalidation, its relay would have
 deleted it, and the purge would have gone with the process.)"""
 
@@ -74,14 +74,16 @@ def test_the_outbox_outlives_the_writer(
     assert after == ["11"], (after, read.stderr[-2000:])  # and never the old one after it
 
 
+@pytest.mark.parametrize("framework", sorted(APPS))
 def test_a_purge_owed_by_a_killed_process_is_sent_by_the_next_one(
+    framework: str,
     redis_server: RedisServer,
     postgres_server: PostgresServer,
     purge_endpoints: Callable[[int], Any],
 ) -> None:
-    app = APPS["django"]
-    database = postgres_server.fresh_database("edge_crash")
-    url = redis_server.url.replace("/0", "/8")
+    app = APPS[framework]
+    database = postgres_server.fresh_database(f"edge_crash_{framework}")
+    url = redis_server.url.replace("/0", "/8" if framework == "django" else "/9")
     endpoint = purge_endpoints(0)  # not started: the edge is down
     primed = run(app, database, url, "prime", endpoint.url)
     assert primed.stdout.split() == ["10"], primed.stderr[-2000:]

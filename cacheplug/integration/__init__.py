@@ -20,7 +20,8 @@ own): the logic lives here once, so that each adapter only translates its framew
   one: :func:`serve_page` / :func:`aserve_page` give the :class:`Answer` (200, 304 or
   ``HEAD``, the headers to send), :func:`answer`, :func:`not_modified`, :func:`etag_sent`;
   :class:`PageHits` / :data:`PlainPage`: a plain request's page answered from L1 or one
-  store read before the request is read in full.
+  store read before the request is read in full; :func:`plain_request`: which requests are
+  plain.
 - Shared pages and fragments never carry one client's state: :class:`ClientReads` (what
   rendering read of the client, as the adapter collected it), :func:`unshared_reason` (the
   rule), :class:`CookieReads` (cookies that notice being read), :class:`Watched` (an
@@ -181,7 +182,7 @@ from cacheplug.integration._outbox import (
     outbox_tags,
     outbox_write,
 )
-from cacheplug.integration._page_hits import PageHits, PlainPage
+from cacheplug.integration._page_hits import PageHits, PlainPage, plain_request
 from cacheplug.integration._page_records import (
     EnvironHeaders,
     Page,
@@ -351,6 +352,7 @@ __all__ = [
     "outbox_tags",
     "outbox_write",
     "page_for_edge",
+    "plain_request",
     "postgres_conninfo",
     "private_user",
     "purge_after_landing",

@@ -23,7 +23,7 @@ the general path, which decides (and counts) as it always did:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from cacheplug._memo import BoundedMemo
@@ -72,6 +72,19 @@ class _Known:
             return True
         self.not_plain = True
         return False
+
+
+def plain_request(method: str | None, environ: Mapping[str, Any]) -> bool:
+    """Whether a request may take the plain hit, by its WSGI ``environ`` (Django's
+    ``request.META``): ``GET`` or ``HEAD``, no cookie (so no session, login or private
+    cookie; an empty header, as Django's test client sends, is none), no ``Authorization``,
+    no ``If-None-Match`` (the general path answers 304s)."""
+    return (
+        (method == "GET" or method == "HEAD")
+        and not environ.get("HTTP_COOKIE")
+        and "HTTP_AUTHORIZATION" not in environ
+        and "HTTP_IF_NONE_MATCH" not in environ
+    )
 
 
 PlainPage = tuple[int, Sequence[Sequence[str]], bytes]

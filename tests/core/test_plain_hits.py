@@ -10,7 +10,7 @@ import pytest
 
 from cacheplug import Cache, LocalTier
 from cacheplug._types import NOTHING
-from cacheplug.integration import ModelTagging, TaggedCache
+from cacheplug.integration import ModelTagging, TaggedCache, plain_request
 from cacheplug.stores import RedisStore
 from cacheplug.testing import FakeClock
 
@@ -142,3 +142,24 @@ def test_hit_policies_and_replicas_take_the_general_path_always(redis_url: str) 
     with Cache(namespace="plain", refresh_ahead=0.5) as c:
         c.get_or_load("k", lambda: 1, ttl=60)
         assert tagged(c).plain_hit("k", None) is NOTHING
+
+
+# -- plain_request: which requests the adapters send to the plain hit ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "environ", "plain"),
+    [
+        ("GET", {}, True),
+        ("HEAD", {"QUERY_STRING": "a=1"}, True),
+        ("GET", {"HTTP_COOKIE": ""}, True),  # an empty header (Django's test client) is none
+        ("POST", {}, False),
+        ("get", {}, False),  # methods are upper case in WSGI; anything else is not plain
+        (None, {}, False),
+        ("GET", {"HTTP_COOKIE": "sessionid=abc"}, False),
+        ("GET", {"HTTP_AUTHORIZATION": ""}, False),  # even empty: the general path decides
+        ("GET", {"HTTP_IF_NONE_MATCH": '"etag"'}, False),  # the general path answers 304s
+    ],
+)
+def test_plain_request(method: str | None, environ: dict[str, str], plain: bool) -> None:
+    assert plain_request(method, environ) is plain
