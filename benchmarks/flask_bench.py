@@ -12,6 +12,7 @@ gunicorn serves ``flask_bench:create_app()``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import threading
@@ -19,10 +20,11 @@ import time
 from typing import Any
 
 import redis
-from _common import VALUE
-from flask import Flask, jsonify
+from _common import VALUE, held_page
+from flask import Flask, Response, jsonify, request
 from flask_caching import Cache as FlaskCaching
 
+from cacheplug.integration import plain_request
 from cacheplug_flask import CachePlug
 
 PRODUCT = VALUE  # the row the other benchmarks cache
@@ -71,6 +73,34 @@ BODY = render()
 def floor() -> str:
     """No cache: the page's body, already made. What any cache's hit costs at least."""
     return BODY
+
+
+_HIT_PAGE = (
+    200,
+    (  # the headers cached_view's page of BODY carries
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("ETag", f'"{hashlib.md5(BODY.encode(), usedforsecurity=False).hexdigest()}"'),
+        ("Content-Length", str(len(BODY.encode()))),
+    ),
+    BODY.encode(),
+)
+
+
+def floor_hit() -> Response | str:
+    """No decorator and no policy: the least a correct page hit from the L1 tier does, the
+    bound of ``cached_view``'s. It reads what decides whether the request may share a page
+    (method, cookie, ``Authorization``, ``If-None-Match``) and the page's key (script root,
+    path, query string, host), reads the page from L1 through the public API (which checks
+    its tag and namespace versions) and builds the response with the page's headers. (Run
+    with the L1 tier on.)"""
+    environ = request.environ
+    if not plain_request(environ.get("REQUEST_METHOD"), environ):
+        return floor()  # the benchmark's requests never come here
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
+    path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO')}"
+    key = f"floor-hit:{path}?{environ.get('QUERY_STRING', '')}@{host}"
+    status, headers, body = held_page(cache, key, _HIT_PAGE)
+    return Response(body, status=status, headers=headers)
 
 
 def floor_store() -> bytes:
@@ -141,6 +171,7 @@ def create_app() -> Flask:
     flask_caching.init_app(app)
     app.add_url_rule("/floor/", view_func=floor)
     app.add_url_rule("/floor/store/", view_func=floor_store)
+    app.add_url_rule("/floor/hit/", view_func=floor_hit)
     app.add_url_rule("/stats/", view_func=stats)
     app.add_url_rule("/flask_caching/", view_func=page_flask_caching)
     app.add_url_rule("/cached_view/", view_func=page_cached_view)

@@ -64,6 +64,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
 from django_views import (
+    BOUND_NOTE,
     CLIENT_BOUND,
     DIRECT_BOUND,
     HTTP_BOUND,
@@ -91,6 +92,7 @@ PAGES: dict[str, tuple[str, bool]] = {
     "cacheplug cached_view, L1 tier on": ("/cached_view/", True),
     "no cache, body prebuilt (upper bound)": ("/floor/", False),
     "body from one Redis GET (store-hit bound)": ("/floor/store/", False),
+    "least correct hit from L1 (L1-hit bound)": ("/floor/hit/", True),
 }
 BASELINE = "Flask-Caching cached, RedisCache"
 TARGETS = {"cacheplug cached_view": 1.15, "cacheplug cached_view, L1 tier on": 2.0}
@@ -98,6 +100,7 @@ L2 = "cacheplug cached_view"
 L1 = "cacheplug cached_view, L1 tier on"
 UPPER = "no cache, body prebuilt (upper bound)"
 STORE_BOUND = "body from one Redis GET (store-hit bound)"
+HIT_BOUND = "least correct hit from L1 (L1-hit bound)"
 VARIANTS = ("flask_caching", "cached_view")  # the views' names in their execution counters
 SLOW_TTL = 1.0  # the slow views' ttl (flask_bench.SLOW_TTL)
 
@@ -108,8 +111,14 @@ def checks(most: float) -> dict[str, Any]:
 
 
 def bounds(most: float) -> list[tuple[str, str, float | None]]:
-    """As ``django_views.bounds``: L1 against the prebuilt page, the store against one GET."""
-    return [(L1, UPPER, most), (L2, STORE_BOUND, None)]
+    """As ``django_views.bounds``: L1 against the prebuilt page, the store against one GET,
+    and the least correct L1 hit against the prebuilt page (is the target above it?)."""
+    return [
+        (L1, UPPER, most),
+        (L2, STORE_BOUND, None),
+        (L1, HIT_BOUND, None),
+        (HIT_BOUND, UPPER, most),
+    ]
 
 
 def bench_env(redis_base: str, l1: bool) -> dict[str, str]:
@@ -245,6 +254,7 @@ def test_client_hits(redis_base: str, rounds: int, ops: int) -> None:
         f"reading the above; {rounds} rounds x {ops} calls)"
     )
     report(direct, unit_ops=ops, baseline=BASELINE, upper_bounds=bounds(DIRECT_BOUND))
+    print(BOUND_NOTE)
 
 
 # -- 2. gunicorn ----------------------------------------------------------------------------

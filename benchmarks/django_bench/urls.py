@@ -8,6 +8,7 @@ urlpatterns = [
     path("floor/", views.floor),
     path("floor/store/", views.floor_store),
     path("floor/language/", views.floor_language),
+    path("floor/hit/", views.floor_hit),
     path("stats/", views.stats),
     path("cache_page/", views.page_cache_page),
     path("cache_view/", views.page_cache_view),

@@ -8,19 +8,21 @@ all (``async_floor``)."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import threading
 import time
 
 import redis
-from _common import VALUE
+from _common import VALUE, held_page
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
 from django.views.decorators.cache import cache_page
 
-from cacheplug_django import cache_view
+from cacheplug.integration import plain_request
+from cacheplug_django import cache, cache_view
 
 PRODUCT = VALUE  # the row the other benchmarks cache
 SLOW_SECONDS = 0.1
@@ -83,6 +85,33 @@ def floor_language(request: HttpRequest) -> HttpResponse:
     ``cache_page`` keys them too)."""
     get_language()
     return HttpResponse(_BODY)
+
+
+_HIT_PAGE = (
+    200,
+    {  # the headers cache_view's page of _BODY carries
+        "Content-Type": "text/html; charset=utf-8",
+        "ETag": f'"{hashlib.md5(_BODY, usedforsecurity=False).hexdigest()}"',
+        "Content-Length": str(len(_BODY)),
+    },
+    _BODY,
+)
+
+
+def floor_hit(request: HttpRequest) -> HttpResponse:
+    """No decorator and no policy: the least a correct page hit from the L1 tier does, the
+    bound of ``cache_view``'s. It reads what decides whether the request may share a page
+    (method, cookie, ``Authorization``, ``If-None-Match``) and the page's key (path, query
+    string, host, active language), reads the page from L1 through the public API (which
+    checks its tag and namespace versions) and builds the response with the page's headers.
+    (Run with the L1 tier on.)"""
+    meta = request.META
+    if not plain_request(request.method, meta):
+        return floor(request)  # the benchmark's requests never come here
+    host = meta.get("HTTP_HOST") or meta.get("SERVER_NAME")
+    key = f"floor-hit:{request.path}?{meta.get('QUERY_STRING', '')}@{host}#{get_language()}"
+    status, headers, body = held_page(cache, key, _HIT_PAGE)
+    return HttpResponse(body, status=status, headers=headers)
 
 
 def stats(request: HttpRequest) -> JsonResponse:

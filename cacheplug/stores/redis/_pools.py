@@ -6,7 +6,7 @@ up only when the pool stops making progress (the store is stuck or down).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio
@@ -21,23 +21,16 @@ _POOL_WAIT_RAN_OUT = "No connection available."  # redis-py 5.3 to 8.x, sync and
 SILENT_WAITS = 10
 
 
-class _Returns:
-    """What the pool's lent connections came back as: counts only ever grow."""
+class _Counted(Protocol):
+    """A pool counting the connections handed back to it, by how they came back."""
 
-    def __init__(self) -> None:
-        self.healthy = 0
-        self.broken = 0
-
-    def count(self, connected: bool) -> None:
-        # A connection whose call failed is disconnected before it is handed back.
-        if connected:
-            self.healthy += 1
-        else:
-            self.broken += 1
+    _healthy_back: int
+    _broken_back: int
 
 
 class _Waiter:
-    """One caller's turn in the queue for a connection, over its pool waits.
+    """One caller's turn in the queue for a connection, over its pool waits; made only once
+    a wait ran out (the hit path pays two attribute reads, not this object).
 
     A wait that runs out is not, alone, a reason to fail. Connections came back healthy
     meanwhile: the queue moves, keep waiting (back-pressure). Some came back broken and none
@@ -49,24 +42,21 @@ class _Waiter:
     the store is stuck" turned such a stall into thousands of failed reads.
     """
 
-    def __init__(self, returns: _Returns) -> None:
-        self._returns = returns
+    def __init__(self, pool: _Counted, healthy: int, broken: int) -> None:
+        self._pool = pool
+        self._healthy = healthy
+        self._broken = broken
         self._silent = 0
-        self._mark()
-
-    def _mark(self) -> None:
-        self._healthy = self._returns.healthy
-        self._broken = self._returns.broken
 
     def give_up(self, exc: redis.ConnectionError) -> bool:
         """Whether the caller fails with ``exc``, raised by a wait for a connection."""
         if str(exc) != _POOL_WAIT_RAN_OUT:
             return True  # not a wait that ran out: making a connection failed
-        if self._returns.healthy != self._healthy:
-            self._silent = 0
-            self._mark()
+        pool = self._pool
+        if pool._healthy_back != self._healthy:
+            self._healthy, self._broken, self._silent = pool._healthy_back, pool._broken_back, 0
             return False
-        if self._returns.broken != self._broken:
+        if pool._broken_back != self._broken:
             return True
         self._silent += 1
         return self._silent >= SILENT_WAITS
@@ -82,27 +72,29 @@ class WaitingPool(redis.BlockingConnectionPool):
     ``SILENT_WAITS`` waits in a row with nothing handed back (see :class:`_Waiter`).
     """
 
-    _returns: _Returns
+    # Class attributes until the first connection comes back: no __init__ of ours sees every
+    # way redis-py builds a pool (from_url, Sentinel's pool through a second base class).
+    _healthy_back = 0
+    _broken_back = 0
 
     def release(self, connection: Any) -> None:
-        self._returned().count(getattr(connection, "_sock", None) is not None)
+        # A connection whose call failed is disconnected before it is handed back.
+        if getattr(connection, "_sock", None) is not None:
+            self._healthy_back += 1
+        else:
+            self._broken_back += 1
         parent: Any = super()  # untyped in some redis-py releases, typed in others
         parent.release(connection)
 
-    def _returned(self) -> _Returns:
-        # Set on first use: redis-py's pools build themselves in __init__ and from_url, and
-        # Sentinel's pool through a second base class, so no __init__ here sees every path.
-        if not hasattr(self, "_returns"):
-            self._returns = _Returns()
-        return self._returns
-
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         parent: Any = super()
-        waiter = _Waiter(self._returned())
+        healthy, broken = self._healthy_back, self._broken_back
+        waiter = None
         while True:
             try:
                 return parent.get_connection(*args, **kwargs)
             except redis.ConnectionError as exc:
+                waiter = waiter or _Waiter(self, healthy, broken)
                 if waiter.give_up(exc):
                     raise
 
@@ -110,24 +102,25 @@ class WaitingPool(redis.BlockingConnectionPool):
 class AsyncWaitingPool(redis.asyncio.BlockingConnectionPool):
     """The asyncio twin of :class:`WaitingPool`."""
 
-    _returns: _Returns
+    _healthy_back = 0
+    _broken_back = 0
 
     async def release(self, connection: Any) -> None:
-        self._returned().count(connection.is_connected)
+        if connection.is_connected:
+            self._healthy_back += 1
+        else:
+            self._broken_back += 1
         await super().release(connection)
-
-    def _returned(self) -> _Returns:
-        if not hasattr(self, "_returns"):
-            self._returns = _Returns()
-        return self._returns
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         parent: Any = super()
-        waiter = _Waiter(self._returned())
+        healthy, broken = self._healthy_back, self._broken_back
+        waiter = None
         while True:
             try:
                 return await parent.get_connection(*args, **kwargs)
             except redis.ConnectionError as exc:
+                waiter = waiter or _Waiter(self, healthy, broken)
                 if waiter.give_up(exc):
                     raise
 
