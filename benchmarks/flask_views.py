@@ -67,6 +67,7 @@ from django_views import (
     BOUND_NOTE,
     CLIENT_BOUND,
     DIRECT_BOUND,
+    HIT_BOUND,
     HTTP_BOUND,
     HttpClient,
     WorkerPool,
@@ -92,7 +93,7 @@ PAGES: dict[str, tuple[str, bool]] = {
     "cacheplug cached_view, L1 tier on": ("/cached_view/", True),
     "no cache, body prebuilt (upper bound)": ("/floor/", False),
     "body from one Redis GET (store-hit bound)": ("/floor/store/", False),
-    "least correct hit from L1 (L1-hit bound)": ("/floor/hit/", True),
+    HIT_BOUND: ("/floor/hit/", True),
 }
 BASELINE = "Flask-Caching cached, RedisCache"
 TARGETS = {"cacheplug cached_view": 1.15, "cacheplug cached_view, L1 tier on": 2.0}
@@ -100,7 +101,6 @@ L2 = "cacheplug cached_view"
 L1 = "cacheplug cached_view, L1 tier on"
 UPPER = "no cache, body prebuilt (upper bound)"
 STORE_BOUND = "body from one Redis GET (store-hit bound)"
-HIT_BOUND = "least correct hit from L1 (L1-hit bound)"
 VARIANTS = ("flask_caching", "cached_view")  # the views' names in their execution counters
 SLOW_TTL = 1.0  # the slow views' ttl (flask_bench.SLOW_TTL)
 

@@ -140,8 +140,9 @@ def test_a_stalled_event_loop_is_not_an_outage(redis_url: str) -> None:
     """The process stops for longer than the pool's timeout while 2,000 reads wait for its five
     connections (a long garbage collection, a busy host). When it resumes, every waiter's
     timeout is past, and many run out before the replies already waiting in the sockets are
-    read: the store was never stuck, so no read may give up on it. (Before the pools waited
-    in halves, nearly every read of the first stalled wave ran its loader.)"""
+    read: the store was never stuck, so no read may give up on it. (Under the old rule, which
+    gave up after one wait with nothing handed back, nearly every read of the first stalled
+    wave ran its loader.)"""
     store = RedisStore(f"{redis_url}?max_connections=5", pool_timeout=0.3)
     cache = Cache(store, namespace="bp", secret=SECRET)
     warm(cache)
